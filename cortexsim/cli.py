@@ -1,0 +1,152 @@
+"""The ``cortexsim`` command line.
+
+Sub-commands dispatch to the module that owns the concept (see DESIGN.md); this file only
+parses arguments, prints (text or ``--json``) and turns :class:`InputError` into one line on
+stderr with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import InputError
+
+
+def _print_table(rows: list[dict]) -> None:
+    if not rows:
+        print("(nothing)")
+        return
+    flat = []
+    for r in rows:
+        f = {}
+        for k, v in r.items():
+            if isinstance(v, dict):
+                for k2, v2 in v.items():
+                    f[f"{k}.{k2}"] = v2
+            else:
+                f[k] = v
+        flat.append(f)
+    cols = list(dict.fromkeys(k for f in flat for k in f))
+
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return "-" if v is None else str(v)
+
+    widths = {c: max(len(c), *(len(fmt(f.get(c))) for f in flat)) for c in cols}
+    print("  ".join(c.ljust(widths[c]) for c in cols))
+    for f in flat:
+        print("  ".join(fmt(f.get(c)).ljust(widths[c]) for c in cols))
+
+
+def _emit(data, as_json: bool) -> None:
+    if as_json:
+        json.dump(data, sys.stdout, indent=2, default=float)
+        sys.stdout.write("\n")
+    elif isinstance(data, list):
+        _print_table(data)
+    elif isinstance(data, dict):
+        width = max(len(k) for k in data)
+        for k, v in data.items():
+            print(f"{k.ljust(width)}  {v:.4g}" if isinstance(v, float) else f"{k.ljust(width)}  {v}")
+    else:
+        print(data)
+
+
+# --------------------------------------------------------------------------- commands
+def cmd_protocols(a):
+    from . import protocols
+    _emit(protocols.describe_builtins(), a.json)
+
+
+def cmd_threshold(a):
+    from . import coupling
+    _emit(coupling.threshold_report(a.cell_type, a.waveform, angle_deg=a.angle_deg,
+                                    pulse_width_us=a.pulse_width_us), a.json)
+
+
+def cmd_celltypes(a):
+    from .circuit import characterize
+    _emit(characterize.characterize_all(), a.json)
+
+
+def cmd_run(a):
+    from . import experiment
+    summary = experiment.run_cli(a.spec, scale=a.scale, out=a.out, seed=a.seed,
+                                 progress=not a.quiet)
+    _emit(summary, a.json)
+
+
+def cmd_sweep(a):
+    from . import sweep
+    summary = sweep.run_cli(a.spec, workers=a.workers, scheduler=a.scheduler, out=a.out,
+                            scale=a.scale, progress=not a.quiet)
+    _emit(summary, a.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cortexsim",
+        description="TMS acting on prefrontal IT/PT circuits: from E-field to dendritic spines.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser("protocols", help="list built-in stimulation protocols and schedules")
+    s.add_argument("--json", action="store_true", help="print one JSON document")
+    s.set_defaults(func=cmd_protocols)
+
+    s = sub.add_parser("threshold", help="field (V/m) that fires a cell type with a TMS pulse")
+    s.add_argument("--cell-type", required=True, help="IT_L23, IT_L5, PT_L5, PV or SST")
+    s.add_argument("--waveform", default="biphasic",
+                   help="biphasic, monophasic, half_sine or rectangular (default biphasic)")
+    s.add_argument("--angle-deg", type=float, default=0.0,
+                   help="field direction relative to the somato-dendritic axis (default 0)")
+    s.add_argument("--pulse-width-us", type=float, default=None,
+                   help="pulse width in microseconds (default: the waveform's standard width)")
+    s.add_argument("--json", action="store_true", help="print one JSON document")
+    s.set_defaults(func=cmd_threshold)
+
+    s = sub.add_parser("celltypes",
+                       help="simulate current-step protocols; intrinsic properties vs published")
+    s.add_argument("--json", action="store_true", help="print one JSON document")
+    s.set_defaults(func=cmd_celltypes)
+
+    s = sub.add_parser("run", help="run an experiment spec (TOML) and write results")
+    s.add_argument("spec", help="experiment spec, e.g. experiments/aitbs_study.toml")
+    s.add_argument("--scale", default="small", help="small or default (network size)")
+    s.add_argument("--out", default=None, help="output directory (default out/<spec name>)")
+    s.add_argument("--seed", type=int, default=None, help="override the spec's seed")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sweep", help="run a parameter sweep spec locally or on Dask")
+    s.add_argument("spec", help="sweep spec, e.g. experiments/sweep_intensity.toml")
+    s.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    s.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://host:8786); default: local processes")
+    s.add_argument("--scale", default="small", help="small or default")
+    s.add_argument("--out", default=None, help="output directory (default out/<spec name>)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.set_defaults(func=cmd_sweep)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except InputError as exc:
+        print(f"cortexsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

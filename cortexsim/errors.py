@@ -1,0 +1,52 @@
+"""One error type for bad user input.
+
+Every check on user input raises :class:`InputError` naming the offending field and what is
+allowed.  The CLI turns it into one line on stderr and exit status 2 (never a traceback).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+
+class InputError(ValueError):
+    """Bad user input: names the field, the value given and what is allowed."""
+
+    def __init__(self, field: str, message: str, allowed=None):
+        self.field = field
+        self.allowed = allowed
+        text = f"{field}: {message}"
+        if allowed is not None:
+            if isinstance(allowed, str):
+                text += f" (allowed: {allowed})"
+            else:
+                text += f" (allowed: {', '.join(map(str, allowed))})"
+        super().__init__(text)
+
+
+def check_choice(field: str, value, allowed: Iterable):
+    allowed = list(allowed)
+    if value not in allowed:
+        raise InputError(field, f"unknown value {value!r}", allowed)
+    return value
+
+
+def check_number(field: str, value, *, min=None, max=None, strict_min=False, integer=False):
+    """Return ``value`` as float (or int) after checking it is a finite number in range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise InputError(field, f"expected a number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise InputError(field, f"must be a finite number, got {value!r}")
+    if integer:
+        if float(value) != int(value):
+            raise InputError(field, f"must be an integer, got {value!r}")
+        value = int(value)
+    if min is not None and (value <= min if strict_min else value < min):
+        op = ">" if strict_min else ">="
+        raise InputError(field, f"must be {op} {min}, got {value!r}")
+    if max is not None and value > max:
+        raise InputError(field, f"must be <= {max}, got {value!r}")
+    return value
