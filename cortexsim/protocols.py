@@ -1,0 +1,439 @@
+"""TMS pulse trains and session schedules (iTBS, cTBS, imTBS, rTMS at n Hz, sham, accelerated days).
+
+Protocols are data.  Built-ins live in ``models/protocols.toml`` (one table per protocol, every
+timing number an inline table ``{value, unit, source}``); a user's protocol is a dict or TOML table
+with the same keys and goes through the same validation (:func:`protocol_from_spec`).  A spec may
+start from another one with ``base = "itbs1800"`` and override a few fields.
+
+Timing model (one session; t = 0 at the first pulse)::
+
+    pulse i -> burst b = i // pulses_per_burst, position p = i % pulses_per_burst
+    burst b -> train  k = b // bursts_per_train, position q = b % bursts_per_train
+    t_i = k * (train_duration_s + inter_train_interval_s) + q / burst_freq_hz + p / intra_burst_freq_hz
+
+computed from integer indices (no cumulative sums), so periodic times are exact to rounding.
+``kind = "rtms"`` is the same with one pulse per burst at ``rtms_freq_hz``.  ``n_pulses`` need not
+fill whole trains: the last train is cut.  ``inter_train_interval_s = 0`` means continuous
+stimulation (cTBS, 1 Hz rTMS).  A schedule repeats the session ``sessions_per_day`` times a day,
+``session_interval_min`` apart (start to start), on ``days`` consecutive days (starts 86400 s apart).
+
+Public API: :class:`Protocol`, :func:`get_protocol`, :func:`protocol_from_spec`,
+:func:`list_protocols`, :func:`describe_builtins`, :func:`load_protocol_file`,
+:func:`builtin_sources`.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, check_number
+from .params import ParamTree, is_param, models_dir, read_toml
+
+KINDS = ("tbs", "rtms")
+SECONDS_PER_DAY = 86400.0
+_REL_TOL = 1e-9  # tolerance for "whole number of periods" and "burst fits its period" checks
+
+# Per-field accepted units: unit -> (multiply, divide) to reach the field's own unit.
+_TIME_S = {"s": (1, 1), "ms": (1, 1000), "min": (60, 1)}
+_FREQ = {"Hz": (1, 1), "kHz": (1000, 1)}
+_UNITS = {
+    "pulses_per_burst": {"pulses": (1, 1), "pulses/burst": (1, 1), "1": (1, 1)},
+    "intra_burst_freq_hz": _FREQ,
+    "burst_freq_hz": _FREQ,
+    "rtms_freq_hz": _FREQ,
+    "train_duration_s": _TIME_S,
+    "inter_train_interval_s": _TIME_S,
+    "n_pulses": {"pulses": (1, 1), "1": (1, 1)},
+    "sessions_per_day": {"sessions/day": (1, 1), "sessions": (1, 1), "1": (1, 1)},
+    "session_interval_min": {"min": (1, 1), "s": (1, 60), "h": (60, 1)},
+    "days": {"d": (1, 1), "days": (1, 1), "1": (1, 1)},
+    "intensity_pct_rmt": {"%RMT": (1, 1), "% RMT": (1, 1), "%": (1, 1)},
+    "intensity_pct_amt": {"%AMT": (1, 1), "% AMT": (1, 1), "%": (1, 1)},
+}
+TBS_KEYS = ("pulses_per_burst", "intra_burst_freq_hz", "burst_freq_hz")
+RTMS_KEYS = ("rtms_freq_hz",)
+REQUIRED_KEYS = ("kind", "train_duration_s", "inter_train_interval_s", "n_pulses")
+OPTIONAL_DEFAULTS = {
+    "sham": False,
+    "sessions_per_day": 1,
+    "session_interval_min": 0.0,
+    "days": 1,
+    "intensity_pct_rmt": None,
+    "intensity_pct_amt": None,
+    "description": "",
+}
+SPEC_KEYS = ("name", "base", *REQUIRED_KEYS, *TBS_KEYS, *RTMS_KEYS, *OPTIONAL_DEFAULTS)
+
+
+# --------------------------------------------------------------------------- the protocol
+@dataclass(frozen=True)
+class Protocol:
+    """One validated stimulation protocol: a session's pulse train and its schedule over days.
+
+    Fields that do not apply to the kind are ``None`` (tbs: ``rtms_freq_hz``; rtms:
+    ``pulses_per_burst``, ``burst_freq_hz``, ``intra_burst_freq_hz``).  Build with
+    :func:`protocol_from_spec` / :func:`get_protocol`, which validate; direct construction does not.
+    """
+
+    name: str
+    kind: str
+    pulses_per_burst: int | None
+    burst_freq_hz: float | None
+    intra_burst_freq_hz: float | None
+    train_duration_s: float
+    inter_train_interval_s: float
+    n_pulses: int
+    rtms_freq_hz: float | None
+    sham: bool
+    sessions_per_day: int
+    session_interval_min: float
+    days: int
+    intensity_pct_rmt: float | None
+    description: str
+    intensity_pct_amt: float | None = None  # where the source dosed in % active motor threshold
+
+    # ---- structure of one session
+    @property
+    def _ppb(self) -> int:
+        return 1 if self.kind == "rtms" else int(self.pulses_per_burst)
+
+    @property
+    def _unit_freq_hz(self) -> float:
+        """Repetition rate of the unit (burst for tbs, pulse for rtms) inside a train."""
+        return float(self.rtms_freq_hz if self.kind == "rtms" else self.burst_freq_hz)
+
+    @property
+    def bursts_per_train(self) -> int:
+        """Bursts (tbs) or pulses (rtms) in one full train."""
+        return round(self.train_duration_s * self._unit_freq_hz)
+
+    @property
+    def pulses_per_train(self) -> int:
+        return self.bursts_per_train * self._ppb
+
+    @property
+    def n_trains(self) -> int:
+        """Trains in one session (the last one may be cut short)."""
+        return -(-self.n_pulses // self.pulses_per_train)
+
+    @property
+    def train_period_s(self) -> float:
+        """Start-to-start time of consecutive trains."""
+        return self.train_duration_s + self.inter_train_interval_s
+
+    # ---- pulse train of one session
+    def pulse_times(self) -> np.ndarray:
+        """Pulse times (s) from the session start (first pulse at 0), sorted, float64."""
+        i = np.arange(self.n_pulses, dtype=np.int64)
+        ppb, nb = self._ppb, self.bursts_per_train
+        burst, pos = np.divmod(i, ppb)
+        train, q = np.divmod(burst, nb)
+        t = train * self.train_period_s + q / self._unit_freq_hz
+        if ppb > 1:
+            t = t + pos / float(self.intra_burst_freq_hz)
+        return t.astype(np.float64)
+
+    def intensities(self) -> np.ndarray:
+        """Relative amplitude of every pulse: 1.0 (real) or 0.0 (sham)."""
+        return np.full(self.n_pulses, 0.0 if self.sham else 1.0, dtype=np.float64)
+
+    @property
+    def duration_s(self) -> float:
+        """First to last pulse of one session (s)."""
+        return float(self.pulse_times()[-1])
+
+    # ---- schedule
+    @property
+    def n_sessions(self) -> int:
+        return self.sessions_per_day * self.days
+
+    @property
+    def total_pulses(self) -> int:
+        return self.n_pulses * self.n_sessions
+
+    def session_starts_s(self) -> np.ndarray:
+        """Start time (s) of every session: day d, session k at d*86400 + k*interval*60."""
+        day = np.arange(self.days, dtype=np.int64) * SECONDS_PER_DAY
+        k = np.arange(self.sessions_per_day, dtype=np.int64) * (self.session_interval_min * 60.0)
+        return np.add.outer(day, k).ravel().astype(np.float64)
+
+    def schedule_pulse_times(self) -> tuple[np.ndarray, np.ndarray]:
+        """All pulses of the whole schedule: (times s from schedule start, session index)."""
+        t = self.pulse_times()
+        starts = self.session_starts_s()
+        times = np.add.outer(starts, t).ravel()
+        session = np.repeat(np.arange(starts.size), t.size)
+        return times, session
+
+    # ---- export
+    def to_dict(self) -> dict:
+        """Full config as a plain JSON-able dict; ``protocol_from_spec(p.to_dict()) == p``."""
+        return asdict(self)
+
+    def summary(self) -> dict:
+        """Row for ``cortexsim protocols``: identity, counts, durations and schedule."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "n_pulses": self.n_pulses,
+            "duration_s": round(self.duration_s, 9),
+            "sessions_per_day": self.sessions_per_day,
+            "session_interval_min": self.session_interval_min,
+            "days": self.days,
+            "total_pulses": self.total_pulses,
+            "sham": self.sham,
+            "intensity_pct_rmt": self.intensity_pct_rmt,
+            "description": self.description,
+        }
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Protocol))
+
+
+# --------------------------------------------------------------------------- spec handling
+def _fld(key: str) -> str:
+    return f"protocol.{key}"
+
+
+def _unwrap(key: str, raw):
+    """Return the bare value of a spec entry; convert ``{value, unit[, source]}`` to the field unit."""
+    if isinstance(raw, dict):
+        extra = set(raw) - {"value", "unit", "source"}
+        if "value" not in raw or extra:
+            raise InputError(_fld(key), f"malformed table {raw!r}",
+                             "a plain value or an inline table {value, unit, source}")
+        value = raw["value"]
+        unit = raw.get("unit")
+        units = _UNITS.get(key)
+        if units is None:
+            raise InputError(_fld(key), "is a setting: give a plain value, not a table")
+        if unit is None:
+            return value
+        if unit not in units:
+            raise InputError(_fld(key), f"unknown unit {unit!r}", list(units))
+        mul, div = units[unit]
+        if (mul, div) != (1, 1) and _is_number(value):
+            value = value * mul / div
+        return value
+    return raw
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _number(key, value, *, integer=False, min=None, strict_min=False):
+    if not _is_number(value) and not isinstance(value, np.number):
+        raise InputError(_fld(key), f"expected a number, got {value!r}",
+                         "an integer" if integer else "a finite number")
+    return check_number(_fld(key), value, min=min, strict_min=strict_min, integer=integer)
+
+
+def _library(library=None) -> dict:
+    """Raw spec tables by name: ``library`` (dict/ParamTree) or models/protocols.toml."""
+    if library is None:
+        return _builtin_tables(str(models_dir() / "protocols.toml"))
+    if not isinstance(library, dict):
+        raise InputError("protocol library", f"expected a dict of protocol tables, got "
+                         f"{type(library).__name__}")
+    return dict(library)
+
+
+_TABLE_CACHE: dict[str, tuple[float, dict]] = {}
+
+
+def _builtin_tables(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        return {}
+    mtime = p.stat().st_mtime
+    hit = _TABLE_CACHE.get(path)
+    if hit is None or hit[0] != mtime:
+        tree = ParamTree.from_dict(read_toml(p, field=f"model {p.name}"), name=p.stem)
+        _TABLE_CACHE[path] = (mtime, dict(tree))
+    return _TABLE_CACHE[path][1]
+
+
+def _resolve(spec: dict, library: dict, chain: tuple[str, ...] = ()) -> dict:
+    """Merge ``base`` chains: the base's fields, then the spec's own fields on top."""
+    if not isinstance(spec, dict):
+        raise InputError("protocol", f"a protocol spec must be a table/dict, got "
+                         f"{type(spec).__name__}")
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise InputError(_fld(unknown[0]), f"unknown key{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))}", list(SPEC_KEYS))
+    spec = {k: v for k, v in spec.items() if v is not None}
+    base = spec.pop("base", None)
+    if base is None:
+        return spec
+    if not isinstance(base, str) or base not in library:
+        raise InputError(_fld("base"), f"unknown base protocol {base!r}", sorted(library))
+    if base in chain:
+        raise InputError(_fld("base"), f"circular base chain {' -> '.join(chain + (base,))}")
+    merged = _resolve(library[base], library, chain + (base,))
+    if "kind" in spec and _unwrap("kind", spec["kind"]) != _unwrap("kind", merged.get("kind")):
+        for k in TBS_KEYS + RTMS_KEYS:  # a change of kind drops the base's kind-specific fields
+            merged.pop(k, None)
+    merged.pop("name", None)
+    merged.update(spec)
+    return merged
+
+
+def protocol_from_spec(spec: dict, name: str = "custom", *, library=None) -> Protocol:
+    """Validate a protocol spec (dict / TOML table) and return a :class:`Protocol`.
+
+    Values may be plain or ``{value, unit, source}`` tables (units converted).  ``base = "<name>"``
+    starts from a built-in (or a table of ``library``).  Errors name the field and what is allowed.
+    """
+    lib = _library(library)
+    s = _resolve(spec, lib)
+    if "name" in s:
+        name = s.pop("name")
+    if not isinstance(name, str) or not name:
+        raise InputError(_fld("name"), f"expected a non-empty string, got {name!r}")
+    missing = [k for k in REQUIRED_KEYS if k not in s]
+    if missing:
+        raise InputError(_fld(missing[0]), f"missing required key{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)}", list(REQUIRED_KEYS))
+    v = {k: _unwrap(k, raw) for k, raw in s.items()}
+
+    kind = v["kind"]
+    if kind not in KINDS:
+        raise InputError(_fld("kind"), f"unknown value {kind!r}", KINDS)
+    own, other = (TBS_KEYS, RTMS_KEYS) if kind == "tbs" else (RTMS_KEYS, TBS_KEYS)
+    for k in other:
+        if k in v:
+            raise InputError(_fld(k), f"not used by kind {kind!r}", list(own))
+    missing = [k for k in own if k not in v]
+    if missing:
+        raise InputError(_fld(missing[0]), f"kind {kind!r} requires {', '.join(missing)}",
+                         list(own))
+
+    out: dict = dict.fromkeys(_FIELD_NAMES)
+    out.update(name=name, kind=kind)
+    out["n_pulses"] = _number("n_pulses", v["n_pulses"], integer=True, min=1)
+    out["train_duration_s"] = float(_number("train_duration_s", v["train_duration_s"],
+                                            min=0, strict_min=True))
+    out["inter_train_interval_s"] = float(_number("inter_train_interval_s",
+                                                  v["inter_train_interval_s"], min=0))
+    if kind == "tbs":
+        ppb = out["pulses_per_burst"] = _number("pulses_per_burst", v["pulses_per_burst"],
+                                                integer=True, min=1)
+        fi = out["intra_burst_freq_hz"] = float(_number("intra_burst_freq_hz",
+                                                        v["intra_burst_freq_hz"], min=0,
+                                                        strict_min=True))
+        fb = out["burst_freq_hz"] = float(_number("burst_freq_hz", v["burst_freq_hz"], min=0,
+                                                  strict_min=True))
+        if ppb / fi > (1.0 / fb) * (1 + _REL_TOL):
+            raise InputError(_fld("intra_burst_freq_hz"),
+                             f"a burst of {ppb} pulses at {fi:g} Hz ({1e3 * ppb / fi:g} ms incl. the "
+                             f"gap after it) does not fit in the burst period "
+                             f"{1e3 / fb:g} ms (1/burst_freq_hz)",
+                             "pulses_per_burst / intra_burst_freq_hz <= 1 / burst_freq_hz")
+        unit_f, unit_name = fb, "burst"
+    else:
+        unit_f = out["rtms_freq_hz"] = float(_number("rtms_freq_hz", v["rtms_freq_hz"], min=0,
+                                                     strict_min=True))
+        unit_name = "pulse"
+    periods = out["train_duration_s"] * unit_f
+    if abs(periods - round(periods)) > 1e-6 * max(1.0, periods) or round(periods) < 1:
+        raise InputError(_fld("train_duration_s"),
+                         f"{out['train_duration_s']:g} s is {periods:g} {unit_name} periods "
+                         f"(1/{unit_f:g} Hz); must be a whole number >= 1",
+                         f"multiples of {1.0 / unit_f:g} s")
+
+    sham = v.get("sham", OPTIONAL_DEFAULTS["sham"])
+    if not isinstance(sham, (bool, np.bool_)):
+        raise InputError(_fld("sham"), f"expected true or false, got {sham!r}", ["true", "false"])
+    out["sham"] = bool(sham)
+    out["sessions_per_day"] = _number("sessions_per_day", v.get("sessions_per_day", 1),
+                                      integer=True, min=1)
+    out["days"] = _number("days", v.get("days", 1), integer=True, min=1)
+    out["session_interval_min"] = float(_number("session_interval_min",
+                                                v.get("session_interval_min", 0.0), min=0))
+    for k in ("intensity_pct_rmt", "intensity_pct_amt"):
+        if v.get(k) is not None:
+            out[k] = float(_number(k, v[k], min=0, strict_min=True))
+    desc = v.get("description", "")
+    if not isinstance(desc, str):
+        raise InputError(_fld("description"), f"expected a string, got {desc!r}")
+    out["description"] = desc
+
+    proto = Protocol(**out)
+    dur = proto.duration_s
+    if proto.sessions_per_day > 1 and proto.session_interval_min * 60.0 <= dur:
+        raise InputError(_fld("session_interval_min"),
+                         f"{proto.session_interval_min:g} min is not longer than one session "
+                         f"({dur / 60:.4g} min, first to last pulse): sessions would overlap",
+                         f"> {dur / 60:.4g} min")
+    day_span = (proto.sessions_per_day - 1) * proto.session_interval_min * 60.0 + dur
+    if proto.days > 1 and day_span >= SECONDS_PER_DAY:
+        raise InputError(_fld("session_interval_min"),
+                         f"one day's {proto.sessions_per_day} session(s) span {day_span / 3600:.4g} h "
+                         f"(first to last pulse): the next day would start before they end",
+                         "a day's sessions within 24 h")
+    return proto
+
+
+# --------------------------------------------------------------------------- built-ins
+def list_protocols(library=None) -> list[str]:
+    """Names of the built-in protocols (tables of models/protocols.toml, or of ``library``)."""
+    return list(_library(library))
+
+
+def get_protocol(name_or_spec, *, library=None) -> Protocol:
+    """A built-in by name, a spec dict validated by :func:`protocol_from_spec`, or a Protocol."""
+    if isinstance(name_or_spec, Protocol):
+        return name_or_spec
+    lib = _library(library)
+    if isinstance(name_or_spec, str):
+        if name_or_spec not in lib:
+            raise InputError("protocol", f"unknown protocol {name_or_spec!r}", sorted(lib))
+        return protocol_from_spec(lib[name_or_spec], name=name_or_spec, library=lib)
+    if isinstance(name_or_spec, dict):
+        return protocol_from_spec(name_or_spec, library=lib)
+    raise InputError("protocol", f"expected a protocol name or a spec table, got "
+                     f"{type(name_or_spec).__name__}", sorted(lib))
+
+
+def describe_builtins(library=None) -> list[dict]:
+    """One summary row per built-in (stable keys: name, n_pulses, duration_s, sessions_per_day,
+    session_interval_min; also kind, days, total_pulses, sham, intensity_pct_rmt, description)."""
+    lib = _library(library)
+    return [get_protocol(n, library=lib).summary() for n in lib]
+
+
+def builtin_sources(name: str, library=None) -> dict:
+    """``{field: source}`` for a built-in, following its ``base`` chain (provenance for reports)."""
+    lib = _library(library)
+    if name not in lib:
+        raise InputError("protocol", f"unknown protocol {name!r}", sorted(lib))
+    chain, n = [], name
+    while n is not None and n not in chain:
+        chain.append(n)
+        n = lib[n].get("base")
+    out: dict = {}
+    for n in reversed(chain):
+        for k, node in lib[n].items():
+            if is_param(node):
+                out[k] = f"{node.get('source', '')} [{n}]"
+    return out
+
+
+def load_protocol_file(path) -> dict[str, Protocol]:
+    """Read a user's TOML file of protocol tables; ``base`` may name built-ins or tables there."""
+    tables = read_toml(path, field="protocol file")
+    for k, t in tables.items():
+        if not isinstance(t, dict):
+            raise InputError(f"protocol file:{k}", "every top-level entry must be a table",
+                             "[name] tables")
+    lib = {**_library(None), **copy.deepcopy(tables)}
+    return {k: protocol_from_spec(t, name=k, library=lib) for k, t in tables.items()}
+
+
+__all__ = ["KINDS", "Protocol", "builtin_sources", "describe_builtins", "get_protocol",
+           "list_protocols", "load_protocol_file", "protocol_from_spec"]
