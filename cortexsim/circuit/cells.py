@@ -1,0 +1,236 @@
+"""Intrinsic cell models of the circuit's populations (IT_L23, IT_L5, PT_L5, PV, SST).
+
+Every population is an adaptive exponential integrate-and-fire neuron (AdEx; Brette & Gerstner
+2005 J Neurophysiol) with one extra slow variable: the gating ``m_h`` of a hyperpolarisation-
+activated cation current (h-current, HCN channels)::
+
+    C dv/dt   = -g_L (v - E_L) + g_L Delta_T exp((v - V_T)/Delta_T) - w_ad - I_h + I_syn + I_ext
+    tau_w dw_ad/dt = a (v - E_L) - w_ad            ; at a spike: v -> V_reset, w_ad -> w_ad + b
+    tau_h dm_h/dt = m_inf(v) - m_h,  m_inf = 1/(1 + exp((v - V_half_h)/k_h))
+    I_h = g_h m_h (v - E_h)
+
+The equation form is the same for all populations; cell-type differences come only from the
+parameter values in ``models/cells.toml`` (each with unit and source).  PT_L5 carries a large
+h-conductance (sag, theta resonance), IT_L5 a small one, PV none.
+
+``neuron_model(pop)`` returns the Brian2 pieces for one population; the caller appends the
+definitions of ``I_syn`` and ``I_ext`` (amp), which the equations reference but never declare.
+Parameter names carry the population as suffix (``g_L_PT_L5``) and live in the namespace.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from ..params import ParamTree, is_param, load_model
+from ..populations import POPULATIONS, check_population
+
+#: Model parameters of every population: name -> (file unit, Brian2 dimension name).
+MODEL_PARAMS = {
+    "C": "pF", "g_L": "nS", "E_L": "mV", "V_T": "mV", "Delta_T": "mV", "V_reset": "mV",
+    "t_ref": "ms", "a": "nS", "b": "pA", "tau_w": "ms",
+    "g_h": "nS", "E_h": "mV", "V_half_h": "mV", "k_h": "mV", "tau_h": "ms",
+}
+#: Numerical settings shared by all populations (top-level table ``[numerics]``).
+NUMERIC_PARAMS = {"spike_cut": "1", "exp_clip": "1"}
+
+_UNITS_SI = {"pF": 1e-12, "nS": 1e-9, "mV": 1e-3, "ms": 1e-3, "pA": 1e-12, "1": 1.0,
+             "MOhm": 1e6, "Hz": 1.0, "Hz/nA": 1e9, "s": 1.0, "nA": 1e-9}
+
+CELLS: ParamTree = load_model("cells")
+#: Per-population parameter trees (model parameters plus ``target`` sub-table).
+POP_PARAMS: dict[str, ParamTree] = {p: CELLS.sub(p) for p in POPULATIONS}
+
+
+def _brian_unit(unit: str):
+    import brian2 as b2
+    return {"pF": b2.pF, "nS": b2.nS, "mV": b2.mV, "ms": b2.ms, "pA": b2.pA, "1": 1}[unit]
+
+
+def _num(node):
+    return node["value"] if is_param(node) else node
+
+
+def pop_values(pop: str, params=None) -> dict:
+    """Plain numbers (file units) of one population's model + numeric parameters.
+
+    ``params`` may be None (use models/cells.toml), a ParamTree/dict of the whole cells file
+    (e.g. ``load_model("cells")`` after ``.set("PT_L5.g_h", 0)``), or a dict of this
+    population's parameters only (numbers or {value, unit, source} leaves); missing names fall
+    back to the file.
+    """
+    check_population(pop)
+    base = CELLS.values()
+    vals = {k: base[pop][k] for k in MODEL_PARAMS}
+    vals.update({k: base["numerics"][k] for k in NUMERIC_PARAMS})
+    if params is None:
+        return vals
+    if not isinstance(params, dict):
+        raise InputError("params", f"expected a ParamTree or dict, got {type(params).__name__}")
+    tree = params.values() if isinstance(params, ParamTree) else params
+    own = tree.get(pop, tree if not any(p in tree for p in POPULATIONS) else {})
+    num = tree.get("numerics", {})
+    for src in (num, own):
+        if not isinstance(src, dict):
+            raise InputError(f"params.{pop}", "expected a table of parameters")
+        for k, v in src.items():
+            if k in vals:
+                v = _num(v)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise InputError(f"params.{pop}.{k}", f"expected a finite number, got {v!r}")
+                vals[k] = float(v)
+    for k in ("C", "g_L", "Delta_T", "tau_w", "tau_h", "k_h"):
+        if vals[k] <= 0:
+            raise InputError(f"params.{pop}.{k}", f"must be > 0, got {vals[k]!r}")
+    for k in ("t_ref", "g_h"):
+        if vals[k] < 0:
+            raise InputError(f"params.{pop}.{k}", f"must be >= 0, got {vals[k]!r}")
+    return vals
+
+
+def si_values(vals: dict) -> dict:
+    """File-unit numbers -> SI floats."""
+    units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
+    return {k: v * _UNITS_SI[units[k]] for k, v in vals.items()}
+
+
+# --------------------------------------------------------------------------- steady state
+def _m_inf(v, p):
+    return 1.0 / (1.0 + np.exp((v - p["V_half_h"]) / p["k_h"]))
+
+
+def _i_ion(v, p):
+    """Net steady-state membrane current (A) at voltage v (V), w and m_h at their steady state."""
+    x = np.minimum((v - p["V_T"]) / p["Delta_T"], p["exp_clip"])
+    return (-p["g_L"] * (v - p["E_L"]) + p["g_L"] * p["Delta_T"] * np.exp(x)
+            - p["a"] * (v - p["E_L"]) - p["g_h"] * _m_inf(v, p) * (v - p["E_h"]))
+
+
+def resting_state(pop: str, params=None) -> dict:
+    """Resting potential (V) and steady-state w_ad (A), m_h of one population (no input).
+
+    Found as the lowest zero of the steady-state current below V_T (stable fixed point).
+    """
+    p = si_values(pop_values(pop, params))
+    v = np.linspace(p["E_L"] - 0.06, p["V_T"], 4001)
+    f = _i_ion(v, p)
+    idx = np.nonzero((f[:-1] > 0) & (f[1:] <= 0))[0]
+    if idx.size == 0:
+        raise InputError(f"params.{pop}", "no stable resting potential below V_T "
+                         "(the cell fires without input)")
+    i = idx[0]
+    lo, hi = v[i], v[i + 1]
+    for _ in range(60):  # bisection
+        mid = 0.5 * (lo + hi)
+        if _i_ion(mid, p) > 0:
+            lo = mid
+        else:
+            hi = mid
+    v0 = 0.5 * (lo + hi)
+    return {"v": v0, "w_ad": p["a"] * (v0 - p["E_L"]), "m_h": float(_m_inf(v0, p))}
+
+
+# --------------------------------------------------------------------------- Brian2 pieces
+@dataclass
+class NeuronModel:
+    """Brian2 pieces of one population's neuron model (see module docstring)."""
+    eqs: str
+    threshold: str
+    reset: str
+    refractory: object
+    method: str
+    namespace: dict = field(default_factory=dict)
+    init: dict = field(default_factory=dict)
+
+
+_EQS = """
+dv/dt = (-{g_L}*(v - {E_L}) + {g_L}*{Delta_T}*exp(clip((v - {V_T})/{Delta_T}, -inf, {exp_clip})) - w_ad - I_h + I_syn + I_ext)/{C} : volt (unless refractory)
+dw_ad/dt = ({a}*(v - {E_L}) - w_ad)/{tau_w} : amp
+dm_h/dt = (1/(1 + exp((v - {V_half_h})/{k_h})) - m_h)/{tau_h} : 1
+I_h = {g_h}*m_h*(v - {E_h}) : amp
+"""
+_THRESHOLD = "v > {V_T} + {spike_cut}*{Delta_T}"
+_RESET = "v = {V_reset}; w_ad += {b}"
+
+
+def _names(suffix: str) -> dict:
+    keys = list(MODEL_PARAMS) + list(NUMERIC_PARAMS)
+    return {k: f"{k}{suffix}" for k in keys}
+
+
+def equations_template(suffix: str = "") -> tuple[str, str, str]:
+    """(eqs, threshold, reset) strings with parameter names ``<name><suffix>``."""
+    n = _names(suffix)
+    return _EQS.format(**n), _THRESHOLD.format(**n), _RESET.format(**n)
+
+
+def parameter_declarations() -> str:
+    """Per-neuron ``(constant)`` declarations of all parameters (for a mixed-type group)."""
+    dims = {"pF": "farad", "nS": "siemens", "mV": "volt", "ms": "second", "pA": "amp", "1": "1"}
+    units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
+    return "\n".join(f"{k} : {dims[u]} (constant)" for k, u in units.items()) + "\n"
+
+
+def brian_values(vals: dict) -> dict:
+    """File-unit numbers -> Brian2 quantities, keyed by parameter name."""
+    units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
+    return {k: v * _brian_unit(units[k]) for k, v in vals.items()}
+
+
+def neuron_model(pop: str, params=None) -> NeuronModel:
+    """Brian2 model of population ``pop`` (parameters from models/cells.toml or ``params``).
+
+    The equations reference ``I_syn`` and ``I_ext`` (amp) without declaring them; namespace
+    names are suffixed with the population (``g_h_PT_L5``) so several groups can coexist.
+    ``init`` holds the resting state (v, w_ad, m_h) as Brian2 quantities.
+    """
+    import brian2 as b2
+    vals = pop_values(pop, params)
+    suffix = f"_{pop}"
+    eqs, thr, reset = equations_template(suffix)
+    ns = {f"{k}{suffix}": q for k, q in brian_values(vals).items()}
+    rest = resting_state(pop, params)
+    init = {"v": rest["v"] * b2.volt, "w_ad": rest["w_ad"] * b2.amp, "m_h": rest["m_h"]}
+    return NeuronModel(eqs=eqs, threshold=thr, reset=reset, refractory=vals["t_ref"] * b2.ms,
+                       method="euler", namespace=ns, init=init)
+
+
+@dataclass
+class PopulationModel:
+    """All populations in one NeuronGroup: same equations, per-neuron parameter arrays."""
+    eqs: str
+    threshold: str
+    reset: str
+    refractory: str
+    method: str
+    namespace: dict
+    init: dict
+    per_neuron: dict
+
+
+def population_model(sizes: dict, params=None) -> PopulationModel:
+    """One model for a group holding ``sizes[pop]`` neurons of each population, in the order of
+    ``sizes``: every population has the same equations (AdEx + h-current), so the parameters
+    become per-neuron constants and the network needs a single NeuronGroup."""
+    import brian2 as b2
+    import numpy as np
+    eqs, thr, reset = equations_template("")
+    eqs = eqs + parameter_declarations()
+    units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
+    per = {k: [] for k in units}
+    init = {"v": [], "w_ad": [], "m_h": []}
+    for pop, n in sizes.items():
+        vals = pop_values(pop, params)
+        rest = resting_state(pop, params)
+        for k in units:
+            per[k].append(np.full(int(n), float(vals[k])))
+        for k in init:
+            init[k].append(np.full(int(n), float(rest[k])))
+    per_neuron = {k: np.concatenate(v) * _brian_unit(units[k]) for k, v in per.items()}
+    init_q = {"v": np.concatenate(init["v"]) * b2.volt,
+              "w_ad": np.concatenate(init["w_ad"]) * b2.amp, "m_h": np.concatenate(init["m_h"])}
+    return PopulationModel(eqs=eqs, threshold=thr, reset=reset, refractory="t_ref",
+                           method="euler", namespace={}, init=init_q, per_neuron=per_neuron)

@@ -1,0 +1,263 @@
+"""Current-step characterisation of the cell models (``cortexsim celltypes``).
+
+All populations are simulated together in ONE Brian2 NeuronGroup (numpy target, no
+compilation): the equations of :mod:`cells` with per-neuron ``(constant)`` parameters, one
+neuron per (population, protocol, amplitude).  Protocols (settings in ``[protocol]`` of
+models/cells.toml):
+
+* rest: ``v_rest_mV`` = membrane potential at the end of ``t_settle`` without input.
+* ``input_resistance_MOhm``: (V_ss - V_rest) / I_rin for a small hyperpolarising step; V_ss is
+  the mean over the last ``t_ss`` of the step.
+* ``sag_ratio``: on the hyperpolarising step whose steady state is nearest ``V_sag`` (-90 mV),
+  (V_ss - V_peak) / (V_rest - V_peak), i.e. the fraction of the peak deflection that the
+  membrane recovers during the step (0 = no sag).
+* ``rheobase_pA``: smallest step of the grid 0, dI, ... I_max that fires within ``t_step``.
+* ``fi_slope_Hz_per_nA``: least-squares slope of the mean rate (spikes / t_step) against the
+  step amplitude, over rheobase ... rheobase + ``fi_range``.
+* ``adaptation_ratio``: first ISI / last ISI of the spike train on the first step >=
+  ``adapt_factor`` x rheobase with at least ``adapt_min_spikes`` spikes (1 = no adaptation;
+  Hattox & Nelson 2007 report 0.96 for PT-type and 0.33-0.43 for IT-type L5 cells).
+* ``resonance_Hz``: frequency (1 Hz grid, parabolic peak interpolation) of the largest
+  impedance |Z(f)| = |V(f)| / |I(f)| for small sinusoidal currents at rest (1 ... f_sin_max
+  Hz); 1 Hz or below means low-pass (no resonance).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import InputError
+from ..params import ParamTree
+from ..populations import POPULATIONS, check_population
+from . import cells
+
+#: Keys of ``simulated`` / ``target`` (DESIGN.md), plus the optional resonance.
+KEYS = ("v_rest_mV", "input_resistance_MOhm", "sag_ratio", "rheobase_pA", "adaptation_ratio",
+        "fi_slope_Hz_per_nA")
+EXTRA_KEYS = ("resonance_Hz",)
+
+_CACHE: dict = {}
+
+
+def _tree(params):
+    if params is None:
+        return cells.CELLS
+    if isinstance(params, ParamTree):
+        return params
+    if isinstance(params, dict):
+        return params
+    raise InputError("params", f"expected a ParamTree or dict, got {type(params).__name__}")
+
+
+def _protocol(params) -> dict:
+    base = cells.CELLS.values()["protocol"]
+    tree = _tree(params)
+    vals = tree.values() if isinstance(tree, ParamTree) else tree
+    over = vals.get("protocol", {}) if isinstance(vals, dict) else {}
+    p = dict(base)
+    for k, v in over.items():
+        if k in p:
+            p[k] = float(v["value"] if isinstance(v, dict) else v)
+    return p
+
+
+def _layout(pops, proto):
+    """Per-neuron table: population index, protocol kind, amplitude / frequency."""
+    steps = np.arange(0.0, proto["I_max"] + 1e-9, proto["dI"])
+    sags = np.arange(-proto["dI_sag"], proto["I_sag_min"] - 1e-9, -proto["dI_sag"])
+    freqs = np.arange(1.0, proto["f_sin_max"] + 1e-9, 1.0)
+    pop_idx, kind, amp, freq = [], [], [], []
+    for ip, _ in enumerate(pops):
+        for arr, k in ((steps, 0), (np.array([proto["I_rin"]]), 1), (sags, 2)):
+            pop_idx += [ip] * arr.size
+            kind += [k] * arr.size
+            amp += list(arr)
+            freq += [0.0] * arr.size
+        pop_idx += [ip] * freqs.size
+        kind += [3] * freqs.size
+        amp += [proto["I_sin"]] * freqs.size
+        freq += list(freqs)
+    return (np.array(pop_idx), np.array(kind), np.array(amp), np.array(freq), steps)
+
+
+def simulate(pops=POPULATIONS, params=None) -> dict:
+    """Run all protocols for ``pops`` in one NeuronGroup; return {pop: measured properties}."""
+    import brian2 as b2
+
+    pops = [check_population(p) for p in pops]
+    proto = _protocol(params)
+    vals = {p: cells.pop_values(p, params) for p in pops}
+    rest = {p: cells.resting_state(p, params) for p in pops}
+    pop_idx, kind, amp, freq, steps = _layout(pops, proto)
+    n = pop_idx.size
+
+    b2.start_scope()
+    prev_target = b2.prefs.codegen.target
+    b2.prefs.codegen.target = "numpy"
+    try:
+        eqs, thr, reset = cells.equations_template("")
+        eqs += cells.parameter_declarations()
+        eqs += """
+I_syn = 0*amp : amp
+I_ext = I_amp*int(t >= t_on)*int(t < t_off) + I_sin_amp*sin(2*pi*f_sin*t) : amp
+I_amp : amp (constant)
+I_sin_amp : amp (constant)
+f_sin : Hz (constant)
+t_on : second (constant)
+t_off : second (constant)
+"""
+        dt = proto["dt"] * b2.ms
+        G = b2.NeuronGroup(n, eqs, threshold=thr, reset=reset, refractory="t_ref",
+                           method="euler", dt=dt, name="celltypes")
+        for name in list(cells.MODEL_PARAMS) + list(cells.NUMERIC_PARAMS):
+            arr = np.array([vals[pops[i]][name] for i in pop_idx])
+            unit = {**cells.MODEL_PARAMS, **cells.NUMERIC_PARAMS}[name]
+            setattr(G, name, arr * cells._brian_unit(unit))
+        G.v = np.array([rest[pops[i]]["v"] for i in pop_idx]) * b2.volt
+        G.w_ad = np.array([rest[pops[i]]["w_ad"] for i in pop_idx]) * b2.amp
+        G.m_h = np.array([rest[pops[i]]["m_h"] for i in pop_idx])
+        is_step = kind <= 2
+        G.I_amp = np.where(is_step, amp, 0.0) * b2.pA
+        G.I_sin_amp = np.where(kind == 3, amp, 0.0) * b2.pA
+        G.f_sin = freq * b2.Hz
+        t_settle = proto["t_settle"] * b2.ms
+        t_step = proto["t_step"] * b2.ms
+        G.t_on = t_settle
+        G.t_off = t_settle + t_step
+        rec = np.nonzero(kind >= 1)[0]
+        M = b2.StateMonitor(G, "v", record=rec, dt=dt)
+        S = b2.SpikeMonitor(G)
+        net = b2.Network(G, M, S)
+        net.run(t_settle, namespace={})
+        v_settled = np.asarray(G.v[:] / b2.mV).copy()
+        net.run(t_step, namespace={})
+        trains = S.spike_trains()
+        vm = np.asarray(M.v / b2.mV)
+        tm = np.asarray(M.t / b2.ms)
+    finally:
+        b2.prefs.codegen.target = prev_target
+
+    row = {j: r for r, j in enumerate(rec)}
+    t0, t1 = proto["t_settle"], proto["t_settle"] + proto["t_step"]
+    in_step = (tm >= t0) & (tm < t1)
+    ss = (tm >= t1 - proto["t_ss"]) & (tm < t1)
+    out = {}
+    for ip, pop in enumerate(pops):
+        sel = pop_idx == ip
+        res = {}
+        i_step = np.nonzero(sel & (kind == 0))[0]
+        i0 = i_step[0]
+        v_rest = float(v_settled[i0])
+        res["v_rest_mV"] = v_rest
+        i_rin = np.nonzero(sel & (kind == 1))[0][0]
+        v_ss = vm[row[i_rin]][ss].mean()
+        res["input_resistance_MOhm"] = float((v_ss - v_rest) / proto["I_rin"] * 1e3)
+        i_sag = np.nonzero(sel & (kind == 2))[0]
+        vss_sag = np.array([vm[row[j]][ss].mean() for j in i_sag])
+        j = i_sag[int(np.argmin(np.abs(vss_sag - proto["V_sag"])))]
+        trace = vm[row[j]][in_step]
+        v_peak = trace.min()
+        vss = vm[row[j]][ss].mean()
+        res["sag_ratio"] = float((vss - v_peak) / (v_rest - v_peak)) if v_rest > v_peak else 0.0
+        counts = np.array([np.sum((np.asarray(trains[k] / b2.ms) >= t0)
+                                  & (np.asarray(trains[k] / b2.ms) < t1)) for k in i_step])
+        firing = np.nonzero(counts > 0)[0]
+        if firing.size == 0:
+            res["rheobase_pA"] = None
+            res["fi_slope_Hz_per_nA"] = None
+            res["adaptation_ratio"] = None
+        else:
+            ir = firing[0]
+            rheo = float(steps[ir])
+            res["rheobase_pA"] = rheo
+            fit = (steps >= rheo) & (steps <= rheo + proto["fi_range"] + 1e-9)
+            rate = counts / (proto["t_step"] * 1e-3)
+            slope = np.polyfit(steps[fit] * 1e-3, rate[fit], 1)[0] if fit.sum() >= 2 else None
+            res["fi_slope_Hz_per_nA"] = None if slope is None else float(slope)
+            ar = None
+            for k in range(ir, steps.size):
+                if steps[k] >= proto["adapt_factor"] * rheo - 1e-9 and \
+                        counts[k] >= proto["adapt_min_spikes"]:
+                    st = np.asarray(trains[i_step[k]] / b2.ms)
+                    st = st[(st >= t0) & (st < t1)]
+                    isi = np.diff(st)
+                    ar = float(isi[0] / isi[-1])
+                    break
+            res["adaptation_ratio"] = ar
+        # impedance profile
+        i_sin = np.nonzero(sel & (kind == 3))[0]
+        zs = []
+        for k in i_sin:
+            x = vm[row[k]][in_step]
+            tt = tm[in_step] * 1e-3
+            ph = np.exp(-2j * np.pi * freq[k] * tt)
+            zs.append(np.abs(2 * np.mean((x - x.mean()) * ph)) / proto["I_sin"])
+        zs = np.array(zs)
+        fr = freq[i_sin]
+        kmax = int(np.argmax(zs))
+        if 0 < kmax < zs.size - 1:
+            y0, y1, y2 = zs[kmax - 1], zs[kmax], zs[kmax + 1]
+            den = y0 - 2 * y1 + y2
+            off = 0.5 * (y0 - y2) / den if den != 0 else 0.0
+            f_res = float(fr[kmax] + off)
+        else:
+            f_res = float(fr[kmax])
+        res["resonance_Hz"] = f_res
+        res["impedance_MOhm"] = {float(f): float(z * 1e3) for f, z in zip(fr, zs)}
+        out[pop] = res
+    return out
+
+
+def _key(params):
+    if params is None:
+        return "default"
+    return repr(params.values() if isinstance(params, ParamTree) else params)
+
+
+def _simulate_cached(params):
+    k = _key(params)
+    if k not in _CACHE:
+        _CACHE.clear()
+        _CACHE[k] = simulate(POPULATIONS, params)
+    return _CACHE[k]
+
+
+def characterize(pop: str, params=None) -> dict:
+    """Simulated intrinsic properties of ``pop`` (keys KEYS + resonance_Hz)."""
+    check_population(pop)
+    res = _simulate_cached(params)[pop]
+    return {k: res[k] for k in KEYS + EXTRA_KEYS}
+
+
+def targets(pop: str, params=None) -> tuple[dict, str]:
+    """Published targets of ``pop`` (None where no source gave one) and their sources."""
+    check_population(pop)
+    tree = _tree(params)
+    vals = tree if isinstance(tree, dict) else {}
+    node = (vals.get(pop) or cells.CELLS[pop]).get("target") or cells.CELLS[pop]["target"]
+    tgt, src = {}, []
+    for k in KEYS + EXTRA_KEYS:
+        leaf = node.get(k)
+        if isinstance(leaf, dict):
+            tgt[k] = float(leaf["value"])
+            src.append(f"{k}: {leaf['source']}")
+        elif isinstance(leaf, (int, float)):
+            tgt[k] = float(leaf)
+        else:
+            tgt[k] = None
+    return tgt, "; ".join(src) if src else "no published target found"
+
+
+def characterize_all(params=None) -> list[dict]:
+    """[{name, simulated, target, source}] for every population (one simulation)."""
+    res = _simulate_cached(params)
+    out = []
+    for pop in POPULATIONS:
+        tgt, src = targets(pop, params)
+        sim = {k: res[pop][k] for k in KEYS + EXTRA_KEYS}
+        out.append({"name": pop,
+                    "simulated": {k: (None if v is None or not math.isfinite(v) else v)
+                                  for k, v in sim.items()},
+                    "target": tgt, "source": src})
+    return out
