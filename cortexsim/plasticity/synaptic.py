@@ -1,0 +1,596 @@
+"""Calcium-based synaptic plasticity (Graupner & Brunel 2012 PNAS 109:3991), event-driven.
+
+Model (parameters in ``models/synaptic.toml``, "cortical slices" set fit to Sjostrom et al. 2001)::
+
+    dc/dt       = -c/tau_ca + c_pre sum_i delta(t - t_pre_i - D) + c_post sum_j delta(t - t_post_j)
+    tau drho/dt = -rho(1-rho)(rho_star-rho) + gamma_p (1-rho) H(c-theta_p) - gamma_d rho H(c-theta_d)
+                  + sigma sqrt(tau) sqrt(H(c-theta_d) + H(c-theta_p)) eta(t)
+
+Note that ``tau`` multiplies every term: the drift rates are ``gamma/tau`` (~1-2 per second).
+
+Event-driven scheme (what :func:`synapse_model` gives Brian2 and :func:`event_driven_rho` runs in
+numpy): between two calcium events ``c`` decays as ``c0 exp(-s/tau_ca)``, so it stays above a
+threshold ``theta`` for ``min(Dt, tau_ca ln(c0/theta))``.  During that time rho follows a linear
+ODE (an Ornstein-Uhlenbeck process when noise is on) that is integrated exactly:
+
+* above theta_p:  rho -> rho_bar + (rho - rho_bar) exp(-(gamma_p+gamma_d) s/tau),
+  rho_bar = gamma_p/(gamma_p+gamma_d);
+* between theta_d and theta_p:  rho -> rho exp(-gamma_d s/tau);
+
+then the slow cubic term is applied over the whole interval Dt: exactly for rho_star = 0.5
+(``u = (rho-1/2)^2`` obeys a logistic equation) and by ``cubic_substeps`` RK4 substeps otherwise.
+The splitting error is O(t_above * Dt * gamma/tau^2), ~1e-6 per event here.  The time spent above
+each threshold is accumulated per synapse (``t_above_p``, ``t_above_d``) together with spike counts
+for the structural model.  :func:`simulate_pair_protocol` integrates the original ODEs with a small
+clock-driven step (numba) as ground truth.
+
+Readout: ``mode = "linear"`` gives ``w = on * (w_down + rho (w_up - w_down))``, ``"two_state"`` gives
+GB's readout ``w_down`` / ``w_up = b w_down`` by ``rho`` vs ``rho_star``.  :func:`gb_synaptic_change`
+is GB's population readout (transition probabilities of the noisy rho, fraction ``beta`` initially
+DOWN, strength ratio ``b``), used for the reproduction of GB 2012 Fig. 4B.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from numba import njit
+
+from ..errors import InputError, check_choice, check_number
+from ..params import ParamTree, load_model
+
+__all__ = [
+    "GBParams", "get_params", "mg_unblock", "simulate_pair_protocol", "Trajectory",
+    "event_driven_rho", "EventResult", "event_driven_batch", "advance", "SynapseModelParts",
+    "synapse_model", "set_delays", "flush_synapses", "initial_rho", "pairing_protocol",
+    "gb_transition", "gb_synaptic_change", "frequency_stdp_curves",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# parameters
+@dataclass(frozen=True)
+class GBParams:
+    """Parameters in SI-like base units (seconds, mM, volts) derived from ``models/synaptic.toml``."""
+    tau_ca: float      # s
+    c_pre: float
+    c_post: float
+    D: float           # s
+    theta_d: float
+    theta_p: float
+    gamma_d: float
+    gamma_p: float
+    tau: float         # s
+    rho_star: float
+    sigma: float
+    beta: float
+    b: float
+    w_down: float
+    mode: str
+    nmda: bool
+    v_name: str
+    mg: float          # mM
+    mg_k: float        # mM
+    mg_slope: float    # 1/mV
+    v_ref: float       # mV
+    noise: bool
+    cubic_substeps: int
+    reference_dt: float  # s
+
+    @property
+    def w_up(self) -> float:
+        return self.b * self.w_down
+
+
+def _flatten(d, prefix=""):
+    for k, v in d.items():
+        p = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict) and not ("value" in v and "unit" in v):
+            yield from _flatten(v, p)
+        else:
+            yield p, v
+
+
+def get_params(params=None) -> GBParams:
+    """Parameters from ``models/synaptic.toml``.
+
+    ``params`` may be ``None`` (file defaults), a full :class:`ParamTree` of that file, a
+    :class:`GBParams`, or a dict of overrides applied on top of the file, either by dotted path
+    (``{"efficacy.gamma_p": 700, "nmda.enabled": True}``) or nested like ``ParamTree.values()``.
+    """
+    if isinstance(params, GBParams):
+        return params
+    if isinstance(params, ParamTree):
+        tree = params
+    else:
+        tree = load_model("synaptic")
+        if params is not None:
+            if not isinstance(params, dict):
+                raise InputError("params", f"expected None, ParamTree, GBParams or dict, got "
+                                           f"{type(params).__name__}")
+            for path, v in _flatten(params):
+                tree.set(path, v["value"] if isinstance(v, dict) else v)
+    v = tree.value
+    mode = check_choice("readout.mode", v("readout.mode"), ["linear", "two_state"])
+    p = GBParams(
+        tau_ca=check_number("calcium.tau_ca", v("calcium.tau_ca"), min=0, strict_min=True) * 1e-3,
+        c_pre=check_number("calcium.c_pre", v("calcium.c_pre"), min=0),
+        c_post=check_number("calcium.c_post", v("calcium.c_post"), min=0),
+        D=check_number("calcium.delay_D", v("calcium.delay_D"), min=0) * 1e-3,
+        theta_d=check_number("efficacy.theta_d", v("efficacy.theta_d"), min=0, strict_min=True),
+        theta_p=check_number("efficacy.theta_p", v("efficacy.theta_p"), min=0, strict_min=True),
+        gamma_d=check_number("efficacy.gamma_d", v("efficacy.gamma_d"), min=0),
+        gamma_p=check_number("efficacy.gamma_p", v("efficacy.gamma_p"), min=0),
+        tau=check_number("efficacy.tau", v("efficacy.tau"), min=0, strict_min=True),
+        rho_star=check_number("efficacy.rho_star", v("efficacy.rho_star"), min=0, max=1),
+        sigma=check_number("efficacy.sigma", v("efficacy.sigma"), min=0),
+        beta=check_number("readout.beta", v("readout.beta"), min=0, max=1),
+        b=check_number("readout.b", v("readout.b"), min=0),
+        w_down=check_number("readout.w_down", v("readout.w_down"), min=0),
+        mode=mode,
+        nmda=bool(v("nmda.enabled")),
+        v_name=str(v("nmda.v_name")),
+        mg=check_number("nmda.mg", v("nmda.mg"), min=0),
+        mg_k=check_number("nmda.mg_k", v("nmda.mg_k"), min=0, strict_min=True),
+        mg_slope=check_number("nmda.mg_slope", v("nmda.mg_slope")),
+        v_ref=check_number("nmda.v_ref", v("nmda.v_ref")),
+        noise=bool(v("numerics.noise")),
+        cubic_substeps=check_number("numerics.cubic_substeps", v("numerics.cubic_substeps"),
+                                    min=1, integer=True),
+        reference_dt=check_number("numerics.reference_dt", v("numerics.reference_dt"),
+                                  min=0, strict_min=True) * 1e-3,
+    )
+    if p.theta_p < p.theta_d:
+        raise InputError("efficacy.theta_p", "must be >= theta_d (the scheme orders the phases "
+                                             "above theta_p, then between the thresholds)")
+    return p
+
+
+def mg_unblock(v_mV, p: GBParams | None = None):
+    """Jahr & Stevens 1990 Mg2+ unblock B(v) = 1/(1 + [Mg]/mg_k exp(-mg_slope v))."""
+    p = p or get_params()
+    return 1.0 / (1.0 + p.mg / p.mg_k * np.exp(-p.mg_slope * np.asarray(v_mV, dtype=float)))
+
+
+def _exact_cubic(p: GBParams) -> bool:
+    return abs(p.rho_star - 0.5) < 1e-12
+
+
+# --------------------------------------------------------------------------------------------
+# event update (numpy, vectorised over synapses); the Brian2 strings below mirror it line by line
+def _cubic(r, Dt, p: GBParams):
+    if _exact_cubic(p):
+        x = r - 0.5
+        u = x * x
+        u = 0.25 * u / (u + (0.25 - u) * np.exp(-Dt / (2.0 * p.tau)))
+        return 0.5 + np.sign(x) * np.sqrt(u)
+    h = Dt / p.cubic_substeps
+
+    def f(y):
+        return y * (1.0 - y) * (y - p.rho_star) / p.tau
+    for _ in range(p.cubic_substeps):
+        k1 = f(r)
+        k2 = f(r + 0.5 * h * k1)
+        k3 = f(r + 0.5 * h * k2)
+        k4 = f(r + h * k3)
+        r = r + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return r
+
+
+def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None):
+    """Advance (c, rho) over an interval ``Dt`` (s) without events.
+
+    Returns ``(c_new, rho_new, t_above_p, t_above_d)``; arrays broadcast.  Noise is applied when
+    ``p.noise`` is true (``rng`` required).
+    """
+    c = np.asarray(c, dtype=float)
+    rho = np.asarray(rho, dtype=float)
+    Dt = np.asarray(Dt, dtype=float)
+    with np.errstate(divide="ignore"):
+        tp = np.clip(p.tau_ca * np.log(np.clip(c / p.theta_p, 1.0, None)), 0.0, Dt)
+        td = np.clip(p.tau_ca * np.log(np.clip(c / p.theta_d, 1.0, None)), 0.0, Dt)
+    g = p.gamma_p + p.gamma_d
+    kp = g / p.tau
+    kd = p.gamma_d / p.tau
+    rbar = p.gamma_p / g if g > 0 else 0.0
+    r = rbar + (rho - rbar) * np.exp(-kp * tp)
+    if p.noise:
+        if rng is None:
+            raise InputError("rng", "noise is on: pass a seeded numpy Generator")
+        r = r + np.sqrt(p.sigma**2 / g * (1 - np.exp(-2 * kp * tp))) * rng.standard_normal(r.shape)
+    r = r * np.exp(-kd * (td - tp))
+    if p.noise and p.gamma_d > 0:
+        r = r + np.sqrt(p.sigma**2 / (2 * p.gamma_d) * (1 - np.exp(-2 * kd * (td - tp)))) \
+            * rng.standard_normal(r.shape)
+    r = _cubic(r, Dt, p)
+    return c * np.exp(-Dt / p.tau_ca), r, tp, td
+
+
+@dataclass
+class EventResult:
+    """Result of :func:`event_driven_rho` / :func:`event_driven_batch`."""
+    t_events: np.ndarray        # (K,) or (S, K): event times (s), calcium arrival times
+    rho_events: np.ndarray      # rho right after each event
+    rho_final: np.ndarray | float
+    t_end: np.ndarray | float
+    n_pre: np.ndarray | int
+    n_post: np.ndarray | int
+    t_above_p: np.ndarray | float   # s, total time c > theta_p
+    t_above_d: np.ndarray | float   # s, total time c > theta_d
+
+
+def _events(pre_times, post_times, p: GBParams, c_pre_scale=None):
+    pre = np.atleast_1d(np.asarray(pre_times, dtype=float))
+    post = np.atleast_1d(np.asarray(post_times, dtype=float))
+    inc_pre = np.full(pre.shape, p.c_pre) if c_pre_scale is None \
+        else p.c_pre * np.broadcast_to(np.asarray(c_pre_scale, float), pre.shape)
+    t = np.concatenate([pre + p.D, post])
+    inc = np.concatenate([inc_pre, np.full(post.shape, p.c_post)])
+    is_pre = np.concatenate([np.ones(pre.shape, bool), np.zeros(post.shape, bool)])
+    o = np.argsort(t, kind="stable")
+    return t[o], inc[o], is_pre[o]
+
+
+def event_driven_batch(ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=None):
+    """Event-driven rho for S synapses with K events each (``ev_t``, ``ev_inc``: (S, K), each row
+    sorted; an increment of 0 is a no-op event).  Returns an :class:`EventResult` with arrays."""
+    ev_t = np.atleast_2d(np.asarray(ev_t, float))
+    ev_inc = np.atleast_2d(np.asarray(ev_inc, float))
+    S, K = ev_t.shape
+    rng = np.random.default_rng(seed) if p.noise else None
+    if p.noise and seed is None:
+        raise InputError("seed", "noise is on: pass an explicit seed")
+    c = np.zeros(S)
+    rho = np.broadcast_to(np.asarray(rho0, float), (S,)).copy()
+    tl = np.zeros(S)
+    tp_sum = np.zeros(S)
+    td_sum = np.zeros(S)
+    rho_ev = np.empty((S, K))
+    for k in range(K):
+        c, rho, tp, td = advance(c, rho, ev_t[:, k] - tl, p, rng)
+        tp_sum += tp
+        td_sum += td
+        c = c + ev_inc[:, k]
+        tl = ev_t[:, k]
+        rho_ev[:, k] = rho
+    t_end = ev_t[:, -1] if t_end is None else np.broadcast_to(np.asarray(t_end, float), (S,))
+    c, rho, tp, td = advance(c, rho, np.maximum(t_end - tl, 0.0), p, rng)
+    return EventResult(ev_t, rho_ev, rho, t_end, None, None, tp_sum + tp, td_sum + td)
+
+
+def event_driven_rho(pre_times, post_times, params=None, rho0=0.5, t_end=None, seed=None,
+                     c_pre_scale=None) -> EventResult:
+    """Event-driven rho for one synapse (same update as the Brian2 code).
+
+    ``pre_times`` / ``post_times`` in seconds (presynaptic spike times at the synapse; calcium
+    arrives ``D`` later).  ``t_end`` (default: last calcium event) is where rho is read.
+    ``c_pre_scale`` optionally scales each presynaptic transient (e.g. NMDA unblock factors).
+    """
+    p = get_params(params)
+    t, inc, is_pre = _events(pre_times, post_times, p, c_pre_scale)
+    if t.size == 0:
+        t, inc = np.zeros(1), np.zeros(1)
+    r = event_driven_batch(t[None, :], inc[None, :], p, rho0, t_end, seed)
+    return EventResult(r.t_events[0], r.rho_events[0], float(r.rho_final[0]), float(r.t_end[0]),
+                       int(np.sum(is_pre)), int(np.sum(~is_pre)), float(r.t_above_p[0]),
+                       float(r.t_above_d[0]))
+
+
+# --------------------------------------------------------------------------------------------
+# clock-driven reference (ground truth)
+@njit(cache=True)
+def _ref_kernel(ev_step, ev_inc, n_steps, dt, rec_every, rho0, tau_ca, theta_d, theta_p,
+                gamma_d, gamma_p, tau, rho_star, sigma, noise, seed):
+    if noise:
+        np.random.seed(seed)
+    n_rec = n_steps // rec_every + 1
+    rec = np.empty(n_rec)
+    c = 0.0
+    rho = rho0
+    tp = 0.0
+    td = 0.0
+    j = 0
+    decay = math.exp(-dt / tau_ca)
+    half = math.exp(-0.5 * dt / tau_ca)
+    sq = sigma * math.sqrt(dt / tau)
+    ir = 0
+    for n in range(n_steps):
+        if n % rec_every == 0:
+            rec[ir] = rho
+            ir += 1
+        while j < ev_step.size and ev_step[j] == n:
+            c += ev_inc[j]
+            j += 1
+        cm = c * half  # c at the middle of the step (midpoint rule for the threshold terms)
+        hp = 1.0 if cm > theta_p else 0.0
+        hd = 1.0 if cm > theta_d else 0.0
+        tp += hp * dt
+        td += hd * dt
+        drho = (-rho * (1 - rho) * (rho_star - rho) + gamma_p * (1 - rho) * hp
+                - gamma_d * rho * hd) / tau * dt
+        if noise and hp + hd > 0:
+            drho += sq * math.sqrt(hp + hd) * np.random.standard_normal()
+        rho += drho
+        c *= decay
+    if ir < n_rec:
+        rec[ir] = rho
+        ir += 1
+    return rec[:ir], rho, tp, td
+
+
+@dataclass
+class Trajectory:
+    t: np.ndarray          # s, recorded times
+    rho: np.ndarray        # rho at t
+    rho_final: float       # rho at t_end
+    t_above_p: float = 0.0  # s
+    t_above_d: float = 0.0  # s
+    dt: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def simulate_pair_protocol(pre_times, post_times, params=None, rho0=0.5, dt=None, t_end=None,
+                           record_dt=1e-3, seed=None, c_pre_scale=None) -> Trajectory:
+    """Clock-driven integration of the original GB ODEs (forward Euler in rho, exact decay of c,
+    Euler-Maruyama noise when ``numerics.noise`` is on), the ground truth for the event scheme.
+
+    Times in seconds; ``dt`` defaults to ``numerics.reference_dt`` (0.02 ms).  Events are put on
+    the nearest grid step.
+    """
+    p = get_params(params)
+    dt = p.reference_dt if dt is None else check_number("dt", dt, min=0, strict_min=True)
+    t, inc, _ = _events(pre_times, post_times, p, c_pre_scale)
+    if t_end is None:
+        t_end = float(t[-1]) if t.size else 0.0
+    if t.size and t.min() < 0:
+        raise InputError("pre_times/post_times", "spike times must be >= 0 (and >= -D for pre)")
+    n_steps = int(round(t_end / dt))
+    steps = np.rint(t / dt).astype(np.int64)
+    rec_every = max(1, int(round(record_dt / dt)))
+    if p.noise and seed is None:
+        raise InputError("seed", "noise is on: pass an explicit seed")
+    rec, rho, tp, td = _ref_kernel(steps, inc, n_steps, dt, rec_every, float(rho0), p.tau_ca,
+                                   p.theta_d, p.theta_p, p.gamma_d, p.gamma_p, p.tau, p.rho_star,
+                                   p.sigma, bool(p.noise), int(seed or 0))
+    tr = np.arange(rec.size) * rec_every * dt
+    tr[-1] = min(tr[-1], n_steps * dt)
+    return Trajectory(tr, rec, float(rho), tp, td, dt)
+
+
+# --------------------------------------------------------------------------------------------
+# Brian2
+@dataclass
+class SynapseModelParts:
+    """Brian2 pieces of the plasticity rule for ``Synapses(src, tgt, model=..., on_pre=...,
+    on_post=..., namespace=...)``.
+
+    Pathways: ``on_pre[transmission_pathway]`` ("pre") carries synaptic transmission and is empty
+    here: the network builder puts its conductance update there, using ``w`` (e.g.
+    ``parts.with_transmission("g_ampa_post += w * g_max")``).  ``on_pre["ca"]`` is the delayed
+    presynaptic calcium transient; its delay must be transmission delay + D (:func:`set_delays`).
+    ``on_post["post"]`` is the postsynaptic (back-propagating spike) transient.
+    Call :func:`flush_synapses` after a run to bring rho and the statistics to the end time.
+    """
+    model: str
+    on_pre: dict
+    on_post: dict
+    namespace: dict
+    transmission_pathway: str = "pre"
+    calcium_pathway: str = "ca"
+    delay_D: float = 0.0            # seconds (float), add to the transmission delay for 'ca'
+    variables: dict = field(default_factory=dict)
+    flush_code: str = ""            # advance to t without an event (run_regularly if wanted)
+
+    def with_transmission(self, code: str) -> dict:
+        """``on_pre`` dict with ``code`` (the builder's conductance update) in the 'pre' pathway."""
+        d = dict(self.on_pre)
+        d[self.transmission_pathway] = (d[self.transmission_pathway] + "\n" + code).strip()
+        return d
+
+
+VARIABLES_DOC = {
+    "c": "calcium at this synapse (normalised, theta_d = 1), value right after the last event",
+    "rho": "efficacy variable of GB 2012 (0 = DOWN, 1 = UP), value at t_last",
+    "t_last": "time of the last event update of c and rho (s)",
+    "on": "1 if the spine/synapse is present; 0: transmits nothing (w = 0) and does not change",
+    "w": "effective weight (subexpression): on * (w_down + rho (w_up - w_down)) or two-state",
+    "n_pre_spikes": "number of presynaptic spikes (calcium events) while on",
+    "n_post_spikes": "number of postsynaptic spikes while on",
+    "t_above_p": "total time c > theta_p while on (s), analytic, up to t_last",
+    "t_above_d": "total time c > theta_d while on (s), analytic, up to t_last (includes > theta_p)",
+}
+
+
+def _advance_code(p: GBParams) -> str:
+    L = [
+        "gb_Dt = t - t_last",
+        "gb_tp = clip(gb_tau_ca*log(clip(c/gb_theta_p, 1, inf)), 0*second, gb_Dt)",
+        "gb_td = clip(gb_tau_ca*log(clip(c/gb_theta_d, 1, inf)), 0*second, gb_Dt)",
+        "gb_r = gb_rho_bar + (rho - gb_rho_bar)*exp(-gb_kp*gb_tp)",
+    ]
+    if p.noise:
+        L.append("gb_r = gb_r + sqrt(gb_var_p*(1 - exp(-2*gb_kp*gb_tp)))*randn()")
+    L.append("gb_r = gb_r*exp(-gb_kd*(gb_td - gb_tp))")
+    if p.noise and p.gamma_d > 0:
+        L.append("gb_r = gb_r + sqrt(gb_var_d*(1 - exp(-2*gb_kd*(gb_td - gb_tp))))*randn()")
+    if _exact_cubic(p):
+        L += ["gb_x = gb_r - 0.5",
+              "gb_u = gb_x**2",
+              "gb_u = 0.25*gb_u/(gb_u + (0.25 - gb_u)*exp(-gb_Dt/(2*gb_tau)))",
+              "gb_r = 0.5 + sign(gb_x)*sqrt(gb_u)"]
+    else:
+        L.append(f"gb_h = gb_Dt/{p.cubic_substeps}")
+        f = "({y})*(1 - ({y}))*(({y}) - gb_rho_star)/gb_tau"
+        for _ in range(p.cubic_substeps):
+            L += [f"gb_k1 = {f.format(y='gb_r')}",
+                  f"gb_k2 = {f.format(y='gb_r + 0.5*gb_h*gb_k1')}",
+                  f"gb_k3 = {f.format(y='gb_r + 0.5*gb_h*gb_k2')}",
+                  f"gb_k4 = {f.format(y='gb_r + gb_h*gb_k3')}",
+                  "gb_r = gb_r + gb_h/6*(gb_k1 + 2*gb_k2 + 2*gb_k3 + gb_k4)"]
+    L += ["rho = on*gb_r + (1 - on)*rho",
+          "t_above_p += on*gb_tp",
+          "t_above_d += on*gb_td",
+          "c = c*exp(-gb_Dt/gb_tau_ca)",
+          "t_last = t"]
+    return "\n".join(L)
+
+
+def synapse_model(params=None) -> SynapseModelParts:
+    """Brian2 model strings of the event-driven GB rule (no per-synapse clock-driven ODE)."""
+    import brian2 as b2
+
+    p = get_params(params)
+    if p.mode == "linear":
+        w_expr = "on*(gb_w_down + rho*(gb_w_up - gb_w_down))"
+    else:
+        w_expr = "on*(gb_w_down + (gb_w_up - gb_w_down)*int(rho > gb_rho_star))"
+    model = "\n".join([
+        "c : 1",
+        "rho : 1",
+        "t_last : second",
+        "on : 1",
+        "n_pre_spikes : 1",
+        "n_post_spikes : 1",
+        "t_above_p : second",
+        "t_above_d : second",
+        f"w = {w_expr} : 1",
+    ])
+    adv = _advance_code(p)
+    if p.nmda:
+        vn = p.v_name
+        ca_inc = (f"c += on*gb_c_pre*(1 + gb_mg_ratio*exp(-gb_mg_slope*gb_v_ref))"
+                  f"/(1 + gb_mg_ratio*exp(-gb_mg_slope*{vn}_post))")
+    else:
+        ca_inc = "c += on*gb_c_pre"
+    on_pre = {"pre": "", "ca": adv + "\n" + ca_inc + "\nn_pre_spikes += on"}
+    on_post = {"post": adv + "\nc += on*gb_c_post\nn_post_spikes += on"}
+    g = p.gamma_p + p.gamma_d
+    ns = {
+        "gb_tau_ca": p.tau_ca * b2.second, "gb_theta_p": p.theta_p, "gb_theta_d": p.theta_d,
+        "gb_rho_bar": p.gamma_p / g if g > 0 else 0.0, "gb_kp": g / p.tau / b2.second,
+        "gb_kd": p.gamma_d / p.tau / b2.second, "gb_tau": p.tau * b2.second,
+        "gb_rho_star": p.rho_star, "gb_c_pre": p.c_pre, "gb_c_post": p.c_post,
+        "gb_w_down": p.w_down, "gb_w_up": p.w_up,
+    }
+    if p.noise:
+        ns["gb_var_p"] = p.sigma**2 / g if g > 0 else 0.0
+        ns["gb_var_d"] = p.sigma**2 / (2 * p.gamma_d) if p.gamma_d > 0 else 0.0
+    if p.nmda:
+        ns.update(gb_mg_ratio=p.mg / p.mg_k, gb_mg_slope=p.mg_slope / b2.mV,
+                  gb_v_ref=p.v_ref * b2.mV)
+    return SynapseModelParts(model=model, on_pre=on_pre, on_post=on_post, namespace=ns,
+                             delay_D=p.D, variables=dict(VARIABLES_DOC), flush_code=adv)
+
+
+def set_delays(S, transmission_delay=None, params=None):
+    """Set ``S.pre.delay`` (transmission) and ``S.ca.delay = transmission + D`` (Brian2 rounds
+    delays to the clock step: D = 4.6098 ms becomes 4.6 ms at dt = 0.1 ms)."""
+    import brian2 as b2
+
+    p = get_params(params)
+    d = 0 * b2.ms if transmission_delay is None else transmission_delay
+    S.pre.delay = d
+    S.ca.delay = d + p.D * b2.second
+
+
+def flush_synapses(S, t=None, params=None, seed=None):
+    """Bring rho, c and the statistics of every synapse of ``S`` to time ``t`` (default: the
+    current time of ``S``), with the same update as at events.  Run after ``run()``."""
+    p = get_params(params)
+    t = float(S.t_[:] if t is None else t)  # underscore: values in base SI units, no Quantity
+    tl = np.asarray(S.t_last_[:], float)
+    on = np.asarray(S.on[:], float)
+    rng = np.random.default_rng(seed) if p.noise else None
+    if p.noise and seed is None:
+        raise InputError("seed", "noise is on: pass an explicit seed")
+    c, r, tp, td = advance(np.asarray(S.c[:]), np.asarray(S.rho[:]), np.maximum(t - tl, 0.0), p, rng)
+    S.rho[:] = on * r + (1 - on) * np.asarray(S.rho[:])
+    S.t_above_p_[:] = np.asarray(S.t_above_p_[:]) + on * tp
+    S.t_above_d_[:] = np.asarray(S.t_above_d_[:]) + on * td
+    S.c[:] = c
+    S.t_last_[:] = t
+
+
+def initial_rho(n, rng: np.random.Generator, params=None):
+    """GB's initial condition: each synapse DOWN (rho = 0) with probability beta, else UP (1)."""
+    p = get_params(params)
+    return (rng.random(int(n)) >= p.beta).astype(float)
+
+
+# --------------------------------------------------------------------------------------------
+# paper readout and protocols
+def pairing_protocol(delta_t, n_pairs, freq, t0=0.1):
+    """Spike pairs: pre at ``t0 + k/freq``, post at pre + ``delta_t`` (s; > 0 is pre-before-post)."""
+    k = np.arange(int(n_pairs))
+    pre = t0 + k / float(freq)
+    return pre, pre + float(delta_t)
+
+
+def gb_transition(alpha_d, alpha_p, T, params=None):
+    """GB 2012 (SI) mean-field readout for a protocol of duration ``T`` (s) in which calcium is a
+    fraction ``alpha_d`` (``alpha_p``) of the time above theta_d (theta_p): returns
+    ``(rho_bar, sigma_rho2, tau_eff, P_up, P_down)`` (P_up: DOWN->UP, P_down: UP->DOWN)."""
+    from scipy.special import erf
+
+    p = get_params(params)
+    ad, ap = np.asarray(alpha_d, float), np.asarray(alpha_p, float)
+    Gp, Gd = p.gamma_p * ap, p.gamma_d * ad
+    G = Gp + Gd
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rbar = np.where(G > 0, Gp / G, 0.0)
+        s2 = np.where(G > 0, (ap + ad) * p.sigma**2 / G, 0.0)
+        teff = np.where(G > 0, p.tau / G, np.inf)
+        e1 = np.exp(-T / teff)
+        den = np.sqrt(s2 * (1 - np.exp(-2 * T / teff)))
+
+        def x(r0):
+            return -(p.rho_star - rbar + (rbar - r0) * e1) / den
+        p_up = np.where(G > 0, (1 + erf(x(0.0))) / 2, 0.0)
+        p_down = np.where(G > 0, (1 - erf(x(1.0))) / 2, 0.0)
+    return rbar, s2, teff, p_up, p_down
+
+
+def gb_synaptic_change(p_up, p_down, params=None):
+    """GB 2012 change in synaptic strength (after/before) for a population with a fraction beta
+    initially DOWN (strength 1) and 1-beta UP (strength b)."""
+    p = get_params(params)
+    be, b = p.beta, p.b
+    after = (be * (1 - p_up) + (1 - be) * p_down) + (be * p_up + (1 - be) * (1 - p_down)) * b
+    return after / (be + (1 - be) * b)
+
+
+def frequency_stdp_curves(delta_ts, freqs, n_pairs=75, params=None):
+    """GB 2012 Fig. 4B protocol: ``n_pairs`` pre-post pairs at each frequency and offset.
+
+    Times above the thresholds come from the event-driven accumulators (:func:`event_driven_batch`)
+    over ``T = n_pairs / f`` from the first calcium event (or to the decay after the last one,
+    whichever is later); the change in strength is GB's readout (:func:`gb_transition`,
+    :func:`gb_synaptic_change`) with fractions ``alpha = t_above / T``.  Returns a dict of arrays
+    shaped (len(freqs), len(delta_ts)): ``change``, ``alpha_d``, ``alpha_p``, ``rho_bar``,
+    ``p_up``, ``p_down`` and the deterministic ``rho_from_down`` / ``rho_from_up`` at the end.
+    """
+    p = replace(get_params(params), noise=False)
+    dts = np.asarray(delta_ts, float)
+    keys = ("change", "alpha_d", "alpha_p", "rho_bar", "p_up", "p_down", "rho_from_down",
+            "rho_from_up")
+    out = {k: np.empty((len(freqs), dts.size)) for k in keys}
+    for i, f in enumerate(freqs):
+        T = n_pairs / float(f)
+        ev_t, ev_inc = [], []
+        for dt_ in dts:
+            pre, post = pairing_protocol(dt_, n_pairs, f, t0=1.0)
+            t, inc, _ = _events(pre, post, p)
+            ev_t.append(t)
+            ev_inc.append(inc)
+        ev_t, ev_inc = np.array(ev_t), np.array(ev_inc)
+        t_end = np.maximum(ev_t[:, 0] + T, ev_t[:, -1] + 10 * p.tau_ca)
+        r0 = event_driven_batch(ev_t, ev_inc, p, 0.0, t_end=t_end)
+        r1 = event_driven_batch(ev_t, ev_inc, p, 1.0, t_end=t_end)
+        ap, ad = r0.t_above_p / T, r0.t_above_d / T
+        rbar, _, _, pu, pd = gb_transition(ad, ap, T, p)
+        out["change"][i] = gb_synaptic_change(pu, pd, p)
+        out["alpha_d"][i], out["alpha_p"][i], out["rho_bar"][i] = ad, ap, rbar
+        out["p_up"][i], out["p_down"][i] = pu, pd
+        out["rho_from_down"][i], out["rho_from_up"][i] = r0.rho_final, r1.rho_final
+    return out
