@@ -1,0 +1,504 @@
+"""The Brian2 network: IT_L23, IT_L5, PT_L5, PV and SST cells driven pulse by pulse by TMS.
+
+One ``NeuronGroup`` holds every cell (populations are contiguous index ranges with per-neuron
+intrinsic parameters), so the compiled network has three ``Synapses`` objects: plastic
+excitatory -> excitatory spine synapses (Graupner-Brunel calcium rule), static excitatory ->
+interneuron and static inhibitory synapses.  That keeps compile time and per-step overhead low.
+
+A :class:`Circuit` is built (and, for ``cpp_standalone``, compiled) once for a phase length and
+pulse-slot grid; :meth:`Circuit.run` then re-runs it with new run-time values -- TMS field per
+pulse, silencing, spine on/off states and weights, noise seed -- through Brian2's ``run_args``
+without recompiling.  Connectivity is drawn by a seeded numpy generator (explicit i, j), and
+background noise comes from a counter-based hash of (run seed, cell, step), so runs are
+reproducible and each run's seed is a run-time value.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, check_choice, check_number
+from ..params import ParamTree, load_model
+from ..populations import EXCITATORY, INHIBITORY, POPULATIONS
+
+TARGETS = ("cpp_standalone", "runtime")
+#: per-synapse variables of the plastic synapses returned after each phase
+SYN_VARS = ("on", "rho", "c", "t_last", "n_pre_spikes", "n_post_spikes", "t_above_p", "t_above_d")
+
+
+# --------------------------------------------------------------------------- stimulus
+@dataclass
+class Stimulus:
+    """TMS drive of one fast phase: pulse times (s from phase start) and the cell-level field
+    (V/m, peak of the waveform at the target, after the macroscopic-to-cell scaling) per pulse."""
+
+    pulse_times_s: np.ndarray
+    field_vpm: np.ndarray
+    waveform: str = "biphasic"
+    angle_deg: float = 0.0
+    pulse_width_us: float | None = None
+
+    def __post_init__(self):
+        self.pulse_times_s = np.asarray(self.pulse_times_s, dtype=float)
+        self.field_vpm = np.broadcast_to(np.asarray(self.field_vpm, dtype=float),
+                                         self.pulse_times_s.shape).copy()
+        if np.any(~np.isfinite(self.field_vpm)) or np.any(self.field_vpm < 0):
+            raise InputError("stimulus.field_vpm", "must be finite and >= 0")
+        if np.any(~np.isfinite(self.pulse_times_s)) or np.any(self.pulse_times_s < 0):
+            raise InputError("stimulus.pulse_times_s", "must be finite and >= 0")
+
+    @classmethod
+    def from_protocol(cls, protocol, cell_field_vpm: float, offset_s: float = 0.0, **kw):
+        """Pulses of one session of ``protocol`` (a Protocol or name), starting at ``offset_s``."""
+        from ..protocols import get_protocol
+        p = get_protocol(protocol)
+        check_number("cell_field_vpm", cell_field_vpm, min=0)
+        return cls(p.pulse_times() + offset_s, p.intensities() * cell_field_vpm, **kw)
+
+    @classmethod
+    def none(cls):
+        return cls(np.zeros(0), np.zeros(0))
+
+
+def pulse_slot_s(times_s: np.ndarray, dt_s: float, max_slot_s: float = 0.02) -> float:
+    """Largest grid (multiple of dt, <= max_slot_s) on which every pulse time lies."""
+    steps = np.round(np.asarray(times_s) / dt_s).astype(np.int64)
+    if steps.size and np.max(np.abs(steps * dt_s - times_s)) > 1e-9:
+        raise InputError("stimulus.pulse_times_s", f"pulse times must lie on the {dt_s*1e3} ms grid")
+    g = int(np.gcd.reduce(steps)) if steps.size and steps.any() else int(round(max_slot_s / dt_s))
+    best = 1
+    for d in range(1, int(round(max_slot_s / dt_s)) + 1):
+        if g % d == 0:
+            best = d
+    return best * dt_s
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class PhaseResult:
+    """What one fast phase produced (everything as numpy; experiment.py labels it)."""
+
+    duration_s: float
+    pop_slices: dict
+    spike_counts: np.ndarray          # per neuron
+    rate_t_s: np.ndarray              # bin centres of the population rates
+    pop_rates_hz: dict                # pop -> rate per bin (Hz), from all cells of the pop
+    spike_i: np.ndarray               # spikes of the recorded sample (neuron index)
+    spike_t: np.ndarray               # (s)
+    syn: dict = field(default_factory=dict)   # per plastic synapse: rho, w, on, stats
+
+    def mean_rate(self, pop: str) -> float:
+        s = self.pop_slices[pop]
+        return float(self.spike_counts[s].mean() / self.duration_s)
+
+
+# --------------------------------------------------------------------------- circuit
+def _q(value, unit: str):
+    """Number from a model file -> Brian2 quantity."""
+    import brian2 as b2
+    units = {"ms": b2.ms, "mV": b2.mV, "nS": b2.nS, "nA": b2.nA, "pA": b2.pA, "pF": b2.pF,
+             "Hz": b2.Hz, "s": b2.second, "mM": 1.0, "1": 1.0}
+    return value * units[unit]
+
+
+class Circuit:
+    """The prefrontal slab network, built once for a phase length, re-run many times.
+
+    Parameters
+    ----------
+    scale: "small", "default", "large" or an int neuron count.
+    duration_s: length of every run of this build (phase length).
+    slot_s: the pulse grid (s); pulses of every later ``Stimulus`` must lie on it.
+    params / cell_params / syn_params: ParamTrees overriding ``models/circuit.toml``,
+        ``models/cells.toml``, ``models/synaptic.toml``.
+    target: "cpp_standalone" (default, compiled once, re-run with run_args) or "runtime".
+    """
+
+    def __init__(self, scale="small", *, duration_s: float = 1.0, slot_s: float = 0.02,
+                 seed: int = 0, params: ParamTree | None = None, cell_params=None,
+                 syn_params=None, target: str = "cpp_standalone", build_dir=None,
+                 record_per_pop: int = 50, rate_bin_s: float = 0.1, waveform: str = "biphasic",
+                 angle_deg: float | None = None, pulse_width_us: float | None = None,
+                 plastic: bool = True):
+        self.params = params if params is not None else load_model("circuit")
+        self.cell_params = cell_params
+        self.syn_params = syn_params
+        self.target = check_choice("target", target, TARGETS)
+        self.seed = int(check_number("seed", seed, min=0, integer=True))
+        self.duration_s = float(check_number("duration_s", duration_s, min=0, strict_min=True))
+        pv = self.params.values()
+        self.dt_s = pv["sim"]["dt"] * 1e-3
+        self.slot_s = float(check_number("slot_s", slot_s, min=self.dt_s))
+        if abs(round(self.slot_s / self.dt_s) * self.dt_s - self.slot_s) > 1e-12:
+            raise InputError("slot_s", f"must be a multiple of dt = {self.dt_s} s")
+        self.rate_bin_s = rate_bin_s
+        self.record_per_pop = record_per_pop
+        self.plastic = plastic
+        self.waveform = waveform
+        self.angle_deg = pv["tms"]["angle_deg"] if angle_deg is None else angle_deg
+        self.pulse_width_us = pulse_width_us
+        self.n_total = self._resolve_scale(scale, pv)
+        self.rng = np.random.default_rng(self.seed)
+        self._layout(pv)
+        self._connect(pv)
+        self._tms_properties()
+        self._build(pv, build_dir)
+
+    # ----------------------------------------------------------------- structure
+    @staticmethod
+    def _resolve_scale(scale, pv) -> int:
+        if isinstance(scale, str):
+            check_choice("scale", scale, list(pv["scale"].keys() - {"reference"}))
+            return int(pv["scale"][scale])
+        return int(check_number("scale", scale, min=50, integer=True))
+
+    def _layout(self, pv):
+        fr = pv["fraction"]
+        tot = sum(fr[p] for p in POPULATIONS)
+        sizes = {p: max(1, int(round(self.n_total * fr[p] / tot))) for p in POPULATIONS}
+        self.sizes = sizes
+        self.N = sum(sizes.values())
+        self.slices, a = {}, 0
+        for p in POPULATIONS:
+            self.slices[p] = slice(a, a + sizes[p])
+            a += sizes[p]
+        self.pop_index = np.concatenate([np.full(sizes[p], k) for k, p in enumerate(POPULATIONS)])
+
+    def _draw(self, pre: str, post: str, p: float):
+        """Explicit i, j (global indices) for a pre -> post projection with probability p."""
+        n_pre, n_post = self.sizes[pre], self.sizes[post]
+        k = self.rng.binomial(n_pre, min(p, 1.0), size=n_post)
+        if pre == post:
+            k = np.minimum(k, n_pre - 1)
+        ii, jj = [], []
+        for jpost in range(n_post):
+            cand = self.rng.choice(n_pre, size=k[jpost], replace=False) if pre != post else None
+            if pre == post:
+                c = self.rng.choice(n_pre - 1, size=k[jpost], replace=False)
+                cand = np.where(c >= jpost, c + 1, c)
+            ii.append(cand)
+            jj.append(np.full(k[jpost], jpost))
+        i = np.concatenate(ii).astype(np.int32) + self.slices[pre].start
+        j = np.concatenate(jj).astype(np.int32) + self.slices[post].start
+        return i, j
+
+    def _connect(self, pv):
+        ref = pv["scale"]["reference"]
+        f = ref / self.n_total
+        occ = pv["plasticity"]["site_occupancy"]
+        plastic_targets = set(pv["plasticity"]["plastic_targets"]) if self.plastic else set()
+        groups = {"ee": ([], [], [], []), "ei": ([], [], [], []), "ii": ([], [], [], [])}
+        self.projection_of_syn = {"ee": [], "ei": [], "ii": []}
+        for pre, posts in pv["conn"].items():
+            for post, c in posts.items():
+                # probabilities as published; smaller/larger nets keep each cell's mean input by
+                # scaling the conductance with N_reference / N (in-degree differs, mean does not)
+                g = c["g"] * f
+                key = ("ee" if post in EXCITATORY else "ei") if pre in EXCITATORY else "ii"
+                sites = key == "ee" and post in plastic_targets
+                p_draw = c["p"] / occ if sites else c["p"]
+                if p_draw > 1.0:
+                    g = g * p_draw
+                    p_draw = 1.0
+                i, j = self._draw(pre, post, p_draw)
+                on = (self.rng.random(i.size) < occ) if sites else np.ones(i.size, bool)
+                for lst, val in zip(groups[key], (i, j, np.full(i.size, g), on)):
+                    lst.append(val)
+                self.projection_of_syn[key].append(((pre, post), i.size))
+        self.conn = {}
+        for key, (i, j, g, on) in groups.items():
+            self.conn[key] = dict(i=np.concatenate(i), j=np.concatenate(j),
+                                  g_nS=np.concatenate(g), on=np.concatenate(on).astype(float))
+        # per plastic synapse: projection label (pre, post)
+        lab_pre, lab_post = [], []
+        for (pre, post), n in self.projection_of_syn["ee"]:
+            lab_pre += [pre] * n
+            lab_post += [post] * n
+        self.ee_pre_pop = np.array(lab_pre)
+        self.ee_post_pop = np.array(lab_post)
+
+    def _tms_properties(self):
+        """Per-cell TMS thresholds (V/m) and somatic polarisation gains from the coupling model."""
+        from .. import coupling
+        thr = np.empty(self.N)
+        pol = np.empty(self.N)
+        for p in POPULATIONS:
+            s = self.slices[p]
+            thr[s] = coupling.sample_thresholds(p, self.sizes[p], self.rng, waveform=self.waveform,
+                                                angle_deg=self.angle_deg,
+                                                pulse_width_us=self.pulse_width_us)
+            pol[s] = coupling.somatic_polarization_mV(p, 1.0, waveform=self.waveform,
+                                                      angle_deg=self.angle_deg,
+                                                      pulse_width_us=self.pulse_width_us)
+        self.tms_threshold_vpm = thr
+        self.polarization_mV_per_vpm = pol
+
+    def afferent_fraction(self, field_vpm: np.ndarray) -> np.ndarray:
+        from .. import coupling
+        field_vpm = np.asarray(field_vpm, dtype=float)
+        out = np.zeros_like(field_vpm)
+        nz = field_vpm > 0
+        if nz.any():
+            out[nz] = coupling.recruitment("afferent", field_vpm[nz], waveform=self.waveform,
+                                           angle_deg=self.angle_deg,
+                                           pulse_width_us=self.pulse_width_us)
+        return out
+
+    def _syn_overrides(self):
+        """Synaptic rule parameters: models/synaptic.toml (or the user's tree) with the
+        network's NMDA-dependent calcium switched on as models/circuit.toml says."""
+        tree = self.syn_params if self.syn_params is not None else load_model("synaptic")
+        tree = ParamTree.from_dict(dict(tree), name="synaptic")
+        tree.set("nmda.enabled", bool(self.params.value("plasticity.nmda_calcium")))
+        return tree
+
+    # ----------------------------------------------------------------- build
+    def config_hash(self) -> str:
+        blob = json.dumps({"circuit": self.params.values(), "n": self.n_total, "seed": self.seed,
+                           "dur": self.duration_s, "slot": self.slot_s, "plastic": self.plastic,
+                           "cells": self.cell_params.values() if self.cell_params else None,
+                           "syn": self.syn_params.values() if self.syn_params else None,
+                           "wf": [self.waveform, self.angle_deg, self.pulse_width_us]},
+                          sort_keys=True, default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    def _build(self, pv, build_dir):
+        import brian2 as b2
+        from . import cells
+        from .noise import hash_poisson
+        from ..plasticity import synaptic
+
+        if self.target == "cpp_standalone":
+            b2.set_device("cpp_standalone", build_on_run=False)
+            b2.device.reinit()
+            b2.device.activate(build_on_run=False)
+            b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+        else:
+            b2.set_device("runtime")
+            b2.device.reinit()
+            b2.device.activate()
+            b2.prefs.codegen.target = "numpy"
+        b2.start_scope()
+        b2.defaultclock.dt = self.dt_s * b2.second
+
+        model = cells.population_model(self.sizes, params=self.cell_params)
+        syn = pv["synapse"]
+        sil = pv["silencing"]
+        tms = pv["tms"]
+        bg = pv["background"]
+        n_slots = int(round(self.duration_s / self.slot_s)) + 2
+        self.n_slots = n_slots
+        self._tms_E = b2.TimedArray(np.zeros(n_slots), dt=self.slot_s * b2.second, name="tms_E")
+        self._aff_f = b2.TimedArray(np.zeros(n_slots), dt=self.slot_s * b2.second, name="tms_aff")
+        self._sil_t = b2.TimedArray(np.zeros(n_slots), dt=self.slot_s * b2.second, name="sil_t")
+        # NMDA dual exponential normalised to a unit peak
+        tr, td = syn["tau_nmda_rise"], syn["tau_nmda_decay"]
+        tpk = tr * td / (td - tr) * math.log(td / tr)
+        nmda_norm = 1.0 / (math.exp(-tpk / td) - math.exp(-tpk / tr))
+        eqs = model.eqs + """
+I_syn = g_ampa*(E_exc - v) + g_nmda*(E_exc - v)/(1 + Mg/3.57*exp(-0.062*v/mV)) + g_gaba*(E_inh - v) : amp
+I_ext = I_anti*int(t < tms_until) + g_sil*sil*sil_t(t)*(E_sil - v) : amp
+dg_ampa/dt = -g_ampa/tau_ampa : siemens
+dg_nmda/dt = (nmda_norm*x_nmda - g_nmda)/tau_nmda_d : siemens
+dx_nmda/dt = -x_nmda/tau_nmda_r : siemens
+dg_gaba/dt = -g_gaba/tau_gaba : siemens
+tms_until : second
+thr_tms : 1 (constant)
+pol_gain : volt (constant)
+sil : 1 (constant)
+g_bg : siemens (constant)
+run_seed : 1 (constant)
+n_spk : 1
+"""
+        ns = dict(model.namespace)
+        ns.update(E_exc=_q(syn["E_exc"], "mV"), E_inh=_q(syn["E_inh"], "mV"), Mg=syn["Mg"],
+                  tau_ampa=_q(syn["tau_ampa"], "ms"), tau_nmda_r=_q(tr, "ms"),
+                  tau_nmda_d=_q(td, "ms"), tau_gaba=_q(syn["tau_gaba"], "ms"),
+                  nmda_norm=nmda_norm, I_anti=_q(tms["antidromic_current"], "nA"),
+                  g_sil=_q(sil["g"], "nS"), E_sil=_q(sil["E"], "mV"), tms_E=self._tms_E,
+                  tms_aff=self._aff_f, sil_t=self._sil_t, hash_poisson=hash_poisson,
+                  lam_bg=bg["k_aff"] * bg["rate"] * self.dt_s,
+                  k_aff=float(bg["k_aff"]), aff_release=tms["afferent_release"],
+                  anti_width=_q(tms["antidromic_width"], "ms"))
+        G = b2.NeuronGroup(self.N, eqs, threshold=model.threshold,
+                           reset=model.reset + "\nn_spk += 1", refractory=model.refractory,
+                           method=model.method, namespace=ns, name="cells")
+        for var, val in model.init.items():
+            setattr(G, var, val)
+        for var, arr in model.per_neuron.items():
+            setattr(G, var, arr)
+        G.g_bg = np.concatenate([np.full(self.sizes[p], bg[f"g_{p}"]) for p in POPULATIONS]) * b2.nS
+        G.thr_tms = self.tms_threshold_vpm
+        G.pol_gain = self.polarization_mV_per_vpm * b2.mV
+        G.tms_until = -1 * b2.second
+        # background: Poisson afferent events from a counter-based hash (run seed, cell, step)
+        G.run_regularly("g_ampa += g_bg*hash_poisson(lam_bg, i, timestep(t, dt), run_seed, 0)",
+                        dt=self.dt_s * b2.second, when="start", name="background")
+        # TMS pulse: direct activation (antidromic invasion current), afferent terminal release,
+        # somatic polarisation.  tms_E is the cell-level field of the pulse in this slot (V/m).
+        G.run_regularly(
+            """
+            hit = int(tms_E(t) > 0 and tms_E(t) >= thr_tms)
+            tms_until = hit*(t + anti_width) + (1 - hit)*tms_until
+            g_ampa += g_bg*hash_poisson(k_aff*tms_aff(t)*aff_release, i, timestep(t, dt), run_seed, 1)
+            v += pol_gain*tms_E(t)
+            """, dt=self.slot_s * b2.second, when="start", name="tms")
+        self.G = G
+
+        delay_e = _q(syn["delay_exc"], "ms")
+        delay_i = _q(syn["delay_inh"], "ms")
+        nr = syn["nmda_ratio"]
+        objs = [G]
+        # plastic E -> E (spine sites): Graupner-Brunel calcium rule, NMDA-dependent calcium
+        c = self.conn["ee"]
+        gbp = synaptic.get_params(self._syn_overrides())
+        self.gb_params = gbp
+        sm = synaptic.synapse_model(params=gbp)
+        rho0 = synaptic.initial_rho(c["i"].size, self.rng, params=gbp)
+        self.initial_rho = rho0
+        # conductance per unit w, so that the mean initial unitary conductance is the published g
+        w_ref = float(np.mean(gbp.w_down + rho0 * (gbp.w_up - gbp.w_down))) if rho0.size else 1.0
+        ns_ee = dict(sm.namespace, w_ref=w_ref)
+        S_ee = b2.Synapses(
+            G, G, model=sm.model + "\ng0 : siemens (constant)\n", name="ee", namespace=ns_ee,
+            on_pre=sm.with_transmission(
+                f"g_ampa_post += w*g0/w_ref\nx_nmda_post += on*{nr}*g0"),
+            on_post=sm.on_post)
+        S_ee.connect(i=c["i"], j=c["j"])
+        S_ee.g0 = c["g_nS"] * b2.nS
+        S_ee.on = c["on"]
+        S_ee.rho = rho0
+        S_ee.t_last = 0 * b2.second
+        synaptic.set_delays(S_ee, delay_e, params=gbp)
+        self.S_ee = S_ee
+        objs.append(S_ee)
+        c = self.conn["ei"]
+        S_ei = b2.Synapses(G, G, "g0 : siemens (constant)",
+                           on_pre=f"g_ampa_post += g0\nx_nmda_post += {nr}*g0", delay=delay_e,
+                           name="ei")
+        S_ei.connect(i=c["i"], j=c["j"])
+        S_ei.g0 = c["g_nS"] * b2.nS
+        objs.append(S_ei)
+        c = self.conn["ii"]
+        S_ii = b2.Synapses(G, G, "g0 : siemens (constant)", on_pre="g_gaba_post += g0",
+                           delay=delay_i, name="ii")
+        S_ii.connect(i=c["i"], j=c["j"])
+        S_ii.g0 = c["g_nS"] * b2.nS
+        objs.append(S_ii)
+
+        # recording: every spike (small nets) or the first record_per_pop cells of each population
+        if self.N <= 5000:
+            self.monitors = [(0, b2.SpikeMonitor(G, name="spikes"))]
+        else:
+            self.monitors = [(self.slices[p].start,
+                              b2.SpikeMonitor(G[self.slices[p].start:self.slices[p].start
+                                                + min(self.sizes[p], self.record_per_pop)],
+                                              name=f"spikes_{p}"))
+                             for p in POPULATIONS]
+        objs += [m for _, m in self.monitors]
+        self.net = b2.Network(*objs)
+        self.net.run(self.duration_s * b2.second, namespace={}, profile=bool(os.environ.get("CORTEXSIM_PROFILE")))
+        if self.target == "cpp_standalone":
+            base = Path(build_dir or os.environ.get("CORTEXSIM_BUILD_DIR",
+                                                    Path.home() / ".cache" / "cortexsim"))
+            self.directory = str(base / f"circuit_{self.config_hash()}_{os.getpid()}")
+            b2.device.build(directory=self.directory, compile=True, run=False,
+                            with_output=False)
+        else:
+            self.net.store("initial")
+        self._b2 = b2
+
+    # ----------------------------------------------------------------- run
+    def _slot_values(self, stim: Stimulus):
+        E = np.zeros(self.n_slots)
+        aff = np.zeros(self.n_slots)
+        if stim.pulse_times_s.size:
+            k = np.round(stim.pulse_times_s / self.slot_s).astype(np.int64)
+            if np.max(np.abs(k * self.slot_s - stim.pulse_times_s)) > 1e-9:
+                raise InputError("stimulus.pulse_times_s",
+                                 f"pulses must lie on this build's {self.slot_s * 1e3:g} ms grid")
+            if k.max() >= self.n_slots - 1:
+                raise InputError("stimulus.pulse_times_s",
+                                 f"pulses beyond the phase length {self.duration_s} s")
+            E[k] = stim.field_vpm
+            aff[k] = self.afferent_fraction(stim.field_vpm)
+        return E, aff
+
+    def run(self, stimulus: Stimulus | None = None, *, silence=None, silence_windows=None,
+            spines: dict | None = None, run_seed: int = 0, results_name: str = "results"
+            ) -> PhaseResult:
+        """Run one phase.  ``silence``: populations to silence (chemogenetic conductance) during
+        ``silence_windows`` [(t0, t1) s] (default: the whole phase).  ``spines``: dict with
+        arrays ``on`` and/or ``rho`` for the plastic synapses (length ``n_sites``)."""
+        b2 = self._b2
+        stim = stimulus if stimulus is not None else Stimulus.none()
+        E, aff = self._slot_values(stim)
+        sil = np.zeros(self.N)
+        for p in (silence or []):
+            check_choice("silence", p, POPULATIONS)
+            sil[self.slices[p]] = 1.0
+        sil_t = np.zeros(self.n_slots)
+        if silence:
+            windows = silence_windows or [(0.0, self.duration_s + self.slot_s)]
+            tt = np.arange(self.n_slots) * self.slot_s
+            for t0, t1 in windows:
+                sil_t[(tt >= t0) & (tt < t1)] = 1.0
+        values = {self.G.run_seed: np.full(self.N, float(run_seed)), self.G.sil: sil,
+                  self._tms_E: E, self._aff_f: aff, self._sil_t: sil_t}
+        if spines:
+            for k, v in spines.items():
+                check_choice("spines", k, ("on", "rho"))
+                v = np.asarray(v, dtype=float)
+                if v.shape != (self.n_sites,):
+                    raise InputError(f"spines.{k}", f"needs {self.n_sites} values, got {v.shape}")
+                values[getattr(self.S_ee, k)] = v
+        if self.target == "cpp_standalone":
+            b2.device.run(directory=self.directory, with_output=False,
+                          run_args=values, results_directory=results_name)
+        else:
+            self.net.restore("initial")
+            for key, val in values.items():
+                if isinstance(key, b2.TimedArray):
+                    key.values[:] = val
+                else:
+                    key[:] = val
+            self.net.run(self.duration_s * b2.second)
+        return self._collect()
+
+    @property
+    def n_sites(self) -> int:
+        return int(self.conn["ee"]["i"].size)
+
+    def _collect(self) -> PhaseResult:
+        counts = np.asarray(self.G.n_spk[:], dtype=float)
+        nb = int(math.ceil(self.duration_s / self.rate_bin_s))
+        edges = np.arange(nb + 1) * self.rate_bin_s
+        si = np.concatenate([np.asarray(m.i[:]) + off for off, m in self.monitors])
+        st = np.concatenate([np.asarray(m.t[:] / self._b2.second) for _, m in self.monitors])
+        rates = {}
+        for p in POPULATIONS:
+            s = self.slices[p]
+            sel = (si >= s.start) & (si < s.stop)
+            n = self.sizes[p] if self.N <= 5000 else min(self.sizes[p], self.record_per_pop)
+            h, _ = np.histogram(st[sel], edges)
+            rates[p] = h / (n * self.rate_bin_s)
+        from ..plasticity import synaptic
+        S = self.S_ee
+        syn = {name: np.asarray(getattr(S, name + "_")[:], dtype=float) for name in SYN_VARS}
+        # bring rho and the threshold statistics to the end of the phase (same update as at events)
+        on = syn["on"]
+        c_, r_, tp, td = synaptic.advance(syn["c"], syn["rho"],
+                                          np.maximum(self.duration_s - syn["t_last"], 0.0),
+                                          self.gb_params)
+        syn["rho"] = on * r_ + (1 - on) * syn["rho"]
+        syn["t_above_p"] += on * tp
+        syn["t_above_d"] += on * td
+        syn["c"] = c_
+        return PhaseResult(self.duration_s, dict(self.slices), counts,
+                           (edges[:-1] + edges[1:]) / 2, rates, si, st, syn)
