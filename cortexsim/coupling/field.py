@@ -1,0 +1,168 @@
+"""The E-field at the target: %RMT calibration, macroscopic vs cell-level field, imported samples.
+
+Two field quantities are kept apart (docs/coupling.md):
+
+* the **macroscopic** field (V/m), what a head model (SimNIBS) reports at millimetre scale and
+  what a %-of-resting-motor-threshold (%RMT) intensity maps to:
+  ``E_macro = pct_rmt / 100 * field.rmt_macroscopic_vpm`` (50-70 V/m at RMT: Weise et al.
+  2025 Brain Stimul);
+* the **cell-level** field acting on the neuron model, ``E_cell = field.micro_scale_factor *
+  E_macro``: compartmental models need 175-350 V/m at RMT (Weise et al. 2025), a gap they
+  attribute in part to microscopic field distortion and bridge with one scaling factor.
+
+Thresholds and recruitment in :mod:`cortexsim.coupling.membrane` take the cell-level field.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, check_number
+from .waveforms import _pv
+
+
+def _p(params):
+    if params is None:
+        from .membrane import _default_params
+        return _default_params()
+    return params
+
+
+def _factors(params) -> tuple[float, float]:
+    p = _p(params)
+    e_rmt = check_number("field.rmt_macroscopic_vpm", _pv(p, "field.rmt_macroscopic_vpm"),
+                         min=0.0, strict_min=True)
+    k = check_number("field.micro_scale_factor", _pv(p, "field.micro_scale_factor"),
+                     min=0.0, strict_min=True)
+    return e_rmt, k
+
+
+def _nonneg(field: str, x):
+    arr = np.asarray(x, dtype=float)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise InputError(field, f"must be finite and >= 0, got {x!r}")
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def macroscopic_field_vpm(pct_rmt, params=None):
+    """Macroscopic cortical field (V/m) at ``pct_rmt`` % of resting motor threshold."""
+    pct = _nonneg("pct_rmt", pct_rmt)
+    e_rmt, _ = _factors(params)
+    return pct / 100.0 * e_rmt
+
+
+def cell_field_vpm(pct_rmt, params=None):
+    """Field acting on the neuron models (V/m) at ``pct_rmt`` % RMT (macroscopic x scale)."""
+    pct = _nonneg("pct_rmt", pct_rmt)
+    e_rmt, k = _factors(params)
+    return k * pct / 100.0 * e_rmt
+
+
+def pct_rmt_from_cell_field(field_vpm, params=None):
+    """Inverse of :func:`cell_field_vpm`."""
+    e = _nonneg("field_vpm", field_vpm)
+    e_rmt, k = _factors(params)
+    return 100.0 * e / (k * e_rmt)
+
+
+def pct_rmt_from_macroscopic(field_vpm, params=None):
+    """Inverse of :func:`macroscopic_field_vpm`."""
+    e = _nonneg("field_vpm", field_vpm)
+    e_rmt, _ = _factors(params)
+    return 100.0 * e / e_rmt
+
+
+def macroscopic_to_cell_vpm(field_vpm, params=None):
+    """Cell-level field for a macroscopic (head-model) field, e.g. imported SimNIBS samples."""
+    e = _nonneg("field_vpm", field_vpm)
+    _, k = _factors(params)
+    return k * e
+
+
+@dataclass(frozen=True)
+class FieldSamples:
+    """Imported field samples: positions (mm), E vectors (V/m, macroscopic), per-point magnitude
+    (V/m) and angle (deg, 0-180) between E and the cortical normal."""
+
+    positions_mm: np.ndarray  # (n, 3)
+    e_vpm: np.ndarray         # (n, 3)
+    magnitude_vpm: np.ndarray  # (n,)
+    angle_deg: np.ndarray     # (n,)
+
+
+COLUMNS = ("x", "y", "z", "Ex", "Ey", "Ez")
+
+
+def _read_table(path: Path) -> np.ndarray:
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InputError("field_file", f"cannot read {path}: {exc}") from None
+        if arr.dtype.names:
+            missing = [c for c in COLUMNS if c not in arr.dtype.names]
+            if missing:
+                raise InputError("field_file", f"{path.name} lacks fields {missing}", COLUMNS)
+            return np.column_stack([np.asarray(arr[c], dtype=float) for c in COLUMNS])
+        arr = np.asarray(arr, dtype=float)
+        if arr.ndim != 2 or arr.shape[1] != 6:
+            raise InputError("field_file", f"{path.name}: expected an (n, 6) array "
+                             f"x,y,z,Ex,Ey,Ez, got shape {arr.shape}", COLUMNS)
+        return arr
+    if path.suffix.lower() in (".csv", ".txt"):
+        with path.open() as fh:
+            header = fh.readline().strip()
+        names = [h.strip().strip('"') for h in header.split(",")]
+        lower = {n.lower(): i for i, n in enumerate(names)}
+        missing = [c for c in COLUMNS if c.lower() not in lower]
+        if missing:
+            raise InputError("field_file", f"{path.name}: header lacks columns {missing} "
+                             f"(found {names})", COLUMNS)
+        try:
+            data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        except ValueError as exc:
+            raise InputError("field_file", f"{path.name}: non-numeric data ({exc})") from None
+        if data.shape[1] != len(names):
+            raise InputError("field_file", f"{path.name}: rows have {data.shape[1]} values, "
+                             f"header has {len(names)}")
+        return data[:, [lower[c.lower()] for c in COLUMNS]]
+    raise InputError("field_file", f"unsupported file type {path.suffix!r}", [".csv", ".npy"])
+
+
+def load_field_samples(path, normal=(0.0, 0.0, 1.0)) -> FieldSamples:
+    """Read field samples (CSV with header x,y,z,Ex,Ey,Ez or NPY (n,6)/structured), positions
+    in mm and E in V/m as exported from SimNIBS, and return magnitudes and the angle between E
+    and the cortical ``normal`` (one 3-vector, or one per point)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("field_file", f"file not found: {path}")
+    data = _read_table(path)
+    if data.shape[0] == 0:
+        raise InputError("field_file", f"{path.name} holds no samples")
+    if not np.all(np.isfinite(data)):
+        raise InputError("field_file", f"{path.name} holds NaN or infinite values")
+    pos, e = data[:, :3], data[:, 3:6]
+    nrm = np.asarray(normal, dtype=float)
+    if nrm.shape not in ((3,), (len(e), 3)):
+        raise InputError("normal", f"expected a 3-vector or ({len(e)}, 3), got shape {nrm.shape}")
+    nlen = np.linalg.norm(nrm, axis=-1)
+    if np.any(nlen == 0) or not np.all(np.isfinite(nlen)):
+        raise InputError("normal", "normal vectors must be finite and non-zero")
+    nrm = nrm / nlen[..., None] if nrm.ndim == 2 else nrm / nlen
+    mag = np.linalg.norm(e, axis=1)
+    dots = np.sum(e * nrm, axis=1) if nrm.ndim == 2 else e @ nrm
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosang = np.where(mag > 0, dots / np.where(mag > 0, mag, 1.0), 1.0)
+    ang = np.degrees(np.arccos(np.clip(cosang, -1.0, 1.0)))
+    return FieldSamples(positions_mm=pos, e_vpm=e, magnitude_vpm=mag, angle_deg=ang)
+
+
+def field_at_target(peak_vpm: float, angle_deg: float = 0.0) -> dict:
+    """A uniform field at the target: peak cell-level E (V/m) and its direction relative to the
+    somato-dendritic axis (deg)."""
+    e = check_number("field_vpm", peak_vpm, min=0.0)
+    a = check_number("angle_deg", angle_deg, min=-360.0, max=360.0)
+    return {"field_vpm": e, "angle_deg": a, "cos_angle": math.cos(math.radians(a))}

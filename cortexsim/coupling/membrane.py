@@ -1,0 +1,377 @@
+"""Membrane response of each cell type to a TMS pulse: thresholds, recruitment, polarisation.
+
+Reduced model (derivation in docs/coupling.md).  TMS fires cortical neurons at axon terminals
+(Aberra et al. 2018 J Neural Eng; 2020 Brain Stimul).  A terminal is a straight passive cable
+(length constant lambda, time constant tau) with sealed ends in a uniform field whose
+component along the fibre is E(t) cos(phi).  In a uniform field the activating function
+vanishes inside the fibre; the field enters only at the sealed ends (dV/dx = E cos(phi)).
+For a semi-infinite cable the end potential in Laplace space is
+``V(s) = lambda E(s) cos(phi) / sqrt(1 + s tau)``, i.e. ``V_end = lambda cos(phi) (h * E)(t)``
+with ``h(t) = exp(-t/tau) / sqrt(pi t tau)`` (step response ``erf(sqrt(t/tau))``).  A finite
+cable of length L sealed at both ends has ``lambda tanh(k L / 2 lambda) / k`` with
+``k = sqrt(1 + s tau)``; expanding tanh gives the method-of-images kernel
+``h_L(t) = h(t) [1 + 2 sum_n (-1)^n exp(-n^2 L^2 tau / (4 lambda^2 t))]`` whose step response
+is closed-form (erf/erfc, :func:`step_response`).  Its DC limit is ``tanh(L / 2 lambda)``;
+``response.finite_length_model = "tanh"`` uses that approximation instead.
+
+A terminal fires when its peak depolarisation reaches ``dV_th``:
+``E_th = dV_th / (lambda * g)``, ``g = c p+`` for ``c = cos(phi) > 0`` and ``|c| p-`` for
+``c < 0`` where ``p+ = max r(t)``, ``p- = max(-r(t))`` of the normalised response ``r``:
+both field polarities count (terminals point both ways).  A population has terminal
+directions spread around the somato-dendritic axis (polar angle ~ truncated normal, azimuth
+uniform), lambda lognormal, and each cell fires when the first of its ``n_terminals``
+independent terminals fires:  ``P_cell(E) = 1 - (1 - P_term(E))^n``.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+from scipy import optimize, signal, special, stats
+
+from ..errors import InputError, check_choice, check_number
+from ..params import ParamTree, load_model
+from ..populations import POPULATIONS
+from .waveforms import Waveform, _pv, get_waveform
+
+#: Cell types with a coupling model: the five populations plus long-range afferent terminals.
+CELL_TYPES = POPULATIONS + ("afferent",)
+
+_MV_PER_UM_PER_VPM = 1e-3  # 1 V/m = 1e-3 mV/um
+
+
+# --------------------------------------------------------------------------- parameters
+def _params(params) -> ParamTree | dict:
+    if params is None:
+        return _default_params()
+    if not isinstance(params, dict):
+        raise InputError("params", f"expected a ParamTree or dict, got {type(params).__name__}")
+    return params
+
+
+@lru_cache(maxsize=1)
+def _default_tree() -> ParamTree:
+    return load_model("coupling")
+
+
+def _default_params() -> ParamTree:
+    return _default_tree()
+
+
+def check_cell_type(cell_type: str) -> str:
+    return check_choice("cell_type", cell_type, CELL_TYPES)
+
+
+def cell_params(cell_type: str, params=None) -> dict:
+    """Numbers of one cell type's coupling model (plain dict of floats)."""
+    check_cell_type(cell_type)
+    p = _params(params)
+    keys = ("lambda_um", "tau_us", "length_um", "dV_th_mV", "axon_angle_mean_deg",
+            "axon_angle_sd_deg", "lambda_sd_ln", "n_terminals", "soma_sensitivity_mV_per_Vpm",
+            "tau_m_ms")
+    out = {k: float(_pv(p, f"cells.{cell_type}.{k}")) for k in keys}
+    for k in ("lambda_um", "tau_us", "length_um", "dV_th_mV", "tau_m_ms"):
+        check_number(f"cells.{cell_type}.{k}", out[k], min=0.0, strict_min=True)
+    for k in ("axon_angle_sd_deg", "lambda_sd_ln", "soma_sensitivity_mV_per_Vpm"):
+        check_number(f"cells.{cell_type}.{k}", out[k], min=0.0)
+    out["n_terminals"] = check_number(f"cells.{cell_type}.n_terminals", out["n_terminals"],
+                                      min=1, integer=True)
+    return out
+
+
+def _setting(p, path: str, default):
+    try:
+        return _pv(p, path)
+    except InputError:
+        return default
+
+
+# --------------------------------------------------------------------------- kernel
+def _image_term(a: float, s: np.ndarray) -> np.ndarray:
+    """J(a, s) = int_0^s exp(-v - a^2/v) / sqrt(pi v) dv  (closed form, overflow-safe)."""
+    out = np.zeros_like(s)
+    pos = s > 0
+    sp = s[pos]
+    rs = np.sqrt(sp)
+    y = a / rs - rs
+    x = a / rs + rs
+    damp = np.exp(-(a * a / sp + sp))
+    t2 = special.erfcx(x) * damp                        # e^{2a} erfc(x)
+    t1 = np.where(y >= 0, special.erfcx(np.maximum(y, 0)) * damp,
+                  math.exp(-2 * a) * special.erfc(np.minimum(y, 0)))   # e^{-2a} erfc(y)
+    out[pos] = 0.5 * (t1 - t2)
+    return out
+
+
+def step_response(s, length_ratio: float | None, model: str = "images") -> np.ndarray:
+    """End potential of a sealed cable for a unit step of field, in units of lambda*E.
+
+    ``s`` = t / tau (array), ``length_ratio`` = L / lambda (None or inf: semi-infinite).
+    """
+    s = np.asarray(s, dtype=float)
+    base = special.erf(np.sqrt(np.maximum(s, 0.0)))
+    if length_ratio is None or not math.isfinite(length_ratio):
+        return base
+    ell = 0.5 * length_ratio
+    if model == "tanh":
+        return base * math.tanh(ell)
+    if model != "images":
+        raise InputError("response.finite_length_model", f"unknown value {model!r}",
+                         ["images", "tanh"])
+    out = base.copy()
+    # terms fall like exp(-2 n ell) at long times and exp(-n^2 ell^2 / s) at short times
+    n_max = int(min(400, max(4, math.ceil(20.0 / max(ell, 1e-6)))))
+    for n in range(1, n_max + 1):
+        term = _image_term(n * ell, s)
+        out += 2.0 * (-1) ** n * term
+        if np.max(np.abs(term)) < 1e-13:
+            break
+    return out
+
+
+def terminal_response(waveform: Waveform, tau_us: float, length_ratio: float | None,
+                      tail_us: float = 1000.0, model: str = "images") -> tuple[np.ndarray, np.ndarray]:
+    """Normalised terminal response r(t) = V_end / (lambda * E_peak) to a waveform.
+
+    Exact for the zero-order-hold waveform: r[n] = sum_k e[k] (S(t_n - t_k) - S(t_n - t_k - dt)).
+    Returns (t_s at interval boundaries, r).
+    """
+    dt = waveform.dt_s
+    n_tail = math.ceil(tail_us * 1e-6 / dt)
+    n = len(waveform.e) + n_tail
+    tau = tau_us * 1e-6
+    s = np.arange(n + 1) * dt / tau
+    S = step_response(s, length_ratio, model)
+    w = np.diff(S)                                   # w[j] = S((j+1)dt) - S(j dt)
+    e = np.concatenate([waveform.e, np.zeros(n_tail)])
+    r = np.zeros(n + 1)
+    r[1:] = np.convolve(e, w)[:n]
+    return np.arange(n + 1) * dt, r
+
+
+def _resolve_waveform(waveform, pulse_width_us, params) -> Waveform:
+    if isinstance(waveform, Waveform):
+        if pulse_width_us is not None:
+            raise InputError("pulse_width_us", "give a width only with a waveform name")
+        return waveform
+    return get_waveform(waveform, pulse_width_us, params=params)
+
+
+def spike_filter(r: np.ndarray, dt_s: float, tau_na_us: float) -> np.ndarray:
+    """Sodium-activation filter of the terminal depolarisation: u' = (V_end - u) / tau_na.
+
+    Spike initiation needs the Na activation gate to follow the depolarisation; modelled as a
+    first-order filter with the activation time constant (unit DC gain), integrated exactly
+    for V piecewise linear between samples; ``r[0]`` must be 0 (rest before the pulse).
+    ``tau_na_us = 0`` returns ``r`` unchanged (instantaneous voltage threshold).
+    """
+    if tau_na_us <= 0:
+        return r
+    a = math.exp(-dt_s / (tau_na_us * 1e-6))
+    b = tau_na_us * 1e-6 / dt_s
+    c1 = 1.0 - (1.0 - a) * b
+    c0 = (1.0 - a) * b - a
+    return signal.lfilter([c1, c0], [1.0, -a], r)
+
+
+_PEAK_CACHE: dict = {}
+
+
+def response_peaks(waveform, tau_us: float, length_ratio: float | None, params=None,
+                   pulse_width_us=None) -> tuple[float, float]:
+    """(p+, p-): peak of the Na-filtered terminal depolarisation per unit lambda*E for the
+    field along / against the fibre."""
+    p = _params(params)
+    wf = _resolve_waveform(waveform, pulse_width_us, p)
+    tail = float(_setting(p, "response.tail_us", 1000.0))
+    model = str(_setting(p, "response.finite_length_model", "images"))
+    tau_na = float(_setting(p, "response.tau_na_us", 0.0))
+    key = (wf.key(), round(tau_us, 12), None if length_ratio is None else round(length_ratio, 12),
+           round(tail, 9), model, round(tau_na, 12))
+    hit = _PEAK_CACHE.get(key)
+    if hit is None:
+        _, r = terminal_response(wf, tau_us, length_ratio, tail, model)
+        u = spike_filter(r, wf.dt_s, tau_na)
+        hit = (float(max(u.max(), 0.0)), float(max(-u.min(), 0.0)))
+        if len(_PEAK_CACHE) > 4096:
+            _PEAK_CACHE.clear()
+        _PEAK_CACHE[key] = hit
+    return hit
+
+
+# --------------------------------------------------------------------------- populations
+def _check_angle(angle_deg) -> float:
+    return check_number("angle_deg", angle_deg, min=-360.0, max=360.0)
+
+
+def _orientation_quadrature(cp: dict, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes (alpha, beta) and weights of the terminal-direction distribution."""
+    p = _params(params)
+    n_a = int(_setting(p, "response.quadrature_polar", 96))
+    n_b = int(_setting(p, "response.quadrature_azimuth", 48))
+    mu = math.radians(cp["axon_angle_mean_deg"])
+    sd = math.radians(cp["axon_angle_sd_deg"])
+    x, wx = np.polynomial.legendre.leggauss(n_a)
+    alpha = 0.5 * math.pi * (x + 1.0)
+    if sd == 0:
+        alpha = np.array([mu])
+        wa = np.array([1.0])
+    else:
+        wa = wx * np.exp(-0.5 * ((alpha - mu) / sd) ** 2)
+        wa /= wa.sum()
+    beta = (np.arange(n_b) + 0.5) * math.pi / n_b
+    wb = np.full(n_b, 1.0 / n_b)
+    A, B = np.meshgrid(alpha, beta, indexing="ij")
+    W = np.outer(wa, wb)
+    return A.ravel(), B.ravel(), W.ravel()
+
+
+def _direction_cosine(alpha, beta, theta):
+    return np.cos(theta) * np.cos(alpha) + np.sin(theta) * np.sin(alpha) * np.cos(beta)
+
+
+def _coupling_gain(c, p_plus, p_minus):
+    """Peak depolarisation per lambda*E of a terminal with direction cosine c."""
+    return np.where(c > 0, c * p_plus, -c * p_minus)
+
+
+def _terminal_median_thresholds(cell_type, waveform, angle_deg, pulse_width_us, params):
+    """Per-quadrature-node median thresholds (V/m) and weights, plus the cell parameters."""
+    p = _params(params)
+    cp = cell_params(cell_type, p)
+    wf = _resolve_waveform(waveform, pulse_width_us, p)
+    ratio = cp["length_um"] / cp["lambda_um"]
+    pp, pm = response_peaks(wf, cp["tau_us"], ratio, p)
+    a, b, w = _orientation_quadrature(cp, p)
+    g = _coupling_gain(_direction_cosine(a, b, math.radians(angle_deg)), pp, pm)
+    with np.errstate(divide="ignore"):
+        t0 = np.where(g > 0, cp["dV_th_mV"] / (cp["lambda_um"] * _MV_PER_UM_PER_VPM * g), np.inf)
+    return t0, w, cp, wf
+
+
+def _check_field(field_vpm):
+    arr = np.asarray(field_vpm, dtype=float)
+    if arr.size and (not np.all(np.isfinite(arr)) or np.any(arr < 0)):
+        raise InputError("field_vpm", "field must be finite and >= 0 V/m")
+    return arr
+
+
+def recruitment(cell_type: str, field_vpm, waveform="biphasic", angle_deg: float = 0.0,
+                pulse_width_us=None, params=None):
+    """Fraction of the ``cell_type`` population fired by a pulse of peak cell-level field
+    ``field_vpm`` (V/m; scalar or array), given its spread of terminal orientations and
+    morphologies.  Monotone from 0 to 1."""
+    check_cell_type(cell_type)
+    angle = _check_angle(angle_deg)
+    E = _check_field(field_vpm)
+    t0, w, cp, _ = _terminal_median_thresholds(cell_type, waveform, angle, pulse_width_us, params)
+    frac = _recruit_from_nodes(E, t0, w, cp)
+    return float(frac) if np.ndim(field_vpm) == 0 else frac
+
+
+def _recruit_from_nodes(E, t0, w, cp):
+    Ef = np.atleast_1d(E).astype(float)
+    sig = cp["lambda_sd_ln"]
+    finite = np.isfinite(t0)
+    lt = np.log(t0[finite])
+    wf = w[finite]
+    with np.errstate(divide="ignore"):
+        lE = np.log(Ef)[:, None]
+    if sig > 0:
+        P = special.ndtr((lE - lt[None, :]) / sig)
+    else:
+        P = (lE >= lt[None, :]).astype(float)
+    p_term = P @ wf
+    p_cell = -np.expm1(cp["n_terminals"] * np.log1p(-np.clip(p_term, 0.0, 1.0)))
+    p_cell = np.clip(p_cell, 0.0, 1.0)
+    return p_cell.reshape(np.shape(E))
+
+
+def threshold_vpm(cell_type: str, waveform="biphasic", angle_deg: float = 0.0,
+                  pulse_width_us=None, params=None) -> float:
+    """Cell-level field (V/m) that fires half of the ``cell_type`` population (the median
+    per-cell threshold) for this waveform and field direction (relative to the
+    somato-dendritic axis)."""
+    check_cell_type(cell_type)
+    angle = _check_angle(angle_deg)
+    t0, w, cp, _ = _terminal_median_thresholds(cell_type, waveform, angle, pulse_width_us, params)
+    if not np.any(np.isfinite(t0)):
+        return math.inf
+
+    def f(logE):
+        return float(_recruit_from_nodes(np.array(math.exp(logE)), t0, w, cp)) - 0.5
+
+    lo = float(np.log(np.min(t0[np.isfinite(t0)]))) - 8 * cp["lambda_sd_ln"] - 1.0
+    hi = lo + 2.0
+    while f(hi) < 0:
+        hi += 2.0
+        if hi > lo + 60:
+            return math.inf
+    return float(math.exp(optimize.brentq(f, lo, hi, xtol=1e-10)))
+
+
+def sample_thresholds(cell_type: str, n: int, rng: np.random.Generator, waveform="biphasic",
+                      angle_deg: float = 0.0, pulse_width_us=None, params=None) -> np.ndarray:
+    """Per-cell thresholds (V/m) of ``n`` cells drawn from the population model (terminal
+    directions, lambda spread, n_terminals per cell); ``np.mean(samples <= E)`` converges to
+    ``recruitment(E)``.  Cells with no terminal able to fire get ``inf``."""
+    check_cell_type(cell_type)
+    n = check_number("n", n, min=0, integer=True)
+    if not isinstance(rng, np.random.Generator):
+        raise InputError("rng", "pass a numpy Generator (np.random.default_rng(seed))")
+    angle = _check_angle(angle_deg)
+    p = _params(params)
+    cp = cell_params(cell_type, p)
+    wf = _resolve_waveform(waveform, pulse_width_us, p)
+    pp, pm = response_peaks(wf, cp["tau_us"], cp["length_um"] / cp["lambda_um"], p)
+    m = cp["n_terminals"]
+    mu, sd = math.radians(cp["axon_angle_mean_deg"]), math.radians(cp["axon_angle_sd_deg"])
+    if sd > 0:
+        alpha = stats.truncnorm.rvs((0 - mu) / sd, (math.pi - mu) / sd, loc=mu, scale=sd,
+                                    size=(n, m), random_state=rng)
+    else:
+        alpha = np.full((n, m), mu)
+    beta = rng.uniform(0.0, 2 * math.pi, size=(n, m))
+    lam = cp["lambda_um"] * np.exp(cp["lambda_sd_ln"] * rng.standard_normal((n, m)))
+    g = _coupling_gain(_direction_cosine(alpha, beta, math.radians(angle)), pp, pm)
+    with np.errstate(divide="ignore"):
+        th = np.where(g > 0, cp["dV_th_mV"] / (lam * _MV_PER_UM_PER_VPM * g), np.inf)
+    return th.min(axis=1)
+
+
+def somatic_polarization_mV(cell_type: str, field_vpm, waveform="biphasic",
+                            angle_deg: float = 0.0, pulse_width_us=None, params=None):
+    """Peak subthreshold somatic polarisation (mV, signed: + depolarising) during the pulse.
+
+    Steady-state sensitivity G (Radman et al. 2009; mV per V/m along the somato-dendritic
+    axis) times cos(angle) times the pulse filtered by the somatic membrane
+    (first order, tau_m, unit DC gain).  A biphasic pulse nets ~0 because its integral is 0.
+    Returns a float for scalar ``field_vpm``, an array otherwise.
+    """
+    check_cell_type(cell_type)
+    angle = _check_angle(angle_deg)
+    E = _check_field(field_vpm)
+    p = _params(params)
+    cp = cell_params(cell_type, p)
+    wf = _resolve_waveform(waveform, pulse_width_us, p)
+    a = math.exp(-wf.dt_s / (cp["tau_m_ms"] * 1e-3))
+    # exact update for zero-order-hold input: v[k+1] = a v[k] + (1 - a) e[k]
+    v = signal.lfilter([0.0, 1.0 - a], [1.0, -a], np.concatenate([wf.e, [0.0]]))
+    k = int(np.argmax(np.abs(v)))
+    peak = float(v[k])
+    out = cp["soma_sensitivity_mV_per_Vpm"] * math.cos(math.radians(angle)) * peak * E
+    return float(out) if np.ndim(field_vpm) == 0 else out
+
+
+def threshold_report(cell_type: str, waveform: str = "biphasic", angle_deg: float = 0.0,
+                     pulse_width_us=None) -> dict:
+    """Dict for ``cortexsim threshold``: cell_type, waveform, pulse_width_us, angle_deg,
+    threshold_vpm (cell-level field, V/m)."""
+    check_cell_type(cell_type)
+    check_choice("waveform", waveform, ("biphasic", "monophasic", "half_sine", "rectangular"))
+    angle = _check_angle(angle_deg)
+    wf = get_waveform(waveform, pulse_width_us, params=_default_params())
+    th = threshold_vpm(cell_type, wf, angle_deg=angle)
+    return {"cell_type": cell_type, "waveform": waveform, "pulse_width_us": wf.pulse_width_us,
+            "angle_deg": angle, "threshold_vpm": th}

@@ -1,0 +1,158 @@
+"""Normalised TMS pulse waveforms: the time course of the induced E-field, peak |E| = 1.
+
+Each waveform is a :class:`Waveform` (name, ``t_s`` sample times in seconds, ``e`` the
+normalised field, ``pulse_width_us``) on a uniform grid (``waveforms.dt_us`` in
+``models/coupling.toml``, default 1 us).  Convention (used by the reduced model and the cable
+solver alike): ``e[k]`` holds on ``[t_s[k], t_s[k] + dt)`` (zero-order hold); smooth shapes
+are sampled at the interval midpoints, so a rectangular pulse of n samples lasts exactly n dt.
+
+The induced field is proportional to dI/dt of the coil current, so
+
+* ``biphasic``   one full cosine cycle, E(t) = cos(2 pi t / T): the coil current of a
+  biphasic stimulator is one sine cycle (period T ~ 290 us, Magstim Rapid / MagVenture-like).
+  Its integral is zero.
+* ``monophasic`` the RLC model of a monophasic stimulator: the current rises as a quarter
+  sine cycle of the LC circuit (rise time t_r ~ 75 us) until the diode/resistor branch takes
+  over, then decays exponentially (L/R time constant tau_d).  E = dI/dt is therefore a fast
+  positive quarter-cosine phase followed by a long negative phase of relative amplitude
+  2 t_r / (pi tau_d) (~0.2).  ``pulse_width_us`` sets t_r.
+* ``half_sine``  E(t) = sin(pi t / W) on [0, W].
+* ``rectangular`` E = 1 on [0, W) (controllable-pulse-parameter TMS, cTMS).
+* :func:`from_samples` user-supplied samples (e.g. a measured pulse), resampled to the grid
+  and normalised.
+
+All shape parameters live in ``models/coupling.toml`` (``waveforms.*``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError, check_choice, check_number
+from ..params import ParamTree, load_model
+
+WAVEFORMS = ("biphasic", "monophasic", "half_sine", "rectangular")
+
+
+@dataclass(frozen=True, eq=False)
+class Waveform:
+    """A normalised E-field pulse: ``e`` (peak |e| = 1) sampled at ``t_s`` (seconds)."""
+
+    name: str
+    t_s: np.ndarray
+    e: np.ndarray
+    pulse_width_us: float
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def dt_s(self) -> float:
+        return float(self.t_s[1] - self.t_s[0]) if len(self.t_s) > 1 else 0.0
+
+    @property
+    def duration_us(self) -> float:
+        return len(self.e) * self.dt_s * 1e6
+
+    def key(self) -> tuple:
+        """Hashable identity (for caching responses)."""
+        return (self.name, round(self.pulse_width_us, 9), round(self.dt_s, 15), len(self.e),
+                hash(self.e.tobytes()))
+
+
+def _coupling_params(params) -> ParamTree | dict:
+    if params is None:
+        return load_model("coupling")
+    return params
+
+
+def _pv(params, path: str) -> float:
+    """Value of a dotted path in a ParamTree or a plain nested dict (of values or leaves)."""
+    if isinstance(params, ParamTree):
+        return params.value(path)
+    node = params
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise InputError(path, "no such parameter in the coupling parameters")
+        node = node[part]
+    if isinstance(node, dict) and "value" in node:
+        return node["value"]
+    return node
+
+
+def default_width_us(name: str, params=None) -> float:
+    p = _coupling_params(params)
+    key = {"biphasic": "biphasic_period_us", "monophasic": "monophasic_rise_us",
+           "half_sine": "half_sine_width_us", "rectangular": "rectangular_width_us"}[name]
+    return float(_pv(p, f"waveforms.{key}"))
+
+
+def get_waveform(name: str, pulse_width_us: float | None = None, params=None) -> Waveform:
+    """Return the normalised waveform ``name`` (see module doc) on the parameter-file grid.
+
+    ``pulse_width_us``: period (biphasic), rise time (monophasic) or width (half_sine,
+    rectangular); ``None`` takes the default from ``models/coupling.toml``.
+    """
+    if isinstance(name, Waveform):
+        return name
+    check_choice("waveform", name, WAVEFORMS)
+    p = _coupling_params(params)
+    if pulse_width_us is None:
+        width = default_width_us(name, p)
+    else:
+        width = check_number("pulse_width_us", pulse_width_us, min=0.0, strict_min=True)
+    dt_us = float(_pv(p, "waveforms.dt_us"))
+    check_number("waveforms.dt_us", dt_us, min=0.0, strict_min=True)
+    meta: dict = {}
+    if name == "monophasic":
+        tau_d = float(_pv(p, "waveforms.monophasic_decay_tau_us"))
+        n_tau = float(_pv(p, "waveforms.monophasic_tail_taus"))
+        n = max(round((width + n_tau * tau_d) / dt_us), 2)
+    else:
+        n = max(round(width / dt_us), 1)
+    t_us = np.arange(n) * dt_us          # start of each hold interval
+    tm = t_us + 0.5 * dt_us              # smooth shapes are sampled at interval midpoints
+    if name == "biphasic":
+        e = np.cos(2.0 * math.pi * tm / width)
+    elif name == "half_sine":
+        e = np.sin(math.pi * tm / width)
+    elif name == "rectangular":
+        e = np.ones(n)
+    else:  # monophasic RLC
+        w = math.pi / (2.0 * width)  # quarter period of the LC ring = rise time
+        rise = tm < width
+        e = np.empty_like(tm)
+        e[rise] = w * np.cos(w * tm[rise])  # dI/dt of I = sin(w t)
+        e[~rise] = -(1.0 / tau_d) * np.exp(-(tm[~rise] - width) / tau_d)  # I = exp(-(t-tr)/tau_d)
+        meta = {"reverse_phase_ratio": 2.0 * width / (math.pi * tau_d), "decay_tau_us": tau_d}
+    e = e / np.max(np.abs(e))
+    return Waveform(name=name, t_s=t_us * 1e-6, e=e, pulse_width_us=float(width), meta=meta)
+
+
+def from_samples(t_s, e, name: str = "custom", params=None) -> Waveform:
+    """Waveform from user samples (times in s, any units of E): resampled to the parameter-
+    file grid by linear interpolation and normalised to peak |E| = 1.
+
+    The pulse width reported is the duration of the samples.
+    """
+    t = np.asarray(t_s, dtype=float).ravel()
+    y = np.asarray(e, dtype=float).ravel()
+    if t.size < 2 or t.size != y.size:
+        raise InputError("t_s", f"need >= 2 times and as many field samples (got {t.size}, {y.size})")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
+        raise InputError("e", "samples must be finite numbers (no NaN/inf)")
+    if np.any(np.diff(t) <= 0):
+        raise InputError("t_s", "times must be strictly increasing")
+    peak = np.max(np.abs(y))
+    if peak == 0:
+        raise InputError("e", "all samples are zero")
+    p = _coupling_params(params)
+    dt = float(_pv(p, "waveforms.dt_us")) * 1e-6
+    n = max(math.floor((t[-1] - t[0]) / dt + 1e-9), 1)
+    mid = t[0] + (np.arange(n) + 0.5) * dt
+    yy = np.interp(mid, t, y)
+    if np.max(np.abs(yy)) == 0:
+        raise InputError("e", "resampled samples are all zero")
+    yy = yy / np.max(np.abs(yy))
+    return Waveform(name=name, t_s=np.arange(n) * dt, e=yy,
+                    pulse_width_us=float((t[-1] - t[0]) * 1e6))

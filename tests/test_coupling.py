@@ -1,0 +1,286 @@
+"""E-field -> membrane coupling: waveforms, field calibration/import, thresholds, recruitment."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from cortexsim.coupling import (
+    CELL_TYPES,
+    cell_field_vpm,
+    from_samples,
+    get_waveform,
+    load_field_samples,
+    macroscopic_field_vpm,
+    pct_rmt_from_cell_field,
+    pct_rmt_from_macroscopic,
+    recruitment,
+    sample_thresholds,
+    somatic_polarization_mV,
+    step_response,
+    threshold_report,
+    threshold_vpm,
+)
+from cortexsim.coupling.membrane import cell_params, response_peaks
+from cortexsim.errors import InputError
+from cortexsim.params import load_model
+
+
+# --------------------------------------------------------------------------- waveforms
+@pytest.mark.parametrize("name", ["biphasic", "monophasic", "half_sine", "rectangular"])
+def test_waveforms_normalised(name):
+    wf = get_waveform(name)
+    assert np.max(np.abs(wf.e)) == pytest.approx(1.0)
+    assert wf.t_s[1] - wf.t_s[0] == pytest.approx(1e-6)
+    assert wf.pulse_width_us > 0
+
+
+def test_biphasic_integral_zero_and_period():
+    wf = get_waveform("biphasic")
+    assert abs(np.sum(wf.e)) * wf.dt_s < 1e-3 * np.sum(np.abs(wf.e)) * wf.dt_s
+    assert wf.duration_us == pytest.approx(290.0)
+    assert get_waveform("biphasic", 200).duration_us == pytest.approx(200.0)
+
+
+def test_rectangular_width_and_monophasic_shape():
+    for w in (20, 60, 137):
+        wf = get_waveform("rectangular", w)
+        assert np.sum(wf.e) * wf.dt_s * 1e6 == pytest.approx(w)
+    mono = get_waveform("monophasic")
+    first_neg = np.argmax(mono.e < 0) * mono.dt_s * 1e6
+    assert 70 <= first_neg <= 80                      # fast rise phase ~75 us
+    assert 0.1 < -mono.e.min() < 0.3                 # smaller opposite phase
+    assert mono.e.min() == pytest.approx(-mono.meta["reverse_phase_ratio"], rel=0.02)
+
+
+def test_from_samples_and_waveform_errors():
+    t = np.linspace(0, 100e-6, 51)
+    wf = from_samples(t, 3.0 * np.sin(np.pi * t / 100e-6))
+    assert np.max(np.abs(wf.e)) == pytest.approx(1.0)
+    assert wf.duration_us == pytest.approx(100.0)
+    with pytest.raises(InputError, match="waveform"):
+        get_waveform("square")
+    for bad in (-5.0, float("nan"), 0.0):
+        with pytest.raises(InputError, match="pulse_width_us"):
+            get_waveform("rectangular", bad)
+    with pytest.raises(InputError, match="t_s"):
+        from_samples([0, 0], [1, 2])
+
+
+# --------------------------------------------------------------------------- kernel
+def test_step_response_limits():
+    s = np.array([1e-3, 0.1, 1.0, 60.0])
+    assert np.allclose(step_response(s, None), [math.erf(math.sqrt(x)) for x in s])
+    for ratio in (0.5, 1.5, 4.0):
+        assert step_response(np.array([80.0]), ratio)[0] == pytest.approx(math.tanh(ratio / 2))
+        # short times: the far end is not yet felt -> semi-infinite response
+        assert step_response(np.array([1e-3]), ratio)[0] == pytest.approx(
+            math.erf(math.sqrt(1e-3)), rel=1e-6)
+
+
+def test_response_converges_with_dt():
+    p = load_model("coupling")
+    a = response_peaks("biphasic", 1000.0, 1.5, p)
+    p.set("waveforms.dt_us", 0.25)
+    b = response_peaks("biphasic", 1000.0, 1.5, p)
+    assert max(a) == pytest.approx(max(b), rel=5e-3)
+
+
+# --------------------------------------------------------------------------- thresholds
+def test_thresholds_positive_and_in_compartmental_range():
+    for ct in CELL_TYPES:
+        th = threshold_vpm(ct)
+        assert 0 < th < math.inf
+    # calibration targets stated in models/coupling.toml (175-350 V/m of Weise et al. 2025)
+    for ct in ("IT_L23", "IT_L5", "PT_L5", "PV", "SST"):
+        assert 175 <= threshold_vpm(ct) <= 350
+
+
+def test_threshold_ordering_follows_parameters():
+    """With identical orientation statistics and kinetics, a longer lambda means a lower
+    threshold, and a larger dV_th a higher one (no ranking hard-coded)."""
+    p = load_model("coupling")
+    base = threshold_vpm("IT_L5", params=p)
+    lam = p.value("cells.IT_L5.lambda_um")
+    p.set("cells.IT_L5.lambda_um", lam * 1.2)
+    p.set("cells.IT_L5.length_um", p.value("cells.IT_L5.length_um") * 1.2)
+    assert threshold_vpm("IT_L5", params=p) == pytest.approx(base / 1.2, rel=1e-6)
+    p2 = load_model("coupling")
+    p2.set("cells.IT_L5.dV_th_mV", 20.0)
+    assert threshold_vpm("IT_L5", params=p2) == pytest.approx(base * 20 / 15, rel=1e-6)
+    # the ranking across types follows lambda when geometry/orientation are equalised
+    p3 = load_model("coupling")
+    for ct in ("IT_L23", "PV"):
+        for k in ("axon_angle_mean_deg", "axon_angle_sd_deg", "n_terminals", "lambda_sd_ln"):
+            p3.set(f"cells.{ct}.{k}", p3.value(f"cells.PT_L5.{k}"))
+    lam = {ct: p3.value(f"cells.{ct}.lambda_um") for ct in ("IT_L23", "PV")}
+    th = {ct: threshold_vpm(ct, params=p3) for ct in ("IT_L23", "PV")}
+    assert (lam["IT_L23"] > lam["PV"]) == (th["IT_L23"] < th["PV"])
+
+
+def test_threshold_rises_toward_90_degrees():
+    # PT_L5 terminals are oriented along the somato-dendritic axis (mean 170 deg, sd 30)
+    cp = cell_params("PT_L5")
+    assert abs(math.cos(math.radians(cp["axon_angle_mean_deg"]))) > 0.9
+    for wf in ("biphasic", "monophasic"):
+        th = [threshold_vpm("PT_L5", wf, angle_deg=a) for a in (180, 150, 120, 90)]
+        assert all(np.diff(th) > 0), (wf, th)
+
+
+def test_threshold_rises_for_shorter_rectangular_pulses():
+    widths = [20, 40, 80, 160, 320]
+    for ct in ("PT_L5", "SST"):
+        # field along the mean terminal direction (a unipolar pulse cannot fire terminals that
+        # point against it: SST axons ascend, PT axons descend)
+        ang = cell_params(ct)["axon_angle_mean_deg"]
+        th = [threshold_vpm(ct, "rectangular", angle_deg=ang, pulse_width_us=w) for w in widths]
+        assert np.all(np.isfinite(th)) and all(np.diff(th) < 0)
+    assert threshold_vpm("SST", "rectangular", angle_deg=180) == math.inf
+
+
+def test_both_polarities_count_for_biphasic_not_for_half_sine():
+    # reversing the field changes a biphasic threshold only a little, a unipolar one a lot
+    b0, b180 = (threshold_vpm("PT_L5", "biphasic", a) for a in (0, 180))
+    h0, h180 = (threshold_vpm("PT_L5", "half_sine", a) for a in (0, 180))
+    assert max(b0, b180) / min(b0, b180) < 1.5
+    assert h0 / h180 > 2.0
+
+
+# --------------------------------------------------------------------------- recruitment
+def test_recruitment_monotone_0_to_1():
+    E = np.linspace(0, 2000, 401)
+    for ct in CELL_TYPES:
+        r = recruitment(ct, E)
+        assert r.shape == E.shape
+        assert r[0] == 0.0 and r[-1] > 0.99
+        assert np.all(np.diff(r) >= -1e-12)
+        assert recruitment(ct, threshold_vpm(ct)) == pytest.approx(0.5, abs=1e-6)
+    assert isinstance(recruitment("PV", 300.0), float)
+
+
+def test_sample_thresholds_consistent_with_recruitment():
+    rng = np.random.default_rng(7)
+    for ct, wf, ang in (("PT_L5", "biphasic", 0.0), ("SST", "monophasic", 60.0),
+                        ("afferent", "rectangular", 30.0)):
+        s = sample_thresholds(ct, 60000, rng, waveform=wf, angle_deg=ang)
+        assert s.shape == (60000,)
+        E = np.array([0.5, 0.8, 1.0, 1.3, 2.0]) * threshold_vpm(ct, wf, ang)
+        emp = np.array([np.mean(s <= e) for e in E])
+        assert np.max(np.abs(emp - recruitment(ct, E, wf, ang))) < 0.01
+    a = sample_thresholds("PV", 10, np.random.default_rng(1))
+    b = sample_thresholds("PV", 10, np.random.default_rng(1))
+    assert np.array_equal(a, b)
+
+
+def test_somatic_polarization():
+    mono = somatic_polarization_mV("PT_L5", 200.0, "monophasic")
+    rect = somatic_polarization_mV("PT_L5", 200.0, "rectangular", pulse_width_us=200)
+    cp = cell_params("PT_L5")
+    # rectangular pulse W << tau_m: G E (1 - exp(-W/tau_m))
+    expect = cp["soma_sensitivity_mV_per_Vpm"] * 200 * (1 - math.exp(-0.2 / cp["tau_m_ms"]))
+    assert rect == pytest.approx(expect, rel=1e-3)
+    assert mono > 0
+    # the biphasic pulse nets ~0 at its end; its excursion is far below the DC value
+    assert abs(somatic_polarization_mV("PT_L5", 200.0, "biphasic")) < 0.01 * 0.14 * 200
+    assert somatic_polarization_mV("PT_L5", 200.0, "monophasic", angle_deg=180) == \
+        pytest.approx(-mono)
+    assert abs(somatic_polarization_mV("PT_L5", 200.0, "monophasic", angle_deg=90)) < 1e-12
+    assert somatic_polarization_mV("PV", 200.0, "monophasic") < mono
+    assert np.shape(somatic_polarization_mV("SST", [10.0, 20.0], "monophasic")) == (2,)
+
+
+def test_input_errors():
+    with pytest.raises(InputError, match="cell_type") as ei:
+        threshold_vpm("L4_stellate")
+    assert "afferent" in str(ei.value)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(InputError, match="field_vpm"):
+            recruitment("PT_L5", bad)
+        with pytest.raises(InputError, match="field_vpm"):
+            somatic_polarization_mV("PT_L5", bad)
+        with pytest.raises(InputError, match="pulse_width_us"):
+            threshold_vpm("PT_L5", "rectangular", pulse_width_us=bad)
+    with pytest.raises(InputError, match="rng"):
+        sample_thresholds("PT_L5", 5, rng=3)
+    with pytest.raises(InputError, match="pct_rmt"):
+        cell_field_vpm(-10)
+
+
+# --------------------------------------------------------------------------- field
+def test_rmt_calibration_round_trip():
+    p = load_model("coupling")
+    e_rmt = p.value("field.rmt_macroscopic_vpm")
+    k = p.value("field.micro_scale_factor")
+    assert macroscopic_field_vpm(100) == pytest.approx(e_rmt)
+    assert cell_field_vpm(90) == pytest.approx(0.9 * k * e_rmt)
+    pct = np.array([0.0, 50.0, 90.0, 120.0])
+    assert np.allclose(pct_rmt_from_cell_field(cell_field_vpm(pct)), pct)
+    assert np.allclose(pct_rmt_from_macroscopic(macroscopic_field_vpm(pct)), pct)
+    p.set("field.micro_scale_factor", 2.0)
+    assert cell_field_vpm(100, params=p) == pytest.approx(2.0 * e_rmt)
+    assert macroscopic_field_vpm(100, params=p) == pytest.approx(e_rmt)
+
+
+def test_field_samples_csv_and_npy(tmp_path):
+    e = np.array([[0, 0, 80.0], [60.0, 0, 0], [0, 30.0, -30.0], [0, 0, 0]])
+    pos = np.arange(12, dtype=float).reshape(4, 3)
+    csv = tmp_path / "field.csv"
+    # columns in another order than canonical, header as written by a pandas export
+    rows = "\n".join(",".join(f"{v}" for v in (*e[i], *pos[i])) for i in range(4))
+    csv.write_text("Ex,Ey,Ez,x,y,z\n" + rows + "\n")
+    fs = load_field_samples(csv, normal=(0, 0, 2.0))
+    assert np.allclose(fs.magnitude_vpm, [80, 60, math.hypot(30, 30), 0])
+    assert np.allclose(fs.angle_deg[:3], [0, 90, 135])
+    assert np.allclose(fs.positions_mm, pos)
+    npy = tmp_path / "field.npy"
+    np.save(npy, np.column_stack([pos, e]))
+    fs2 = load_field_samples(npy, normal=np.tile([1.0, 0, 0], (4, 1)))
+    assert np.allclose(fs2.angle_deg[:2], [90, 0])
+
+
+def test_field_samples_errors(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_field_samples(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y,z,E\n1,2,3,4\n")
+    with pytest.raises(InputError, match="Ex"):
+        load_field_samples(bad)
+    npy = tmp_path / "bad.npy"
+    np.save(npy, np.zeros((3, 4)))
+    with pytest.raises(InputError, match="field_file"):
+        load_field_samples(npy)
+    good = tmp_path / "ok.csv"
+    good.write_text("x,y,z,Ex,Ey,Ez\n0,0,0,1,0,0\n")
+    with pytest.raises(InputError, match="normal"):
+        load_field_samples(good, normal=(0, 0, 0))
+
+
+# --------------------------------------------------------------------------- report + CLI
+def test_threshold_report_keys():
+    r = threshold_report("PT_L5", "rectangular", angle_deg=10.0, pulse_width_us=60)
+    assert set(r) == {"cell_type", "waveform", "pulse_width_us", "angle_deg", "threshold_vpm"}
+    assert r["threshold_vpm"] == pytest.approx(
+        threshold_vpm("PT_L5", "rectangular", 10.0, pulse_width_us=60))
+    assert threshold_report("PV", "biphasic")["pulse_width_us"] == 290.0
+
+
+def test_cli_threshold_json(capsys):
+    from cortexsim.cli import main
+    assert main(["threshold", "--cell-type", "PT_L5", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"cell_type", "waveform", "pulse_width_us", "angle_deg", "threshold_vpm"}
+    assert data["cell_type"] == "PT_L5" and data["waveform"] == "biphasic"
+    assert data["threshold_vpm"] == pytest.approx(threshold_vpm("PT_L5"))
+    assert main(["threshold", "--cell-type", "PT_L5", "--waveform", "rectangular",
+                 "--pulse-width-us", "30"]) == 0
+    assert "threshold_vpm" in capsys.readouterr().out
+
+
+def test_cli_threshold_bad_input(capsys):
+    from cortexsim.cli import main
+    assert main(["threshold", "--cell-type", "VIP_L1", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "cell_type" in err and "afferent" in err
+    assert main(["threshold", "--cell-type", "PT_L5", "--pulse-width-us", "-3"]) == 2
+    assert "pulse_width_us" in capsys.readouterr().err
+    assert main(["threshold", "--cell-type", "PT_L5", "--waveform", "triangle"]) == 2
