@@ -14,6 +14,7 @@ class InputError(ValueError):
 
     def __init__(self, field: str, message: str, allowed=None):
         self.field = field
+        self.message = message
         self.allowed = allowed
         text = f"{field}: {message}"
         if allowed is not None:
@@ -22,6 +23,14 @@ class InputError(ValueError):
             else:
                 text += f" (allowed: {', '.join(map(str, allowed))})"
         super().__init__(text)
+
+    def within(self, prefix: str) -> InputError:
+        """The same error with its field placed inside ``prefix`` (e.g. a file and table name),
+        so a message from a nested spec says where the bad value is."""
+        return InputError(f"{prefix}{self.field}", self.message, self.allowed)
+
+    def __reduce__(self):  # survives pickling (process pools, Dask workers)
+        return (InputError, (self.field, self.message, self.allowed))
 
 
 def check_choice(field: str, value, allowed: Iterable):

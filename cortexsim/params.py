@@ -72,7 +72,7 @@ class ParamTree(dict):
     name: str = ""
 
     @classmethod
-    def from_dict(cls, d: dict, name: str = "") -> "ParamTree":
+    def from_dict(cls, d: dict, name: str = "") -> ParamTree:
         _check_tree(d, "", name or "params")
         t = cls(copy.deepcopy(d))
         t.name = name
@@ -113,9 +113,10 @@ class ParamTree(dict):
                              sorted(parent) if isinstance(parent, dict) else None)
         if is_param(parent[leaf]):
             old = parent[leaf]["value"]
-            if isinstance(old, (int, float)) and not isinstance(old, bool):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise InputError(path, f"expected a number, got {value!r}")
+            old_is_number = isinstance(old, (int, float)) and not isinstance(old, bool)
+            new_is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if old_is_number and not new_is_number:
+                raise InputError(path, f"expected a number, got {value!r}")
             parent[leaf]["value"] = value
         else:
             parent[leaf] = value
@@ -129,7 +130,7 @@ class ParamTree(dict):
             return node
         return strip(dict(self))
 
-    def sub(self, path: str) -> "ParamTree":
+    def sub(self, path: str) -> ParamTree:
         node = self._node(path)
         t = ParamTree(copy.deepcopy(node))
         t.name = f"{self.name}.{path}" if self.name else path

@@ -18,8 +18,8 @@ stimulation (cTBS, 1 Hz rTMS).  A schedule repeats the session ``sessions_per_da
 ``session_interval_min`` apart (start to start), on ``days`` consecutive days (starts 86400 s apart).
 
 Public API: :class:`Protocol`, :func:`get_protocol`, :func:`protocol_from_spec`,
-:func:`list_protocols`, :func:`describe_builtins`, :func:`load_protocol_file`,
-:func:`builtin_sources`.
+:func:`list_protocols`, :func:`describe_builtins`, :func:`describe_protocols`,
+:func:`load_protocol_file`, :func:`builtin_sources`.
 """
 from __future__ import annotations
 
@@ -247,8 +247,9 @@ _TABLE_CACHE: dict[str, tuple[float, dict]] = {}
 
 def _builtin_tables(path: str) -> dict:
     p = Path(path)
-    if not p.is_file():
-        return {}
+    if not p.is_file():  # a missing built-in file is an error, not an empty list
+        raise InputError(f"model {p.name}", f"file not found: {p}",
+                         "models/protocols.toml, or set CORTEXSIM_MODELS to a folder holding it")
     mtime = p.stat().st_mtime
     hit = _TABLE_CACHE.get(path)
     if hit is None or hit[0] != mtime:
@@ -393,7 +394,11 @@ def get_protocol(name_or_spec, *, library=None) -> Protocol:
     if isinstance(name_or_spec, str):
         if name_or_spec not in lib:
             raise InputError("protocol", f"unknown protocol {name_or_spec!r}", sorted(lib))
-        return protocol_from_spec(lib[name_or_spec], name=name_or_spec, library=lib)
+        try:
+            return protocol_from_spec(lib[name_or_spec], name=name_or_spec, library=lib)
+        except InputError as exc:  # say which table holds the bad value
+            where = "protocols.toml " if library is None else ""
+            raise exc.within(f"{where}[{name_or_spec}] ") from None
     if isinstance(name_or_spec, dict):
         return protocol_from_spec(name_or_spec, library=lib)
     raise InputError("protocol", f"expected a protocol name or a spec table, got "
@@ -403,8 +408,7 @@ def get_protocol(name_or_spec, *, library=None) -> Protocol:
 def describe_builtins(library=None) -> list[dict]:
     """One summary row per built-in (stable keys: name, n_pulses, duration_s, sessions_per_day,
     session_interval_min; also kind, days, total_pulses, sham, intensity_pct_rmt, description)."""
-    lib = _library(library)
-    return [get_protocol(n, library=lib).summary() for n in lib]
+    return [get_protocol(n, library=library).summary() for n in _library(library)]
 
 
 def builtin_sources(name: str, library=None) -> dict:
@@ -432,8 +436,37 @@ def load_protocol_file(path) -> dict[str, Protocol]:
             raise InputError(f"protocol file:{k}", "every top-level entry must be a table",
                              "[name] tables")
     lib = {**_library(None), **copy.deepcopy(tables)}
-    return {k: protocol_from_spec(t, name=k, library=lib) for k, t in tables.items()}
+    out = {}
+    for k, t in tables.items():
+        try:
+            out[k] = protocol_from_spec(t, name=k, library=lib)
+        except InputError as exc:  # say which file and table hold the bad value
+            raise exc.within(f"{Path(path).name} [{k}] ") from None
+    return out
 
 
-__all__ = ["KINDS", "Protocol", "builtin_sources", "describe_builtins", "get_protocol",
-           "list_protocols", "load_protocol_file", "protocol_from_spec"]
+def describe_protocols(names=(), path=None) -> list[dict]:
+    """Summary rows (as :func:`describe_builtins`) for ``cortexsim protocols [NAME ...] [--file F]``.
+
+    No names and no file: every built-in.  ``path``: a user's TOML file of protocol tables,
+    validated (rows for its tables, or for ``names`` among them and the built-ins).  Unknown
+    names raise :class:`InputError` listing the available ones.
+    """
+    names = list(names or ())
+    user = load_protocol_file(path) if path is not None else {}
+    if not names:
+        return [p.summary() for p in user.values()] if path is not None else describe_builtins()
+    lib = _library(None)
+    rows = []
+    for n in names:
+        if n in user:
+            rows.append(user[n].summary())
+        elif isinstance(n, str) and n in lib:
+            rows.append(get_protocol(n).summary())
+        else:
+            raise InputError("protocol", f"unknown protocol {n!r}", [*sorted(lib), *user])
+    return rows
+
+
+__all__ = ["KINDS", "Protocol", "builtin_sources", "describe_builtins", "describe_protocols",
+           "get_protocol", "list_protocols", "load_protocol_file", "protocol_from_spec"]

@@ -67,6 +67,51 @@ def test_from_samples_and_waveform_errors():
         from_samples([0, 0], [1, 2])
 
 
+@pytest.mark.parametrize("width", [0.5, 1.0, 37.5, 60.4, 137.0, 1234.5])
+def test_rectangular_any_width_is_exact(width):
+    wf = get_waveform("rectangular", width)
+    assert wf.duration_us == pytest.approx(width, rel=1e-12)
+    assert np.sum(wf.e) * wf.dt_s * 1e6 == pytest.approx(width, rel=1e-12)
+    assert wf.dt_s * 1e6 <= 1.0 + 1e-12 and np.all(wf.e == 1.0)
+    assert get_waveform("half_sine", width).duration_us == pytest.approx(width, rel=1e-12)
+    mono = get_waveform("monophasic", width)  # the rise phase lasts exactly `width`
+    assert np.argmax(mono.e < 0) * mono.dt_s * 1e6 == pytest.approx(width, rel=1e-9)
+
+
+def test_threshold_continuous_in_non_integer_width():
+    th = [threshold_vpm("afferent", "rectangular", pulse_width_us=w) for w in (60, 60.5, 61)]
+    assert th[0] > th[1] > th[2]
+    assert th[1] == pytest.approx(0.5 * (th[0] + th[2]), rel=2e-3)
+
+
+def test_user_samples_waveform_drives_every_response():
+    """A biphasic pulse given as measured samples (arbitrary units, coarser sampling) gives
+    the thresholds, recruitment and polarisation of the built-in biphasic pulse."""
+    t = np.linspace(0.0, 290e-6, 2901)
+    wf = from_samples(t, 750.0 * np.cos(2 * np.pi * t / 290e-6), name="measured")
+    assert wf.name == "measured" and np.min(wf.e) == pytest.approx(-1.0, abs=1e-4)
+    inverted = from_samples(t, -750.0 * np.cos(2 * np.pi * t / 290e-6))
+    for ct in ("PT_L5", "SST"):
+        assert threshold_vpm(ct, wf) == pytest.approx(threshold_vpm(ct), rel=0.01)
+        # reversing the current = turning the field by 180 deg
+        assert threshold_vpm(ct, inverted) == pytest.approx(threshold_vpm(ct, angle_deg=180),
+                                                            rel=0.01)
+    assert recruitment("IT_L5", 250.0, wf) == pytest.approx(recruitment("IT_L5", 250.0),
+                                                            abs=0.01)
+    mono = get_waveform("monophasic")
+    user = from_samples(mono.t_s + 0.5 * mono.dt_s, mono.e)
+    assert somatic_polarization_mV("PT_L5", 200.0, user) == pytest.approx(
+        somatic_polarization_mV("PT_L5", 200.0, "monophasic"), rel=0.02)
+    with pytest.raises(InputError, match="pulse_width_us"):
+        threshold_vpm("PT_L5", wf, pulse_width_us=100)
+    with pytest.raises(InputError, match="finite"):
+        from_samples([0, 1e-6, 2e-6], [0.0, float("nan"), 1.0])
+    with pytest.raises(InputError, match="zero"):
+        from_samples([0, 1e-6, 2e-6], [0.0, 0.0, 0.0])
+    with pytest.raises(InputError, match="increasing"):
+        from_samples([0, 2e-6, 1e-6], [0.0, 1.0, 0.0])
+
+
 # --------------------------------------------------------------------------- kernel
 def test_step_response_limits():
     s = np.array([1e-3, 0.1, 1.0, 60.0])
@@ -206,6 +251,30 @@ def test_input_errors():
         cell_field_vpm(-10)
 
 
+@pytest.mark.parametrize("path, value, field", [
+    ("cells.PT_L5.lambda_um", "long", "cells.PT_L5.lambda_um"),
+    ("cells.PT_L5.tau_us", -1.0, "cells.PT_L5.tau_us"),
+    ("cells.PT_L5.n_terminals", 2.5, "cells.PT_L5.n_terminals"),
+    ("waveforms.dt_us", 0.0, "waveforms.dt_us"),
+    ("waveforms.biphasic_period_us", float("nan"), "waveforms.biphasic_period_us"),
+    ("response.quadrature_polar", "many", "response.quadrature_polar"),
+    ("response.tau_na_us", -30.0, "response.tau_na_us"),
+    ("response.finite_length_model", "exact", "response.finite_length_model"),
+])
+def test_bad_coupling_parameters_name_the_field(path, value, field):
+    """A malformed coupling file (or sweep override) gives an InputError naming the
+    parameter, not a ValueError/ZeroDivisionError from deep inside."""
+    p = load_model("coupling").values()
+    node = p
+    *parents, leaf = path.split(".")
+    for k in parents:
+        node = node[k]
+    node[leaf] = value
+    with pytest.raises(InputError) as e:
+        threshold_vpm("PT_L5", params=p)
+    assert e.value.field == field
+
+
 # --------------------------------------------------------------------------- field
 def test_rmt_calibration_round_trip():
     p = load_model("coupling")
@@ -259,8 +328,13 @@ def test_field_samples_errors(tmp_path):
 def test_threshold_report_keys():
     r = threshold_report("PT_L5", "rectangular", angle_deg=10.0, pulse_width_us=60)
     assert set(r) == {"cell_type", "waveform", "pulse_width_us", "angle_deg", "threshold_vpm"}
+    # a unipolar pulse along the field cannot fire half of PT_L5 (terminals point against it)
+    assert threshold_vpm("PT_L5", "rectangular", 10.0, pulse_width_us=60) == math.inf
+    assert r["threshold_vpm"] is None  # null in --json: strict JSON has no Infinity
+    r = threshold_report("PT_L5", "rectangular", angle_deg=170.0, pulse_width_us=60)
     assert r["threshold_vpm"] == pytest.approx(
-        threshold_vpm("PT_L5", "rectangular", 10.0, pulse_width_us=60))
+        threshold_vpm("PT_L5", "rectangular", 170.0, pulse_width_us=60))
+    assert math.isfinite(r["threshold_vpm"])
     assert threshold_report("PV", "biphasic")["pulse_width_us"] == 290.0
 
 

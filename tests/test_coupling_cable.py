@@ -7,6 +7,7 @@ from cortexsim.coupling import (
     CELL_TYPES,
     cable_threshold_vpm,
     fit_sd_time_constant,
+    from_samples,
     get_waveform,
     reduced_end_potential,
     reduced_terminal_threshold_vpm,
@@ -27,6 +28,18 @@ def test_reduced_matches_cable_thresholds(ct):
         c = cable_threshold_vpm(ct, wf, pulse_width_us=w)
         r = reduced_terminal_threshold_vpm(ct, wf, pulse_width_us=w)
         assert r == pytest.approx(c, rel=TOL), (ct, wf, w)
+
+
+def test_reduced_matches_cable_for_user_and_odd_width_pulses():
+    """Same tolerance for a user-sampled pulse (damped cosine, as measured on a stimulator)
+    and a rectangular width that is not a multiple of the 1 us grid."""
+    t = np.linspace(0.0, 400e-6, 801)
+    user = from_samples(t, np.cos(2 * np.pi * t / 300e-6) * np.exp(-t / 200e-6), name="user")
+    for ct in ("PT_L5", "SST"):
+        for wf, w in ((user, None), ("rectangular", 37.5)):
+            c = cable_threshold_vpm(ct, wf, pulse_width_us=w)
+            r = reduced_terminal_threshold_vpm(ct, wf, pulse_width_us=w)
+            assert r == pytest.approx(c, rel=TOL), (ct, wf, w)
 
 
 def test_reduced_matches_cable_time_course():

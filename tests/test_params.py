@@ -1,4 +1,5 @@
 import math
+import pickle
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,14 @@ def test_every_model_parameter_has_unit_and_source():
     for f in files:
         tree = load_model(f)  # validates: no bare floats, params have value/unit/source
 
-        def walk(node, path):
+        def walk(node, path, fname=f.name):
             if is_param(node):
                 assert node["unit"] != "" and isinstance(node["unit"], str), path
-                assert len(node["source"]) > 5, f"{f.name}:{path} has no real source"
+                assert len(node["source"]) > 5, f"{fname}:{path} has no real source"
                 return
             if isinstance(node, dict):
                 for k, v in node.items():
-                    walk(v, f"{path}.{k}")
+                    walk(v, f"{path}.{k}", fname)
         walk(dict(tree), f.stem)
 
 
@@ -62,3 +63,33 @@ def test_checks():
             check_number("x", bad, min=0)
     with pytest.raises(InputError, match="allowed: a, b"):
         check_choice("kind", "c", ["a", "b"])
+
+
+def test_input_error_pickles_and_nests():
+    """InputError crosses process boundaries (sweep workers) intact and can be placed inside a
+    file/table prefix without losing the allowed values."""
+    e = InputError("cell_type", "unknown value 'X'", ["PT_L5", "PV"])
+    e2 = pickle.loads(pickle.dumps(e))
+    assert type(e2) is InputError and str(e2) == str(e)
+    assert (e2.field, e2.message, e2.allowed) == (e.field, e.message, e.allowed)
+    n = e.within("spec.toml [a] ")
+    assert n.field == "spec.toml [a] cell_type"
+    assert str(n) == "spec.toml [a] cell_type: unknown value 'X' (allowed: PT_L5, PV)"
+
+
+def test_model_files_have_no_float_settings():
+    """Plain (non-table) entries of the coupling and protocol files are settings: strings,
+    booleans or integer counts; a physical number must carry unit and source."""
+    for name in ("coupling", "protocols"):
+        tree = load_model(name)
+
+        def walk(node, path):
+            if is_param(node):
+                assert isinstance(node["source"], str) and node["source"].strip(), path
+                return
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    walk(v, f"{path}.{k}")
+                return
+            assert isinstance(node, (str, bool, int)), f"{path} = {node!r}"
+        walk(dict(tree), name)

@@ -14,6 +14,7 @@ from cortexsim.protocols import (
     Protocol,
     builtin_sources,
     describe_builtins,
+    describe_protocols,
     get_protocol,
     list_protocols,
     load_protocol_file,
@@ -220,6 +221,11 @@ BASE = {"base": "itbs1800"}
     ({"kind": ["tbs"]}, "protocol.kind", "unknown value"),
     ({"days": 0}, "protocol.days", ">= 1"),
     ({"intensity_pct_rmt": 0.0}, "protocol.intensity_pct_rmt", "> 0"),
+    ({"intensity_pct_rmt": -90.0}, "protocol.intensity_pct_rmt", "> 0"),
+    ({"intensity_pct_rmt": math.nan}, "protocol.intensity_pct_rmt", "finite"),
+    ({"intensity_pct_amt": math.inf}, "protocol.intensity_pct_amt", "finite"),
+    ({"n_pulses": -600}, "protocol.n_pulses", ">= 1"),
+    ({"train_duration_s": -2.0}, "protocol.train_duration_s", "> 0"),
     ({"pulses_per_burst": 0}, "protocol.pulses_per_burst", ">= 1"),
     ({"train_duration_s": 2.1}, "protocol.train_duration_s", "whole number"),
     ({"intra_burst_freq_hz": 10.0}, "protocol.intra_burst_freq_hz", "does not fit"),
@@ -284,6 +290,67 @@ def test_cli_protocols_json(capsys):
     assert describe_builtins() == rows
     assert main(["protocols"]) == 0
     assert "aitbs_day" in capsys.readouterr().out
+
+
+def test_errors_name_the_file_and_table(tmp_path):
+    bad = tmp_path / "mine.toml"
+    bad.write_text('[ok]\nbase = "itbs1800"\n\n[x]\nbase = "itbs1800"\n'
+                   'intensity_pct_rmt = nan\n')
+    with pytest.raises(InputError) as e:
+        load_protocol_file(bad)
+    assert e.value.field == "mine.toml [x] protocol.intensity_pct_rmt"
+    assert "finite" in str(e.value)
+    tree = load_model("protocols")
+    tree.set("itbs1800.n_pulses", -5)  # a sweep override that breaks a built-in
+    with pytest.raises(InputError) as e:
+        get_protocol("aitbs_day", library=tree)
+    assert e.value.field == "[aitbs_day] protocol.n_pulses" and ">= 1" in str(e.value)
+
+
+def test_protocol_file_missing_or_malformed(tmp_path):
+    with pytest.raises(InputError, match="protocol file: file not found"):
+        load_protocol_file(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[x\nbase = 1\n")
+    with pytest.raises(InputError, match="protocol file: malformed TOML"):
+        load_protocol_file(bad)
+    flat = tmp_path / "flat.toml"
+    flat.write_text('n_pulses = 3\n')
+    with pytest.raises(InputError, match="must be a table"):
+        load_protocol_file(flat)
+
+
+def test_builtin_file_missing_or_malformed(tmp_path, monkeypatch):
+    """models/protocols.toml gone or broken: a clear error, never an empty list."""
+    monkeypatch.setenv("CORTEXSIM_MODELS", str(tmp_path))
+    with pytest.raises(InputError, match="protocols.toml: file not found") as e:
+        list_protocols()
+    assert "CORTEXSIM_MODELS" in str(e.value)
+    (tmp_path / "protocols.toml").write_text("[itbs600\n")
+    with pytest.raises(InputError, match="malformed TOML"):
+        describe_builtins()
+    (tmp_path / "protocols.toml").write_text('[p]\nkind = "tbs"\nn_pulses = 3\n')
+    with pytest.raises(InputError) as e:
+        describe_builtins()
+    assert e.value.field.startswith("protocols.toml [p] protocol.")
+    assert "missing required key" in str(e.value)
+
+
+def test_describe_protocols_names_and_file(tmp_path):
+    assert describe_protocols() == describe_builtins()
+    rows = describe_protocols(["saint", "ctbs300"])
+    assert [r["name"] for r in rows] == ["saint", "ctbs300"]
+    assert rows[0]["total_pulses"] == 90000 and rows[1]["duration_s"] == pytest.approx(19.84)
+    f = tmp_path / "mine.toml"
+    f.write_text('[half_day]\nbase = "aitbs_day"\nsessions_per_day = 5\n')
+    (row,) = describe_protocols(path=f)
+    assert (row["name"], row["sessions_per_day"], row["total_pulses"]) == ("half_day", 5, 9000)
+    assert [r["name"] for r in describe_protocols(["half_day", "sham"], path=f)] == \
+        ["half_day", "sham"]
+    with pytest.raises(InputError) as e:
+        describe_protocols(["itbs9000"], path=f)
+    assert e.value.field == "protocol" and "unknown protocol 'itbs9000'" in str(e.value)
+    assert "itbs1800" in str(e.value) and "half_day" in str(e.value)
 
 
 @st.composite

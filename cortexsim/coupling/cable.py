@@ -120,8 +120,8 @@ def cable_threshold_vpm(cell_type: str, waveform="biphasic", pulse_width_us=None
     p = _params(params)
     cp = cell_params(cell_type, p)
     wf = _resolve_waveform(waveform, pulse_width_us, p)
-    tail = float(_setting(p, "response.tail_us", 1000.0))
-    tau_na = float(_setting(p, "response.tau_na_us", 0.0))
+    tail = float(_setting(p, "response.tail_us", 1000.0, min=0.0))
+    tau_na = float(_setting(p, "response.tau_na_us", 0.0, min=0.0))
     res = solve_cable(wf, 1.0, cp["length_um"], cp["lambda_um"], cp["tau_us"], dx_um=dx_um,
                       substeps=substeps, tail_us=tail)
     dt = res.t_s[1] - res.t_s[0]

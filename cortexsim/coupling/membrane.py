@@ -70,7 +70,8 @@ def cell_params(cell_type: str, params=None) -> dict:
     keys = ("lambda_um", "tau_us", "length_um", "dV_th_mV", "axon_angle_mean_deg",
             "axon_angle_sd_deg", "lambda_sd_ln", "n_terminals", "soma_sensitivity_mV_per_Vpm",
             "tau_m_ms")
-    out = {k: float(_pv(p, f"cells.{cell_type}.{k}")) for k in keys}
+    out = {k: float(check_number(f"cells.{cell_type}.{k}", _pv(p, f"cells.{cell_type}.{k}")))
+           for k in keys}
     for k in ("lambda_um", "tau_us", "length_um", "dV_th_mV", "tau_m_ms"):
         check_number(f"cells.{cell_type}.{k}", out[k], min=0.0, strict_min=True)
     for k in ("axon_angle_sd_deg", "lambda_sd_ln", "soma_sensitivity_mV_per_Vpm"):
@@ -80,11 +81,14 @@ def cell_params(cell_type: str, params=None) -> dict:
     return out
 
 
-def _setting(p, path: str, default):
+def _setting(p, path: str, default, **check):
+    """A model setting (``default`` where the parameters lack it); with ``check`` keywords
+    (those of :func:`check_number`) it must be such a number, else :class:`InputError`."""
     try:
-        return _pv(p, path)
+        value = _pv(p, path)
     except InputError:
-        return default
+        value = default
+    return check_number(path, value, **check) if check else value
 
 
 # --------------------------------------------------------------------------- kernel
@@ -184,9 +188,9 @@ def response_peaks(waveform, tau_us: float, length_ratio: float | None, params=N
     field along / against the fibre."""
     p = _params(params)
     wf = _resolve_waveform(waveform, pulse_width_us, p)
-    tail = float(_setting(p, "response.tail_us", 1000.0))
+    tail = float(_setting(p, "response.tail_us", 1000.0, min=0.0))
     model = str(_setting(p, "response.finite_length_model", "images"))
-    tau_na = float(_setting(p, "response.tau_na_us", 0.0))
+    tau_na = float(_setting(p, "response.tau_na_us", 0.0, min=0.0))
     key = (wf.key(), round(tau_us, 12), None if length_ratio is None else round(length_ratio, 12),
            round(tail, 9), model, round(tau_na, 12))
     hit = _PEAK_CACHE.get(key)
@@ -208,8 +212,8 @@ def _check_angle(angle_deg) -> float:
 def _orientation_quadrature(cp: dict, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nodes (alpha, beta) and weights of the terminal-direction distribution."""
     p = _params(params)
-    n_a = int(_setting(p, "response.quadrature_polar", 96))
-    n_b = int(_setting(p, "response.quadrature_azimuth", 48))
+    n_a = _setting(p, "response.quadrature_polar", 96, min=1, integer=True)
+    n_b = _setting(p, "response.quadrature_azimuth", 48, min=1, integer=True)
     mu = math.radians(cp["axon_angle_mean_deg"])
     sd = math.radians(cp["axon_angle_sd_deg"])
     x, wx = np.polynomial.legendre.leggauss(n_a)
@@ -367,11 +371,12 @@ def somatic_polarization_mV(cell_type: str, field_vpm, waveform="biphasic",
 def threshold_report(cell_type: str, waveform: str = "biphasic", angle_deg: float = 0.0,
                      pulse_width_us=None) -> dict:
     """Dict for ``cortexsim threshold``: cell_type, waveform, pulse_width_us, angle_deg,
-    threshold_vpm (cell-level field, V/m)."""
+    threshold_vpm (cell-level field, V/m; ``None`` where no field fires the population, e.g. a
+    unipolar pulse against every terminal, so that ``--json`` stays strict JSON)."""
     check_cell_type(cell_type)
     check_choice("waveform", waveform, ("biphasic", "monophasic", "half_sine", "rectangular"))
     angle = _check_angle(angle_deg)
     wf = get_waveform(waveform, pulse_width_us, params=_default_params())
     th = threshold_vpm(cell_type, wf, angle_deg=angle)
     return {"cell_type": cell_type, "waveform": waveform, "pulse_width_us": wf.pulse_width_us,
-            "angle_deg": angle, "threshold_vpm": th}
+            "angle_deg": angle, "threshold_vpm": th if math.isfinite(th) else None}

@@ -2,9 +2,11 @@
 
 Each waveform is a :class:`Waveform` (name, ``t_s`` sample times in seconds, ``e`` the
 normalised field, ``pulse_width_us``) on a uniform grid (``waveforms.dt_us`` in
-``models/coupling.toml``, default 1 us).  Convention (used by the reduced model and the cable
-solver alike): ``e[k]`` holds on ``[t_s[k], t_s[k] + dt)`` (zero-order hold); smooth shapes
-are sampled at the interval midpoints, so a rectangular pulse of n samples lasts exactly n dt.
+``models/coupling.toml``, default 1 us, shortened to ``width / ceil(width / dt_us)`` so that
+any width, e.g. 37.5 us, or a monophasic rise time of 62.5 us, is exact).
+Convention (used by the reduced model and the cable solver alike): ``e[k]`` holds on
+``[t_s[k], t_s[k] + dt)`` (zero-order hold); smooth shapes are sampled at the interval
+midpoints, so a rectangular pulse of n samples lasts exactly n dt.
 
 The induced field is proportional to dI/dt of the coil current, so
 
@@ -80,11 +82,16 @@ def _pv(params, path: str) -> float:
     return node
 
 
+def _pos(params, path: str) -> float:
+    """A positive finite number from the coupling parameters (else InputError naming it)."""
+    return float(check_number(path, _pv(params, path), min=0.0, strict_min=True))
+
+
 def default_width_us(name: str, params=None) -> float:
     p = _coupling_params(params)
     key = {"biphasic": "biphasic_period_us", "monophasic": "monophasic_rise_us",
            "half_sine": "half_sine_width_us", "rectangular": "rectangular_width_us"}[name]
-    return float(_pv(p, f"waveforms.{key}"))
+    return _pos(p, f"waveforms.{key}")
 
 
 def get_waveform(name: str, pulse_width_us: float | None = None, params=None) -> Waveform:
@@ -101,15 +108,15 @@ def get_waveform(name: str, pulse_width_us: float | None = None, params=None) ->
         width = default_width_us(name, p)
     else:
         width = check_number("pulse_width_us", pulse_width_us, min=0.0, strict_min=True)
-    dt_us = float(_pv(p, "waveforms.dt_us"))
-    check_number("waveforms.dt_us", dt_us, min=0.0, strict_min=True)
+    dt_us = _pos(p, "waveforms.dt_us")
     meta: dict = {}
-    if name == "monophasic":
-        tau_d = float(_pv(p, "waveforms.monophasic_decay_tau_us"))
-        n_tau = float(_pv(p, "waveforms.monophasic_tail_taus"))
-        n = max(round((width + n_tau * tau_d) / dt_us), 2)
-    else:
-        n = max(round(width / dt_us), 1)
+    # a whole number of samples spans exactly `width` (the step shrinks slightly if needed)
+    n = max(math.ceil(width / dt_us - 1e-9), 2)
+    dt_us = width / n
+    if name == "monophasic":  # rise phase of n samples, then the decay tail
+        tau_d = _pos(p, "waveforms.monophasic_decay_tau_us")
+        n_tau = _pos(p, "waveforms.monophasic_tail_taus")
+        n += max(round(n_tau * tau_d / dt_us), 1)
     t_us = np.arange(n) * dt_us          # start of each hold interval
     tm = t_us + 0.5 * dt_us              # smooth shapes are sampled at interval midpoints
     if name == "biphasic":
@@ -130,8 +137,9 @@ def get_waveform(name: str, pulse_width_us: float | None = None, params=None) ->
 
 
 def from_samples(t_s, e, name: str = "custom", params=None) -> Waveform:
-    """Waveform from user samples (times in s, any units of E): resampled to the parameter-
-    file grid by linear interpolation and normalised to peak |E| = 1.
+    """Waveform from user samples (times in s, any units of E): resampled by linear
+    interpolation to the parameter-file grid (step shortened so that whole samples span the
+    samples' duration) and normalised to peak |E| = 1.
 
     The pulse width reported is the duration of the samples.
     """
@@ -147,8 +155,9 @@ def from_samples(t_s, e, name: str = "custom", params=None) -> Waveform:
     if peak == 0:
         raise InputError("e", "all samples are zero")
     p = _coupling_params(params)
-    dt = float(_pv(p, "waveforms.dt_us")) * 1e-6
-    n = max(math.floor((t[-1] - t[0]) / dt + 1e-9), 1)
+    span = t[-1] - t[0]
+    n = max(math.ceil(span / (_pos(p, "waveforms.dt_us") * 1e-6) - 1e-9), 2)
+    dt = span / n  # whole samples spanning exactly the samples' duration
     mid = t[0] + (np.arange(n) + 0.5) * dt
     yy = np.interp(mid, t, y)
     if np.max(np.abs(yy)) == 0:
