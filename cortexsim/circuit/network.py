@@ -99,6 +99,14 @@ class PhaseResult:
 
 
 # --------------------------------------------------------------------------- circuit
+# Tsodyks-Markram short-term depression, event-driven (no per-synapse ODE): resources x_rel
+# recover toward 1 between presynaptic spikes; each spike transmits x_rel (x rested conductance)
+# and then uses a fraction U_dep of it.
+_DEP_VARS = "x_rel : 1\nt_rel : second\n"
+_DEPRESSION = "x_rel = 1 - (1 - x_rel)*exp(-(t - t_rel)/tau_rec)\nt_rel = t"
+_DEPLETE = "\nx_rel -= U_dep*x_rel"
+
+
 def _q(value, unit: str):
     """Number from a model file -> Brian2 quantity."""
     import brian2 as b2
@@ -197,12 +205,13 @@ class Circuit:
         self.projection_of_syn = {"ee": [], "ei": [], "ii": []}
         for pre, posts in pv["conn"].items():
             for post, c in posts.items():
-                # probabilities as published; smaller/larger nets keep each cell's mean input by
-                # scaling the conductance with N_reference / N (in-degree differs, mean does not)
-                g = c["g"] * f
+                # probabilities as published at the reference size; other sizes keep each
+                # cell's in-degree (p * N_ref / N); where that exceeds 1 the conductance makes
+                # up the rest, so the mean input per cell is the same at every size
+                g = c["g"]
                 key = ("ee" if post in EXCITATORY else "ei") if pre in EXCITATORY else "ii"
                 sites = key == "ee" and post in plastic_targets
-                p_draw = c["p"] / occ if sites else c["p"]
+                p_draw = c["p"] * f / (occ if sites else 1.0)
                 if p_draw > 1.0:
                     g = g * p_draw
                     p_draw = 1.0
@@ -302,7 +311,7 @@ class Circuit:
         tpk = tr * td / (td - tr) * math.log(td / tr)
         nmda_norm = 1.0 / (math.exp(-tpk / td) - math.exp(-tpk / tr))
         eqs = model.eqs + """
-I_syn = g_ampa*(E_exc - v) + g_nmda*(E_exc - v)/(1 + Mg/3.57*exp(-0.062*v/mV)) + g_gaba*(E_inh - v) : amp
+I_syn = g_ampa/(1 + g_ampa/g_sat)*(E_exc - v) + g_nmda/(1 + g_nmda/g_sat)*(E_exc - v)/(1 + Mg/3.57*exp(-0.062*v/mV)) + g_gaba/(1 + g_gaba/g_sat)*(E_inh - v) : amp
 I_ext = I_anti*int(t < tms_until) + g_sil*sil*sil_t(t)*(E_sil - v) : amp
 dg_ampa/dt = -g_ampa/tau_ampa : siemens
 dg_nmda/dt = (nmda_norm*x_nmda - g_nmda)/tau_nmda_d : siemens
@@ -317,14 +326,15 @@ run_seed : 1 (constant)
 n_spk : 1
 """
         ns = dict(model.namespace)
-        ns.update(E_exc=_q(syn["E_exc"], "mV"), E_inh=_q(syn["E_inh"], "mV"), Mg=syn["Mg"],
+        ns.update(E_exc=_q(syn["E_exc"], "mV"), g_sat=_q(syn["g_sat"], "nS"), E_inh=_q(syn["E_inh"], "mV"), Mg=syn["Mg"],
                   tau_ampa=_q(syn["tau_ampa"], "ms"), tau_nmda_r=_q(tr, "ms"),
                   tau_nmda_d=_q(td, "ms"), tau_gaba=_q(syn["tau_gaba"], "ms"),
                   nmda_norm=nmda_norm, I_anti=_q(tms["antidromic_current"], "nA"),
                   g_sil=_q(sil["g"], "nS"), E_sil=_q(sil["E"], "mV"), tms_E=self._tms_E,
                   tms_aff=self._aff_f, sil_t=self._sil_t, hash_poisson=hash_poisson,
                   lam_bg=bg["k_aff"] * bg["rate"] * self.dt_s,
-                  k_aff=float(bg["k_aff"]), aff_release=tms["afferent_release"],
+                  n_tms_aff=float(tms["afferent_terminals"]), aff_release=tms["afferent_release"],
+                  g_tms_aff=_q(tms["afferent_g"], "nS"),
                   anti_width=_q(tms["antidromic_width"], "ms"))
         G = b2.NeuronGroup(self.N, eqs, threshold=model.threshold,
                            reset=model.reset + "\nn_spk += 1", refractory=model.refractory,
@@ -346,7 +356,7 @@ n_spk : 1
             """
             hit = int(tms_E(t) > 0 and tms_E(t) >= thr_tms)
             tms_until = hit*(t + anti_width) + (1 - hit)*tms_until
-            g_ampa += g_bg*hash_poisson(k_aff*tms_aff(t)*aff_release, i, timestep(t, dt), run_seed, 1)
+            g_ampa += g_tms_aff*hash_poisson(n_tms_aff*tms_aff(t)*aff_release, i, timestep(t, dt), run_seed, 1)
             v += pol_gain*tms_E(t)
             """, dt=self.slot_s * b2.second, when="start", name="tms")
         self.G = G
@@ -364,33 +374,40 @@ n_spk : 1
         self.initial_rho = rho0
         # conductance per unit w, so that the mean initial unitary conductance is the published g
         w_ref = float(np.mean(gbp.w_down + rho0 * (gbp.w_up - gbp.w_down))) if rho0.size else 1.0
-        ns_ee = dict(sm.namespace, w_ref=w_ref)
+        dep_ns = dict(U_dep=syn["U_dep"], tau_rec=_q(syn["tau_rec"], "ms"))
+        ns_ee = dict(sm.namespace, w_ref=w_ref, **dep_ns)
         S_ee = b2.Synapses(
-            G, G, model=sm.model + "\ng0 : siemens (constant)\n", name="ee", namespace=ns_ee,
-            on_pre=sm.with_transmission(
-                f"g_ampa_post += w*g0/w_ref\nx_nmda_post += on*{nr}*g0"),
+            G, G, model=sm.model + "\ng0 : siemens (constant)\n" + _DEP_VARS, name="ee",
+            namespace=ns_ee,
+            on_pre=sm.with_transmission(_DEPRESSION + f"\ng_ampa_post += x_rel*w*g0/w_ref"
+                                        f"\nx_nmda_post += x_rel*on*{nr}*g0" + _DEPLETE),
             on_post=sm.on_post)
         S_ee.connect(i=c["i"], j=c["j"])
         S_ee.g0 = c["g_nS"] * b2.nS
         S_ee.on = c["on"]
         S_ee.rho = rho0
         S_ee.t_last = 0 * b2.second
+        S_ee.t_rel = -1e3 * b2.second
         synaptic.set_delays(S_ee, delay_e, params=gbp)
         self.S_ee = S_ee
         objs.append(S_ee)
         c = self.conn["ei"]
-        S_ei = b2.Synapses(G, G, "g0 : siemens (constant)",
-                           on_pre=f"g_ampa_post += g0\nx_nmda_post += {nr}*g0", delay=delay_e,
-                           name="ei")
+        S_ei = b2.Synapses(G, G, "g0 : siemens (constant)\n" + _DEP_VARS,
+                           on_pre=_DEPRESSION + f"\ng_ampa_post += x_rel*g0"
+                                  f"\nx_nmda_post += x_rel*{nr}*g0" + _DEPLETE,
+                           delay=delay_e, name="ei", namespace=dep_ns)
         S_ei.connect(i=c["i"], j=c["j"])
         S_ei.g0 = c["g_nS"] * b2.nS
+        S_ei.t_rel = -1e3 * b2.second
         objs.append(S_ei)
+        self.S_ei = S_ei
         c = self.conn["ii"]
         S_ii = b2.Synapses(G, G, "g0 : siemens (constant)", on_pre="g_gaba_post += g0",
                            delay=delay_i, name="ii")
         S_ii.connect(i=c["i"], j=c["j"])
         S_ii.g0 = c["g_nS"] * b2.nS
         objs.append(S_ii)
+        self.S_ii = S_ii
 
         # recording: every spike (small nets) or the first record_per_pop cells of each population
         if self.N <= 5000:
@@ -431,8 +448,8 @@ n_spk : 1
         return E, aff
 
     def run(self, stimulus: Stimulus | None = None, *, silence=None, silence_windows=None,
-            spines: dict | None = None, run_seed: int = 0, results_name: str = "results"
-            ) -> PhaseResult:
+            spines: dict | None = None, run_seed: int = 0, results_name: str = "results",
+            overrides: dict | None = None) -> PhaseResult:
         """Run one phase.  ``silence``: populations to silence (chemogenetic conductance) during
         ``silence_windows`` [(t0, t1) s] (default: the whole phase).  ``spines``: dict with
         arrays ``on`` and/or ``rho`` for the plastic synapses (length ``n_sites``)."""
@@ -458,6 +475,9 @@ n_spk : 1
                 if v.shape != (self.n_sites,):
                     raise InputError(f"spines.{k}", f"needs {self.n_sites} values, got {v.shape}")
                 values[getattr(self.S_ee, k)] = v
+        for name, v in (overrides or {}).items():
+            var = self._override_target(name)
+            values[var] = b2.Quantity(np.asarray(v, dtype=float), dim=var.dim)  # SI values
         if self.target == "cpp_standalone":
             b2.device.run(directory=self.directory, with_output=False,
                           run_args=values, results_directory=results_name)
@@ -470,6 +490,14 @@ n_spk : 1
                     key[:] = val
             self.net.run(self.duration_s * b2.second)
         return self._collect()
+
+    def _override_target(self, name: str):
+        """'cells.g_bg', 'ee.g0', 'ei.g0', 'ii.g0' -> the Brian2 variable to set per run."""
+        allowed = ["cells.g_bg", "cells.thr_tms", "cells.pol_gain", "ee.g0", "ei.g0", "ii.g0"]
+        check_choice("overrides", name, allowed)
+        grp, var = name.split(".")
+        obj = {"cells": self.G, "ee": self.S_ee, "ei": self.S_ei, "ii": self.S_ii}[grp]
+        return getattr(obj, var)
 
     @property
     def n_sites(self) -> int:
