@@ -1,0 +1,77 @@
+"""Pass/fail criteria of an experiment, judged by the simulation's own numbers.
+
+A criterion (``[[criteria]]`` in a spec) compares a read-out value with a threshold::
+
+    name = "stress lowers spines"
+    expected = "relative spine density < 0.9 at end of stress (IT_L5, PT_L5)"
+    var = "spine_density_rel"        # any (condition, population, time_d) or
+                                     # (condition, readout, population) variable
+    condition = "stress"
+    readout = "end_stress"           # read-out label (its time for time_d variables)
+    populations = ["IT_L5", "PT_L5"]
+    minus_condition = "stress_sham"  # optional: observed = value - value in that condition
+    op = "<"                         # <, <=, >, >=
+    value = 0.9
+    all = true                       # every population must pass (false: any)
+Observed values are reported per population.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from .errors import InputError, check_choice
+
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+KEYS = ("name", "expected", "var", "condition", "readout", "populations", "minus_condition",
+        "op", "value", "all")
+
+
+def check(crit: list, conditions, readouts, variables) -> None:
+    for k, c in enumerate(crit):
+        where = f"criteria[{k}]"
+        if not isinstance(c, dict):
+            raise InputError(where, "must be a table")
+        for key in c:
+            check_choice(f"{where}.{key}", key, KEYS)
+        for key in ("name", "var", "condition", "op", "value"):
+            if key not in c:
+                raise InputError(f"{where}.{key}", "missing", KEYS)
+        check_choice(f"{where}.var", c["var"], variables)
+        check_choice(f"{where}.condition", c["condition"], conditions)
+        if "minus_condition" in c:
+            check_choice(f"{where}.minus_condition", c["minus_condition"], conditions)
+        if "readout" in c:
+            check_choice(f"{where}.readout", c["readout"], readouts)
+        check_choice(f"{where}.op", c["op"], OPS)
+
+
+def _value(ds, var, cond, readout, pop):
+    da = ds[var].sel(condition=cond)
+    if "time_d" in da.dims:
+        t = float(ds.readout_time_d.sel(condition=cond, readout=readout))
+        da = da.sel(time_d=round(t, 6), method="nearest")
+    elif "readout" in da.dims:
+        da = da.sel(readout=readout)
+    if "population" in da.dims:
+        da = da.sel(population=pop)
+    return float(da)
+
+
+def evaluate(ds, crit: list) -> list[dict]:
+    out = []
+    for c in crit:
+        pops = c.get("populations", [None])
+        obs = {}
+        for p in pops:
+            v = _value(ds, c["var"], c["condition"], c.get("readout"), p)
+            if "minus_condition" in c:
+                v -= _value(ds, c["var"], c["minus_condition"], c.get("readout"), p)
+            obs[p or "all"] = round(v, 6)
+        ok = [bool(np.isfinite(v) and OPS[c["op"]](v, c["value"])) for v in obs.values()]
+        passed = all(ok) if c.get("all", True) else any(ok)
+        out.append({"name": c["name"],
+                    "expected": c.get("expected", f'{c["var"]} {c["op"]} {c["value"]}'),
+                    "observed": obs, "passed": passed})
+    return out

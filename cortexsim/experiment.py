@@ -1,0 +1,671 @@
+"""The timeline runner: stress days, stimulation sessions and follow-up, across timescales.
+
+An experiment spec (TOML, see ``experiments/``) holds a **timeline** of phases shared by all
+**conditions**; a condition switches phases on or off and says which protocol, intensity and
+silencing it uses.  Phases:
+
+``baseline`` / ``rest``
+    slow phase: the structural core (:mod:`cortexsim.plasticity.structural`) advances the spine
+    sites for ``days`` with the stress signal of the condition.
+``stress``
+    slow phase during which the condition's stress schedule runs (``hours_per_day``).
+``stimulation``
+    the condition's protocol schedule (e.g. ``aitbs_day``: 10 sessions, 50 min apart).  Every
+    session is a **fast phase**: the Brian2 circuit (:class:`~cortexsim.circuit.network.Circuit`)
+    is run pulse by pulse with the current spine state fed in (sites on/off, GB efficacy
+    ``rho``); the gaps between sessions are slow phases.  A condition without stimulation
+    (``protocol = "none"``) spends the same time as a slow phase.
+
+Fast -> slow coupling (operator splitting, all in models/structural.toml ``[activity]``):
+* each site's plasticity signal ``plast`` is its Graupner-Brunel efficacy ``rho`` at the end of
+  the latest fast phase (potentiated spines stabilise, depressed ones are removed);
+* each postsynaptic cell's **activity drive** is the excess, over the resting value measured in
+  a baseline fast phase, of the time its synapses' calcium spent above the potentiation
+  threshold (per second), times ``ltp_gain``; it decays with ``tau_h`` and raises formation and
+  stabilisation of that cell's spines (LTP-driven spinogenesis and spine stabilisation).
+Nothing here names a cell type: differences between IT and PT come from coupling thresholds,
+intrinsic properties, connectivity and the plasticity rule (see README, "Mechanisms").
+
+Network read-outs (population rates, evoked response) at each read-out time are computed after
+the timeline from snapshots of the spine state, with one short compiled circuit.
+
+Results are an :class:`cortexsim.results.Results` (xarray inside, full config attached).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, check_choice, check_number
+from .params import ParamTree, load_model, read_toml
+from .populations import EXCITATORY, POPULATIONS
+
+PHASE_KINDS = ("baseline", "stress", "stimulation", "rest")
+ABLATIONS = ("coupling", "h_current", "intrinsic", "connectivity", "nmda_calcium",
+             "activity_structural", "homeostasis")
+MODEL_NAMES = ("circuit", "cells", "synaptic", "structural", "stress", "coupling")
+RESULT_VARIABLES = ("spine_density", "spine_density_rel", "mean_weight", "rate_readout",
+                    "evoked_response")
+SPEC_SECTIONS = ("experiment", "settings", "timeline", "conditions", "overrides", "criteria",
+                 "ablations")
+
+
+# --------------------------------------------------------------------------- spec
+@dataclass
+class Phase:
+    kind: str
+    days: float = 0.0
+    hours_per_day: float | None = None
+    readout: str | None = None
+    label: str = ""
+
+
+@dataclass
+class Condition:
+    name: str
+    stress: bool = True
+    protocol: str = "none"
+    intensity_pct_rmt: float | None = None
+    silence: list = field(default_factory=list)
+    silence_during: str = "sessions"
+
+
+DEFAULT_SETTINGS = {
+    "scale": "small",          # network size (circuit.toml [scale] name or neuron count)
+    "slow_dt_h": 1.0,          # structural step (h)
+    "baseline_fast_s": 10.0,   # short fast phase: resting activity statistics and read-outs (s)
+    "session_tail_s": 1.0,     # simulated time after the last pulse of a session (s)
+    "record_every_h": 12.0,    # spine-density trace resolution in slow phases (h)
+    "evoked_pct_rmt": 100.0,   # evoked-response proxy: one pulse at this intensity
+    "backend": "numba",
+}
+
+
+def _check_keys(d: dict, allowed, where: str):
+    for k in d:
+        if k not in allowed:
+            raise InputError(f"{where}.{k}", "unknown key", list(allowed))
+
+
+def parse_spec(raw: dict, source: str = "spec") -> dict:
+    """Validate a raw spec dict; return a normalised, JSON-able copy."""
+    if not isinstance(raw, dict):
+        raise InputError(source, "spec must be a table")
+    _check_keys(raw, SPEC_SECTIONS, source)
+    exp = raw.get("experiment", {})
+    _check_keys(exp, ("name", "seed", "description"), "experiment")
+    name = exp.get("name")
+    if not isinstance(name, str) or not name:
+        raise InputError("experiment.name", "missing or not a string")
+    seed = check_number("experiment.seed", exp.get("seed", 0), min=0, integer=True)
+    settings = dict(DEFAULT_SETTINGS)
+    st = raw.get("settings", {})
+    _check_keys(st, DEFAULT_SETTINGS, "settings")
+    settings.update(st)
+    for k in ("slow_dt_h", "baseline_fast_s", "session_tail_s", "record_every_h"):
+        check_number(f"settings.{k}", settings[k], min=0, strict_min=True)
+    check_number("settings.evoked_pct_rmt", settings["evoked_pct_rmt"], min=0)
+    check_choice("settings.backend", settings["backend"], ("numba", "numpy"))
+    tl = raw.get("timeline")
+    if not isinstance(tl, list) or not tl:
+        raise InputError("timeline", "needs at least one [[timeline]] phase")
+    phases = []
+    for k, ph in enumerate(tl):
+        where = f"timeline[{k}]"
+        if not isinstance(ph, dict):
+            raise InputError(where, "must be a table")
+        _check_keys(ph, ("kind", "days", "hours_per_day", "readout", "label"), where)
+        kind = check_choice(f"{where}.kind", ph.get("kind"), PHASE_KINDS)
+        days = 0.0
+        if kind != "stimulation":
+            days = check_number(f"{where}.days", ph.get("days"), min=0, strict_min=True)
+        hpd = None
+        if kind == "stress":
+            hpd = check_number(f"{where}.hours_per_day", ph.get("hours_per_day", 6.0), min=0,
+                               max=24, strict_min=True)
+            if abs(days - round(days)) > 1e-9:
+                raise InputError(f"{where}.days", "stress phases last whole days")
+        ro = ph.get("readout")
+        if ro is not None and not isinstance(ro, str):
+            raise InputError(f"{where}.readout", "must be a label string")
+        phases.append(dict(kind=kind, days=float(days), hours_per_day=hpd, readout=ro,
+                           label=str(ph.get("label", f"{kind}_{k}"))))
+    labels = [p["readout"] for p in phases if p["readout"]]
+    if len(set(labels)) != len(labels):
+        raise InputError("timeline.readout", "read-out labels must be unique")
+    if sum(p["kind"] == "stimulation" for p in phases) > 1:
+        raise InputError("timeline", "at most one stimulation phase")
+    conds = raw.get("conditions")
+    if not isinstance(conds, dict) or not conds:
+        raise InputError("conditions", "needs at least one [conditions.<name>] table")
+    from .protocols import get_protocol, list_protocols
+    cond_out = {}
+    for cname, c in conds.items():
+        where = f"conditions.{cname}"
+        if not isinstance(c, dict):
+            raise InputError(where, "must be a table")
+        _check_keys(c, ("stress", "protocol", "intensity_pct_rmt", "silence", "silence_during",
+                        "ablations", "overrides"), where)
+        proto = c.get("protocol", "none")
+        if proto != "none":
+            if isinstance(proto, str):
+                check_choice(f"{where}.protocol", proto, ["none"] + list_protocols())
+            get_protocol(proto)
+        inten = c.get("intensity_pct_rmt")
+        if inten is not None:
+            inten = check_number(f"{where}.intensity_pct_rmt", inten, min=0)
+        sil = c.get("silence", [])
+        if not isinstance(sil, list):
+            raise InputError(f"{where}.silence", "must be a list of populations", POPULATIONS)
+        for p in sil:
+            check_choice(f"{where}.silence", p, POPULATIONS)
+        sd = check_choice(f"{where}.silence_during", c.get("silence_during", "sessions"),
+                          ("sessions",))
+        abl = c.get("ablations", [])
+        for a in abl:
+            check_choice(f"{where}.ablations", a, ABLATIONS)
+        ov = c.get("overrides", {})
+        _check_overrides(ov, f"{where}.overrides")
+        stress = c.get("stress", True)
+        if not isinstance(stress, bool):
+            raise InputError(f"{where}.stress", "must be true or false")
+        cond_out[cname] = dict(stress=stress, protocol=proto, intensity_pct_rmt=inten,
+                               silence=list(sil), silence_during=sd, ablations=list(abl),
+                               overrides=dict(ov))
+    ov = raw.get("overrides", {})
+    _check_overrides(ov, "overrides")
+    abl = raw.get("ablations", [])
+    for a in abl:
+        check_choice("ablations", a, ABLATIONS)
+    crit = raw.get("criteria", [])
+    if not isinstance(crit, list):
+        raise InputError("criteria", "must be a list of [[criteria]] tables")
+    from .criteria import check
+    check(crit, list(cond_out), labels, RESULT_VARIABLES)
+    return dict(experiment=dict(name=name, seed=seed, description=exp.get("description", "")),
+                settings=settings, timeline=phases, conditions=cond_out, overrides=dict(ov),
+                ablations=list(abl), criteria=crit)
+
+
+def _check_overrides(ov, where):
+    if not isinstance(ov, dict):
+        raise InputError(where, "must be a table of dotted paths")
+    for path, v in ov.items():
+        model = path.split(".", 1)[0]
+        check_choice(f"{where}.{path}", model, MODEL_NAMES)
+        tree = load_model(model)
+        tree.set(path.split(".", 1)[1], v)   # raises naming the path if unknown
+
+
+def _model_trees(overrides: dict) -> dict:
+    trees = {m: load_model(m) for m in MODEL_NAMES}
+    for path, v in overrides.items():
+        model, rest = path.split(".", 1)
+        trees[model].set(rest, v)
+    return trees
+
+
+def _apply_ablations(trees: dict, ablations) -> None:
+    """Switch mechanisms off by changing parameters (each ablation removes one mechanism)."""
+    cells, circ = trees["cells"], trees["circuit"]
+    for a in ablations:
+        if a == "h_current":
+            for p in POPULATIONS:
+                cells.set(f"{p}.g_h", 0.0)
+        elif a == "intrinsic":
+            # every excitatory population gets the intrinsic parameters of the pooled mean
+            keys = [k for k in cells.values()[EXCITATORY[0]] if k != "target"]
+            for k in keys:
+                vals = [cells.value(f"{p}.{k}") for p in EXCITATORY]
+                if all(isinstance(v, (int, float)) for v in vals):
+                    for p in EXCITATORY:
+                        cells.set(f"{p}.{k}", float(np.mean(vals)))
+        elif a == "connectivity":
+            conn = circ.values()["conn"]
+            ee = [(pre, post) for pre in EXCITATORY for post in EXCITATORY
+                  if post in conn.get(pre, {})]
+            pm = float(np.mean([conn[a_][b]["p"] for a_, b in ee]))
+            gm = float(np.mean([conn[a_][b]["g"] for a_, b in ee]))
+            for pre, post in ee:
+                circ.set(f"conn.{pre}.{post}.p", pm)
+                circ.set(f"conn.{pre}.{post}.g", gm)
+        elif a == "nmda_calcium":
+            circ.set("plasticity.nmda_calcium", False)
+        elif a == "activity_structural":
+            trees["structural"].set("activity.ltp_gain", 0.0)
+        elif a == "homeostasis":
+            trees["structural"].set("homeostasis.gain", 0.0)
+        # "coupling" acts at run time (thresholds pooled across excitatory cells)
+
+
+def load_experiment(path) -> "Experiment":
+    """Read and validate an experiment spec (TOML)."""
+    p = Path(path)
+    if not p.is_file() and not p.suffix:
+        from .params import experiments_dir
+        p = experiments_dir() / f"{path}.toml"
+    raw = read_toml(p, field="spec")
+    return Experiment(parse_spec(raw, source=str(p)), path=str(p))
+
+
+# --------------------------------------------------------------------------- runner
+class Experiment:
+    def __init__(self, spec: dict, path: str | None = None):
+        self.spec = spec
+        self.path = path
+        self.name = spec["experiment"]["name"]
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Experiment":
+        return cls(parse_spec(raw))
+
+    def resolved_config(self, seed=None, scale=None) -> dict:
+        cfg = copy.deepcopy(self.spec)
+        if seed is not None:
+            cfg["experiment"]["seed"] = int(check_number("seed", seed, min=0, integer=True))
+        if scale is not None:
+            cfg["settings"]["scale"] = scale
+        return cfg
+
+    def run(self, seed=None, scale=None, progress: bool = True, checkpoint_dir=None):
+        """Run every condition; returns :class:`cortexsim.results.Results`."""
+        cfg = self.resolved_config(seed, scale)
+        return _Runner(cfg, progress=progress, checkpoint_dir=checkpoint_dir).run()
+
+
+def _config_hash(cfg) -> str:
+    return hashlib.sha1(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+class _Progress:
+    def __init__(self, total: float, enabled: bool, desc: str):
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, desc=desc, unit="step", leave=True)
+
+    def update(self, n=1, text=None):
+        if self.bar is not None:
+            if text:
+                self.bar.set_postfix_str(text)
+            self.bar.update(n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _Runner:
+    def __init__(self, cfg: dict, progress: bool = True, checkpoint_dir=None):
+        self.cfg = cfg
+        self.progress = progress
+        self.settings = cfg["settings"]
+        self.seed = cfg["experiment"]["seed"]
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.hash = _config_hash(cfg)
+        self._circuit = None
+        self._circuit_key = None
+
+    # ----------------------------------------------------------------- circuit cache
+    def _get_circuit(self, key: tuple, trees: dict, duration_s: float):
+        """One compiled circuit at a time (Brian2 standalone keeps one device per process)."""
+        if self._circuit_key == key:
+            return self._circuit
+        from .circuit.network import Circuit
+        self._circuit = Circuit(self.settings["scale"], duration_s=duration_s, seed=self.seed,
+                                params=trees["circuit"], cell_params=trees["cells"],
+                                syn_params=trees["synaptic"])
+        self._circuit_key = key
+        return self._circuit
+
+    def _trees(self, cond: dict) -> dict:
+        ov = dict(self.cfg["overrides"])
+        ov.update(cond["overrides"])
+        trees = _model_trees(ov)
+        _apply_ablations(trees, list(self.cfg["ablations"]) + cond["ablations"])
+        return trees
+
+    def _network_key(self, trees) -> str:
+        return _config_hash({m: trees[m].values() for m in ("circuit", "cells", "synaptic")})
+
+    # ----------------------------------------------------------------- main
+    def run(self):
+        from .results import Results
+        conds = self.cfg["conditions"]
+        trees = {c: self._trees(cond) for c, cond in conds.items()}
+        keys = {c: self._network_key(trees[c]) for c in conds}
+        # pass 1: resting activity statistics per network configuration (short build)
+        self._a0 = {}
+        for c, cond in conds.items():
+            if keys[c] not in self._a0:
+                circuit = self._short_circuit(keys[c], trees[c])
+                self._a0[keys[c]] = self._baseline_stats(circuit, cond)
+        # pass 2: the timelines (session builds), conditions grouped by network configuration
+        out = {}
+        for c in sorted(conds, key=lambda c: (keys[c], list(conds).index(c))):
+            out[c] = self._run_condition(c, conds[c], trees[c], keys[c])
+        out = {c: out[c] for c in conds}
+        # pass 3: network read-outs from the spine snapshots (short build)
+        readouts = self._readouts(out, trees, keys)
+        return Results.from_runs(self.cfg, out, readouts)
+
+    def _short_circuit(self, key, trees):
+        return self._get_circuit((key, "short"), trees, self.settings["baseline_fast_s"])
+
+    def _baseline_stats(self, circuit, cond):
+        """LTP-calcium time per cell and population rates with the initial spine state."""
+        from .plasticity import structural as SP
+        rng = np.random.default_rng([self.seed, 11])
+        state = SP.SpineState.initial(circuit.n_sites, rng, params=self._trees(cond)["structural"])
+        res = circuit.run(None, spines={"on": (state.state > 0).astype(float),
+                                        "rho": circuit.initial_rho},
+                          run_seed=self.seed * 1000 + 1, overrides=self._thresholds(circuit, cond),
+                          results_name=f"res_{os.getpid()}")
+        site_post = circuit.conn["ee"]["j"].astype(np.int64)
+        a0 = self._ltp_time_per_cell(res, site_post, circuit.N, res.duration_s)
+        return a0, {p: res.mean_rate(p) for p in POPULATIONS}
+
+    def _thresholds(self, circuit, cond):
+        """Run-time TMS thresholds: as built, or pooled across excitatory cells (ablation)."""
+        abl = list(self.cfg["ablations"]) + cond["ablations"]
+        if "coupling" not in abl:
+            return None
+        thr = np.array(circuit.tms_threshold_vpm, dtype=float)
+        idx = np.concatenate([np.arange(circuit.slices[p].start, circuit.slices[p].stop)
+                              for p in EXCITATORY])
+        rng = np.random.default_rng(self.seed + 7)
+        thr[idx] = rng.permutation(thr[idx])
+        return {"cells.thr_tms": thr}
+
+    def _site_groups(self, circuit):
+        """Post cell of every plastic site, and its population index."""
+        post = circuit.conn["ee"]["j"].astype(np.int64)
+        pop_of_cell = circuit.pop_index
+        return post, pop_of_cell[post]
+
+    def _run_condition(self, cname: str, cond: dict, trees: dict, key: str) -> dict:
+        from .plasticity import structural as SP
+        from .plasticity.stress import StressSchedule, stress_per_step
+        from .protocols import get_protocol
+        from .coupling import cell_field_vpm
+
+        st = self.settings
+        Pst = trees["structural"].values()
+        act = Pst["activity"]
+        ckpt = self._load_checkpoint(cname)
+        proto = get_protocol(cond["protocol"]) if cond["protocol"] != "none" else None
+        # the session build: one session (+ tail); without stimulation the short build (its
+        # connectivity is the same: drawn from the same seed) gives the site layout
+        sess_len = (proto.duration_s if proto is not None else 0.0) + st["session_tail_s"]
+        netkey = (key, round(sess_len, 6)) if proto is not None else (key, "short")
+        circuit = self._get_circuit(netkey, trees, sess_len if proto is not None
+                                    else st["baseline_fast_s"])
+        thr_override = self._thresholds(circuit, cond)
+        site_post, site_pop = self._site_groups(circuit)
+        n_sites = site_post.size
+        n_cells = circuit.N
+        rng = np.random.default_rng([self.seed, 11])
+        # stress schedule: the condition's stress phases in absolute days
+        t = 0.0
+        stress_sched = None
+        for ph in self.cfg["timeline"]:
+            if ph["kind"] == "stress" and cond["stress"]:
+                stress_sched = StressSchedule(days=int(round(ph["days"])),
+                                              hours_per_day=ph["hours_per_day"], onset_day=t)
+            t += ph["days"] if ph["kind"] != "stimulation" else self._stim_days(proto)
+        a0, base_rates = self._a0[key]
+        if ckpt is not None:
+            state, rho, drive, _, k_step, done, rec = ckpt
+        else:
+            state = SP.SpineState.initial(n_sites, rng, params=trees["structural"])
+            rho = np.asarray(circuit.initial_rho, dtype=float).copy()
+            drive = np.zeros(n_cells)
+            k_step, done = 0, 0
+            rec = dict(t_d=[], density=[], weight=[], formed=[], eliminated=[], readouts={},
+                       session_rates=[], session_dw=[], t_above_p=[], a0=_by_pop(
+                           a0, circuit.pop_index), baseline_rates=base_rates)
+        prev_on = (state.state > 0).astype(float)
+        total_days = sum(ph["days"] if ph["kind"] != "stimulation" else self._stim_days(proto)
+                         for ph in self.cfg["timeline"])
+        bar = _Progress(len(self.cfg["timeline"]), self.progress, f"{cname}")
+        t_d = 0.0
+        if not rec["t_d"]:
+            self._record(rec, 0.0, state, site_pop)
+
+        def slow(duration_h, t0_d, record=True):
+            nonlocal state, drive, k_step
+            remaining = duration_h
+            tt = t0_d
+            ui = Pst["homeostasis"]["update_interval"]
+            while remaining > 1e-9:
+                chunk = min(remaining, ui, st["record_every_h"])
+                n = max(1, int(math.ceil(chunk / st["slow_dt_h"] - 1e-9)))
+                dt = chunk / n
+                S = stress_per_step(stress_sched, tt, dt, n, trees["stress"]) \
+                    if stress_sched is not None else np.zeros(n)
+                hd = SP.homeostatic_drive(state, site_post, None, trees["structural"]) \
+                    if Pst["homeostasis"]["gain"] > 0 else 0.0
+                # activity drive decays exponentially; use its mean over the chunk
+                decay = math.exp(-chunk / act["tau_h"])
+                mean_fac = act["tau_h"] / chunk * (1 - decay)
+                cell_drive = np.clip(drive * mean_fac, -act["drive_max"], act["drive_max"])
+                total = hd + cell_drive[site_post]
+                state, cnt = SP.advance(state, rho_plast(), total, S, dt, n, self.seed,
+                                        k_step, trees["structural"], st["backend"])
+                rec["_formed"] = rec.get("_formed", 0) + cnt["totals"]["formed"]
+                rec["_elim"] = rec.get("_elim", 0) + cnt["totals"]["eliminated"]
+                k_step += n
+                drive = drive * decay
+                remaining -= chunk
+                tt += chunk / 24.0
+                if record:
+                    self._record(rec, tt, state, site_pop)
+            return tt
+
+        def rho_plast():
+            return np.clip(rho, 0.0, 1.0)
+
+        for k, ph in enumerate(self.cfg["timeline"]):
+            if k < done:
+                t_d += ph["days"] if ph["kind"] != "stimulation" else self._stim_days(proto)
+                bar.update(1)
+                continue
+            if ph["kind"] != "stimulation":
+                t_d = slow(ph["days"] * 24.0, t_d)
+            elif proto is None:
+                t_d = slow(self._stim_days(None) * 24.0, t_d, record=False)
+                self._record(rec, t_d, state, site_pop)
+            else:
+                field = cell_field_vpm(cond["intensity_pct_rmt"]
+                                       if cond["intensity_pct_rmt"] is not None
+                                       else (proto.intensity_pct_rmt or 100.0),
+                                       trees["coupling"])
+                starts_h = proto.session_starts_s() / 3600.0
+                for s_i in range(proto.n_sessions):
+                    # gap before this session (slow)
+                    if s_i > 0:
+                        gap_h = starts_h[s_i] - starts_h[s_i - 1] - sess_len / 3600.0
+                        if gap_h > 0:
+                            t_d = slow(gap_h, t_d, record=False)
+                    from .circuit.network import Stimulus
+                    stim = Stimulus.from_protocol(proto, field, offset_s=circuit.slot_s)
+                    sil = cond["silence"] or None
+                    on = (state.state > 0).astype(float)
+                    rho = _reset_new_spines(rho, on, prev_on)
+                    prev_on = on
+                    res = circuit.run(stim, silence=sil, spines={"on": on, "rho": rho},
+                                      run_seed=self.seed * 1000 + 10 + s_i,
+                                      overrides=thr_override,
+                                      results_name=f"res_{os.getpid()}")
+                    w_before = _mean_w_by_pop(rho, on, site_pop)
+                    new_rho = np.asarray(res.syn["rho"], dtype=float)
+                    rho = np.where(on > 0, new_rho, rho)
+                    rec["session_dw"].append(_mean_w_by_pop(rho, on, site_pop) - w_before)
+                    a = self._ltp_time_per_cell(res, site_post, n_cells, res.duration_s)
+                    rec["t_above_p"].append(_by_pop(a, circuit.pop_index))
+                    # LTP-calcium excess over rest, in units of ltp_ref, integrated over the
+                    # session into the cell's activity drive (dD/dt = -D/tau + gain*excess/tau)
+                    excess = (a - a0) / act["ltp_ref"]
+                    drive = drive + act["ltp_gain"] * excess * (res.duration_s / 3600.0) \
+                        / act["tau_h"]
+                    rec["session_rates"].append([res.mean_rate(p) for p in POPULATIONS])
+                    t_d += sess_len / 86400.0
+                    bar.update(0, f"session {s_i + 1}/{proto.n_sessions}")
+                # the rest of the stimulation span (to the end of the last session interval)
+                rest_h = self._stim_days(proto) * 24.0 - (starts_h[-1] + sess_len / 3600.0)
+                if rest_h > 1e-9:
+                    t_d = slow(rest_h, t_d, record=False)
+                self._record(rec, t_d, state, site_pop)
+            if ph["readout"]:
+                on = (state.state > 0).astype(float)
+                rho = _reset_new_spines(rho, on, prev_on)
+                prev_on = on
+                rec["readouts"][ph["readout"]] = dict(
+                    t_d=t_d, on=on.astype(np.int8), rho=rho.copy())
+            done = k + 1
+            self._save_checkpoint(cname, state, rho, drive, k_step, done, rec)
+            bar.update(1, ph["label"])
+        bar.close()
+        rec["n_sites_by_pop"] = np.bincount(site_pop, minlength=len(POPULATIONS))
+        rec["total_days"] = total_days
+        rec["protocol"] = proto.to_dict() if proto is not None else None
+        rec["trees"] = {m: trees[m].values() for m in MODEL_NAMES}
+        rec["netkey"] = netkey
+        rec["thr_override"] = thr_override
+        rec["cond"] = cond
+        return rec
+
+    @staticmethod
+    def _stim_days(proto) -> float:
+        """Span of the stimulation phase: its whole days (1 day for one accelerated day)."""
+        return float(proto.days) if proto is not None else 1.0
+
+    @staticmethod
+    def _ltp_time_per_cell(res, site_post, n_cells, duration_s):
+        """Mean time per second that a cell's present synapses spent above theta_p."""
+        on = res.syn["on"] > 0
+        tp = np.asarray(res.syn["t_above_p"], dtype=float)
+        num = np.bincount(site_post[on], weights=tp[on], minlength=n_cells)
+        den = np.bincount(site_post[on], minlength=n_cells)
+        return np.where(den > 0, num / np.maximum(den, 1), 0.0) / duration_s
+
+    def _record(self, rec, t_d, state, site_pop):
+        occ = state.state > 0
+        n = np.bincount(site_pop, minlength=len(POPULATIONS)).astype(float)
+        dens = np.bincount(site_pop, weights=occ, minlength=len(POPULATIONS)) / np.maximum(n, 1)
+        wsum = np.bincount(site_pop, weights=state.weight * occ, minlength=len(POPULATIONS))
+        cnt = np.bincount(site_pop, weights=occ, minlength=len(POPULATIONS))
+        rec["t_d"].append(float(t_d))
+        rec["density"].append(dens)
+        rec["weight"].append(np.where(cnt > 0, wsum / np.maximum(cnt, 1), np.nan))
+        rec["formed"].append(rec.pop("_formed", 0))
+        rec["eliminated"].append(rec.pop("_elim", 0))
+
+    # ----------------------------------------------------------------- read-outs
+    def _readouts(self, out: dict, trees: dict, keys: dict) -> dict:
+        """Population rates and an evoked-response proxy at every read-out of every condition,
+        from the stored spine snapshots, with the short compiled circuit."""
+        from .circuit.network import Stimulus
+        from .coupling import cell_field_vpm
+        st = self.settings
+        res_all = {}
+        for cname in sorted(out, key=lambda c: keys[c]):
+            rec = out[cname]
+            circuit = self._short_circuit(keys[cname], trees[cname])
+            pulse_t = round(st["baseline_fast_s"] / 2 / circuit.slot_s) * circuit.slot_s
+            field = cell_field_vpm(st["evoked_pct_rmt"], trees[cname]["coupling"])
+            for label, snap in rec["readouts"].items():
+                sp = {"on": snap["on"].astype(float), "rho": snap["rho"]}
+                r0 = circuit.run(None, spines=sp, run_seed=self.seed * 1000 + 500,
+                                 overrides=rec["thr_override"],
+                                 results_name=f"res_{os.getpid()}")
+                r1 = circuit.run(Stimulus([pulse_t], [field]), spines=sp,
+                                 run_seed=self.seed * 1000 + 500, overrides=rec["thr_override"],
+                                 results_name=f"res_{os.getpid()}")
+                evoked = {}
+                win = (pulse_t, pulse_t + 0.05)
+                for p in POPULATIONS:
+                    s = circuit.slices[p]
+                    # extra spikes per cell in the 50 ms after the pulse vs the same window
+                    # without the pulse (same noise seed): the evoked-response proxy
+                    evoked[p] = (_count(r1, s, win) - _count(r0, s, win)) / (s.stop - s.start)
+                res_all[(cname, label)] = dict(
+                    rates={p: r0.mean_rate(p) for p in POPULATIONS}, evoked=evoked)
+        return res_all
+
+    # ----------------------------------------------------------------- checkpoints
+    def _ckpt_path(self, cname):
+        return self.checkpoint_dir / f"{self.hash}_{cname}.npz" if self.checkpoint_dir else None
+
+    def _save_checkpoint(self, cname, state, rho, drive, k_step, done, rec):
+        p = self._ckpt_path(cname)
+        if p is None:
+            return
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".tmp.npz")
+        meta = {k: v for k, v in rec.items() if k not in ("readouts",)}
+        np.savez(tmp, state=state.state, weight=state.weight, rho=rho, drive=drive,
+                 k_step=k_step, done=done,
+                 meta=np.frombuffer(_pickle(meta), dtype=np.uint8),
+                 readouts=np.frombuffer(_pickle(rec["readouts"]), dtype=np.uint8))
+        os.replace(tmp, p)     # atomic: a killed run never leaves a half-written checkpoint
+
+    def _load_checkpoint(self, cname):
+        p = self._ckpt_path(cname)
+        if p is None or not p.is_file():
+            return None
+        from .plasticity.structural import SpineState
+        import pickle
+        z = np.load(p)
+        rec = pickle.loads(z["meta"].tobytes())
+        rec["readouts"] = pickle.loads(z["readouts"].tobytes())
+        return (SpineState(z["state"], z["weight"]), z["rho"], z["drive"], None,
+                int(z["k_step"]), int(z["done"]), rec)
+
+
+def _pickle(obj) -> bytes:
+    import pickle
+    return pickle.dumps(obj, protocol=4)
+
+
+def _reset_new_spines(rho, on, prev_on):
+    """A spine that formed since the last fast phase starts in the DOWN state (rho = 0): new
+    spines are small and weak (Holtmaat et al. 2005; Knott et al. 2006) and must be potentiated
+    to stabilise."""
+    return np.where((on > 0) & (prev_on == 0), 0.0, rho)
+
+
+def _count(res, s: slice, win) -> float:
+    sel = (res.spike_i >= s.start) & (res.spike_i < s.stop) & (res.spike_t >= win[0]) \
+        & (res.spike_t < win[1])
+    return float(sel.sum())
+
+
+def _by_pop(x, pop_index):
+    n = np.bincount(pop_index, minlength=len(POPULATIONS)).astype(float)
+    return np.bincount(pop_index, weights=x, minlength=len(POPULATIONS)) / np.maximum(n, 1)
+
+
+def _mean_w_by_pop(rho, on, site_pop):
+    """Mean GB efficacy of present synapses per population (NaN where none)."""
+    num = np.bincount(site_pop, weights=rho * on, minlength=len(POPULATIONS))
+    den = np.bincount(site_pop, weights=on, minlength=len(POPULATIONS))
+    return np.where(den > 0, num / np.maximum(den, 1), np.nan)
+
+
+# --------------------------------------------------------------------------- CLI
+def run_cli(spec, scale="small", out=None, seed=None, progress=True) -> dict:
+    exp = load_experiment(spec)
+    if out is None:
+        out = Path("out") / exp.name
+    res = exp.run(seed=seed, scale=scale, progress=progress,
+                  checkpoint_dir=Path(out) / "checkpoints")
+    res.save(out)
+    return res.summary()
