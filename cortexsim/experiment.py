@@ -274,10 +274,14 @@ class Experiment:
             cfg["settings"]["scale"] = scale
         return cfg
 
-    def run(self, seed=None, scale=None, progress: bool = True, checkpoint_dir=None):
-        """Run every condition; returns :class:`cortexsim.results.Results`."""
+    def run(self, seed=None, scale=None, progress: bool = True, checkpoint_dir=None,
+            workers: int = 1):
+        """Run every condition (``workers`` > 1: conditions in parallel processes); returns
+        :class:`cortexsim.results.Results`.  ``checkpoint_dir``: save each condition after
+        every phase and resume finished phases on a re-run."""
         cfg = self.resolved_config(seed, scale)
-        return _Runner(cfg, progress=progress, checkpoint_dir=checkpoint_dir).run()
+        return _Runner(cfg, progress=progress, checkpoint_dir=checkpoint_dir,
+                       workers=workers).run()
 
 
 def _config_hash(cfg) -> str:
@@ -303,9 +307,10 @@ class _Progress:
 
 
 class _Runner:
-    def __init__(self, cfg: dict, progress: bool = True, checkpoint_dir=None):
+    def __init__(self, cfg: dict, progress: bool = True, checkpoint_dir=None, workers: int = 1):
         self.cfg = cfg
         self.progress = progress
+        self.workers = int(check_number("workers", workers, min=1, integer=True))
         self.settings = cfg["settings"]
         self.seed = cfg["experiment"]["seed"]
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
@@ -338,23 +343,53 @@ class _Runner:
     # ----------------------------------------------------------------- main
     def run(self):
         from .results import Results
-        conds = self.cfg["conditions"]
-        trees = {c: self._trees(cond) for c, cond in conds.items()}
+        conds = list(self.cfg["conditions"])
+        if self.workers > 1 and len(conds) > 1:
+            out, readouts = self._run_parallel(conds)
+        else:
+            out, readouts = self.run_subset(conds)
+        out = {c: out[c] for c in conds}
+        return Results.from_runs(self.cfg, out, readouts)
+
+    def _run_parallel(self, conds):
+        """One process per condition (Brian2 standalone holds one device per process); the
+        longest (stimulated) conditions start first.  Results are identical to a serial run:
+        every random stream depends on the seed only."""
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        cost = {c: self.cfg["conditions"][c]["protocol"] != "none" for c in conds}
+        order = sorted(conds, key=lambda c: not cost[c])
+        out, readouts = {}, {}
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(self.workers, mp_context=ctx) as ex:
+            futs = {ex.submit(_run_subset_worker, self.cfg, [c], self.checkpoint_dir): c
+                    for c in order}
+            for f in as_completed(futs):
+                o, r = f.result()
+                out.update(o)
+                readouts.update(r)
+                if self.progress:
+                    print(f"[cortexsim] condition {futs[f]} done", flush=True)
+        return out, readouts
+
+    def run_subset(self, conds):
+        """All three passes for the conditions ``conds``; returns (records, read-outs)."""
+        allc = self.cfg["conditions"]
+        trees = {c: self._trees(allc[c]) for c in conds}
         keys = {c: self._network_key(trees[c]) for c in conds}
         # pass 1: resting activity statistics per network configuration (short build)
         self._a0 = {}
-        for c, cond in conds.items():
+        for c in conds:
             if keys[c] not in self._a0:
                 circuit = self._short_circuit(keys[c], trees[c])
-                self._a0[keys[c]] = self._baseline_stats(circuit, cond)
+                self._a0[keys[c]] = self._baseline_stats(circuit, allc[c])
         # pass 2: the timelines (session builds), conditions grouped by network configuration
         out = {}
-        for c in sorted(conds, key=lambda c: (keys[c], list(conds).index(c))):
-            out[c] = self._run_condition(c, conds[c], trees[c], keys[c])
-        out = {c: out[c] for c in conds}
+        for c in sorted(conds, key=lambda c: (keys[c], conds.index(c))):
+            out[c] = self._run_condition(c, allc[c], trees[c], keys[c])
         # pass 3: network read-outs from the spine snapshots (short build)
         readouts = self._readouts(out, trees, keys)
-        return Results.from_runs(self.cfg, out, readouts)
+        return out, readouts
 
     def _short_circuit(self, key, trees):
         return self._get_circuit((key, "short"), trees, self.settings["baseline_fast_s"])
@@ -630,6 +665,10 @@ class _Runner:
                 int(z["k_step"]), int(z["done"]), rec)
 
 
+def _run_subset_worker(cfg, conds, checkpoint_dir):
+    return _Runner(cfg, progress=False, checkpoint_dir=checkpoint_dir).run_subset(conds)
+
+
 def _pickle(obj) -> bytes:
     import pickle
     return pickle.dumps(obj, protocol=4)
@@ -661,11 +700,11 @@ def _mean_w_by_pop(rho, on, site_pop):
 
 
 # --------------------------------------------------------------------------- CLI
-def run_cli(spec, scale="small", out=None, seed=None, progress=True) -> dict:
+def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1) -> dict:
     exp = load_experiment(spec)
     if out is None:
         out = Path("out") / exp.name
     res = exp.run(seed=seed, scale=scale, progress=progress,
-                  checkpoint_dir=Path(out) / "checkpoints")
+                  checkpoint_dir=Path(out) / "checkpoints", workers=workers)
     res.save(out)
     return res.summary()

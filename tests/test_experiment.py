@@ -1,0 +1,156 @@
+"""Timeline runner (issue 4): spec validation, a tiny end-to-end run, reproducibility,
+checkpoints, criteria computed from the data, slow-step convergence."""
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from cortexsim.errors import InputError
+from cortexsim.experiment import Experiment, parse_spec
+from cortexsim.criteria import evaluate
+
+PROTO = {"base": "itbs600", "n_pulses": 30, "sessions_per_day": 2, "session_interval_min": 5}
+
+TINY = {
+    "experiment": {"name": "tiny", "seed": 3},
+    "settings": {"scale": 100, "baseline_fast_s": 1.0, "slow_dt_h": 2.0},
+    "timeline": [
+        {"kind": "baseline", "days": 1, "readout": "baseline"},
+        {"kind": "stress", "days": 3, "hours_per_day": 6, "readout": "end_stress"},
+        {"kind": "stimulation"},
+        {"kind": "rest", "days": 1, "readout": "24h"},
+    ],
+    "conditions": {
+        "control": {"stress": False},
+        "stress_tbs": {"protocol": PROTO, "intensity_pct_rmt": 120},
+        "stress_tbs_silenced": {"protocol": PROTO, "intensity_pct_rmt": 120,
+                                "silence": ["IT_L23", "IT_L5"]},
+    },
+    "criteria": [{"name": "stress lowers spines", "var": "spine_density_rel",
+                  "condition": "stress_tbs", "readout": "end_stress",
+                  "populations": ["IT_L5", "PT_L5"], "op": "<", "value": 0.99}],
+}
+
+
+def _bad(mutate):
+    spec = copy.deepcopy(TINY)
+    mutate(spec)
+    with pytest.raises(InputError) as e:
+        parse_spec(spec)
+    return str(e.value)
+
+
+def test_spec_errors_name_the_field():
+    assert "experiment.colour" in _bad(lambda s: s["experiment"].update(colour=1))
+    assert "timeline[0].kind" in _bad(lambda s: s["timeline"][0].update(kind="nap"))
+    msg = _bad(lambda s: s["conditions"]["control"].update(protocol="itbs9000"))
+    assert "protocol" in msg and "itbs600" in msg
+    msg = _bad(lambda s: s["conditions"]["control"].update(silence=["XX"]))
+    assert "silence" in msg and "PT_L5" in msg
+    assert "criteria[0].var" in _bad(lambda s: s["criteria"][0].update(var="nope"))
+    assert "circuit:nope" in _bad(lambda s: s.update(overrides={"circuit.nope.x": 1.0}))
+    assert "ablations" in _bad(lambda s: s.update(ablations=["everything"]))
+    assert "settings.slow_dt_h" in _bad(lambda s: s["settings"].update(slow_dt_h=-1))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    ck = tmp_path_factory.mktemp("ck")
+    res = Experiment.from_dict(TINY).run(progress=False, checkpoint_dir=ck)
+    return res, ck
+
+
+def test_outputs_dims_and_files(tiny_run, tmp_path):
+    res, _ = tiny_run
+    ds = res.data
+    assert ds.spine_density.dims == ("condition", "population", "time_d")
+    assert list(ds.condition.values) == ["control", "stress_tbs", "stress_tbs_silenced"]
+    assert list(ds.readout.values) == ["baseline", "end_stress", "24h"]
+    assert ds.session.size == 2
+    assert np.isfinite(ds.session_rate.sel(condition="stress_tbs")).all()
+    assert np.isnan(ds.session_rate.sel(condition="control")).all()
+    # interneurons have no spine sites
+    assert np.isnan(ds.spine_density.sel(population="PV")).all()
+    cfg = json.loads(ds.attrs["config"])
+    assert cfg["experiment"]["seed"] == 3
+    # stress lowers spines, the unstressed control does not move much
+    rel = ds.spine_density_rel
+    t_end = float(ds.readout_time_d.sel(condition="stress_tbs", readout="end_stress"))
+    assert float(rel.sel(condition="stress_tbs", population="PT_L5", time_d=t_end)) < 0.99
+    assert abs(float(rel.sel(condition="control", population="PT_L5", time_d=t_end)) - 1) < 0.02
+    out = res.save(tmp_path / "out")
+    for f in ("results.nc", "summary.json", "report.md", "spine_density.png", "rates.png"):
+        assert (out / f).is_file(), f
+    summ = json.loads((out / "summary.json").read_text())
+    assert summ["criteria"][0]["passed"] is True
+    import xarray as xr
+    back = xr.load_dataset(out / "results.nc")
+    np.testing.assert_array_equal(back.spine_density.values, ds.spine_density.values)
+
+
+def test_criterion_flips_when_data_change(tiny_run):
+    res, _ = tiny_run
+    ds = res.data.copy(deep=True)
+    crit = TINY["criteria"]
+    assert evaluate(ds, crit)[0]["passed"]
+    ds["spine_density_rel"][:] = 1.2
+    assert not evaluate(ds, crit)[0]["passed"]
+
+
+def test_same_seed_same_numbers_and_resume_from_checkpoint(tiny_run):
+    res, ck = tiny_run
+    files = sorted(p.name for p in ck.iterdir())
+    assert len(files) == 3            # one checkpoint per condition
+    z = np.load(ck / files[0])
+    assert int(z["done"]) == len(TINY["timeline"])
+    # fresh run, same seed: identical numbers
+    again = Experiment.from_dict(TINY).run(progress=False)
+    np.testing.assert_array_equal(again.data.spine_density.values, res.data.spine_density.values)
+    np.testing.assert_array_equal(again.data.session_rate.values, res.data.session_rate.values)
+    # resumed from the finished checkpoints: no phase is re-simulated, same numbers
+    resumed = Experiment.from_dict(TINY).run(progress=False, checkpoint_dir=ck)
+    np.testing.assert_array_equal(resumed.data.spine_density.values,
+                                  res.data.spine_density.values)
+
+
+def test_halving_slow_step_changes_headline_by_less_than_5_percent():
+    spec = copy.deepcopy(TINY)
+    spec["conditions"] = {"stress": {}}
+    # same network as TINY (no new compile); ~2.5e4 spine sites per population group
+    spec["timeline"] = [
+        {"kind": "stress", "days": 14, "hours_per_day": 6, "readout": "end_stress"},
+        {"kind": "rest", "days": 7, "readout": "7d"},
+    ]
+    spec["criteria"] = []
+    out = {}
+    for dt in (2.0, 1.0):
+        spec["settings"]["slow_dt_h"] = dt
+        ds = Experiment.from_dict(spec).run(progress=False).data
+        out[dt] = [1 - float(ds.spine_density_rel.sel(condition="stress", population=p,
+                   time_d=float(ds.readout_time_d.sel(condition="stress", readout=r))))
+                   for p in ("IT_L5", "PT_L5") for r in ("end_stress", "7d")]
+    loss2, loss1 = np.array(out[2.0]), np.array(out[1.0])
+    assert np.all(loss1 > 0.05)                       # stress removed spines
+    assert np.all(np.abs(loss2 - loss1) / loss1 < 0.05), (loss2, loss1)
+
+
+def test_ablations_remove_their_mechanism():
+    from cortexsim.experiment import _apply_ablations, _model_trees
+    from cortexsim.populations import EXCITATORY, POPULATIONS
+    base = _model_trees({})
+    assert base["cells"].value("PT_L5.g_h") > 0
+    t = _model_trees({})
+    _apply_ablations(t, ["h_current", "connectivity", "intrinsic", "nmda_calcium",
+                         "activity_structural", "homeostasis"])
+    assert all(t["cells"].value(f"{p}.g_h") == 0 for p in POPULATIONS)
+    ps = {t["circuit"].value(f"conn.{a}.{b}.p") for a in EXCITATORY for b in EXCITATORY
+          if base["circuit"].has(f"conn.{a}.{b}")}
+    assert len(ps) == 1                    # every E -> E projection has the same p
+    assert base["circuit"].value("conn.IT_L5.PT_L5.p") != base["circuit"].value("conn.PT_L5.IT_L5.p")
+    assert len({t["cells"].value(f"{p}.E_L") for p in EXCITATORY}) == 1
+    assert t["circuit"].value("plasticity.nmda_calcium") is False
+    assert t["structural"].value("activity.ltp_gain") == 0
+    assert t["structural"].value("homeostasis.gain") == 0
+    # the untouched trees keep their values (ablations do not leak between conditions)
+    assert _model_trees({})["cells"].value("PT_L5.g_h") == base["cells"].value("PT_L5.g_h")
