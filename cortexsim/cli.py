@@ -54,10 +54,23 @@ def _emit(data, as_json: bool) -> None:
         print(data)
 
 
+class Unavailable(Exception):
+    """A sub-command whose module cannot be imported in this installation (not yet written,
+    or a dependency missing): one error line, exit status 1, no traceback."""
+
+
+def _import_module(name: str):
+    import importlib
+    try:
+        return importlib.import_module(f"cortexsim.{name}")
+    except ImportError as exc:
+        raise Unavailable(f"cortexsim.{name} cannot be imported ({exc})") from None
+
+
 # --------------------------------------------------------------------------- commands
 def cmd_protocols(a):
     from . import protocols
-    _emit(protocols.describe_builtins(), a.json)
+    _emit(protocols.describe_protocols(a.names, path=a.file), a.json)
 
 
 def cmd_threshold(a):
@@ -72,14 +85,14 @@ def cmd_celltypes(a):
 
 
 def cmd_run(a):
-    from . import experiment
+    experiment = _import_module("experiment")
     summary = experiment.run_cli(a.spec, scale=a.scale, out=a.out, seed=a.seed,
                                  progress=not a.quiet)
     _emit(summary, a.json)
 
 
 def cmd_sweep(a):
-    from . import sweep
+    sweep = _import_module("sweep")
     summary = sweep.run_cli(a.spec, workers=a.workers, scheduler=a.scheduler, out=a.out,
                             scale=a.scale, progress=not a.quiet)
     _emit(summary, a.json)
@@ -93,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     s = sub.add_parser("protocols", help="list built-in stimulation protocols and schedules")
+    s.add_argument("names", nargs="*", metavar="NAME",
+                   help="only these protocols (default: all built-ins)")
+    s.add_argument("--file", default=None, help="TOML file of protocol specs to validate and list")
     s.add_argument("--json", action="store_true", help="print one JSON document")
     s.set_defaults(func=cmd_protocols)
 
@@ -142,6 +158,9 @@ def main(argv=None) -> int:
     except InputError as exc:
         print(f"cortexsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Unavailable as exc:
+        print(f"cortexsim {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

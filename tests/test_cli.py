@@ -229,3 +229,40 @@ def test_process_invalid_values_in_model_files(tmp_path):
     r = _run("threshold", "--cell-type", "PT_L5", "--json", env_extra=env)
     assert r.returncode == 2 and r.stdout == ""
     assert "cells.PT_L5.lambda_um" in _one_error_line(r.stderr, "threshold")
+
+
+# --------------------------------------------------------------------------- protocols NAME / --file
+def test_protocols_unknown_name_exit_2(capsys):
+    assert main(["protocols", "itbs9000"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    line = _one_error_line(captured.err, "protocols")
+    assert "'itbs9000'" in line and "itbs600" in line  # names the bad one and lists the rest
+
+
+def test_protocols_missing_file_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["protocols", "--file", "missing.toml"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    line = _one_error_line(captured.err, "protocols")
+    assert "missing.toml" in line and "not found" in line
+
+
+def test_protocols_one_name_json(capsys):
+    assert main(["protocols", "itbs600", "--json"]) == 0
+    rows = _strict_json(capsys.readouterr().out)
+    assert [row["name"] for row in rows] == ["itbs600"]
+    assert PROTOCOL_KEYS <= set(rows[0])
+    assert rows[0]["n_pulses"] == 600
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_run_and_sweep_never_traceback(command, tmp_path, capsys):
+    """Whether or not cortexsim.experiment / cortexsim.sweep can be imported yet, a missing spec
+    gives one error line and a non-zero status, never a traceback (1: module unavailable,
+    2: bad input)."""
+    code = main([command, str(tmp_path / "no_such_spec.toml"), "--quiet"])
+    assert code in (1, 2)
+    captured = capsys.readouterr()
+    _one_error_line(captured.err, command)

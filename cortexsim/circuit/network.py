@@ -289,9 +289,9 @@ class Circuit:
             b2.device.activate(build_on_run=False)
             b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
         else:
+            # no reinit: the runtime device keeps each variable's data per object, so earlier
+            # runtime circuits stay usable; reinit would drop their arrays
             b2.set_device("runtime")
-            b2.device.reinit()
-            b2.device.activate()
             b2.prefs.codegen.target = "numpy"
         b2.start_scope()
         b2.defaultclock.dt = self.dt_s * b2.second
@@ -312,12 +312,11 @@ class Circuit:
         nmda_norm = 1.0 / (math.exp(-tpk / td) - math.exp(-tpk / tr))
         eqs = model.eqs + """
 I_syn = g_ampa/(1 + g_ampa/g_sat)*(E_exc - v) + g_nmda/(1 + g_nmda/g_sat)*(E_exc - v)/(1 + Mg/3.57*exp(-0.062*v/mV)) + g_gaba/(1 + g_gaba/g_sat)*(E_inh - v) : amp
-I_ext = I_anti*int(t < tms_until) + g_sil*sil*sil_t(t)*(E_sil - v) : amp
+I_ext = g_sil*sil*sil_t(t)*(E_sil - v) : amp
 dg_ampa/dt = -g_ampa/tau_ampa : siemens
 dg_nmda/dt = (nmda_norm*x_nmda - g_nmda)/tau_nmda_d : siemens
 dx_nmda/dt = -x_nmda/tau_nmda_r : siemens
 dg_gaba/dt = -g_gaba/tau_gaba : siemens
-tms_until : second
 thr_tms : 1 (constant)
 pol_gain : volt (constant)
 sil : 1 (constant)
@@ -329,13 +328,13 @@ n_spk : 1
         ns.update(E_exc=_q(syn["E_exc"], "mV"), g_sat=_q(syn["g_sat"], "nS"), E_inh=_q(syn["E_inh"], "mV"), Mg=syn["Mg"],
                   tau_ampa=_q(syn["tau_ampa"], "ms"), tau_nmda_r=_q(tr, "ms"),
                   tau_nmda_d=_q(td, "ms"), tau_gaba=_q(syn["tau_gaba"], "ms"),
-                  nmda_norm=nmda_norm, I_anti=_q(tms["antidromic_current"], "nA"),
+                  nmda_norm=nmda_norm,
                   g_sil=_q(sil["g"], "nS"), E_sil=_q(sil["E"], "mV"), tms_E=self._tms_E,
                   tms_aff=self._aff_f, sil_t=self._sil_t, hash_poisson=hash_poisson,
                   lam_bg=bg["k_aff"] * bg["rate"] * self.dt_s,
                   n_tms_aff=float(tms["afferent_terminals"]), aff_release=tms["afferent_release"],
                   g_tms_aff=_q(tms["afferent_g"], "nS"),
-                  anti_width=_q(tms["antidromic_width"], "ms"))
+                  direct_margin=10 * b2.mV)
         G = b2.NeuronGroup(self.N, eqs, threshold=model.threshold,
                            reset=model.reset + "\nn_spk += 1", refractory=model.refractory,
                            method=model.method, namespace=ns, name="cells")
@@ -346,16 +345,21 @@ n_spk : 1
         G.g_bg = np.concatenate([np.full(self.sizes[p], bg[f"g_{p}"]) for p in POPULATIONS]) * b2.nS
         G.thr_tms = self.tms_threshold_vpm
         G.pol_gain = self.polarization_mV_per_vpm * b2.mV
-        G.tms_until = -1 * b2.second
         # background: Poisson afferent events from a counter-based hash (run seed, cell, step)
         G.run_regularly("g_ampa += g_bg*hash_poisson(lam_bg, i, timestep(t, dt), run_seed, 0)",
                         dt=self.dt_s * b2.second, when="start", name="background")
-        # TMS pulse: direct activation (antidromic invasion current), afferent terminal release,
-        # somatic polarisation.  tms_E is the cell-level field of the pulse in this slot (V/m).
+        # TMS pulse: direct activation, afferent terminal release, somatic polarisation.
+        # tms_E is the cell-level field of the pulse in this slot (V/m).  Direct activation:
+        # a cell whose own threshold is exceeded fires in this time step (v is put well above
+        # the spike cut, so the threshold test fires it whatever its synaptic conductances),
+        # unless it is refractory (the axonal spike collides with the one just fired).  An
+        # injected somatic current (the former "antidromic invasion current", 10 nA x 0.5 ms)
+        # was shunted by the in-network GABA conductance and fired few PT_L5 cells whose
+        # thresholds were exceeded, so recruitment depended on the moment of the pulse.
         G.run_regularly(
             """
-            hit = int(tms_E(t) > 0 and tms_E(t) >= thr_tms)
-            tms_until = hit*(t + anti_width) + (1 - hit)*tms_until
+            fire = int(tms_E(t) > 0 and tms_E(t) >= thr_tms)*int(not_refractory)
+            v = fire*(V_T + spike_cut*Delta_T + direct_margin) + (1 - fire)*v
             g_ampa += g_tms_aff*hash_poisson(n_tms_aff*tms_aff(t)*aff_release, i, timestep(t, dt), run_seed, 1)
             v += pol_gain*tms_E(t)
             """, dt=self.slot_s * b2.second, when="start", name="tms")
@@ -420,14 +424,22 @@ n_spk : 1
                              for p in POPULATIONS]
         objs += [m for _, m in self.monitors]
         self.net = b2.Network(*objs)
-        self.net.run(self.duration_s * b2.second, namespace={}, profile=bool(os.environ.get("CORTEXSIM_PROFILE")))
         if self.target == "cpp_standalone":
+            # standalone: this run() only generates code; the binary runs in self.run()
+            self.net.run(self.duration_s * b2.second, namespace={},
+                         profile=bool(os.environ.get("CORTEXSIM_PROFILE")))
             base = Path(build_dir or os.environ.get("CORTEXSIM_BUILD_DIR",
                                                     Path.home() / ".cache" / "cortexsim"))
             self.directory = str(base / f"circuit_{self.config_hash()}_{os.getpid()}")
             b2.device.build(directory=self.directory, compile=True, run=False,
                             with_output=False)
+            # the device that holds this build; a later standalone build in this process
+            # reinitialises it (new arrays dict), after which this circuit cannot run
+            self._device = b2.get_device()  # the object (b2.device is a proxy to the active one)
+            self._device_arrays = self._device.arrays
         else:
+            # runtime: store the state at t = 0 (running first would start every run at
+            # t = duration with the spike counters and monitors already filled)
             self.net.store("initial")
         self._b2 = b2
 
@@ -440,9 +452,10 @@ n_spk : 1
             if np.max(np.abs(k * self.slot_s - stim.pulse_times_s)) > 1e-9:
                 raise InputError("stimulus.pulse_times_s",
                                  f"pulses must lie on this build's {self.slot_s * 1e3:g} ms grid")
-            if k.max() >= self.n_slots - 1:
+            # the phase covers [0, duration): a pulse at t >= duration would never be delivered
+            if stim.pulse_times_s.max() >= self.duration_s - 0.5 * self.dt_s:
                 raise InputError("stimulus.pulse_times_s",
-                                 f"pulses beyond the phase length {self.duration_s} s")
+                                 f"pulses at or beyond the phase length {self.duration_s} s")
             E[k] = stim.field_vpm
             aff[k] = self.afferent_fraction(stim.field_vpm)
         return E, aff
@@ -479,16 +492,23 @@ n_spk : 1
             var = self._override_target(name)
             values[var] = b2.Quantity(np.asarray(v, dtype=float), dim=var.dim)  # SI values
         if self.target == "cpp_standalone":
-            b2.device.run(directory=self.directory, with_output=False,
-                          run_args=values, results_directory=results_name)
+            if self._device.arrays is not self._device_arrays:
+                raise RuntimeError("this cpp_standalone circuit was superseded by a later "
+                                   "standalone build in this process; build it again")
+            # this build's device, not whatever device is active now (a runtime build since
+            # would make b2.device the runtime device, which ignores run() -> stale results)
+            self._device.run(directory=self.directory, with_output=False,
+                             run_args=values, results_directory=results_name)
         else:
+            b2.set_device("runtime")
+            b2.prefs.codegen.target = "numpy"
             self.net.restore("initial")
             for key, val in values.items():
                 if isinstance(key, b2.TimedArray):
                     key.values[:] = val
                 else:
                     key[:] = val
-            self.net.run(self.duration_s * b2.second)
+            self.net.run(self.duration_s * b2.second, namespace={})
         return self._collect()
 
     def _override_target(self, name: str):
