@@ -87,7 +87,7 @@ def cmd_celltypes(a):
 def cmd_run(a):
     experiment = _import_module("experiment")
     summary = experiment.run_cli(a.spec, scale=a.scale, out=a.out, seed=a.seed,
-                                 progress=not a.quiet)
+                                 progress=not a.quiet, workers=a.workers)
     _emit(summary, a.json)
 
 
@@ -130,9 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="run an experiment spec (TOML) and write results")
     s.add_argument("spec", help="experiment spec, e.g. experiments/aitbs_study.toml")
-    s.add_argument("--scale", default="small", help="small or default (network size)")
+    s.add_argument("--scale", default=None,
+                   help="small, default, large or a neuron count (default: the spec's)")
     s.add_argument("--out", default=None, help="output directory (default out/<spec name>)")
     s.add_argument("--seed", type=int, default=None, help="override the spec's seed")
+    s.add_argument("--workers", type=int, default=1,
+                   help="conditions run in this many parallel processes (default 1)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_run)

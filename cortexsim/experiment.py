@@ -271,7 +271,12 @@ class Experiment:
         if seed is not None:
             cfg["experiment"]["seed"] = int(check_number("seed", seed, min=0, integer=True))
         if scale is not None:
-            cfg["settings"]["scale"] = scale
+            cfg["settings"]["scale"] = int(scale) if str(scale).isdigit() else scale
+        sc = cfg["settings"]["scale"]
+        if isinstance(sc, str):
+            check_choice("scale", sc, ("small", "default", "large"))
+        else:
+            check_number("scale", sc, min=50, integer=True)
         return cfg
 
     def run(self, seed=None, scale=None, progress: bool = True, checkpoint_dir=None,

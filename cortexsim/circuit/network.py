@@ -334,7 +334,7 @@ n_spk : 1
                   lam_bg=bg["k_aff"] * bg["rate"] * self.dt_s,
                   n_tms_aff=float(tms["afferent_terminals"]), aff_release=tms["afferent_release"],
                   g_tms_aff=_q(tms["afferent_g"], "nS"),
-                  direct_margin=10 * b2.mV)
+                  direct_margin=_q(tms["direct_margin"], "mV"))
         G = b2.NeuronGroup(self.N, eqs, threshold=model.threshold,
                            reset=model.reset + "\nn_spk += 1", refractory=model.refractory,
                            method=model.method, namespace=ns, name="cells")
