@@ -88,7 +88,14 @@ def cmd_run(a):
     experiment = _import_module("experiment")
     summary = experiment.run_cli(a.spec, scale=a.scale, out=a.out, seed=a.seed,
                                  progress=not a.quiet, workers=a.workers)
-    _emit(summary, a.json)
+    if a.json:
+        _emit(summary, True)
+        return
+    print(f"results written to {summary['out']} (results.nc, summary.json, report.md, figures)")
+    for c in summary["criteria"]:
+        obs = ", ".join(f"{k} {v:.3g}" for k, v in c["observed"].items())
+        print(f"[{'PASS' if c['passed'] else 'FAIL'}] {c['name']}: expected {c['expected']}; "
+              f"observed {obs}")
 
 
 def cmd_sweep(a):

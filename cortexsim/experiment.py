@@ -712,4 +712,4 @@ def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1) -> 
     res = exp.run(seed=seed, scale=scale, progress=progress,
                   checkpoint_dir=Path(out) / "checkpoints", workers=workers)
     res.save(out)
-    return res.summary()
+    return {"out": str(out), **res.summary()}
