@@ -83,7 +83,8 @@ DEFAULT_SETTINGS = {
     "baseline_fast_s": 10.0,   # short fast phase: resting activity statistics and read-outs (s)
     "session_tail_s": 1.0,     # simulated time after the last pulse of a session (s)
     "record_every_h": 12.0,    # spine-density trace resolution in slow phases (h)
-    "evoked_pct_rmt": 100.0,   # evoked-response proxy: one pulse at this intensity
+    "evoked_pct_rmt": 100.0,   # evoked-response proxy: one pulse at this intensity ...
+    "evoked_window_s": 0.05,   # ... counting extra spikes per cell in this window after it
     "backend": "numba",
 }
 
@@ -109,7 +110,8 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
     st = raw.get("settings", {})
     _check_keys(st, DEFAULT_SETTINGS, "settings")
     settings.update(st)
-    for k in ("slow_dt_h", "baseline_fast_s", "session_tail_s", "record_every_h"):
+    for k in ("slow_dt_h", "baseline_fast_s", "session_tail_s", "record_every_h",
+              "evoked_window_s"):
         check_number(f"settings.{k}", settings[k], min=0, strict_min=True)
     check_number("settings.evoked_pct_rmt", settings["evoked_pct_rmt"], min=0)
     check_choice("settings.backend", settings["backend"], ("numba", "numpy"))
@@ -630,10 +632,10 @@ class _Runner:
                                  run_seed=self.seed * 1000 + 500, overrides=rec["thr_override"],
                                  results_name=f"res_{os.getpid()}")
                 evoked = {}
-                win = (pulse_t, pulse_t + 0.05)
+                win = (pulse_t, pulse_t + st["evoked_window_s"])
                 for p in POPULATIONS:
                     s = circuit.slices[p]
-                    # extra spikes per cell in the 50 ms after the pulse vs the same window
+                    # extra spikes per cell in the window after the pulse vs the same window
                     # without the pulse (same noise seed): the evoked-response proxy
                     evoked[p] = (_count(r1, s, win) - _count(r0, s, win)) / (s.stop - s.start)
                 res_all[(cname, label)] = dict(

@@ -43,7 +43,7 @@ def write_report(res, path, figures) -> None:
                         for p in ds.population.values]
             for c in ds.condition.values for lab in ds.readout.values]
     L.append(_table(rows, ["condition", "readout"] + [str(p) for p in ds.population.values]))
-    L += ["", "Evoked-response proxy (extra spikes per cell within 50 ms of one pulse; a circuit "
+    L += ["", "Evoked-response proxy (extra spikes per cell within settings.evoked_window_s of one pulse; a circuit "
           "proxy, not behaviour):", ""]
     rows = [[c, lab] + [f"{float(ds.evoked_response.sel(condition=c, readout=lab, population=p)):.3f}"
                         for p in ds.population.values]

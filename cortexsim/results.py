@@ -109,7 +109,7 @@ class Results:
                 "evoked_response": (("condition", "readout", "population"), ro_ev,
                                     {"units": "spikes/cell",
                                      "long_name": "evoked-response proxy: extra spikes per cell "
-                                                  "within 50 ms of one standard pulse (a circuit "
+                                                  "within settings.evoked_window_s of one standard pulse (a circuit "
                                                   "proxy, not a behavioural measure)"}),
                 "readout_time_d": (("condition", "readout"), ro_t, {"units": "d"}),
                 "session_rate": (("condition", "session", "population"), s_rate, {"units": "Hz"}),
