@@ -38,13 +38,12 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError, check_choice, check_number
-from .params import ParamTree, load_model, read_toml
+from .params import load_model, read_toml
 from .populations import EXCITATORY, POPULATIONS
 
 PHASE_KINDS = ("baseline", "stress", "stimulation", "rest")
@@ -58,25 +57,6 @@ SPEC_SECTIONS = ("experiment", "settings", "timeline", "conditions", "overrides"
 
 
 # --------------------------------------------------------------------------- spec
-@dataclass
-class Phase:
-    kind: str
-    days: float = 0.0
-    hours_per_day: float | None = None
-    readout: str | None = None
-    label: str = ""
-
-
-@dataclass
-class Condition:
-    name: str
-    stress: bool = True
-    protocol: str = "none"
-    intensity_pct_rmt: float | None = None
-    silence: list = field(default_factory=list)
-    silence_during: str = "sessions"
-
-
 DEFAULT_SETTINGS = {
     "scale": "small",          # network size (circuit.toml [scale] name or neuron count)
     "slow_dt_h": 1.0,          # structural step (h)
@@ -389,7 +369,7 @@ class _Runner:
         for c in conds:
             if keys[c] not in self._a0:
                 circuit = self._short_circuit(keys[c], trees[c])
-                self._a0[keys[c]] = self._baseline_stats(circuit, allc[c])
+                self._a0[keys[c]] = self._baseline_stats(circuit, allc[c], trees[c])
         # pass 2: the timelines (session builds), conditions grouped by network configuration
         out = {}
         for c in sorted(conds, key=lambda c: (keys[c], conds.index(c))):
@@ -401,11 +381,15 @@ class _Runner:
     def _short_circuit(self, key, trees):
         return self._get_circuit((key, "short"), trees, self.settings["baseline_fast_s"])
 
-    def _baseline_stats(self, circuit, cond):
-        """LTP-calcium time per cell and population rates with the initial spine state."""
+    def _initial_spines(self, n_sites, trees):
+        """Every condition starts from the same spine state (paired comparison)."""
         from .plasticity import structural as SP
-        rng = np.random.default_rng([self.seed, 11])
-        state = SP.SpineState.initial(circuit.n_sites, rng, params=self._trees(cond)["structural"])
+        return SP.SpineState.initial(n_sites, np.random.default_rng([self.seed, 11]),
+                                     params=trees["structural"])
+
+    def _baseline_stats(self, circuit, cond, trees):
+        """LTP-calcium time per cell and population rates with the initial spine state."""
+        state = self._initial_spines(circuit.n_sites, trees)
         res = circuit.run(None, spines={"on": (state.state > 0).astype(float),
                                         "rho": circuit.initial_rho},
                           run_seed=self.seed * 1000 + 1, overrides=self._thresholds(circuit, cond),
@@ -453,7 +437,6 @@ class _Runner:
         site_post, site_pop = self._site_groups(circuit)
         n_sites = site_post.size
         n_cells = circuit.N
-        rng = np.random.default_rng([self.seed, 11])
         # stress schedule: the condition's stress phases in absolute days
         t = 0.0
         stress_sched = None
@@ -461,12 +444,12 @@ class _Runner:
             if ph["kind"] == "stress" and cond["stress"]:
                 stress_sched = StressSchedule(days=int(round(ph["days"])),
                                               hours_per_day=ph["hours_per_day"], onset_day=t)
-            t += ph["days"] if ph["kind"] != "stimulation" else self._stim_days(proto)
+            t += self._phase_days(ph, proto)
         a0, base_rates = self._a0[key]
         if ckpt is not None:
             state, rho, drive, _, k_step, done, rec = ckpt
         else:
-            state = SP.SpineState.initial(n_sites, rng, params=trees["structural"])
+            state = self._initial_spines(n_sites, trees)
             rho = np.asarray(circuit.initial_rho, dtype=float).copy()
             drive = np.zeros(n_cells)
             k_step, done = 0, 0
@@ -474,8 +457,6 @@ class _Runner:
                        session_rates=[], session_dw=[], t_above_p=[], a0=_by_pop(
                            a0, circuit.pop_index), baseline_rates=base_rates)
         prev_on = (state.state > 0).astype(float)
-        total_days = sum(ph["days"] if ph["kind"] != "stimulation" else self._stim_days(proto)
-                         for ph in self.cfg["timeline"])
         bar = _Progress(len(self.cfg["timeline"]), self.progress, f"{cname}")
         t_d = 0.0
         if not rec["t_d"]:
@@ -516,7 +497,7 @@ class _Runner:
 
         for k, ph in enumerate(self.cfg["timeline"]):
             if k < done:
-                t_d += ph["days"] if ph["kind"] != "stimulation" else self._stim_days(proto)
+                t_d += self._phase_days(ph, proto)
                 bar.update(1)
                 continue
             if ph["kind"] != "stimulation":
@@ -576,13 +557,16 @@ class _Runner:
             bar.update(1, ph["label"])
         bar.close()
         rec["n_sites_by_pop"] = np.bincount(site_pop, minlength=len(POPULATIONS))
-        rec["total_days"] = total_days
         rec["protocol"] = proto.to_dict() if proto is not None else None
         rec["trees"] = {m: trees[m].values() for m in MODEL_NAMES}
         rec["netkey"] = netkey
         rec["thr_override"] = thr_override
         rec["cond"] = cond
         return rec
+
+    @classmethod
+    def _phase_days(cls, ph, proto) -> float:
+        return cls._stim_days(proto) if ph["kind"] == "stimulation" else ph["days"]
 
     @staticmethod
     def _stim_days(proto) -> float:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError, check_choice, check_number
 from ..params import ParamTree, load_model
-from ..populations import EXCITATORY, INHIBITORY, POPULATIONS
+from ..populations import EXCITATORY, POPULATIONS
 
 TARGETS = ("cpp_standalone", "runtime")
 #: per-synapse variables of the plastic synapses returned after each phase
@@ -297,6 +297,8 @@ class Circuit:
         b2.defaultclock.dt = self.dt_s * b2.second
 
         model = cells.population_model(self.sizes, params=self.cell_params)
+        # NMDA Mg2+ unblock: the same Jahr & Stevens constants as the plasticity rule
+        self.gb_params = synaptic.get_params(self._syn_overrides())
         syn = pv["synapse"]
         sil = pv["silencing"]
         tms = pv["tms"]
@@ -311,7 +313,7 @@ class Circuit:
         tpk = tr * td / (td - tr) * math.log(td / tr)
         nmda_norm = 1.0 / (math.exp(-tpk / td) - math.exp(-tpk / tr))
         eqs = model.eqs + """
-I_syn = g_ampa/(1 + g_ampa/g_sat)*(E_exc - v) + g_nmda/(1 + g_nmda/g_sat)*(E_exc - v)/(1 + Mg/3.57*exp(-0.062*v/mV)) + g_gaba/(1 + g_gaba/g_sat)*(E_inh - v) : amp
+I_syn = g_ampa/(1 + g_ampa/g_sat)*(E_exc - v) + g_nmda/(1 + g_nmda/g_sat)*(E_exc - v)/(1 + Mg/mg_k*exp(-mg_slope*v/mV)) + g_gaba/(1 + g_gaba/g_sat)*(E_inh - v) : amp
 I_ext = g_sil*sil*sil_t(t)*(E_sil - v) : amp
 dg_ampa/dt = -g_ampa/tau_ampa : siemens
 dg_nmda/dt = (nmda_norm*x_nmda - g_nmda)/tau_nmda_d : siemens
@@ -326,6 +328,7 @@ n_spk : 1
 """
         ns = dict(model.namespace)
         ns.update(E_exc=_q(syn["E_exc"], "mV"), g_sat=_q(syn["g_sat"], "nS"), E_inh=_q(syn["E_inh"], "mV"), Mg=syn["Mg"],
+                  mg_k=self.gb_params.mg_k, mg_slope=self.gb_params.mg_slope,
                   tau_ampa=_q(syn["tau_ampa"], "ms"), tau_nmda_r=_q(tr, "ms"),
                   tau_nmda_d=_q(td, "ms"), tau_gaba=_q(syn["tau_gaba"], "ms"),
                   nmda_norm=nmda_norm,
@@ -371,8 +374,7 @@ n_spk : 1
         objs = [G]
         # plastic E -> E (spine sites): Graupner-Brunel calcium rule, NMDA-dependent calcium
         c = self.conn["ee"]
-        gbp = synaptic.get_params(self._syn_overrides())
-        self.gb_params = gbp
+        gbp = self.gb_params
         sm = synaptic.synapse_model(params=gbp)
         rho0 = synaptic.initial_rho(c["i"].size, self.rng, params=gbp)
         self.initial_rho = rho0

@@ -9,7 +9,7 @@ stream independent of threads and code-generation target.
 from __future__ import annotations
 
 import numpy as np
-from brian2 import Function, implementation, check_units
+from brian2 import check_units, implementation
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
