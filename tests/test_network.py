@@ -11,6 +11,8 @@ in the process supersedes the first, whose ``run`` then raises RuntimeError -- s
 builds exactly one.  Runtime builds do not supersede anything: the cpp_standalone circuit keeps
 running after the runtime build (checked in the target comparison).
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -216,6 +218,30 @@ def test_same_run_seed_identical_spikes(circuit, baseline):
                 and np.array_equal(other.spike_i, baseline.spike_i)
                 and np.array_equal(other.spike_t, baseline.spike_t))
     assert not np.array_equal(other.spike_counts, baseline.spike_counts)
+
+
+def test_compiled_network_reused_by_another_process(circuit, baseline, build_root):
+    """A second build of the same network (another process: a parallel worker, a later run)
+    starts from the cached compiled project instead of compiling, and runs identically."""
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, sys\n"
+        "from cortexsim.circuit.network import Circuit\n"
+        f"c = Circuit('small', duration_s={DURATION_S}, seed={SEED}, build_dir=sys.argv[1])\n"
+        "r = c.run(run_seed=0)\n"
+        "np.save(sys.argv[2], r.spike_counts)\n"
+        "print('HIT' if c.cache_hit else 'MISS')\n")
+    out = build_root / "other_counts.npy"
+    p = subprocess.run([sys.executable, "-c", code, str(build_root), str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip().endswith("HIT")
+    np.testing.assert_array_equal(np.load(out), baseline.spike_counts)
+    # the other process's own build directory is gone when it exits; the cache stays
+    own = [d.name for d in build_root.glob("circuit_*")]
+    assert own == [f"circuit_{circuit.config_hash()}_{os.getpid()}"]
+    assert (build_root / f"cache_{circuit.config_hash()}").is_dir()
 
 
 def test_same_build_seed_same_circuit(circuit, runtime_circuit):

@@ -115,6 +115,83 @@ def _q(value, unit: str):
     return value * units[unit]
 
 
+def _code_version() -> str:
+    """Brian2 version + the source of the modules that generate the network's code."""
+    import brian2
+    h = hashlib.sha1(brian2.__version__.encode())
+    here = Path(__file__).resolve().parent
+    for f in sorted(here.glob("*.py")) + [here.parent / "plasticity" / "synaptic.py"]:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+_OWN_DIRS: list[str] = []
+
+
+def _cleanup_own_dirs():
+    import shutil
+    for d in _OWN_DIRS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _compile(b2, base: Path, key: str) -> tuple[str, bool]:
+    """Write and compile the standalone project of the current network; returns (directory,
+    cache_hit).
+
+    Each process builds in a directory of its own (concurrent runs never share static arrays or
+    results), removed when the process exits.  Compiled projects are kept in ``base/cache_<key>``:
+    a later build of the same network -- in this or any other process -- starts from a copy of
+    it, so Brian2 rewrites only what differs (sources identical -> untouched) and ``make`` finds
+    the objects and the binary up to date.  A lock file serialises the first build of a key, so
+    parallel workers compile it once.
+    """
+    import shutil
+    base.mkdir(parents=True, exist_ok=True)
+    own = base / f"circuit_{key}_{os.getpid()}"
+    cached = base / f"cache_{key}"
+    with _FileLock(str(base / f"cache_{key}.lock")):
+        hit = cached.is_dir() and not own.exists()
+        if hit:
+            shutil.copytree(cached, own, copy_function=shutil.copy2)
+        b2.device.build(directory=str(own), compile=True, run=False, with_output=False)
+        if not cached.is_dir():
+            tmp = base / f"cache_{key}.tmp{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(own, tmp, copy_function=shutil.copy2,
+                            ignore=shutil.ignore_patterns("results*", "res_*", "init_*"))
+            os.replace(tmp, cached)
+    if str(own) not in _OWN_DIRS:
+        if not _OWN_DIRS:
+            import atexit
+            atexit.register(_cleanup_own_dirs)
+        _OWN_DIRS.append(str(own))
+    return str(own), hit
+
+
+class _FileLock:
+    """Exclusive inter-process lock on a file (POSIX ``flock``; no-op where unavailable)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd = None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:      # pragma: no cover (non-POSIX)
+            return self
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            import fcntl
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
 class Circuit:
     """The prefrontal slab network, built once for a phase length, re-run many times.
 
@@ -146,6 +223,7 @@ class Circuit:
         if abs(round(self.slot_s / self.dt_s) * self.dt_s - self.slot_s) > 1e-12:
             raise InputError("slot_s", f"must be a multiple of dt = {self.dt_s} s")
         self.rate_bin_s = rate_bin_s
+        self.cache_hit = False
         self.record_per_pop = record_per_pop
         self.plastic = plastic
         self.waveform = waveform
@@ -269,7 +347,9 @@ class Circuit:
 
     # ----------------------------------------------------------------- build
     def config_hash(self) -> str:
-        blob = json.dumps({"circuit": self.params.values(), "n": self.n_total, "seed": self.seed,
+        """Hash of everything that goes into the compiled network: model values, size, seed,
+        phase length, pulse grid, waveform and the code that generates the network."""
+        blob = json.dumps({"code": _code_version(), "circuit": self.params.values(), "n": self.n_total, "seed": self.seed,
                            "dur": self.duration_s, "slot": self.slot_s, "plastic": self.plastic,
                            "cells": self.cell_params.values() if self.cell_params else None,
                            "syn": self.syn_params.values() if self.syn_params else None,
@@ -432,9 +512,7 @@ n_spk : 1
                          profile=bool(os.environ.get("CORTEXSIM_PROFILE")))
             base = Path(build_dir or os.environ.get("CORTEXSIM_BUILD_DIR",
                                                     Path.home() / ".cache" / "cortexsim"))
-            self.directory = str(base / f"circuit_{self.config_hash()}_{os.getpid()}")
-            b2.device.build(directory=self.directory, compile=True, run=False,
-                            with_output=False)
+            self.directory, self.cache_hit = _compile(b2, base, self.config_hash())
             # the device that holds this build; a later standalone build in this process
             # reinitialises it (new arrays dict), after which this circuit cannot run
             self._device = b2.get_device()  # the object (b2.device is a proxy to the active one)
