@@ -66,7 +66,14 @@ DEFAULT_SETTINGS = {
     "evoked_pct_rmt": 100.0,   # evoked-response proxy: one pulse at this intensity ...
     "evoked_window_s": 0.05,   # ... counting extra spikes per cell in this window after it
     "backend": "numba",
+    # fast phase of a session: "all" simulates every pulse of the whole session; a number (s)
+    # simulates that much of it (whole train periods) with every pulse, and advances each
+    # synapse's GB efficacy over the rest with the threshold-time fractions measured in it
+    # (GB 2012 mean field; see synaptic.advance_fractions)
+    "session_sample_s": "all",
 }
+#: settings that apply only at one named scale: [settings.by_scale.<scale>]
+SCALE_NAMES = ("small", "default", "large")
 
 
 def _check_keys(d: dict, allowed, where: str):
@@ -87,14 +94,22 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
         raise InputError("experiment.name", "missing or not a string")
     seed = check_number("experiment.seed", exp.get("seed", 0), min=0, integer=True)
     settings = dict(DEFAULT_SETTINGS)
-    st = raw.get("settings", {})
-    _check_keys(st, DEFAULT_SETTINGS, "settings")
+    st = dict(raw.get("settings", {}))
+    by_scale = st.pop("by_scale", {})
+    _check_keys(st, list(DEFAULT_SETTINGS) + ["by_scale"], "settings")
     settings.update(st)
-    for k in ("slow_dt_h", "baseline_fast_s", "session_tail_s", "record_every_h",
-              "evoked_window_s"):
-        check_number(f"settings.{k}", settings[k], min=0, strict_min=True)
-    check_number("settings.evoked_pct_rmt", settings["evoked_pct_rmt"], min=0)
-    check_choice("settings.backend", settings["backend"], ("numba", "numpy"))
+    _check_settings(settings, "settings")
+    if not isinstance(by_scale, dict):
+        raise InputError("settings.by_scale", "must be a table of [settings.by_scale.<scale>]",
+                         SCALE_NAMES)
+    for sc, tab in by_scale.items():
+        where = f"settings.by_scale.{sc}"
+        check_choice("settings.by_scale", sc, SCALE_NAMES)
+        if not isinstance(tab, dict):
+            raise InputError(where, "must be a table of settings")
+        _check_keys(tab, [k for k in DEFAULT_SETTINGS if k != "scale"], where)
+        _check_settings({**settings, **tab}, where)
+    settings["by_scale"] = {k: dict(v) for k, v in by_scale.items()}
     tl = raw.get("timeline")
     if not isinstance(tl, list) or not tl:
         raise InputError("timeline", "needs at least one [[timeline]] phase")
@@ -174,6 +189,19 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
     return dict(experiment=dict(name=name, seed=seed, description=exp.get("description", "")),
                 settings=settings, timeline=phases, conditions=cond_out, overrides=dict(ov),
                 ablations=list(abl), criteria=crit)
+
+
+def _check_settings(settings: dict, where: str):
+    for k in ("slow_dt_h", "baseline_fast_s", "session_tail_s", "record_every_h",
+              "evoked_window_s"):
+        check_number(f"{where}.{k}", settings[k], min=0, strict_min=True)
+    check_number(f"{where}.evoked_pct_rmt", settings["evoked_pct_rmt"], min=0)
+    check_choice(f"{where}.backend", settings["backend"], ("numba", "numpy"))
+    ss = settings["session_sample_s"]
+    if ss != "all":
+        if isinstance(ss, str):
+            raise InputError(f"{where}.session_sample_s", f"expected 'all' or seconds, got {ss!r}")
+        check_number(f"{where}.session_sample_s", ss, min=0, strict_min=True)
 
 
 def _check_overrides(ov, where):
@@ -256,7 +284,8 @@ class Experiment:
             cfg["settings"]["scale"] = int(scale) if str(scale).isdigit() else scale
         sc = cfg["settings"]["scale"]
         if isinstance(sc, str):
-            check_choice("scale", sc, ("small", "default", "large"))
+            check_choice("scale", sc, SCALE_NAMES)
+            cfg["settings"].update(cfg["settings"].get("by_scale", {}).get(sc, {}))
         else:
             check_number("scale", sc, min=50, integer=True)
         return cfg
@@ -276,21 +305,53 @@ def _config_hash(cfg) -> str:
 
 
 class _Progress:
-    def __init__(self, total: float, enabled: bool, desc: str):
+    """A tqdm bar, or (in a worker process) messages to the parent's bars through ``queue``."""
+
+    def __init__(self, total: float, enabled, desc: str):
         self.bar = None
-        if enabled:
+        self.queue = None
+        self.desc = desc
+        if enabled is True:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=total, desc=desc, unit="step", leave=True)
+        elif enabled:            # a queue: the parent process draws the bar
+            self.queue = enabled
+            self.queue.put(("open", desc, total, None))
 
     def update(self, n=1, text=None):
         if self.bar is not None:
             if text:
                 self.bar.set_postfix_str(text)
             self.bar.update(n)
+        elif self.queue is not None:
+            self.queue.put(("update", self.desc, n, text))
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+        elif self.queue is not None:
+            self.queue.put(("close", self.desc, 0, None))
+
+
+def _draw_worker_progress(queue):
+    """Parent side of the workers' progress: one bar per condition, until a None arrives."""
+    from tqdm.auto import tqdm
+    bars = {}
+    while True:
+        msg = queue.get()
+        if msg is None:
+            break
+        kind, desc, n, text = msg
+        if kind == "open":
+            bars[desc] = tqdm(total=n, desc=desc, unit="step", leave=True, position=len(bars))
+        elif desc in bars:
+            if text:
+                bars[desc].set_postfix_str(text)
+            bars[desc].update(n)
+            if kind == "close":
+                bars[desc].refresh()
+    for b in bars.values():
+        b.close()
 
 
 class _Runner:
@@ -306,8 +367,10 @@ class _Runner:
         self._circuit_key = None
 
     # ----------------------------------------------------------------- circuit cache
-    def _get_circuit(self, key: tuple, trees: dict, duration_s: float):
-        """One compiled circuit at a time (Brian2 standalone keeps one device per process)."""
+    def _get_circuit(self, key: str, trees: dict, duration_s: float):
+        """One compiled circuit at a time (Brian2 standalone keeps one device per process); a
+        build is identified by the network configuration and its phase length."""
+        key = (key, round(float(duration_s), 6))
         if self._circuit_key == key:
             return self._circuit
         from .circuit.network import Circuit
@@ -348,15 +411,26 @@ class _Runner:
         order = sorted(conds, key=lambda c: not cost[c])
         out, readouts = {}, {}
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx) as ex:
-            futs = {ex.submit(_run_subset_worker, self.cfg, [c], self.checkpoint_dir): c
-                    for c in order}
-            for f in as_completed(futs):
-                o, r = f.result()
-                out.update(o)
-                readouts.update(r)
-                if self.progress:
-                    print(f"[cortexsim] condition {futs[f]} done", flush=True)
+        queue = drawer = None
+        if self.progress:
+            import threading
+            manager = ctx.Manager()
+            queue = manager.Queue()
+            drawer = threading.Thread(target=_draw_worker_progress, args=(queue,), daemon=True)
+            drawer.start()
+        try:
+            with ProcessPoolExecutor(self.workers, mp_context=ctx) as ex:
+                futs = {ex.submit(_run_subset_worker, self.cfg, [c], self.checkpoint_dir,
+                                  queue): c for c in order}
+                for f in as_completed(futs):
+                    o, r = f.result()
+                    out.update(o)
+                    readouts.update(r)
+        finally:
+            if drawer is not None:
+                queue.put(None)
+                drawer.join()
+                manager.shutdown()
         return out, readouts
 
     def run_subset(self, conds):
@@ -379,7 +453,7 @@ class _Runner:
         return out, readouts
 
     def _short_circuit(self, key, trees):
-        return self._get_circuit((key, "short"), trees, self.settings["baseline_fast_s"])
+        return self._get_circuit(key, trees, self.settings["baseline_fast_s"])
 
     def _initial_spines(self, n_sites, trees):
         """Every condition starts from the same spine state (paired comparison)."""
@@ -418,6 +492,7 @@ class _Runner:
 
     def _run_condition(self, cname: str, cond: dict, trees: dict, key: str) -> dict:
         from .plasticity import structural as SP
+        from .plasticity import synaptic as SYN
         from .plasticity.stress import StressSchedule, stress_per_step
         from .protocols import get_protocol
         from .coupling import cell_field_vpm
@@ -430,8 +505,8 @@ class _Runner:
         # the session build: one session (+ tail); without stimulation the short build (its
         # connectivity is the same: drawn from the same seed) gives the site layout
         sess_len = (proto.duration_s if proto is not None else 0.0) + st["session_tail_s"]
-        netkey = (key, round(sess_len, 6)) if proto is not None else (key, "short")
-        circuit = self._get_circuit(netkey, trees, sess_len if proto is not None
+        sim_len = _simulated_session_s(proto, sess_len, st["session_sample_s"])
+        circuit = self._get_circuit(key, trees, sim_len if proto is not None
                                     else st["baseline_fast_s"])
         thr_override = self._thresholds(circuit, cond)
         site_post, site_pop = self._site_groups(circuit)
@@ -519,6 +594,9 @@ class _Runner:
                             t_d = slow(gap_h, t_d, record=False)
                     from .circuit.network import Stimulus
                     stim = Stimulus.from_protocol(proto, field, offset_s=circuit.slot_s)
+                    keep = stim.pulse_times_s < sim_len - 0.5 * circuit.dt_s
+                    stim = Stimulus(stim.pulse_times_s[keep], stim.field_vpm[keep],
+                                    stim.waveform, stim.angle_deg, stim.pulse_width_us)
                     sil = cond["silence"] or None
                     on = (state.state > 0).astype(float)
                     rho = _reset_new_spines(rho, on, prev_on)
@@ -529,6 +607,13 @@ class _Runner:
                                       results_name=f"res_{os.getpid()}")
                     w_before = _mean_w_by_pop(rho, on, site_pop)
                     new_rho = np.asarray(res.syn["rho"], dtype=float)
+                    if sess_len - res.duration_s > 1e-9:
+                        # the rest of the session: GB mean field with the fractions of time
+                        # each synapse's calcium spent above the thresholds in the sample
+                        new_rho = SYN.advance_fractions(
+                            new_rho, res.syn["t_above_p"] / res.duration_s,
+                            res.syn["t_above_d"] / res.duration_s, sess_len - res.duration_s,
+                            circuit.gb_params)
                     rho = np.where(on > 0, new_rho, rho)
                     rec["session_dw"].append(_mean_w_by_pop(rho, on, site_pop) - w_before)
                     a = self._ltp_time_per_cell(res, site_post, n_cells, res.duration_s)
@@ -536,7 +621,7 @@ class _Runner:
                     # LTP-calcium excess over rest, in units of ltp_ref, integrated over the
                     # session into the cell's activity drive (dD/dt = -D/tau + gain*excess/tau)
                     excess = (a - a0) / act["ltp_ref"]
-                    drive = drive + act["ltp_gain"] * excess * (res.duration_s / 3600.0) \
+                    drive = drive + act["ltp_gain"] * excess * (sess_len / 3600.0) \
                         / act["tau_h"]
                     rec["session_rates"].append([res.mean_rate(p) for p in POPULATIONS])
                     t_d += sess_len / 86400.0
@@ -559,7 +644,6 @@ class _Runner:
         rec["n_sites_by_pop"] = np.bincount(site_pop, minlength=len(POPULATIONS))
         rec["protocol"] = proto.to_dict() if proto is not None else None
         rec["trees"] = {m: trees[m].values() for m in MODEL_NAMES}
-        rec["netkey"] = netkey
         rec["thr_override"] = thr_override
         rec["cond"] = cond
         return rec
@@ -602,6 +686,8 @@ class _Runner:
         from .coupling import cell_field_vpm
         st = self.settings
         res_all = {}
+        bar = _Progress(sum(len(r["readouts"]) for r in out.values()), self.progress,
+                        "read-outs" + ("" if len(out) > 1 else f" {next(iter(out), '')}"))
         for cname in sorted(out, key=lambda c: keys[c]):
             rec = out[cname]
             circuit = self._short_circuit(keys[cname], trees[cname])
@@ -609,22 +695,53 @@ class _Runner:
             field = cell_field_vpm(st["evoked_pct_rmt"], trees[cname]["coupling"])
             for label, snap in rec["readouts"].items():
                 sp = {"on": snap["on"].astype(float), "rho": snap["rho"]}
-                r0 = circuit.run(None, spines=sp, run_seed=self.seed * 1000 + 500,
-                                 overrides=rec["thr_override"],
-                                 results_name=f"res_{os.getpid()}")
-                r1 = circuit.run(Stimulus([pulse_t], [field]), spines=sp,
-                                 run_seed=self.seed * 1000 + 500, overrides=rec["thr_override"],
-                                 results_name=f"res_{os.getpid()}")
-                evoked = {}
-                win = (pulse_t, pulse_t + st["evoked_window_s"])
-                for p in POPULATIONS:
-                    s = circuit.slices[p]
-                    # extra spikes per cell in the window after the pulse vs the same window
-                    # without the pulse (same noise seed): the evoked-response proxy
-                    evoked[p] = (_count(r1, s, win) - _count(r0, s, win)) / (s.stop - s.start)
-                res_all[(cname, label)] = dict(
-                    rates={p: r0.mean_rate(p) for p in POPULATIONS}, evoked=evoked)
+                thr = rec["thr_override"]
+
+                def measure():
+                    r0 = circuit.run(None, spines=sp, run_seed=self.seed * 1000 + 500,
+                                     overrides=thr, results_name=f"res_{os.getpid()}")
+                    r1 = circuit.run(Stimulus([pulse_t], [field]), spines=sp,
+                                     run_seed=self.seed * 1000 + 500, overrides=thr,
+                                     results_name=f"res_{os.getpid()}")
+                    evoked = {}
+                    win = (pulse_t, pulse_t + st["evoked_window_s"])
+                    for p in POPULATIONS:
+                        s = circuit.slices[p]
+                        # extra spikes per cell in the window after the pulse vs the same
+                        # window without the pulse (same noise seed): the evoked-response proxy
+                        evoked[p] = (_count(r1, s, win) - _count(r0, s, win)) / (s.stop - s.start)
+                    return dict(rates={p: r0.mean_rate(p) for p in POPULATIONS}, evoked=evoked)
+
+                # conditions that share a history share read-outs (every condition's baseline,
+                # the stressed ones' end of stress): measured once, also across worker processes
+                ident = [keys[cname], circuit.config_hash(), sp["on"], sp["rho"],
+                         None if thr is None else thr["cells.thr_tms"], self.seed, field,
+                         pulse_t, st["evoked_window_s"]]
+                res_all[(cname, label)] = self._shared_readout(ident, measure)
+                bar.update(1, f"{cname} {label}")
+        bar.close()
         return res_all
+
+    def _shared_readout(self, ident: list, measure) -> dict:
+        """``measure()``, or its stored result for the same identity (checkpoint_dir/readouts)."""
+        if self.checkpoint_dir is None:
+            return measure()
+        from brian2.utils.filelock import FileLock
+        h = hashlib.sha1()
+        for x in ident:
+            h.update(np.ascontiguousarray(x).tobytes() if isinstance(x, np.ndarray)
+                     else repr(x).encode())
+        d = self.checkpoint_dir / "readouts"
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"{h.hexdigest()[:16]}.json"
+        with FileLock(str(path) + ".lock"):
+            if path.is_file():
+                return json.loads(path.read_text())
+            val = measure()
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(val))
+            os.replace(tmp, path)
+        return val
 
     # ----------------------------------------------------------------- checkpoints
     def _ckpt_path(self, cname):
@@ -656,8 +773,20 @@ class _Runner:
                 int(z["k_step"]), int(z["done"]), rec)
 
 
-def _run_subset_worker(cfg, conds, checkpoint_dir):
-    return _Runner(cfg, progress=False, checkpoint_dir=checkpoint_dir).run_subset(conds)
+def _simulated_session_s(proto, sess_len: float, sample_s) -> float:
+    """Length of a session's fast phase: the whole session, or its start -- whole train periods
+    (as many as fit in ``sample_s``, at least one), or ``sample_s`` of a train that is longer
+    than that (continuous stimulation)."""
+    if proto is None or sample_s == "all" or sample_s >= sess_len:
+        return sess_len
+    per = proto.train_period_s
+    if per > sample_s and proto.train_duration_s >= sample_s:
+        return float(sample_s)
+    return min(sess_len, max(1, math.floor(sample_s / per + 1e-9)) * per)
+
+
+def _run_subset_worker(cfg, conds, checkpoint_dir, queue=None):
+    return _Runner(cfg, progress=queue or False, checkpoint_dir=checkpoint_dir).run_subset(conds)
 
 
 def _pickle(obj) -> bytes:

@@ -56,8 +56,43 @@ def rates_figure(ds, path):
     plt.close(fig)
 
 
-def all_figures(ds, outdir) -> list[str]:
+def conditions_figure(rows, path):
+    """Per stimulated condition: summed session drho, density after stimulation, session rate
+    (rows from report.condition_rows)."""
+    plt = _plt()
+    conds = list(dict.fromkeys(r["condition"] for r in rows))
+    pops = list(dict.fromkeys(r["population"] for r in rows))
+    labs = list(rows[0]["density"])
+    panels = [("sum of session drho", lambda r: r["drho"])] + \
+        [(f"spine density at {lab} (rel.)", lambda r, lab=lab: r["density"][lab]) for lab in labs] + \
+        [("rate during sessions (Hz)", lambda r: r["session_rate"])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6))
+    x = np.arange(len(conds))
+    w = 0.8 / max(1, len(pops))
+    for ax, (title, f) in zip(np.atleast_1d(axes), panels):
+        for k, p in enumerate(pops):
+            y = [next(f(r) for r in rows if r["condition"] == c and r["population"] == p)
+                 for c in conds]
+            ax.bar(x + k * w, y, w, label=p)
+        ax.set_xticks(x + 0.4 - w / 2, conds, rotation=60, ha="right", fontsize=7)
+        ax.set_title(title, fontsize=9)
+        if "density" in title:
+            lo = min(r["density"][t] for r in rows for t in labs)
+            ax.set_ylim(max(0.0, lo - 0.05), None)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def all_figures(ds, outdir, cfg=None) -> list[str]:
+    from .report import condition_rows
     outdir = Path(outdir)
     spine_density_figure(ds, outdir / "spine_density.png")
     rates_figure(ds, outdir / "rates.png")
-    return ["spine_density.png", "rates.png"]
+    names = ["spine_density.png", "rates.png"]
+    rows = condition_rows(ds, cfg) if cfg is not None else []
+    if rows:
+        conditions_figure(rows, outdir / "conditions.png")
+        names.append("conditions.png")
+    return names

@@ -38,6 +38,18 @@ def write_report(res, path, figures) -> None:
             if any(v != "-" for v in vals):
                 rows.append([c, p] + vals)
     L.append(_table(rows, ["condition", "population"] + [str(x) for x in ds.readout.values]))
+    rows = condition_rows(ds, cfg)
+    if rows:
+        after = _readouts_after_stimulation(cfg)
+        L += ["", "## Stimulation day per condition", "",
+              "Change of the mean GB efficacy of present synapses summed over the sessions "
+              "(right after stimulation), relative spine density at the read-outs after it, and "
+              "the mean rate during the sessions.", ""]
+        L.append(_table([[r["condition"], r["population"], f"{r['drho']:+.4f}"]
+                         + [f"{r['density'][lab]:.3f}" for lab in after]
+                         + [f"{r['session_rate']:.2f}"] for r in rows],
+                        ["condition", "population", "sum of session drho"]
+                        + [f"density {lab}" for lab in after] + ["session rate (Hz)"]))
     L += ["", "## Population rates (Hz) at the read-outs", ""]
     rows = [[c, lab] + [f"{float(ds.rate_readout.sel(condition=c, readout=lab, population=p)):.2f}"
                         for p in ds.population.values]
@@ -51,3 +63,36 @@ def write_report(res, path, figures) -> None:
     L.append(_table(rows, ["condition", "readout"] + [str(p) for p in ds.population.values]))
     L += [""] + [f"![{f}]({f})" for f in figures] + [""]
     path.write_text("\n".join(L))
+
+
+def _readouts_after_stimulation(cfg) -> list[str]:
+    kinds = [ph["kind"] for ph in cfg["timeline"]]
+    if "stimulation" not in kinds:
+        return []
+    k = kinds.index("stimulation")
+    return [ph["readout"] for ph in cfg["timeline"][k:] if ph["readout"]]
+
+
+def condition_rows(ds, cfg) -> list[dict]:
+    """Per stimulated condition and excitatory population: summed session drho, density at the
+    read-outs after the stimulation phase, mean session rate (used by the table and figure)."""
+    from .populations import EXCITATORY
+    after = _readouts_after_stimulation(cfg)
+    if not after or "session" not in ds.dims or ds.sizes["session"] == 0:
+        return []
+    rows = []
+    for c in ds.condition.values:
+        dw = ds.session_dw.sel(condition=c)
+        if not np.isfinite(dw.values).any():
+            continue
+        for p in EXCITATORY:
+            dens = {}
+            for lab in after:
+                t = float(ds.readout_time_d.sel(condition=c, readout=lab))
+                dens[lab] = float(ds.spine_density_rel.sel(condition=c, population=p).sel(
+                    time_d=round(t, 6), method="nearest"))
+            rows.append(dict(condition=str(c), population=p,
+                             drho=float(np.nansum(dw.sel(population=p).values)), density=dens,
+                             session_rate=float(np.nanmean(
+                                 ds.session_rate.sel(condition=c, population=p).values))))
+    return rows

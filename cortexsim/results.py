@@ -170,7 +170,7 @@ class Results:
             with open(tmp / "summary.json", "w") as fh:
                 json.dump(self.summary(), fh, indent=2, default=float)
             from . import plots
-            figs = plots.all_figures(self.data, tmp)
+            figs = plots.all_figures(self.data, tmp, json.loads(self.data.attrs["config"]))
             from .report import write_report
             write_report(self, tmp / "report.md", figs)
             for f in tmp.iterdir():

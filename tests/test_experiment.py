@@ -100,14 +100,23 @@ def test_criterion_flips_when_data_change(tiny_run):
 
 def test_same_seed_same_numbers_and_resume_from_checkpoint(tiny_run):
     res, ck = tiny_run
-    files = sorted(p.name for p in ck.iterdir())
+    files = sorted(p.name for p in ck.glob("*.npz"))
     assert len(files) == 3            # one checkpoint per condition
+    # read-outs of identical histories are measured once: the baseline of all three
+    # conditions, the end of stress of the two stressed ones -> 1 + 2 + 3 of 3 x 3
+    assert len(list((ck / "readouts").glob("*.json"))) == 6
+    base = res.data.rate_readout.sel(readout="baseline").values
+    np.testing.assert_array_equal(base[0], base[1])
     z = np.load(ck / files[0])
     assert int(z["done"]) == len(TINY["timeline"])
     # fresh run, same seed: identical numbers
     again = Experiment.from_dict(TINY).run(progress=False)
     np.testing.assert_array_equal(again.data.spine_density.values, res.data.spine_density.values)
     np.testing.assert_array_equal(again.data.session_rate.values, res.data.session_rate.values)
+    # (measured per condition without a checkpoint dir: shared read-outs change nothing)
+    np.testing.assert_array_equal(again.data.rate_readout.values, res.data.rate_readout.values)
+    np.testing.assert_array_equal(again.data.evoked_response.values,
+                                  res.data.evoked_response.values)
     # resumed from the finished checkpoints: no phase is re-simulated, same numbers
     resumed = Experiment.from_dict(TINY).run(progress=False, checkpoint_dir=ck)
     np.testing.assert_array_equal(resumed.data.spine_density.values,
@@ -144,3 +153,45 @@ def test_every_shipped_spec_validates():
     for p in specs:
         exp = load_experiment(p)
         assert exp.spec["conditions"], p
+
+
+# --------------------------------------------------------------------------- sampled sessions
+def test_session_sample_and_by_scale_settings_are_validated():
+    assert "settings.session_sample_s" in _bad(
+        lambda s: s["settings"].update(session_sample_s="some"))
+    assert "settings.session_sample_s" in _bad(
+        lambda s: s["settings"].update(session_sample_s=-5))
+    msg = _bad(lambda s: s["settings"].update(by_scale={"huge": {"session_sample_s": 10}}))
+    assert "settings.by_scale" in msg and "small" in msg
+    assert "settings.by_scale.small.colour" in _bad(
+        lambda s: s["settings"].update(by_scale={"small": {"colour": 1}}))
+    assert "settings.by_scale.small.session_sample_s" in _bad(
+        lambda s: s["settings"].update(by_scale={"small": {"session_sample_s": 0}}))
+
+
+def test_by_scale_settings_apply_only_at_their_scale():
+    spec = copy.deepcopy(TINY)
+    spec["settings"]["by_scale"] = {"small": {"session_sample_s": 10.0, "slow_dt_h": 1.0}}
+    exp = Experiment.from_dict(spec)
+    small = exp.resolved_config(scale="small")["settings"]
+    assert small["session_sample_s"] == 10.0 and small["slow_dt_h"] == 1.0
+    other = exp.resolved_config(scale="default")["settings"]
+    assert other["session_sample_s"] == "all" and other["slow_dt_h"] == 2.0
+    assert exp.resolved_config(scale=300)["settings"]["session_sample_s"] == "all"
+
+
+def test_simulated_session_length_is_whole_train_periods():
+    from cortexsim.experiment import _simulated_session_s
+    from cortexsim.protocols import get_protocol
+    itbs = get_protocol("itbs1800")           # 2 s trains every 10 s, 591.84 s
+    full = itbs.duration_s + 1.0
+    assert _simulated_session_s(itbs, full, "all") == full
+    assert _simulated_session_s(itbs, full, 10.0) == 10.0
+    assert _simulated_session_s(itbs, full, 25.0) == 20.0     # two whole periods
+    assert _simulated_session_s(itbs, full, 4.0) == 10.0      # at least one period
+    assert _simulated_session_s(itbs, full, 1e4) == full
+    r10 = get_protocol("rtms10hz")            # 4 s trains every 30 s
+    assert _simulated_session_s(r10, r10.duration_s + 1, 10.0) == 30.0
+    r1 = get_protocol("rtms1hz")              # one continuous 900-s train
+    assert _simulated_session_s(r1, r1.duration_s + 1, 10.0) == 10.0
+    assert _simulated_session_s(None, 1.0, 10.0) == 1.0

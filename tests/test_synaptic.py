@@ -202,3 +202,38 @@ def test_gb2012_fig4b_shape_frequency_dependence():
         h = 0.5 / f
         return syn.frequency_stdp_curves(np.linspace(-h, h, 201), [f], 75)["change"].min()
     assert min_change(25.0) < 1.0 < min_change(35.0)   # crossover measured at 29.1 Hz
+
+
+# --------------------------------------------------------------------------- sampled sessions
+def _theta_burst_pairs(n_trains, dt_pp):
+    """iTBS-like pattern: per 10-s train period, 10 bursts at 5 Hz of 3 presynaptic spikes at
+    50 Hz, one postsynaptic spike dt_pp after each burst's first spike."""
+    tr, b = np.meshgrid(np.arange(n_trains), np.arange(10), indexing="ij")
+    t0 = (tr * 10.0 + b * 0.2 + 0.01).ravel()
+    pre = np.sort(np.concatenate([t0, t0 + 0.02, t0 + 0.04]))
+    return pre, t0 + dt_pp
+
+
+@pytest.mark.parametrize("dt_pp", [0.01, -0.01, 0.03])
+@pytest.mark.parametrize("rho0", [0.2, 0.8])
+def test_sampled_protocol_plus_mean_field_matches_full_protocol(dt_pp, rho0):
+    """Two simulated train periods, then the GB mean-field drift with the threshold-time
+    fractions measured in them, give the rho of the whole 60-train protocol (event-driven)."""
+    from cortexsim.plasticity.synaptic import advance_fractions, event_driven_rho, get_params
+    full = event_driven_rho(*_theta_burst_pairs(60, dt_pp), rho0=rho0, t_end=600.0)
+    smp = event_driven_rho(*_theta_burst_pairs(2, dt_pp), rho0=rho0, t_end=20.0)
+    ext = advance_fractions(smp.rho_final, smp.t_above_p / 20.0, smp.t_above_d / 20.0, 580.0,
+                            get_params())
+    assert abs(ext - full.rho_final) < 0.01
+    # and the extrapolation matters: the sample alone is far from the full protocol
+    assert abs(smp.rho_final - full.rho_final) > 0.05
+
+
+def test_mean_field_without_threshold_time_is_the_cubic_drift():
+    from cortexsim.plasticity.synaptic import advance, advance_fractions, get_params
+    p = get_params()
+    r = np.array([0.1, 0.45, 0.55, 0.9])
+    a = advance_fractions(r, 0.0, 0.0, 100.0, p)
+    _, b, _, _ = advance(np.zeros(4), r, 100.0, p)
+    np.testing.assert_allclose(a, b, atol=1e-9)
+    np.testing.assert_array_equal(advance_fractions(r, 0.5, 0.5, 0.0, p), r)

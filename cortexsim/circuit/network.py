@@ -146,10 +146,11 @@ def _compile(b2, base: Path, key: str) -> tuple[str, bool]:
     parallel workers compile it once.
     """
     import shutil
+    from brian2.utils.filelock import FileLock
     base.mkdir(parents=True, exist_ok=True)
     own = base / f"circuit_{key}_{os.getpid()}"
     cached = base / f"cache_{key}"
-    with _FileLock(str(base / f"cache_{key}.lock")):
+    with FileLock(str(base / f"cache_{key}.lock")):
         hit = cached.is_dir() and not own.exists()
         if hit:
             shutil.copytree(cached, own, copy_function=shutil.copy2)
@@ -166,30 +167,6 @@ def _compile(b2, base: Path, key: str) -> tuple[str, bool]:
             atexit.register(_cleanup_own_dirs)
         _OWN_DIRS.append(str(own))
     return str(own), hit
-
-
-class _FileLock:
-    """Exclusive inter-process lock on a file (POSIX ``flock``; no-op where unavailable)."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.fd = None
-
-    def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:      # pragma: no cover (non-POSIX)
-            return self
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            import fcntl
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
 
 
 class Circuit:

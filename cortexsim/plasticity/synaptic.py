@@ -207,6 +207,37 @@ def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None):
     return c * np.exp(-Dt / p.tau_ca), r, tp, td
 
 
+def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: float = 1.0):
+    """Advance rho over ``duration_s`` (s) of a stationary, periodic activity pattern in which
+    each synapse's calcium spends a fraction ``frac_p`` (``frac_d``) of the time above theta_p
+    (theta_d), e.g. measured in a simulated sample of a protocol.
+
+    This is the mean-field limit GB 2012 (SI) use for long protocols: calcium varies on the
+    scale of tau_ca (~23 ms), rho on the scale of tau (~346 s), so over many protocol periods rho
+    follows the drift averaged over the period.  Integrated with the same splitting as
+    :func:`advance` (potentiation, depression, then the cubic term) in steps of ``step_s``.
+    The noise term is not extrapolated (drift only)."""
+    p = params if isinstance(params, GBParams) else get_params(params)
+    rho = np.asarray(rho, dtype=float)
+    fp = np.clip(np.asarray(frac_p, dtype=float), 0.0, 1.0)
+    fd = np.maximum(np.clip(np.asarray(frac_d, dtype=float), 0.0, 1.0), fp)
+    check_number("duration_s", duration_s, min=0)
+    check_number("step_s", step_s, min=0, strict_min=True)
+    n = int(math.ceil(duration_s / step_s - 1e-9))
+    if n == 0:
+        return rho.copy()
+    h = duration_s / n
+    g = p.gamma_p + p.gamma_d
+    rbar = p.gamma_p / g if g > 0 else 0.0
+    ep = np.exp(-g / p.tau * fp * h)
+    ed = np.exp(-p.gamma_d / p.tau * (fd - fp) * h)
+    r = rho
+    for _ in range(n):
+        r = (rbar + (r - rbar) * ep) * ed
+        r = _cubic(r, h, p)
+    return r
+
+
 @dataclass
 class EventResult:
     """Result of :func:`event_driven_rho` / :func:`event_driven_batch`."""
