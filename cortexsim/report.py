@@ -17,7 +17,7 @@ def write_report(res, path, figures) -> None:
     cfg = json.loads(ds.attrs["config"])
     L = [f"# {cfg['experiment']['name']}", "", cfg["experiment"].get("description", ""), "",
          f"Seed {cfg['experiment']['seed']}, scale {cfg['settings']['scale']}, "
-         f"cortexsim {ds.attrs.get('cortexsim_version')}.", ""]
+         f"cortexsim {ds.attrs.get('cortexsim_version')}. " + _sessions_line(cfg["settings"]), ""]
     L += ["## Criteria (judged by the simulation's own numbers)", ""]
     if res.criteria:
         L.append(_table([[c["name"], c["expected"], json.dumps(c["observed"]),
@@ -96,3 +96,12 @@ def condition_rows(ds, cfg) -> list[dict]:
                              session_rate=float(np.nanmean(
                                  ds.session_rate.sel(condition=c, population=p).values))))
     return rows
+
+
+def _sessions_line(st) -> str:
+    if st.get("session_sample_s", "all") == "all":
+        return "Stimulation sessions: every pulse of every session simulated."
+    return (f"Stimulation sessions: the first {st['session_sample_s']:g} s of each session "
+            "(whole train periods) simulated with every pulse; each synapse's GB efficacy "
+            "carried over the rest of the session by the GB 2012 mean field with the "
+            "threshold-time fractions measured in that sample (settings.session_sample_s).")

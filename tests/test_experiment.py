@@ -149,7 +149,7 @@ def test_every_shipped_spec_validates():
     from pathlib import Path
     from cortexsim.experiment import load_experiment
     specs = sorted((Path(__file__).resolve().parent.parent / "experiments").glob("*.toml"))
-    assert {p.stem for p in specs} >= {"aitbs_study", "demo"}
+    assert {p.stem for p in specs} >= {"aitbs_study", "protocol_comparison"}
     for p in specs:
         exp = load_experiment(p)
         assert exp.spec["conditions"], p
