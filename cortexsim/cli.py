@@ -86,8 +86,15 @@ def cmd_celltypes(a):
 
 def cmd_run(a):
     experiment = _import_module("experiment")
+    settings = {}
+    if a.session_sample is not None:
+        v = a.session_sample
+        try:
+            settings["session_sample_s"] = v if v == "all" else float(v)
+        except ValueError:
+            raise InputError("--session-sample", f"expected 'all' or seconds, got {v!r}")
     summary = experiment.run_cli(a.spec, scale=a.scale, out=a.out, seed=a.seed,
-                                 progress=not a.quiet, workers=a.workers)
+                                 progress=not a.quiet, workers=a.workers, settings=settings)
     if a.json:
         _emit(summary, True)
         return
@@ -143,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="override the spec's seed")
     s.add_argument("--workers", type=int, default=1,
                    help="conditions run in this many parallel processes (default 1)")
+    s.add_argument("--session-sample", default=None, metavar="S|all",
+                   help="simulate S seconds (whole train periods) of every stimulation session "
+                        "and carry the GB efficacy over the rest by the GB mean field, or 'all' "
+                        "for every pulse (default: the spec's setting for the scale)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_run)

@@ -276,7 +276,8 @@ class Experiment:
     def from_dict(cls, raw: dict) -> "Experiment":
         return cls(parse_spec(raw))
 
-    def resolved_config(self, seed=None, scale=None) -> dict:
+    def resolved_config(self, seed=None, scale=None, settings=None) -> dict:
+        """The spec with seed, scale, the scale's own settings and ``settings`` applied."""
         cfg = copy.deepcopy(self.spec)
         if seed is not None:
             cfg["experiment"]["seed"] = int(check_number("seed", seed, min=0, integer=True))
@@ -288,14 +289,18 @@ class Experiment:
             cfg["settings"].update(cfg["settings"].get("by_scale", {}).get(sc, {}))
         else:
             check_number("scale", sc, min=50, integer=True)
+        if settings:
+            _check_keys(settings, [k for k in DEFAULT_SETTINGS if k != "scale"], "settings")
+            cfg["settings"].update(settings)
+            _check_settings(cfg["settings"], "settings")
         return cfg
 
     def run(self, seed=None, scale=None, progress: bool = True, checkpoint_dir=None,
-            workers: int = 1):
+            workers: int = 1, settings: dict | None = None):
         """Run every condition (``workers`` > 1: conditions in parallel processes); returns
         :class:`cortexsim.results.Results`.  ``checkpoint_dir``: save each condition after
         every phase and resume finished phases on a re-run."""
-        cfg = self.resolved_config(seed, scale)
+        cfg = self.resolved_config(seed, scale, settings)
         return _Runner(cfg, progress=progress, checkpoint_dir=checkpoint_dir,
                        workers=workers).run()
 
@@ -820,11 +825,12 @@ def _mean_w_by_pop(rho, on, site_pop):
 
 
 # --------------------------------------------------------------------------- CLI
-def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1) -> dict:
+def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1,
+            settings=None) -> dict:
     exp = load_experiment(spec)
     if out is None:
         out = Path("out") / exp.name
     res = exp.run(seed=seed, scale=scale, progress=progress,
-                  checkpoint_dir=Path(out) / "checkpoints", workers=workers)
+                  checkpoint_dir=Path(out) / "checkpoints", workers=workers, settings=settings)
     res.save(out)
     return {"out": str(out), **res.summary()}

@@ -266,3 +266,16 @@ def test_run_and_sweep_never_traceback(command, tmp_path, capsys):
     assert code in (1, 2)
     captured = capsys.readouterr()
     _one_error_line(captured.err, command)
+
+
+@pytest.mark.parametrize("value,words", [("soon", ["--session-sample", "all"]),
+                                         ("-3", ["settings.session_sample_s"])])
+def test_run_bad_session_sample_exit_2(value, words, capsys):
+    from pathlib import Path
+    spec = Path(__file__).resolve().parent.parent / "experiments" / "aitbs_study.toml"
+    code = main(["run", str(spec), "--session-sample", value, "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    _one_error_line(err, "run")
+    for w in words:
+        assert w in err

@@ -195,3 +195,35 @@ def test_simulated_session_length_is_whole_train_periods():
     r1 = get_protocol("rtms1hz")              # one continuous 900-s train
     assert _simulated_session_s(r1, r1.duration_s + 1, 10.0) == 10.0
     assert _simulated_session_s(None, 1.0, 10.0) == 1.0
+
+
+def test_study_spec_reduced_run_writes_every_output(tmp_path):
+    """experiments/aitbs_study.toml itself at reduced size (100 neurons, sampled sessions):
+    every output with the right dims, one criterion per finding, the report's tables."""
+    import xarray as xr
+    from pathlib import Path
+    from cortexsim.params import read_toml
+    from cortexsim.results import Results
+    raw = read_toml(Path(__file__).resolve().parent.parent / "experiments" / "aitbs_study.toml")
+    raw["settings"].update(scale=100, slow_dt_h=4.0, baseline_fast_s=10.0,
+                           session_sample_s=10.0, by_scale={})
+    res = Experiment.from_dict(raw).run(progress=False, checkpoint_dir=tmp_path / "ck")
+    out = res.save(tmp_path / "out")
+    for f in ("results.nc", "summary.json", "report.md", "spine_density.png", "rates.png",
+              "conditions.png"):
+        assert (out / f).is_file(), f
+    ds = xr.load_dataset(out / "results.nc")
+    assert ds.spine_density.dims == ("condition", "population", "time_d")
+    assert list(ds.condition.values) == ["control", "stress", "stress_sham", "stress_aitbs",
+                                         "stress_aitbs_it_silenced"]
+    assert list(ds.readout.values) == ["baseline", "end_stress", "24h", "7d"]
+    assert ds.sizes["session"] == 10
+    assert np.isfinite(ds.session_dw.sel(condition="stress_aitbs").values[:, :3]).all()
+    assert np.isnan(ds.session_dw.sel(condition="control").values).all()
+    assert json.loads(ds.attrs["config"])["settings"]["session_sample_s"] == 10.0
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["criteria"]) == 5
+    assert all(set(c) >= {"name", "expected", "observed", "passed"} for c in summary["criteria"])
+    report = (out / "report.md").read_text()
+    assert "Stimulation day per condition" in report and "first 10 s" in report
+    assert Results.load(out).criteria == summary["criteria"]
