@@ -108,8 +108,9 @@ t_on : second (constant)
 t_off : second (constant)
 """
         dt = proto["dt"] * b2.ms
-        G = b2.NeuronGroup(n, eqs, threshold=thr, reset=reset, refractory="t_ref",
+        G = b2.NeuronGroup(n, eqs, threshold=thr, reset=reset, refractory=cells.REFRACTORY,
                            method="euler", dt=dt, name="celltypes")
+        G.t_spike = -1.0 * b2.second
         for name in list(cells.MODEL_PARAMS) + list(cells.NUMERIC_PARAMS):
             arr = np.array([vals[pops[i]][name] for i in pop_idx])
             unit = {**cells.MODEL_PARAMS, **cells.NUMERIC_PARAMS}[name]

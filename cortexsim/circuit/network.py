@@ -150,11 +150,22 @@ def _compile(b2, base: Path, key: str) -> tuple[str, bool]:
     base.mkdir(parents=True, exist_ok=True)
     own = base / f"circuit_{key}_{os.getpid()}"
     cached = base / f"cache_{key}"
+    # Brian2's default flags minus -fno-finite-math-only (with it glibc offers no vector exp;
+    # the network has no inf/NaN arithmetic), plus enough run-time alias checks for gcc to
+    # vectorise loops over ~25 arrays (Brian2's local __restrict pointers do not suffice):
+    # the neuron update becomes ~3x faster
+    flags = [f for f in b2.prefs.codegen.cpp.extra_compile_args_gcc
+             if f != "-fno-finite-math-only"] + ["--param=vect-max-version-for-alias-checks=1000"]
+    saved = b2.prefs.codegen.cpp.extra_compile_args_gcc
     with FileLock(str(base / f"cache_{key}.lock")):
         hit = cached.is_dir() and not own.exists()
         if hit:
             shutil.copytree(cached, own, copy_function=shutil.copy2)
-        b2.device.build(directory=str(own), compile=True, run=False, with_output=False)
+        b2.prefs.codegen.cpp.extra_compile_args_gcc = flags
+        try:
+            b2.device.build(directory=str(own), compile=True, run=False, with_output=False)
+        finally:
+            b2.prefs.codegen.cpp.extra_compile_args_gcc = saved
         if not cached.is_dir():
             tmp = base / f"cache_{key}.tmp{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
@@ -418,7 +429,7 @@ n_spk : 1
         # thresholds were exceeded, so recruitment depended on the moment of the pulse.
         G.run_regularly(
             """
-            fire = int(tms_E(t) > 0 and tms_E(t) >= thr_tms)*int(not_refractory)
+            fire = int(tms_E(t) > 0 and tms_E(t) >= thr_tms)*not_ref
             v = fire*(V_T + spike_cut*Delta_T + direct_margin) + (1 - fire)*v
             g_ampa += g_tms_aff*hash_poisson(n_tms_aff*tms_aff(t)*aff_release, i, timestep(t, dt), run_seed, 1)
             v += pol_gain*tms_E(t)
