@@ -247,7 +247,14 @@ w_bg : siemens (constant)
     net.run(duration_s * b2.second, profile=profile)
     directory = str(Path(build_root) / f"bare_{n}_{'prof' if profile else 'time'}")
     t0 = time.perf_counter()
-    b2.device.build(directory=directory, compile=True, run=False, with_output=False)
+    # the same compiler flags as the full circuit's build (fair comparison)
+    from cortexsim.circuit.network import compile_flags
+    saved = b2.prefs.codegen.cpp.extra_compile_args_gcc
+    b2.prefs.codegen.cpp.extra_compile_args_gcc = compile_flags(b2)
+    try:
+        b2.device.build(directory=directory, compile=True, run=False, with_output=False)
+    finally:
+        b2.prefs.codegen.cpp.extra_compile_args_gcc = saved
     build_wall = time.perf_counter() - t0
     make_s = float(b2.device.timers["compile"]["make"] or np.nan)
     group_outdeg = {"syn_e": np.bincount(ie, minlength=n).astype(float),
@@ -321,8 +328,12 @@ def write_md(res, path):
     L.append(f"Date: {res['date']}. Machine: {res['machine']['cpus']} CPU cores "
              f"({res['machine']['processor']}), Python {res['machine']['python']}, "
              f"Brian2 {res['machine']['brian2']}, target cpp_standalone (single-threaded, "
-             f"compiled once per network, re-run through `run_args`), dt = 0.1 ms. "
-             f"Script: `benchmarks/bench_circuit.py`; raw numbers: `circuit.json`.\n")
+             f"compiled once per network, re-run through `run_args`), dt = 0.1 ms; both "
+             f"networks compiled with the same flags (`cortexsim.circuit.network."
+             f"compile_flags`: Brian2's gcc defaults without `-fno-finite-math-only`, plus "
+             f"`--param=vect-max-version-for-alias-checks=1000`, so that gcc vectorises the "
+             f"neuron update). Script: `benchmarks/bench_circuit.py`; raw numbers: "
+             f"`circuit.json`.\n")
     L.append("**Wall s per biological s** is the simulation loop of the compiled binary "
              "(Brian2's `last_run_info`), excluding compilation, process start and file I/O; "
              "the end-to-end `run()` call (binary start, loading run_args/results, NaN check, "

@@ -5,7 +5,8 @@ A criterion (``[[criteria]]`` in a spec) compares a read-out value with a thresh
     name = "stress lowers spines"
     expected = "relative spine density < 0.9 at end of stress (IT_L5, PT_L5)"
     var = "spine_density_rel"        # any (condition, population, time_d) or
-                                     # (condition, readout, population) variable
+                                     # (condition, readout, population) variable, or
+                                     # session_rate (mean over the condition's sessions)
     condition = "stress"
     readout = "end_stress"           # read-out label (its time for time_d variables)
     populations = ["IT_L5", "PT_L5"]
@@ -54,6 +55,8 @@ def _value(ds, var, cond, readout, pop):
         da = da.sel(time_d=round(t, 6), method="nearest")
     elif "readout" in da.dims:
         da = da.sel(readout=readout)
+    elif "session" in da.dims:
+        da = da.mean("session", skipna=True)
     if "population" in da.dims:
         da = da.sel(population=pop)
     return float(da)

@@ -51,7 +51,7 @@ ABLATIONS = ("coupling", "h_current", "intrinsic", "connectivity", "nmda_calcium
              "activity_structural", "homeostasis")
 MODEL_NAMES = ("circuit", "cells", "synaptic", "structural", "stress", "coupling")
 RESULT_VARIABLES = ("spine_density", "spine_density_rel", "mean_weight", "rate_readout",
-                    "evoked_response")
+                    "evoked_response", "session_rate")
 SPEC_SECTIONS = ("experiment", "settings", "timeline", "conditions", "overrides", "criteria",
                  "ablations")
 

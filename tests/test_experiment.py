@@ -98,6 +98,22 @@ def test_criterion_flips_when_data_change(tiny_run):
     assert not evaluate(ds, crit)[0]["passed"]
 
 
+def test_session_rate_criterion_is_the_mean_over_sessions(tiny_run):
+    res, _ = tiny_run
+    ds = res.data.copy(deep=True)
+    crit = [{"name": "IT fires more than when silenced", "var": "session_rate",
+             "condition": "stress_tbs", "minus_condition": "stress_tbs_silenced",
+             "populations": ["IT_L5"], "op": ">", "value": 0.0}]
+    parse_spec({**copy.deepcopy(TINY), "criteria": crit})       # a valid criterion
+    out = evaluate(ds, crit)[0]
+    expect = float(ds.session_rate.sel(condition="stress_tbs", population="IT_L5").mean()
+                   - ds.session_rate.sel(condition="stress_tbs_silenced",
+                                         population="IT_L5").mean())
+    assert out["observed"]["IT_L5"] == pytest.approx(expect, abs=1e-6) and out["passed"]
+    ds["session_rate"].loc[dict(condition="stress_tbs", population="IT_L5")] = 0.0
+    assert not evaluate(ds, crit)[0]["passed"]
+
+
 def test_same_seed_same_numbers_and_resume_from_checkpoint(tiny_run):
     res, ck = tiny_run
     files = sorted(p.name for p in ck.glob("*.npz"))
@@ -222,7 +238,7 @@ def test_study_spec_reduced_run_writes_every_output(tmp_path):
     assert np.isnan(ds.session_dw.sel(condition="control").values).all()
     assert json.loads(ds.attrs["config"])["settings"]["session_sample_s"] == 10.0
     summary = json.loads((out / "summary.json").read_text())
-    assert len(summary["criteria"]) == 5
+    assert len(summary["criteria"]) == 7
     assert all(set(c) >= {"name", "expected", "observed", "passed"} for c in summary["criteria"])
     report = (out / "report.md").read_text()
     assert "Stimulation day per condition" in report and "first 10 s" in report

@@ -467,8 +467,11 @@ def _advance_code(p: GBParams) -> str:
     return "\n".join(L)
 
 
-def synapse_model(params=None) -> SynapseModelParts:
-    """Brian2 model strings of the event-driven GB rule (no per-synapse clock-driven ODE)."""
+def synapse_model(params=None, counters: bool = True) -> SynapseModelParts:
+    """Brian2 model strings of the event-driven GB rule (no per-synapse clock-driven ODE).
+    ``counters``: per-synapse pre/post spike counters (a network whose on-states are fixed during
+    a run derives them from its per-neuron spike counts instead: one array less to touch per
+    event)."""
     import brian2 as b2
 
     p = get_params(params)
@@ -481,8 +484,7 @@ def synapse_model(params=None) -> SynapseModelParts:
         "rho : 1",
         "t_last : second",
         "on : 1",
-        "n_pre_spikes : 1",
-        "n_post_spikes : 1",
+    ] + (["n_pre_spikes : 1", "n_post_spikes : 1"] if counters else []) + [
         "t_above_p : second",
         "t_above_d : second",
         f"w = {w_expr} : 1",
@@ -494,8 +496,8 @@ def synapse_model(params=None) -> SynapseModelParts:
                   f"/(1 + gb_mg_ratio*exp(-gb_mg_slope*{vn}_post))")
     else:
         ca_inc = "c += on*gb_c_pre"
-    on_pre = {"pre": "", "ca": adv + "\n" + ca_inc + "\nn_pre_spikes += on"}
-    on_post = {"post": adv + "\nc += on*gb_c_post\nn_post_spikes += on"}
+    on_pre = {"pre": "", "ca": adv + "\n" + ca_inc + ("\nn_pre_spikes += on" if counters else "")}
+    on_post = {"post": adv + "\nc += on*gb_c_post" + ("\nn_post_spikes += on" if counters else "")}
     g = p.gamma_p + p.gamma_d
     ns = {
         "gb_tau_ca": p.tau_ca * b2.second, "gb_theta_p": p.theta_p, "gb_theta_d": p.theta_d,
