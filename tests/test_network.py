@@ -355,3 +355,15 @@ def test_bad_circuit_arguments(kwargs):
     args = dict(scale="small", duration_s=0.1) | kwargs
     with pytest.raises(InputError):
         Circuit(args.pop("scale"), **args)
+
+
+def test_cache_pruning_keeps_the_most_recently_used(tmp_path):
+    from cortexsim.circuit.network import _prune_cache
+    for k in range(5):
+        d = tmp_path / f"cache_{k}"
+        d.mkdir()
+        (tmp_path / f"cache_{k}.lock").touch()
+        os.utime(d, (1000 + k, 1000 + k))
+    _prune_cache(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cache_3", "cache_3.lock", "cache_4", "cache_4.lock"]

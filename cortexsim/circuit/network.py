@@ -164,7 +164,12 @@ def _compile(b2, base: Path, key: str) -> tuple[str, bool]:
     with FileLock(str(base / f"cache_{key}.lock")):
         hit = cached.is_dir() and not own.exists()
         if hit:
-            shutil.copytree(cached, own, copy_function=shutil.copy2)
+            try:
+                shutil.copytree(cached, own, copy_function=shutil.copy2)
+                os.utime(cached)       # most recently used (pruning keeps the newest)
+            except (OSError, shutil.Error):   # pruned meanwhile: compile from scratch
+                shutil.rmtree(own, ignore_errors=True)
+                hit = False
         b2.prefs.codegen.cpp.extra_compile_args_gcc = flags
         try:
             b2.device.build(directory=str(own), compile=True, run=False, with_output=False)
@@ -174,14 +179,29 @@ def _compile(b2, base: Path, key: str) -> tuple[str, bool]:
             tmp = base / f"cache_{key}.tmp{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.copytree(own, tmp, copy_function=shutil.copy2,
-                            ignore=shutil.ignore_patterns("results*", "res_*", "init_*"))
+                            # data is rewritten by every build/run: keep code and objects only
+                            ignore=shutil.ignore_patterns("results*", "res_*", "static_arrays"))
             os.replace(tmp, cached)
+            _prune_cache(base)
     if str(own) not in _OWN_DIRS:
         if not _OWN_DIRS:
             import atexit
             atexit.register(_cleanup_own_dirs)
         _OWN_DIRS.append(str(own))
     return str(own), hit
+
+
+#: compiled projects kept in the cache (least recently used ones are removed beyond this)
+CACHE_KEEP = 40
+
+
+def _prune_cache(base: Path, keep: int = CACHE_KEEP):
+    import shutil
+    caches = sorted((d for d in base.glob("cache_*") if d.is_dir() and ".tmp" not in d.name),
+                    key=lambda d: d.stat().st_mtime, reverse=True)
+    for d in caches[keep:]:
+        shutil.rmtree(d, ignore_errors=True)
+        Path(str(d) + ".lock").unlink(missing_ok=True)
 
 
 class Circuit:
