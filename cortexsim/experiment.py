@@ -34,6 +34,7 @@ Results are an :class:`cortexsim.results.Results` (xarray inside, full config at
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -687,7 +688,6 @@ class _Runner:
     def _readouts(self, out: dict, trees: dict, keys: dict) -> dict:
         """Population rates and an evoked-response proxy at every read-out of every condition,
         from the stored spine snapshots, with the short compiled circuit."""
-        from .circuit.network import Stimulus
         from .coupling import cell_field_vpm
         st = self.settings
         res_all = {}
@@ -701,31 +701,32 @@ class _Runner:
             for label, snap in rec["readouts"].items():
                 sp = {"on": snap["on"].astype(float), "rho": snap["rho"]}
                 thr = rec["thr_override"]
-
-                def measure():
-                    r0 = circuit.run(None, spines=sp, run_seed=self.seed * 1000 + 500,
-                                     overrides=thr, results_name=f"res_{os.getpid()}")
-                    r1 = circuit.run(Stimulus([pulse_t], [field]), spines=sp,
-                                     run_seed=self.seed * 1000 + 500, overrides=thr,
-                                     results_name=f"res_{os.getpid()}")
-                    evoked = {}
-                    win = (pulse_t, pulse_t + st["evoked_window_s"])
-                    for p in POPULATIONS:
-                        s = circuit.slices[p]
-                        # extra spikes per cell in the window after the pulse vs the same
-                        # window without the pulse (same noise seed): the evoked-response proxy
-                        evoked[p] = (_count(r1, s, win) - _count(r0, s, win)) / (s.stop - s.start)
-                    return dict(rates={p: r0.mean_rate(p) for p in POPULATIONS}, evoked=evoked)
-
                 # conditions that share a history share read-outs (every condition's baseline,
                 # the stressed ones' end of stress): measured once, also across worker processes
                 ident = [keys[cname], circuit.config_hash(), sp["on"], sp["rho"],
                          None if thr is None else thr["cells.thr_tms"], self.seed, field,
                          pulse_t, st["evoked_window_s"]]
-                res_all[(cname, label)] = self._shared_readout(ident, measure)
+                res_all[(cname, label)] = self._shared_readout(ident, functools.partial(
+                    self._measure_readout, circuit, sp, thr, pulse_t, field))
                 bar.update(1, f"{cname} {label}")
         bar.close()
         return res_all
+
+    def _measure_readout(self, circuit, spines, thr, pulse_t, field) -> dict:
+        """Rates without stimulation, and the evoked-response proxy: extra spikes per cell in the
+        window after one pulse vs the same window without it (same noise seed)."""
+        from .circuit.network import Stimulus
+        r0 = circuit.run(None, spines=spines, run_seed=self.seed * 1000 + 500, overrides=thr,
+                         results_name=f"res_{os.getpid()}")
+        r1 = circuit.run(Stimulus([pulse_t], [field]), spines=spines,
+                         run_seed=self.seed * 1000 + 500, overrides=thr,
+                         results_name=f"res_{os.getpid()}")
+        win = (pulse_t, pulse_t + self.settings["evoked_window_s"])
+        evoked = {}
+        for p in POPULATIONS:
+            s = circuit.slices[p]
+            evoked[p] = (_count(r1, s, win) - _count(r0, s, win)) / (s.stop - s.start)
+        return dict(rates={p: r0.mean_rate(p) for p in POPULATIONS}, evoked=evoked)
 
     def _shared_readout(self, ident: list, measure) -> dict:
         """``measure()``, or its stored result for the same identity (checkpoint_dir/readouts)."""
