@@ -257,13 +257,36 @@ def _apply_ablations(trees: dict, ablations) -> None:
 
 
 def load_experiment(path) -> "Experiment":
-    """Read and validate an experiment spec (TOML)."""
+    """Read and validate an experiment spec (TOML).  A spec may start from another one:
+    ``extends = "aitbs_study.toml"`` (path relative to the spec) takes that spec and lays this
+    one's tables over it (tables merge key by key; lists such as the timeline and criteria, and
+    plain values, replace)."""
     p = Path(path)
     if not p.is_file() and not p.suffix:
         from .params import experiments_dir
         p = experiments_dir() / f"{path}.toml"
+    return Experiment(parse_spec(_read_spec(p), source=str(p)), path=str(p))
+
+
+def _read_spec(p: Path, _seen=()) -> dict:
     raw = read_toml(p, field="spec")
-    return Experiment(parse_spec(raw, source=str(p)), path=str(p))
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise InputError(f"{p}: extends", "must be the path of another spec (TOML)")
+    bp = (p.parent / base).resolve()
+    if bp in _seen or bp == p.resolve():
+        raise InputError(f"{p}: extends", f"circular: {bp} extends itself")
+    return _merge(_read_spec(bp, _seen + (p.resolve(),)), raw)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            else copy.deepcopy(v)
+    return out
 
 
 # --------------------------------------------------------------------------- runner

@@ -243,3 +243,28 @@ def test_study_spec_reduced_run_writes_every_output(tmp_path):
     report = (out / "report.md").read_text()
     assert "Stimulation day per condition" in report and "first 10 s" in report
     assert Results.load(out).criteria == summary["criteria"]
+
+
+def test_spec_extends_another_spec(tmp_path):
+    from cortexsim.experiment import load_experiment
+    base = tmp_path / "base.toml"
+    base.write_text('[experiment]\nname = "base"\nseed = 2\n[settings]\nscale = 100\n'
+                    '[[timeline]]\nkind = "baseline"\ndays = 1\nreadout = "b"\n'
+                    '[conditions.control]\nstress = false\n')
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "base.toml"\n[experiment]\nname = "child"\n'
+                     '[settings]\nslow_dt_h = 3.0\n[conditions.stressed]\nstress = true\n'
+                     '[overrides]\n"synaptic.calcium.c_pre" = 0.3\n')
+    spec = load_experiment(child).spec
+    assert spec["experiment"]["name"] == "child" and spec["experiment"]["seed"] == 2
+    assert spec["settings"]["scale"] == 100 and spec["settings"]["slow_dt_h"] == 3.0
+    assert list(spec["conditions"]) == ["control", "stressed"]
+    assert spec["overrides"] == {"synaptic.calcium.c_pre": 0.3}
+    loop = tmp_path / "loop.toml"
+    loop.write_text('extends = "loop.toml"\n')
+    with pytest.raises(InputError, match="circular"):
+        load_experiment(loop)
+    missing = tmp_path / "missing.toml"
+    missing.write_text('extends = "nowhere.toml"\n')
+    with pytest.raises(InputError, match="not found"):
+        load_experiment(missing)
