@@ -367,8 +367,8 @@ class Circuit:
     def config_hash(self) -> str:
         """Hash of everything that goes into the compiled network: model values, size, seed,
         phase length, pulse grid, waveform and the code that generates the network."""
-        blob = json.dumps({"code": _code_version(), "circuit": self.params.values(), "n": self.n_total, "seed": self.seed,
-                           "dur": self.duration_s, "slot": self.slot_s, "plastic": self.plastic,
+        blob = json.dumps({"code": _code_version(), "circuit": self.params.values(),
+                           "n": self.n_total, "seed": self.seed, "dur": self.duration_s, "slot": self.slot_s, "plastic": self.plastic,
                            "cells": self.cell_params.values() if self.cell_params else None,
                            "syn": self.syn_params.values() if self.syn_params else None,
                            "wf": [self.waveform, self.angle_deg, self.pulse_width_us]},

@@ -496,8 +496,10 @@ def synapse_model(params=None, counters: bool = True) -> SynapseModelParts:
                   f"/(1 + gb_mg_ratio*exp(-gb_mg_slope*{vn}_post))")
     else:
         ca_inc = "c += on*gb_c_pre"
-    on_pre = {"pre": "", "ca": adv + "\n" + ca_inc + ("\nn_pre_spikes += on" if counters else "")}
-    on_post = {"post": adv + "\nc += on*gb_c_post" + ("\nn_post_spikes += on" if counters else "")}
+    count_pre = "\nn_pre_spikes += on" if counters else ""
+    count_post = "\nn_post_spikes += on" if counters else ""
+    on_pre = {"pre": "", "ca": adv + "\n" + ca_inc + count_pre}
+    on_post = {"post": adv + "\nc += on*gb_c_post" + count_post}
     g = p.gamma_p + p.gamma_d
     ns = {
         "gb_tau_ca": p.tau_ca * b2.second, "gb_theta_p": p.theta_p, "gb_theta_d": p.theta_d,
