@@ -51,15 +51,6 @@ def _b2():
     return b2
 
 
-def _fresh_device():
-    """Brian2 standalone device, reset for a new build in this process."""
-    b2 = _b2()
-    b2.set_device("cpp_standalone", build_on_run=False)
-    b2.device.reinit()
-    b2.device.activate(build_on_run=False)
-    b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
-
-
 def _timed_run(fn):
     """Call fn(); return (result, dict of times): Python-call wall, binary wall, loop time."""
     b2 = _b2()
@@ -200,7 +191,8 @@ def bare_coba(n, n_exc_syn, n_inh_syn, duration_s, build_root, target_rates, pro
     parameters), explicit seeded connectivity with exactly ``n_exc_syn`` + ``n_inh_syn``
     synapses, Poisson background whose per-neuron weight is tuned to each target rate."""
     b2 = _b2()
-    _fresh_device()
+    from cortexsim.circuit.network import fresh_standalone_device
+    fresh_standalone_device(b2)
     b2.start_scope()
     b2.seed(seed)            # Brian2's RNG (PoissonInput): same w_bg -> same spikes in every run
     b2.defaultclock.dt = 0.1 * b2.ms

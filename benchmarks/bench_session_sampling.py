@@ -21,8 +21,7 @@ import numpy as np
 
 from cortexsim.circuit.network import Circuit, Stimulus
 from cortexsim.coupling import cell_field_vpm
-from cortexsim.experiment import _Runner, _simulated_session_s
-from cortexsim.plasticity import synaptic as SYN
+from cortexsim.experiment import _Runner, _simulated_session_s, rho_after_session
 from cortexsim.plasticity.structural import SpineState
 from cortexsim.populations import EXCITATORY, POPULATIONS
 from cortexsim.protocols import get_protocol
@@ -38,22 +37,17 @@ def one(scale, proto, sim_len, sess_len, field, seed):
     state = SpineState.initial(c.n_sites, np.random.default_rng([seed, 11]))
     on = (state.state > 0).astype(float)
     rho0 = np.asarray(c.initial_rho, float)
-    stim = Stimulus.from_protocol(proto, field, offset_s=c.slot_s)
-    keep = stim.pulse_times_s < sim_len - 0.5 * c.dt_s
-    stim = Stimulus(stim.pulse_times_s[keep], stim.field_vpm[keep])
+    stim = Stimulus.from_protocol(proto, field, offset_s=c.slot_s).until(sim_len, c.dt_s)
     t0 = time.perf_counter()
     res = c.run(stim, spines={"on": on, "rho": rho0}, run_seed=seed * 1000 + 10)
     t_run = time.perf_counter() - t0
-    rho = np.asarray(res.syn["rho"], float)
-    rho_sample_only = rho.copy()
-    if sess_len - sim_len > 1e-9:
-        rho = SYN.advance_fractions(rho, res.syn["t_above_p"] / sim_len,
-                                   res.syn["t_above_d"] / sim_len, sess_len - sim_len,
-                                   c.gb_params)
+    rho_sample_only = np.asarray(res.syn["rho"], float)
+    rho = rho_after_session(res, sess_len, c.gb_params)
     post = c.conn["ee"]["j"].astype(np.int64)
     a = _Runner._ltp_time_per_cell(res, post, c.N, sim_len)
     site_pop = c.pop_index[post]
-    out = {"sim_len_s": sim_len, "build_s": t_build, "run_s": t_run, "pulses": int(keep.sum()),
+    out = {"sim_len_s": sim_len, "build_s": t_build, "run_s": t_run,
+           "pulses": int(stim.pulse_times_s.size),
            "rates": {p: res.mean_rate(p) for p in POPULATIONS}, "pops": {}}
     for k, p in enumerate(POPULATIONS):
         if p not in EXCITATORY:

@@ -92,7 +92,7 @@ def cmd_run(a):
         try:
             settings["session_sample_s"] = v if v == "all" else float(v)
         except ValueError:
-            raise InputError("--session-sample", f"expected 'all' or seconds, got {v!r}")
+            raise InputError("--session-sample", f"expected 'all' or seconds, got {v!r}") from None
     summary = experiment.run_cli(a.spec, scale=a.scale, out=a.out, seed=a.seed,
                                  progress=not a.quiet, workers=a.workers, settings=settings)
     if a.json:

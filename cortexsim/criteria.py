@@ -48,7 +48,9 @@ def check(crit: list, conditions, readouts, variables) -> None:
         check_choice(f"{where}.op", c["op"], OPS)
 
 
-def _value(ds, var, cond, readout, pop):
+def value_at(ds, var, cond, readout, pop):
+    """One number of a result variable: condition, population and read-out (its time for
+    time_d variables; the mean over sessions for session variables)."""
     da = ds[var].sel(condition=cond)
     if "time_d" in da.dims:
         t = float(ds.readout_time_d.sel(condition=cond, readout=readout))
@@ -68,9 +70,9 @@ def evaluate(ds, crit: list) -> list[dict]:
         pops = c.get("populations", [None])
         obs = {}
         for p in pops:
-            v = _value(ds, c["var"], c["condition"], c.get("readout"), p)
+            v = value_at(ds, c["var"], c["condition"], c.get("readout"), p)
             if "minus_condition" in c:
-                v -= _value(ds, c["var"], c["minus_condition"], c.get("readout"), p)
+                v -= value_at(ds, c["var"], c["minus_condition"], c.get("readout"), p)
             obs[p or "all"] = round(v, 6)
         ok = [bool(np.isfinite(v) and OPS[c["op"]](v, c["value"])) for v in obs.values()]
         passed = all(ok) if c.get("all", True) else any(ok)

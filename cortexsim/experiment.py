@@ -73,6 +73,8 @@ DEFAULT_SETTINGS = {
     # (GB 2012 mean field; see synaptic.advance_fractions)
     "session_sample_s": "all",
 }
+#: settings a scale's table or a run may change (everything but the scale itself)
+RUN_SETTINGS = tuple(k for k in DEFAULT_SETTINGS if k != "scale")
 #: settings that apply only at one named scale: [settings.by_scale.<scale>]
 SCALE_NAMES = ("small", "default", "large")
 
@@ -108,7 +110,7 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
         check_choice("settings.by_scale", sc, SCALE_NAMES)
         if not isinstance(tab, dict):
             raise InputError(where, "must be a table of settings")
-        _check_keys(tab, [k for k in DEFAULT_SETTINGS if k != "scale"], where)
+        _check_keys(tab, RUN_SETTINGS, where)
         _check_settings({**settings, **tab}, where)
     settings["by_scale"] = {k: dict(v) for k, v in by_scale.items()}
     tl = raw.get("timeline")
@@ -314,7 +316,7 @@ class Experiment:
         else:
             check_number("scale", sc, min=50, integer=True)
         if settings:
-            _check_keys(settings, [k for k in DEFAULT_SETTINGS if k != "scale"], "settings")
+            _check_keys(settings, RUN_SETTINGS, "settings")
             cfg["settings"].update(settings)
             _check_settings(cfg["settings"], "settings")
         return cfg
@@ -521,7 +523,6 @@ class _Runner:
 
     def _run_condition(self, cname: str, cond: dict, trees: dict, key: str) -> dict:
         from .plasticity import structural as SP
-        from .plasticity import synaptic as SYN
         from .plasticity.stress import StressSchedule, stress_per_step
         from .protocols import get_protocol
         from .coupling import cell_field_vpm
@@ -615,17 +616,15 @@ class _Runner:
                                        else (proto.intensity_pct_rmt or 100.0),
                                        trees["coupling"])
                 starts_h = proto.session_starts_s() / 3600.0
+                from .circuit.network import Stimulus
+                stim = Stimulus.from_protocol(proto, field, offset_s=circuit.slot_s).until(
+                    sim_len, circuit.dt_s)
                 for s_i in range(proto.n_sessions):
                     # gap before this session (slow)
                     if s_i > 0:
                         gap_h = starts_h[s_i] - starts_h[s_i - 1] - sess_len / 3600.0
                         if gap_h > 0:
                             t_d = slow(gap_h, t_d, record=False)
-                    from .circuit.network import Stimulus
-                    stim = Stimulus.from_protocol(proto, field, offset_s=circuit.slot_s)
-                    keep = stim.pulse_times_s < sim_len - 0.5 * circuit.dt_s
-                    stim = Stimulus(stim.pulse_times_s[keep], stim.field_vpm[keep],
-                                    stim.waveform, stim.angle_deg, stim.pulse_width_us)
                     sil = cond["silence"] or None
                     on = (state.state > 0).astype(float)
                     rho = _reset_new_spines(rho, on, prev_on)
@@ -635,15 +634,8 @@ class _Runner:
                                       overrides=thr_override,
                                       results_name=f"res_{os.getpid()}")
                     w_before = _mean_w_by_pop(rho, on, site_pop)
-                    new_rho = np.asarray(res.syn["rho"], dtype=float)
-                    if sess_len - res.duration_s > 1e-9:
-                        # the rest of the session: GB mean field with the fractions of time
-                        # each synapse's calcium spent above the thresholds in the sample
-                        new_rho = SYN.advance_fractions(
-                            new_rho, res.syn["t_above_p"] / res.duration_s,
-                            res.syn["t_above_d"] / res.duration_s, sess_len - res.duration_s,
-                            circuit.gb_params)
-                    rho = np.where(on > 0, new_rho, rho)
+                    rho = np.where(on > 0, rho_after_session(res, sess_len, circuit.gb_params),
+                                   rho)
                     rec["session_dw"].append(_mean_w_by_pop(rho, on, site_pop) - w_before)
                     a = self._ltp_time_per_cell(res, site_post, n_cells, res.duration_s)
                     rec["t_above_p"].append(_by_pop(a, circuit.pop_index))
@@ -812,6 +804,19 @@ def _simulated_session_s(proto, sess_len: float, sample_s) -> float:
     if per > sample_s and proto.train_duration_s >= sample_s:
         return float(sample_s)
     return min(sess_len, max(1, math.floor(sample_s / per + 1e-9)) * per)
+
+
+def rho_after_session(res, sess_len: float, gb_params) -> np.ndarray:
+    """GB efficacy of every plastic synapse at the end of a session of ``sess_len`` s whose
+    fast phase ``res`` simulated its start: over the rest, the GB mean field with the fractions
+    of time each synapse's calcium spent above the thresholds in the simulated part."""
+    from .plasticity import synaptic
+    rho = np.asarray(res.syn["rho"], dtype=float)
+    rest = sess_len - res.duration_s
+    if rest <= 1e-9:
+        return rho
+    return synaptic.advance_fractions(rho, res.syn["t_above_p"] / res.duration_s,
+                                      res.syn["t_above_d"] / res.duration_s, rest, gb_params)
 
 
 def _run_subset_worker(cfg, conds, checkpoint_dir, queue=None):

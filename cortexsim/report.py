@@ -76,6 +76,7 @@ def _readouts_after_stimulation(cfg) -> list[str]:
 def condition_rows(ds, cfg) -> list[dict]:
     """Per stimulated condition and excitatory population: summed session drho, density at the
     read-outs after the stimulation phase, mean session rate (used by the table and figure)."""
+    from .criteria import value_at
     from .populations import EXCITATORY
     after = _readouts_after_stimulation(cfg)
     if not after or "session" not in ds.dims or ds.sizes["session"] == 0:
@@ -86,15 +87,10 @@ def condition_rows(ds, cfg) -> list[dict]:
         if not np.isfinite(dw.values).any():
             continue
         for p in EXCITATORY:
-            dens = {}
-            for lab in after:
-                t = float(ds.readout_time_d.sel(condition=c, readout=lab))
-                dens[lab] = float(ds.spine_density_rel.sel(condition=c, population=p).sel(
-                    time_d=round(t, 6), method="nearest"))
+            dens = {lab: value_at(ds, "spine_density_rel", c, lab, p) for lab in after}
             rows.append(dict(condition=str(c), population=p,
                              drho=float(np.nansum(dw.sel(population=p).values)), density=dens,
-                             session_rate=float(np.nanmean(
-                                 ds.session_rate.sel(condition=c, population=p).values))))
+                             session_rate=value_at(ds, "session_rate", c, None, p)))
     return rows
 
 

@@ -14,6 +14,7 @@ reproducible and each run's seed is a run-time value.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -65,6 +66,12 @@ class Stimulus:
     def none(cls):
         return cls(np.zeros(0), np.zeros(0))
 
+    def until(self, t_end_s: float, dt_s: float) -> "Stimulus":
+        """The pulses that a phase of length ``t_end_s`` (step ``dt_s``) delivers."""
+        keep = self.pulse_times_s < t_end_s - 0.5 * dt_s
+        return Stimulus(self.pulse_times_s[keep], self.field_vpm[keep], self.waveform,
+                        self.angle_deg, self.pulse_width_us)
+
 
 def pulse_slot_s(times_s: np.ndarray, dt_s: float, max_slot_s: float = 0.02) -> float:
     """Largest grid (multiple of dt, <= max_slot_s) on which every pulse time lies."""
@@ -115,6 +122,7 @@ def _q(value, unit: str):
     return value * units[unit]
 
 
+@functools.lru_cache(maxsize=1)
 def _code_version() -> str:
     """Brian2 version + the source of the modules that generate the network's code."""
     import brian2
@@ -132,6 +140,15 @@ def _cleanup_own_dirs():
     import shutil
     for d in _OWN_DIRS:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def fresh_standalone_device(b2):
+    """Brian2's cpp_standalone device, reset for a new build in this process (built and run
+    explicitly, ``make -j2``)."""
+    b2.set_device("cpp_standalone", build_on_run=False)
+    b2.device.reinit()
+    b2.device.activate(build_on_run=False)
+    b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
 
 
 def compile_flags(b2) -> list[str]:
@@ -292,7 +309,6 @@ class Circuit:
         occ = pv["plasticity"]["site_occupancy"]
         plastic_targets = set(pv["plasticity"]["plastic_targets"]) if self.plastic else set()
         groups = {"ee": ([], [], [], []), "ei": ([], [], [], []), "ii": ([], [], [], [])}
-        self.projection_of_syn = {"ee": [], "ei": [], "ii": []}
         for pre, posts in pv["conn"].items():
             for post, c in posts.items():
                 # probabilities as published at the reference size; other sizes keep each
@@ -309,7 +325,6 @@ class Circuit:
                 on = (self.rng.random(i.size) < occ) if sites else np.ones(i.size, bool)
                 for lst, val in zip(groups[key], (i, j, np.full(i.size, g), on)):
                     lst.append(val)
-                self.projection_of_syn[key].append(((pre, post), i.size))
         self.conn = {}
         for key, (i, j, g, on) in groups.items():
             i, j = np.concatenate(i), np.concatenate(j)
@@ -319,14 +334,6 @@ class Circuit:
             o = np.lexsort((j, i))
             self.conn[key] = dict(i=i[o], j=j[o], g_nS=np.concatenate(g)[o],
                                   on=np.concatenate(on).astype(float)[o])
-            if key == "ee":
-                # per plastic synapse: projection label (pre, post)
-                lab_pre, lab_post = [], []
-                for (pre, post), n in self.projection_of_syn["ee"]:
-                    lab_pre += [pre] * n
-                    lab_post += [post] * n
-                self.ee_pre_pop = np.array(lab_pre)[o]
-                self.ee_post_pop = np.array(lab_post)[o]
 
     def _tms_properties(self):
         """Per-cell TMS thresholds (V/m) and somatic polarisation gains from the coupling model."""
@@ -368,7 +375,8 @@ class Circuit:
         """Hash of everything that goes into the compiled network: model values, size, seed,
         phase length, pulse grid, waveform and the code that generates the network."""
         blob = json.dumps({"code": _code_version(), "circuit": self.params.values(),
-                           "n": self.n_total, "seed": self.seed, "dur": self.duration_s, "slot": self.slot_s, "plastic": self.plastic,
+                           "n": self.n_total, "seed": self.seed, "dur": self.duration_s,
+                           "slot": self.slot_s, "plastic": self.plastic,
                            "cells": self.cell_params.values() if self.cell_params else None,
                            "syn": self.syn_params.values() if self.syn_params else None,
                            "wf": [self.waveform, self.angle_deg, self.pulse_width_us]},
@@ -382,10 +390,7 @@ class Circuit:
         from ..plasticity import synaptic
 
         if self.target == "cpp_standalone":
-            b2.set_device("cpp_standalone", build_on_run=False)
-            b2.device.reinit()
-            b2.device.activate(build_on_run=False)
-            b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+            fresh_standalone_device(b2)
         else:
             # no reinit: the runtime device keeps each variable's data per object, so earlier
             # runtime circuits stay usable; reinit would drop their arrays
