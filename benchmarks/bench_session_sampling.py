@@ -21,7 +21,7 @@ import numpy as np
 
 from cortexsim.circuit.network import Circuit, Stimulus
 from cortexsim.coupling import cell_field_vpm
-from cortexsim.experiment import _Runner, _simulated_session_s, rho_after_session
+from cortexsim.experiment.runner import _Runner, _simulated_session_s, rho_after_session
 from cortexsim.plasticity.structural import SpineState
 from cortexsim.populations import EXCITATORY, POPULATIONS
 from cortexsim.protocols import get_protocol
