@@ -240,7 +240,7 @@ w_bg : siemens (constant)
     directory = str(Path(build_root) / f"bare_{n}_{'prof' if profile else 'time'}")
     t0 = time.perf_counter()
     # the same compiler flags as the full circuit's build (fair comparison)
-    from cortexsim.circuit.network import compile_flags
+    from cortexsim.circuit.build_cache import compile_flags
     saved = b2.prefs.codegen.cpp.extra_compile_args_gcc
     b2.prefs.codegen.cpp.extra_compile_args_gcc = compile_flags(b2)
     try:
@@ -321,7 +321,7 @@ def write_md(res, path):
              f"({res['machine']['processor']}), Python {res['machine']['python']}, "
              f"Brian2 {res['machine']['brian2']}, target cpp_standalone (single-threaded, "
              f"compiled once per network, re-run through `run_args`), dt = 0.1 ms; both "
-             f"networks compiled with the same flags (`cortexsim.circuit.network."
+             f"networks compiled with the same flags (`cortexsim.circuit.build_cache."
              f"compile_flags`: Brian2's gcc defaults without `-fno-finite-math-only`, plus "
              f"`--param=vect-max-version-for-alias-checks=1000`, so that gcc vectorises the "
              f"neuron update). Script: `benchmarks/bench_circuit.py`; raw numbers: "

@@ -358,12 +358,12 @@ def test_bad_circuit_arguments(kwargs):
 
 
 def test_cache_pruning_keeps_the_most_recently_used(tmp_path):
-    from cortexsim.circuit.network import _prune_cache
+    from cortexsim.circuit.build_cache import prune_cache
     for k in range(5):
         d = tmp_path / f"cache_{k}"
         d.mkdir()
         (tmp_path / f"cache_{k}.lock").touch()
         os.utime(d, (1000 + k, 1000 + k))
-    _prune_cache(tmp_path, keep=2)
+    prune_cache(tmp_path, keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "cache_3", "cache_3.lock", "cache_4", "cache_4.lock"]

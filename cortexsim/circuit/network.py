@@ -14,7 +14,6 @@ reproducible and each run's seed is a run-time value.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
@@ -27,6 +26,7 @@ import numpy as np
 from ..errors import InputError, check_choice, check_number
 from ..params import ParamTree, load_model
 from ..populations import EXCITATORY, POPULATIONS
+from .build_cache import cache_dir, code_version, compile_network
 
 TARGETS = ("cpp_standalone", "runtime")
 #: per-synapse variables of the plastic synapses returned after each phase
@@ -122,26 +122,6 @@ def _q(value, unit: str):
     return value * units[unit]
 
 
-@functools.lru_cache(maxsize=1)
-def _code_version() -> str:
-    """Brian2 version + the source of the modules that generate the network's code."""
-    import brian2
-    h = hashlib.sha1(brian2.__version__.encode())
-    here = Path(__file__).resolve().parent
-    for f in sorted(here.glob("*.py")) + [here.parent / "plasticity" / "synaptic.py"]:
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
-
-
-_OWN_DIRS: list[str] = []
-
-
-def _cleanup_own_dirs():
-    import shutil
-    for d in _OWN_DIRS:
-        shutil.rmtree(d, ignore_errors=True)
-
-
 def fresh_standalone_device(b2):
     """Brian2's cpp_standalone device, reset for a new build in this process (built and run
     explicitly, ``make -j2``)."""
@@ -149,76 +129,6 @@ def fresh_standalone_device(b2):
     b2.device.reinit()
     b2.device.activate(build_on_run=False)
     b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
-
-
-def compile_flags(b2) -> list[str]:
-    """gcc flags of the network's build: Brian2's defaults minus -fno-finite-math-only (with it
-    glibc offers no vector exp; the network has no inf/NaN arithmetic), plus enough run-time
-    alias checks for gcc to vectorise loops over ~25 arrays (Brian2's local __restrict pointers
-    do not suffice).  The neuron update becomes ~3x faster."""
-    return [f for f in b2.prefs.codegen.cpp.extra_compile_args_gcc
-            if f != "-fno-finite-math-only"] + ["--param=vect-max-version-for-alias-checks=1000"]
-
-
-def _compile(b2, base: Path, key: str) -> tuple[str, bool]:
-    """Write and compile the standalone project of the current network; returns (directory,
-    cache_hit).
-
-    Each process builds in a directory of its own (concurrent runs never share static arrays or
-    results), removed when the process exits.  Compiled projects are kept in ``base/cache_<key>``:
-    a later build of the same network -- in this or any other process -- starts from a copy of
-    it, so Brian2 rewrites only what differs (sources identical -> untouched) and ``make`` finds
-    the objects and the binary up to date.  A lock file serialises the first build of a key, so
-    parallel workers compile it once.
-    """
-    import shutil
-    from brian2.utils.filelock import FileLock
-    base.mkdir(parents=True, exist_ok=True)
-    own = base / f"circuit_{key}_{os.getpid()}"
-    cached = base / f"cache_{key}"
-    flags = compile_flags(b2)
-    saved = b2.prefs.codegen.cpp.extra_compile_args_gcc
-    with FileLock(str(base / f"cache_{key}.lock")):
-        hit = cached.is_dir() and not own.exists()
-        if hit:
-            try:
-                shutil.copytree(cached, own, copy_function=shutil.copy2)
-                os.utime(cached)       # most recently used (pruning keeps the newest)
-            except (OSError, shutil.Error):   # pruned meanwhile: compile from scratch
-                shutil.rmtree(own, ignore_errors=True)
-                hit = False
-        b2.prefs.codegen.cpp.extra_compile_args_gcc = flags
-        try:
-            b2.device.build(directory=str(own), compile=True, run=False, with_output=False)
-        finally:
-            b2.prefs.codegen.cpp.extra_compile_args_gcc = saved
-        if not cached.is_dir():
-            tmp = base / f"cache_{key}.tmp{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(own, tmp, copy_function=shutil.copy2,
-                            # data is rewritten by every build/run: keep code and objects only
-                            ignore=shutil.ignore_patterns("results*", "res_*", "static_arrays"))
-            os.replace(tmp, cached)
-            _prune_cache(base)
-    if str(own) not in _OWN_DIRS:
-        if not _OWN_DIRS:
-            import atexit
-            atexit.register(_cleanup_own_dirs)
-        _OWN_DIRS.append(str(own))
-    return str(own), hit
-
-
-#: compiled projects kept in the cache (least recently used ones are removed beyond this)
-CACHE_KEEP = 40
-
-
-def _prune_cache(base: Path, keep: int = CACHE_KEEP):
-    import shutil
-    caches = sorted((d for d in base.glob("cache_*") if d.is_dir() and ".tmp" not in d.name),
-                    key=lambda d: d.stat().st_mtime, reverse=True)
-    for d in caches[keep:]:
-        shutil.rmtree(d, ignore_errors=True)
-        Path(str(d) + ".lock").unlink(missing_ok=True)
 
 
 class Circuit:
@@ -374,7 +284,7 @@ class Circuit:
     def config_hash(self) -> str:
         """Hash of everything that goes into the compiled network: model values, size, seed,
         phase length, pulse grid, waveform and the code that generates the network."""
-        blob = json.dumps({"code": _code_version(), "circuit": self.params.values(),
+        blob = json.dumps({"code": code_version(), "circuit": self.params.values(),
                            "n": self.n_total, "seed": self.seed, "dur": self.duration_s,
                            "slot": self.slot_s, "plastic": self.plastic,
                            "cells": self.cell_params.values() if self.cell_params else None,
@@ -533,9 +443,9 @@ n_spk : 1
             # standalone: this run() only generates code; the binary runs in self.run()
             self.net.run(self.duration_s * b2.second, namespace={},
                          profile=bool(os.environ.get("CORTEXSIM_PROFILE")))
-            base = Path(build_dir or os.environ.get("CORTEXSIM_BUILD_DIR",
-                                                    Path.home() / ".cache" / "cortexsim"))
-            self.directory, self.cache_hit = _compile(b2, base, self.config_hash())
+            base = Path(build_dir) if build_dir else cache_dir()
+            self.directory, self.cache_hit = compile_network(
+                b2, base, self.config_hash(), label=f"network ({self.N} neurons)")
             # the device that holds this build; a later standalone build in this process
             # reinitialises it (new arrays dict), after which this circuit cannot run
             self._device = b2.get_device()  # the object (b2.device is a proxy to the active one)
