@@ -13,6 +13,7 @@ nested dict of numbers, and ``tree.set(path, v)`` overrides a value (used by spe
 from __future__ import annotations
 
 import copy
+import importlib.resources
 import os
 import tomllib
 from pathlib import Path
@@ -23,16 +24,38 @@ from .errors import InputError
 PARAM_KEYS = {"value", "unit", "source"}
 
 
+#: environment variable naming a user's own folder of model files (replaces the shipped ones)
+ENV_MODELS = "CORTEXSIM_MODELS"
+
+
 def repo_root() -> Path:
+    """The folder above the ``cortexsim`` package (the repository in a source checkout)."""
     return Path(__file__).resolve().parent.parent
 
 
+def _shipped(name: str) -> Path:
+    """Folder of the data package ``cortexsim.<name>`` (``models`` or ``experiments``).
+
+    The files live at the repository root (``models/``, ``experiments/``) and are installed as
+    package data; :mod:`importlib.resources` finds them in a wheel install and, in an editable
+    install, at the repository root.  Code imported from a source tree without any install
+    falls back to ``repo_root() / name``.
+    """
+    try:
+        return Path(str(importlib.resources.files(f"cortexsim.{name}")))
+    except ModuleNotFoundError:
+        return repo_root() / name
+
+
 def models_dir() -> Path:
-    return Path(os.environ.get("CORTEXSIM_MODELS", repo_root() / "models"))
+    """Folder of the model files: ``$CORTEXSIM_MODELS`` if set, else the shipped ``models/``."""
+    env = os.environ.get(ENV_MODELS)
+    return Path(env) if env else _shipped("models")
 
 
 def experiments_dir() -> Path:
-    return repo_root() / "experiments"
+    """Folder of the shipped experiment specs (``cortexsim run NAME`` looks here)."""
+    return _shipped("experiments")
 
 
 def read_toml(path, field: str = "file") -> dict:
