@@ -6,6 +6,8 @@ allowed.  The CLI turns it into one line on stderr and exit status 2 (never a tr
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from collections.abc import Iterable
 
 
@@ -41,12 +43,17 @@ def check_choice(field: str, value, allowed: Iterable):
 
 
 def check_number(field: str, value, *, min=None, max=None, strict_min=False, integer=False):
-    """Return ``value`` as float (or int) after checking it is a finite number in range."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise InputError(field, f"expected a number, got {value!r}") from None
+    """Return ``value`` (an int, float or numpy number; not a bool, not a string) after checking
+    it is a finite number in range.
+
+    Raises
+    ------
+    InputError
+        Naming ``field``: not a number, not finite, not an integer (``integer=True``), or out of
+        ``[min, max]`` (``min`` excluded with ``strict_min``).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise InputError(field, f"expected a number, got {value!r}")
     if not math.isfinite(value):
         raise InputError(field, f"must be a finite number, got {value!r}")
     if integer:

@@ -13,7 +13,9 @@ nested dict of numbers, and ``tree.set(path, v)`` overrides a value (used by spe
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.resources
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -22,6 +24,101 @@ from typing import Any
 from .errors import InputError
 
 PARAM_KEYS = {"value", "unit", "source"}
+#: without an explicit ``range = [lo, hi]`` in its model file, an overridden number keeps the
+#: sign of its default and stays within this factor of it (both ways); zero defaults take any
+#: finite value.  Integers stay integers.
+DEFAULT_RANGE_FACTOR = 1000.0
+
+
+def _kind(v) -> str:
+    if isinstance(v, bool):
+        return "true or false"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    return type(v).__name__
+
+
+def allowed_range(node: dict) -> tuple[float, float]:
+    """The values a parameter may take: its ``range`` or the default rule (see
+    :data:`DEFAULT_RANGE_FACTOR`)."""
+    if "range" in node:
+        lo, hi = node["range"]
+        return float(lo), float(hi)
+    v = node["value"]
+    if v > 0:
+        return 0.0, v * DEFAULT_RANGE_FACTOR
+    if v < 0:
+        return v * DEFAULT_RANGE_FACTOR, 0.0
+    return -math.inf, math.inf
+
+
+def _convert_unit(path: str, q, unit: str, to: str):
+    """``q`` in ``unit`` expressed in ``to`` (pint); InputError if the dimensions differ."""
+    if unit == to:
+        return q
+    import pint
+    ureg = _ureg()
+    try:
+        return float(ureg.Quantity(q, unit).to(to).magnitude)
+    except pint.DimensionalityError:
+        raise InputError(path, f"unit {unit!r} has the wrong dimension", f"units of {to!r}") \
+            from None
+    except (pint.UndefinedUnitError, AttributeError, TypeError, ValueError):
+        raise InputError(path, f"cannot convert {unit!r} to {to!r}", [to]) from None
+
+
+@functools.cache
+def _ureg():
+    import pint
+    return pint.UnitRegistry()
+
+
+def check_override(path: str, node: dict, value):
+    """The checked new value of a parameter node ``{value, unit?, range?}`` or a setting.
+
+    A number may come with a unit, ``{value = 50, unit = "us"}`` or ``"50 us"``, converted to
+    the file's unit (pint).  The new value must have the old one's type (a boolean is not a
+    number, a numeric string is not a number, a list stays a list of the same element type) and,
+    for numbers, lie in :func:`allowed_range`.
+    """
+    old = node["value"]
+    unit = node.get("unit")
+    if isinstance(old, (int, float)) and not isinstance(old, bool) and unit:
+        if isinstance(value, dict) and set(value) == {"value", "unit"}:
+            value = _convert_unit(path, value["value"], str(value["unit"]), unit)
+        elif isinstance(value, str):
+            parts = value.split(maxsplit=1)
+            try:
+                q = float(parts[0])
+            except (ValueError, IndexError):
+                raise InputError(path, f"expected a number, got {value!r}") from None
+            if len(parts) < 2:
+                raise InputError(path, f"expected a number, got the string {value!r}")
+            value = _convert_unit(path, q, parts[1], unit)
+    if _kind(value) != _kind(old):
+        raise InputError(path, f"expected {_kind(old)}, got {value!r}")
+    if isinstance(old, list):
+        kinds = {_kind(x) for x in old}
+        bad = [x for x in value if _kind(x) not in kinds] if kinds else []
+        if bad:
+            raise InputError(path, f"list elements must be {' or '.join(sorted(kinds))}, "
+                             f"got {bad[0]!r}")
+        return list(value)
+    if _kind(old) == "a number":
+        if not math.isfinite(value):
+            raise InputError(path, f"must be a finite number, got {value!r}")
+        if isinstance(old, int) and float(value) != int(value):
+            raise InputError(path, f"expected an integer, got {value!r}")
+        lo, hi = allowed_range(node)
+        if not lo <= value <= hi:
+            raise InputError(path, f"out of range: {value!r}",
+                             f"[{lo:g}, {hi:g}]{' ' + unit if unit not in (None, '1') else ''}")
+        return int(value) if isinstance(old, int) else float(value)
+    return value
 
 
 #: environment variable naming a user's own folder of model files (replaces the shipped ones)
@@ -129,20 +226,26 @@ class ParamTree(dict):
         return {"unit": node["unit"], "source": node["source"]}
 
     def set(self, path: str, value) -> None:
+        """Override the value at ``path`` after checking it (see :func:`check_override`).
+
+        Raises
+        ------
+        InputError
+            Unknown path, wrong type, wrong unit dimension or a value out of range.
+        """
         parent_path, _, leaf = path.rpartition(".")
         parent = self._node(parent_path) if parent_path else self
-        if not isinstance(parent, dict) or leaf not in parent:
+        if not isinstance(parent, dict) or leaf not in parent or is_param(parent):
             raise InputError(path, "no such parameter to override",
                              sorted(parent) if isinstance(parent, dict) else None)
-        if is_param(parent[leaf]):
-            old = parent[leaf]["value"]
-            old_is_number = isinstance(old, (int, float)) and not isinstance(old, bool)
-            new_is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if old_is_number and not new_is_number:
-                raise InputError(path, f"expected a number, got {value!r}")
-            parent[leaf]["value"] = value
+        node = parent[leaf]
+        if is_param(node):
+            node["value"] = check_override(path, node, value)
+        elif isinstance(node, dict):
+            raise InputError(path, "is a table, not a parameter: give a dotted path to one of",
+                             sorted(node))
         else:
-            parent[leaf] = value
+            parent[leaf] = check_override(path, {"value": node}, value)
 
     def values(self) -> dict:  # type: ignore[override]
         def strip(node):

@@ -225,11 +225,24 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+#: Largest accepted value of each protocol number (assumptions, so that nothing a user types
+#: allocates gigabytes or runs for hours before an error): 100,000 pulses a session is ~30x the
+#: longest published sessions (3,000-pulse 10 Hz rTMS; 1,800-pulse iTBS in SAINT, Cole et al.
+#: 2020); 1,000 Hz is above any commercial stimulator's repetition rate (<= 100-250 pps) and
+#: still 10 time steps of the circuit; an hour per train, 48 sessions a day, a year of days.
+MAXIMA = {"n_pulses": 100_000, "pulses_per_burst": 20, "intra_burst_freq_hz": 1000.0,
+          "burst_freq_hz": 1000.0, "rtms_freq_hz": 1000.0, "train_duration_s": 3600.0,
+          "inter_train_interval_s": 3600.0, "sessions_per_day": 48, "days": 365,
+          "session_interval_min": 1440.0, "intensity_pct_rmt": 300.0,
+          "intensity_pct_amt": 300.0}
+
+
 def _number(key, value, *, integer=False, min=None, strict_min=False):
     if not _is_number(value) and not isinstance(value, np.number):
         raise InputError(_fld(key), f"expected a number, got {value!r}",
                          "an integer" if integer else "a finite number")
-    return check_number(_fld(key), value, min=min, strict_min=strict_min, integer=integer)
+    return check_number(_fld(key), value, min=min, strict_min=strict_min, integer=integer,
+                        max=MAXIMA.get(key))
 
 
 def _library(library=None) -> dict:

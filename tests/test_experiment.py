@@ -49,7 +49,7 @@ def test_spec_errors_name_the_field():
     msg = _bad(lambda s: s["conditions"]["control"].update(silence=["XX"]))
     assert "silence" in msg and "PT_L5" in msg
     assert "criteria[0].var" in _bad(lambda s: s["criteria"][0].update(var="nope"))
-    assert "circuit:nope" in _bad(lambda s: s.update(overrides={"circuit.nope.x": 1.0}))
+    assert "overrides.circuit.nope.x" in _bad(lambda s: s.update(overrides={"circuit.nope.x": 1.0}))
     assert "ablations" in _bad(lambda s: s.update(ablations=["everything"]))
     assert "settings.slow_dt_h" in _bad(lambda s: s["settings"].update(slow_dt_h=-1))
 

@@ -301,7 +301,9 @@ def test_errors_name_the_file_and_table(tmp_path):
     assert e.value.field == "mine.toml [x] protocol.intensity_pct_rmt"
     assert "finite" in str(e.value)
     tree = load_model("protocols")
-    tree.set("itbs1800.n_pulses", -5)  # a sweep override that breaks a built-in
+    with pytest.raises(InputError, match="itbs1800.n_pulses: out of range"):
+        tree.set("itbs1800.n_pulses", -5)  # an override is checked when it is set ...
+    tree["itbs1800"]["n_pulses"]["value"] = -5  # ... and a library edited by hand when used
     with pytest.raises(InputError) as e:
         get_protocol("aitbs_day", library=tree)
     assert e.value.field == "[aitbs_day] protocol.n_pulses" and ">= 1" in str(e.value)

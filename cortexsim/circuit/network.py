@@ -74,10 +74,11 @@ class Stimulus:
 
 
 def pulse_slot_s(times_s: np.ndarray, dt_s: float, max_slot_s: float = 0.02) -> float:
-    """Largest grid (multiple of dt, <= max_slot_s) on which every pulse time lies."""
-    steps = np.round(np.asarray(times_s) / dt_s).astype(np.int64)
-    if steps.size and np.max(np.abs(steps * dt_s - times_s)) > 1e-9:
-        raise InputError("stimulus.pulse_times_s", f"pulse times must lie on the {dt_s*1e3} ms grid")
+    """Largest grid (a multiple of dt, <= ``max_slot_s``) on which every pulse time, rounded to
+    the nearest time step, lies.  Any protocol can be simulated: a pulse off the dt grid is
+    delivered at the nearest step (at most dt/2 early or late, as in every clock-driven
+    simulator); a protocol whose pulses share no coarser grid runs on the dt grid itself."""
+    steps = np.round(np.asarray(times_s, dtype=float) / dt_s).astype(np.int64)
     g = int(np.gcd.reduce(steps)) if steps.size and steps.any() else int(round(max_slot_s / dt_s))
     best = 1
     for d in range(1, int(round(max_slot_s / dt_s)) + 1):
@@ -461,8 +462,10 @@ n_spk : 1
         E = np.zeros(self.n_slots)
         aff = np.zeros(self.n_slots)
         if stim.pulse_times_s.size:
-            k = np.round(stim.pulse_times_s / self.slot_s).astype(np.int64)
-            if np.max(np.abs(k * self.slot_s - stim.pulse_times_s)) > 1e-9:
+            # pulses are delivered at the nearest time step (see pulse_slot_s)
+            t = np.round(stim.pulse_times_s / self.dt_s) * self.dt_s
+            k = np.round(t / self.slot_s).astype(np.int64)
+            if np.max(np.abs(k * self.slot_s - t)) > 1e-9:
                 raise InputError("stimulus.pulse_times_s",
                                  f"pulses must lie on this build's {self.slot_s * 1e3:g} ms grid")
             # the phase covers [0, duration): a pulse at t >= duration would never be delivered

@@ -34,13 +34,17 @@ Results are an :class:`cortexsim.results.Results` (xarray inside, full config at
 from __future__ import annotations
 
 import copy
+import sys
+import tempfile
 from pathlib import Path
 
-from ..errors import check_choice, check_number
+import numpy as np
+
+from ..errors import InputError, check_number
 from .runner import _Runner, rho_after_session  # noqa: F401  (public: shared with benchmarks)
 from .spec import (  # noqa: F401  (re-exported: the spec vocabulary)
-    ABLATIONS, MODEL_NAMES, PHASE_KINDS, RESULT_VARIABLES, RUN_SETTINGS, SCALE_NAMES,
-    _check_keys, _check_settings, parse_spec, read_spec,
+    ABLATIONS, DEFAULT_SETTINGS, MODEL_NAMES, PHASE_KINDS, RESULT_VARIABLES, RUN_SETTINGS,
+    SCALE_NAMES, SEED_MAX, model_trees, parse_spec, read_spec, resolve_settings,
 )
 
 
@@ -68,23 +72,19 @@ class Experiment:
     def from_dict(cls, raw: dict) -> "Experiment":
         return cls(parse_spec(raw))
 
-    def resolved_config(self, seed=None, scale=None, settings=None) -> dict:
-        """The spec with seed, scale, the scale's own settings and ``settings`` applied."""
+    def resolved_config(self, seed=None, scale=None, settings=None, workers: int = 1) -> dict:
+        """The spec with seed, scale, the scale's own settings and ``settings`` applied.
+
+        Raises
+        ------
+        InputError
+            Seed outside [0, 2**31 - 1], unknown scale, unknown or out-of-range setting.
+        """
         cfg = copy.deepcopy(self.spec)
         if seed is not None:
-            cfg["experiment"]["seed"] = int(check_number("seed", seed, min=0, integer=True))
-        if scale is not None:
-            cfg["settings"]["scale"] = int(scale) if str(scale).isdigit() else scale
-        sc = cfg["settings"]["scale"]
-        if isinstance(sc, str):
-            check_choice("scale", sc, SCALE_NAMES)
-            cfg["settings"].update(cfg["settings"].get("by_scale", {}).get(sc, {}))
-        else:
-            check_number("scale", sc, min=50, integer=True)
-        if settings:
-            _check_keys(settings, RUN_SETTINGS, "settings")
-            cfg["settings"].update(settings)
-            _check_settings(cfg["settings"], "settings")
+            cfg["experiment"]["seed"] = check_seed(seed)
+        cfg["settings"] = resolve_settings(cfg["settings"], scale, settings)
+        check_number("workers", workers, min=1, max=256, integer=True)
         return cfg
 
     def run(self, seed=None, scale=None, progress: bool = True, checkpoint_dir=None,
@@ -92,19 +92,59 @@ class Experiment:
         """Run every condition (``workers`` > 1: conditions in parallel processes); returns
         :class:`cortexsim.results.Results`.  ``checkpoint_dir``: save each condition after
         every phase and resume finished phases on a re-run."""
-        cfg = self.resolved_config(seed, scale, settings)
+        cfg = self.resolved_config(seed, scale, settings, workers)
         return _Runner(cfg, progress=progress, checkpoint_dir=checkpoint_dir,
                        workers=workers).run()
 
 
 # --------------------------------------------------------------------------- CLI
+def check_seed(seed, field: str = "seed") -> int:
+    """A seed in [0, 2**31 - 1] (stored exactly in results.nc and used by every generator)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InputError(field, f"expected an integer, got {seed!r}", f"0 ... {SEED_MAX}")
+    if not 0 <= seed <= SEED_MAX:
+        raise InputError(field, f"out of range: {seed}", f"0 ... {SEED_MAX}")
+    return int(seed)
+
+
+def check_out_dir(out) -> Path:
+    """``out`` is, or can be made, a writable directory (made here, before any work).
+
+    Raises
+    ------
+    InputError
+        ``--out`` is a file, lies under a file, or cannot be written.
+    """
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise InputError("--out", f"not a writable directory: {p} is a file")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise InputError("--out", f"not a writable directory: {p} ({exc.strerror})") from None
+    return p
+
+
 def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1,
             settings=None) -> dict:
+    """What ``cortexsim run`` does: validate everything (spec, options, ``out``), run, save.
+
+    Returns the summary dict (``out``, ``metrics``, ``criteria``) and writes results.nc,
+    summary.json, report.md and figures into ``out`` (default ``out/<experiment name>``);
+    checkpoints go to ``out/checkpoints`` so that a stopped run resumes.
+    """
     exp = load_experiment(spec)
+    cfg = exp.resolved_config(seed, scale, settings, workers)     # every option checked here
     if out is None:
         out = Path("out") / exp.name
+    out = check_out_dir(out)
+    st = cfg["settings"]
+    if progress and not isinstance(st["scale"], str):
+        print(f"scale {st['scale']} neurons: settings of scale {st['settings_scale']!r} apply "
+              f"(session_sample_s = {st['session_sample_s']})", file=sys.stderr)
     res = exp.run(seed=seed, scale=scale, progress=progress,
-                  checkpoint_dir=Path(out) / "checkpoints", workers=workers, settings=settings)
+                  checkpoint_dir=out / "checkpoints", workers=workers, settings=settings)
     res.save(out)
     return {"out": str(out), **res.summary()}
-

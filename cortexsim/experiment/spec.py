@@ -1,18 +1,48 @@
 """Experiment specs: validation and normalisation of the TOML a user writes.
 
-``parse_spec`` turns a raw spec (after ``extends`` merging by :func:`read_spec`) into the
-normalised, JSON-able config the runner uses; every error is an :class:`InputError` naming the
-field and the allowed values.  Model trees with overrides and ablations applied come from
-:func:`model_trees`.
+A spec is validated by pydantic v2 models (``extra="forbid"``, strict types: a boolean is not a
+number, a numeric string is not a number) and cross-checked (criteria name existing conditions
+and read-outs; overrides name existing model parameters of the right type, unit and range;
+protocols are built), all before any network is built.  Every error is one
+:class:`~cortexsim.errors.InputError` naming the field and the allowed values.
+
+:func:`read_spec` reads a TOML spec and merges ``extends``; :func:`parse_spec` returns the
+normalised, JSON-able config the runner uses; :func:`model_trees` gives the model parameter
+trees with overrides and ablations applied.
+
+Ranges of the spec's numbers (all checked up front)
+---------------------------------------------------
+=========================  ==========================  ==========================================
+field                      allowed                     why
+=========================  ==========================  ==========================================
+experiment.seed            0 ... 2**31 - 1             stored as a 32-bit integer in results.nc
+                                                       and used exactly by every generator
+settings.scale             small/default/large or      memory: 50,000 neurons is ~30 GB of
+                           50 ... 50,000 neurons       synapse state at the reference in-degree
+settings.slow_dt_h         (0, 24] h                   structural step
+settings.baseline_fast_s   (0, 600] s                  read-out / baseline fast phase
+settings.session_tail_s    (0, 60] s
+settings.record_every_h    (0, 720] h
+settings.evoked_pct_rmt    [0, 300] % RMT              stimulators reach ~2-3x RMT
+settings.evoked_window_s   (0, 1] s
+settings.session_sample_s  "all" or (0, 86400] s
+timeline[k].days           (0, 3650] d
+timeline[k].hours_per_day  (0, 24] h
+conditions.*.intensity_    [0, 300] % RMT
+pct_rmt
+=========================  ==========================  ==========================================
 """
 from __future__ import annotations
 
 import copy
+import typing
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import InputError, check_choice, check_number
+from ..errors import InputError
 from ..params import load_model, read_toml
 from ..populations import EXCITATORY, POPULATIONS
 
@@ -22,176 +52,403 @@ ABLATIONS = ("coupling", "h_current", "intrinsic", "connectivity", "nmda_calcium
 MODEL_NAMES = ("circuit", "cells", "synaptic", "structural", "stress", "coupling")
 RESULT_VARIABLES = ("spine_density", "spine_density_rel", "mean_weight", "rate_readout",
                     "evoked_response", "session_rate")
-SPEC_SECTIONS = ("experiment", "settings", "timeline", "conditions", "overrides", "criteria",
-                 "ablations")
-
-
-# --------------------------------------------------------------------------- spec
-DEFAULT_SETTINGS = {
-    "scale": "small",          # network size (circuit.toml [scale] name or neuron count)
-    "slow_dt_h": 1.0,          # structural step (h)
-    "baseline_fast_s": 10.0,   # short fast phase: resting activity statistics and read-outs (s)
-    "session_tail_s": 1.0,     # simulated time after the last pulse of a session (s)
-    "record_every_h": 12.0,    # spine-density trace resolution in slow phases (h)
-    "evoked_pct_rmt": 100.0,   # evoked-response proxy: one pulse at this intensity ...
-    "evoked_window_s": 0.05,   # ... counting extra spikes per cell in this window after it
-    "backend": "numba",
-    # fast phase of a session: "all" simulates every pulse of the whole session; a number (s)
-    # simulates that much of it (whole train periods) with every pulse, and advances each
-    # synapse's GB efficacy over the rest with the threshold-time fractions measured in it
-    # (GB 2012 mean field; see synaptic.advance_fractions)
-    "session_sample_s": "all",
-}
-#: settings a scale's table or a run may change (everything but the scale itself)
-RUN_SETTINGS = tuple(k for k in DEFAULT_SETTINGS if k != "scale")
-#: settings that apply only at one named scale: [settings.by_scale.<scale>]
+#: variables judged at a read-out (its time for time_d variables); session_rate is a mean over
+#: the condition's sessions and takes no read-out
+READOUT_VARIABLES = tuple(v for v in RESULT_VARIABLES if v != "session_rate")
 SCALE_NAMES = ("small", "default", "large")
+SEED_MAX = 2**31 - 1
+SCALE_RANGE = (50, 50_000)
+OPS = ("<", "<=", ">", ">=")
 
 
-def _check_keys(d: dict, allowed, where: str):
-    for k in d:
-        if k not in allowed:
-            raise InputError(f"{where}.{k}", "unknown key", list(allowed))
+def _range(lo=None, hi=None, *, open_lo=False):
+    kw = {"gt" if open_lo else "ge": lo} if lo is not None else {}
+    if hi is not None:
+        kw["le"] = hi
+    return Field(**kw)
 
 
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class RunSettings(_Strict):
+    """Settings a scale's table (``[settings.by_scale.<scale>]``) or a run may change."""
+
+    slow_dt_h: Annotated[float, _range(0, 24, open_lo=True)] = 1.0
+    baseline_fast_s: Annotated[float, _range(0, 600, open_lo=True)] = 10.0
+    session_tail_s: Annotated[float, _range(0, 60, open_lo=True)] = 1.0
+    record_every_h: Annotated[float, _range(0, 720, open_lo=True)] = 12.0
+    evoked_pct_rmt: Annotated[float, _range(0, 300)] = 100.0
+    evoked_window_s: Annotated[float, _range(0, 1, open_lo=True)] = 0.05
+    backend: Literal["numba", "numpy"] = "numba"
+    #: "all": every pulse of every session; a number (s): that much of each session (whole train
+    #: periods) with every pulse, the GB mean field over the rest (synaptic.advance_fractions)
+    session_sample_s: Any = "all"
+
+    @field_validator("session_sample_s", mode="before")
+    @classmethod
+    def _sample(cls, v):
+        if v == "all":
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) \
+                or not 0 < v <= 86400:
+            raise InputError("session_sample_s", f"expected 'all' or seconds, got {v!r}",
+                             "'all' or a number of seconds in (0, 86400]")
+        return float(v)
+
+
+class Settings(RunSettings):
+    scale: Any = "small"
+    by_scale: dict[Literal["small", "default", "large"], dict] = {}
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _scale(cls, v):
+        return check_scale(v)
+
+
+def check_scale(v, field: str = "scale"):
+    """A scale name or a neuron count (an int, or a string of digits from the CLI)."""
+    if isinstance(v, str) and v.strip().isdigit():
+        v = int(v)
+    if isinstance(v, str) and v in SCALE_NAMES:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool) and SCALE_RANGE[0] <= v <= SCALE_RANGE[1]:
+        return v
+    raise InputError(field, f"unknown scale {v!r}",
+                     f"{', '.join(SCALE_NAMES)} or a neuron count in "
+                     f"[{SCALE_RANGE[0]}, {SCALE_RANGE[1]}]")
+
+
+DEFAULT_SETTINGS = Settings().model_dump(exclude={"by_scale"})
+#: settings a scale's table or a run may change (everything but the scale itself)
+RUN_SETTINGS = tuple(RunSettings.model_fields)
+
+
+class Meta(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    seed: Annotated[int, _range(0, SEED_MAX)] = 0
+    description: str = ""
+
+
+class Phase(_Strict):
+    kind: Literal[PHASE_KINDS]
+    days: Annotated[float, _range(0, 3650, open_lo=True)] | None = None
+    hours_per_day: Annotated[float, _range(0, 24, open_lo=True)] | None = None
+    readout: str | None = None
+    label: str | None = None
+
+
+class Condition(_Strict):
+    stress: bool = True
+    protocol: str | dict = "none"
+    intensity_pct_rmt: Annotated[float, _range(0, 300)] | None = None
+    silence: list[Literal[POPULATIONS]] = []
+    silence_during: Literal["sessions"] = "sessions"
+    ablations: list[Literal[ABLATIONS]] = []
+    overrides: dict[str, Any] = {}
+
+
+class Criterion(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    expected: str | None = None
+    var: Literal[RESULT_VARIABLES]
+    condition: str
+    readout: str | None = None
+    populations: Annotated[list[Literal[POPULATIONS]], Field(min_length=1)]
+    minus_condition: str | None = None
+    op: Literal[OPS]
+    value: float
+    all: bool = True
+
+
+class Spec(_Strict):
+    experiment: Meta
+    settings: Settings = Settings()
+    timeline: Annotated[list[Phase], Field(min_length=1)]
+    conditions: Annotated[dict[str, Condition], Field(min_length=1)]
+    overrides: dict[str, Any] = {}
+    ablations: list[Literal[ABLATIONS]] = []
+    criteria: list[Criterion] = []
+
+
+# --------------------------------------------------------------------------- errors
+def _annotation_at(model, loc) -> tuple[Any, str]:
+    """Walk ``loc`` through the model's annotations: (type at the end, location as text).
+    Union branch tags that pydantic adds to ``loc`` end the walk."""
+    tp, text = model, ""
+    for part in loc:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+            origin = typing.get_origin(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
+            tp = tp.model_fields[part].annotation
+            text += f".{part}" if text else str(part)
+        elif origin is dict and isinstance(part, str):
+            tp = typing.get_args(tp)[1] if typing.get_args(tp) else Any
+            text += f".{part}"
+        elif origin is list and isinstance(part, int):
+            tp = typing.get_args(tp)[0] if typing.get_args(tp) else Any
+            text += f"[{part}]"
+        else:
+            if isinstance(tp, type) and issubclass(tp, BaseModel):   # an unknown key
+                text += f".{part}" if text else str(part)
+            break
+    return tp, text
+
+
+def _literal_values(tp) -> list:
+    if typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) is list:
+        return _literal_values(typing.get_args(tp)[0])
+    if typing.get_origin(tp) is Literal:
+        return list(typing.get_args(tp))
+    return []
+
+
+def input_error(exc: ValidationError, model, prefix: str = "") -> InputError:
+    """The first pydantic error as one :class:`InputError` naming the field (dotted, with list
+    indices) and what is allowed."""
+    e = exc.errors(include_url=False)[0]
+    loc = e["loc"]
+    parent_tp, parent = _annotation_at(model, loc[:-1])
+    tp, field = _annotation_at(model, loc)
+    field = prefix + field
+    kind, ctx, given = e["type"], e.get("ctx") or {}, e.get("input")
+    if kind == "value_error" and isinstance(ctx.get("error"), InputError):
+        inner = ctx["error"]
+        return InputError(field, inner.message, inner.allowed)
+    if kind == "extra_forbidden":
+        allowed = list(parent_tp.model_fields) if isinstance(parent_tp, type) and \
+            issubclass(parent_tp, BaseModel) else None
+        return InputError(field, "unknown key", allowed)
+    if kind == "missing":
+        return InputError(field, "missing (required)")
+    if kind == "literal_error":
+        return InputError(field, f"unknown value {given!r}", _literal_values(tp) or
+                          ctx.get("expected"))
+    if kind in ("float_type", "int_type", "float_parsing", "int_parsing", "int_from_float"):
+        what = "an integer" if kind.startswith("int") else "a number"
+        return InputError(field, f"expected {what}, got {given!r}")
+    if kind == "finite_number":
+        return InputError(field, f"must be a finite number, got {given!r}")
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        meta = _bounds(_field_info(parent_tp, loc[-1]))
+        lo = next((("(", m.gt) for m in meta if getattr(m, "gt", None) is not None),
+                  next((("[", m.ge) for m in meta if getattr(m, "ge", None) is not None),
+                       ("(", "-inf")))
+        hi = next((m.le for m in meta if getattr(m, "le", None) is not None), "inf")
+        return InputError(field, f"out of range: {given!r}", f"{lo[0]}{lo[1]}, {hi}]")
+    if kind == "bool_type":
+        return InputError(field, f"expected true or false, got {given!r}")
+    if kind in ("string_type", "list_type", "dict_type", "model_type"):
+        what = {"string_type": "a string", "list_type": "a list", "dict_type": "a table",
+                "model_type": "a table"}[kind]
+        return InputError(field, f"expected {what}, got {given!r}")
+    if kind == "too_short":
+        return InputError(field, "must not be empty")
+    return InputError(field, e["msg"])
+
+
+def _bounds(info) -> list:
+    """Range metadata (gt/ge/le) of a field, also inside ``Annotated[...] | None``."""
+    if info is None:
+        return []
+    meta = list(info.metadata)
+    for arg in typing.get_args(info.annotation):
+        if typing.get_origin(arg) is Annotated:
+            for m in typing.get_args(arg)[1:]:
+                meta.extend(getattr(m, "metadata", [m]))
+    return meta
+
+
+def _field_info(model, name):
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return model.model_fields.get(name)
+    return None
+
+
+def validate(model, data, prefix: str = ""):
+    """``model.model_validate(data)`` with errors as one InputError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise input_error(exc, model, prefix) from None
+
+
+# --------------------------------------------------------------------------- overrides
+def flatten_overrides(ov, where: str) -> dict:
+    """``[overrides]`` as ``{dotted path: value}``: quoted keys (``"circuit.sim.dt" = 0.05``) and
+    TOML dotted keys (``circuit.sim.dt = 0.05``, read as nested tables) are the same path.  A
+    value may carry its unit: ``{ value = 50, unit = "us" }``."""
+    if not isinstance(ov, dict):
+        raise InputError(where, "must be a table of dotted paths")
+    out = {}
+
+    def walk(node, path):
+        for k, v in node.items():
+            p = f"{path}.{k}" if path else str(k)
+            if isinstance(v, dict) and "value" not in v:
+                if not v:
+                    raise InputError(f"{where}.{p}", "empty table: give a value")
+                walk(v, p)
+            else:
+                out[p] = v
+    walk(ov, "")
+    return out
+
+
+def check_overrides(ov: dict, where: str) -> None:
+    """Every override names an existing model parameter and has its type, unit and range."""
+    for path, v in ov.items():
+        model, _, rest = path.partition(".")
+        if model not in MODEL_NAMES:
+            raise InputError(f"{where}.{path}", f"unknown model {model!r}", MODEL_NAMES)
+        if not rest:
+            raise InputError(f"{where}.{path}", "a model name alone is not a parameter: give a "
+                             "dotted path such as circuit.sim.dt", MODEL_NAMES)
+        try:
+            load_model(model).set(rest, v)
+        except InputError as exc:
+            raise InputError(f"{where}.{path}", exc.message, exc.allowed) from None
+
+
+# --------------------------------------------------------------------------- the spec
 def parse_spec(raw: dict, source: str = "spec") -> dict:
-    """Validate a raw spec dict; return a normalised, JSON-able copy."""
+    """Validate a raw spec (after ``extends``) and return the normalised, JSON-able config.
+
+    Parameters
+    ----------
+    raw : dict
+        The spec as read from TOML (see ``experiments/aitbs_study.toml``).
+    source : str
+        Where it came from (for messages).
+
+    Returns
+    -------
+    dict
+        ``experiment``, ``settings`` (with ``by_scale``), ``timeline``, ``conditions``,
+        ``overrides``, ``ablations``, ``criteria``.
+
+    Raises
+    ------
+    InputError
+        The first problem found, naming the field and the allowed values.
+    """
     if not isinstance(raw, dict):
         raise InputError(source, "spec must be a table")
-    _check_keys(raw, SPEC_SECTIONS, source)
-    exp = raw.get("experiment", {})
-    _check_keys(exp, ("name", "seed", "description"), "experiment")
-    name = exp.get("name")
-    if not isinstance(name, str) or not name:
-        raise InputError("experiment.name", "missing or not a string")
-    seed = check_number("experiment.seed", exp.get("seed", 0), min=0, integer=True)
-    settings = dict(DEFAULT_SETTINGS)
-    st = dict(raw.get("settings", {}))
-    by_scale = st.pop("by_scale", {})
-    _check_keys(st, list(DEFAULT_SETTINGS) + ["by_scale"], "settings")
-    settings.update(st)
-    _check_settings(settings, "settings")
-    if not isinstance(by_scale, dict):
-        raise InputError("settings.by_scale", "must be a table of [settings.by_scale.<scale>]",
-                         SCALE_NAMES)
-    for sc, tab in by_scale.items():
-        where = f"settings.by_scale.{sc}"
-        check_choice("settings.by_scale", sc, SCALE_NAMES)
-        if not isinstance(tab, dict):
-            raise InputError(where, "must be a table of settings")
-        _check_keys(tab, RUN_SETTINGS, where)
-        _check_settings({**settings, **tab}, where)
-    settings["by_scale"] = {k: dict(v) for k, v in by_scale.items()}
-    tl = raw.get("timeline")
-    if not isinstance(tl, list) or not tl:
-        raise InputError("timeline", "needs at least one [[timeline]] phase")
+    raw = copy.deepcopy(raw)
+    raw.pop("extends", None)
+    if "overrides" in raw:
+        raw["overrides"] = flatten_overrides(raw["overrides"], "overrides")
+    for cname, c in (raw.get("conditions") or {}).items() \
+            if isinstance(raw.get("conditions"), dict) else ():
+        if isinstance(c, dict) and "overrides" in c:
+            c["overrides"] = flatten_overrides(c["overrides"], f"conditions.{cname}.overrides")
+    spec = validate(Spec, raw)
+    settings = spec.settings.model_dump(exclude={"by_scale"})
+    for sc, tab in spec.settings.by_scale.items():
+        where = f"settings.by_scale.{sc}."
+        validate(RunSettings, {**{k: settings[k] for k in RUN_SETTINGS}, **tab}, prefix=where)
+    settings["by_scale"] = {k: dict(v) for k, v in spec.settings.by_scale.items()}
     phases = []
-    for k, ph in enumerate(tl):
+    for k, ph in enumerate(spec.timeline):
         where = f"timeline[{k}]"
-        if not isinstance(ph, dict):
-            raise InputError(where, "must be a table")
-        _check_keys(ph, ("kind", "days", "hours_per_day", "readout", "label"), where)
-        kind = check_choice(f"{where}.kind", ph.get("kind"), PHASE_KINDS)
-        days = 0.0
-        if kind != "stimulation":
-            days = check_number(f"{where}.days", ph.get("days"), min=0, strict_min=True)
+        if ph.kind == "stimulation":
+            if ph.days is not None:
+                raise InputError(f"{where}.days", "a stimulation phase lasts its protocol's days; "
+                                 "remove days")
+        elif ph.days is None:
+            raise InputError(f"{where}.days", "missing (required)", "(0, 3650] days")
         hpd = None
-        if kind == "stress":
-            hpd = check_number(f"{where}.hours_per_day", ph.get("hours_per_day", 6.0), min=0,
-                               max=24, strict_min=True)
-            if abs(days - round(days)) > 1e-9:
+        if ph.kind == "stress":
+            hpd = 6.0 if ph.hours_per_day is None else ph.hours_per_day
+            if abs(ph.days - round(ph.days)) > 1e-9:
                 raise InputError(f"{where}.days", "stress phases last whole days")
-        ro = ph.get("readout")
-        if ro is not None and not isinstance(ro, str):
-            raise InputError(f"{where}.readout", "must be a label string")
-        phases.append(dict(kind=kind, days=float(days), hours_per_day=hpd, readout=ro,
-                           label=str(ph.get("label", f"{kind}_{k}"))))
+        elif ph.hours_per_day is not None:
+            raise InputError(f"{where}.hours_per_day", "only stress phases have hours_per_day")
+        phases.append(dict(kind=ph.kind, days=float(ph.days or 0.0), hours_per_day=hpd,
+                           readout=ph.readout, label=ph.label or f"{ph.kind}_{k}"))
     labels = [p["readout"] for p in phases if p["readout"]]
     if len(set(labels)) != len(labels):
         raise InputError("timeline.readout", "read-out labels must be unique")
     if sum(p["kind"] == "stimulation" for p in phases) > 1:
         raise InputError("timeline", "at most one stimulation phase")
-    conds = raw.get("conditions")
-    if not isinstance(conds, dict) or not conds:
-        raise InputError("conditions", "needs at least one [conditions.<name>] table")
+    check_overrides(spec.overrides, "overrides")
     from ..protocols import get_protocol, list_protocols
-    cond_out = {}
-    for cname, c in conds.items():
+    conds = {}
+    for cname, c in spec.conditions.items():
         where = f"conditions.{cname}"
-        if not isinstance(c, dict):
-            raise InputError(where, "must be a table")
-        _check_keys(c, ("stress", "protocol", "intensity_pct_rmt", "silence", "silence_during",
-                        "ablations", "overrides"), where)
-        proto = c.get("protocol", "none")
-        if proto != "none":
-            if isinstance(proto, str):
-                check_choice(f"{where}.protocol", proto, ["none"] + list_protocols())
-            get_protocol(proto)
-        inten = c.get("intensity_pct_rmt")
-        if inten is not None:
-            inten = check_number(f"{where}.intensity_pct_rmt", inten, min=0)
-        sil = c.get("silence", [])
-        if not isinstance(sil, list):
-            raise InputError(f"{where}.silence", "must be a list of populations", POPULATIONS)
-        for p in sil:
-            check_choice(f"{where}.silence", p, POPULATIONS)
-        sd = check_choice(f"{where}.silence_during", c.get("silence_during", "sessions"),
-                          ("sessions",))
-        abl = c.get("ablations", [])
-        for a in abl:
-            check_choice(f"{where}.ablations", a, ABLATIONS)
-        ov = c.get("overrides", {})
-        _check_overrides(ov, f"{where}.overrides")
-        stress = c.get("stress", True)
-        if not isinstance(stress, bool):
-            raise InputError(f"{where}.stress", "must be true or false")
-        cond_out[cname] = dict(stress=stress, protocol=proto, intensity_pct_rmt=inten,
-                               silence=list(sil), silence_during=sd, ablations=list(abl),
-                               overrides=dict(ov))
-    ov = raw.get("overrides", {})
-    _check_overrides(ov, "overrides")
-    abl = raw.get("ablations", [])
-    for a in abl:
-        check_choice("ablations", a, ABLATIONS)
-    crit = raw.get("criteria", [])
-    if not isinstance(crit, list):
-        raise InputError("criteria", "must be a list of [[criteria]] tables")
-    from ..criteria import check
-    check(crit, list(cond_out), labels, RESULT_VARIABLES)
-    return dict(experiment=dict(name=name, seed=seed, description=exp.get("description", "")),
-                settings=settings, timeline=phases, conditions=cond_out, overrides=dict(ov),
-                ablations=list(abl), criteria=crit)
+        if c.protocol != "none":
+            if isinstance(c.protocol, str) and c.protocol not in list_protocols():
+                raise InputError(f"{where}.protocol", f"unknown protocol {c.protocol!r}",
+                                 ["none"] + list_protocols())
+            try:
+                get_protocol(c.protocol)
+            except InputError as exc:
+                raise exc.within(f"{where}.protocol: ") from None
+        check_overrides(c.overrides, f"{where}.overrides")
+        conds[cname] = c.model_dump()
+    crit = []
+    for k, c in enumerate(spec.criteria):
+        where = f"criteria[{k}]"
+        for key in ("condition", "minus_condition"):
+            val = getattr(c, key)
+            if val is not None and val not in conds:
+                raise InputError(f"{where}.{key}", f"unknown condition {val!r}", list(conds))
+        if c.var in READOUT_VARIABLES:
+            if c.readout is None:
+                raise InputError(f"{where}.readout", f"missing: {c.var} is judged at a read-out",
+                                 labels)
+            if c.readout not in labels:
+                raise InputError(f"{where}.readout", f"unknown read-out {c.readout!r}", labels)
+        elif c.readout is not None:
+            raise InputError(f"{where}.readout", f"{c.var} is a mean over sessions and takes "
+                             "no read-out")
+        crit.append(c.model_dump(exclude_none=True))
+    return dict(experiment=spec.experiment.model_dump(), settings=settings, timeline=phases,
+                conditions=conds, overrides=dict(spec.overrides),
+                ablations=list(spec.ablations), criteria=crit)
 
 
-def _check_settings(settings: dict, where: str):
-    for k in ("slow_dt_h", "baseline_fast_s", "session_tail_s", "record_every_h",
-              "evoked_window_s"):
-        check_number(f"{where}.{k}", settings[k], min=0, strict_min=True)
-    check_number(f"{where}.evoked_pct_rmt", settings["evoked_pct_rmt"], min=0)
-    check_choice(f"{where}.backend", settings["backend"], ("numba", "numpy"))
-    ss = settings["session_sample_s"]
-    if ss != "all":
-        if isinstance(ss, str):
-            raise InputError(f"{where}.session_sample_s", f"expected 'all' or seconds, got {ss!r}")
-        check_number(f"{where}.session_sample_s", ss, min=0, strict_min=True)
+def resolve_settings(settings: dict, scale=None, overrides: dict | None = None) -> dict:
+    """The settings of one run: ``scale`` (if given) replaces the spec's; the scale's own table
+    applies (a neuron count uses the table of the largest named scale not above it, or of the
+    smallest); then ``overrides`` (run options such as ``--session-sample``).  Returns a new
+    dict with ``settings_scale``: the named scale whose table was applied."""
+    out = copy.deepcopy(settings)
+    if scale is not None:
+        out["scale"] = check_scale(scale)
+    sc = out["scale"]
+    named = sc if isinstance(sc, str) else _nearest_named_scale(sc)
+    out.update(out.get("by_scale", {}).get(named, {}))
+    out["settings_scale"] = named
+    if overrides:
+        validate(RunSettings, {**{k: out[k] for k in RUN_SETTINGS}, **overrides},
+                 prefix="settings.")
+        out.update(overrides)
+    return out
 
 
-def _check_overrides(ov, where):
-    if not isinstance(ov, dict):
-        raise InputError(where, "must be a table of dotted paths")
-    for path, v in ov.items():
-        model = path.split(".", 1)[0]
-        check_choice(f"{where}.{path}", model, MODEL_NAMES)
-        tree = load_model(model)
-        tree.set(path.split(".", 1)[1], v)   # raises naming the path if unknown
+def _nearest_named_scale(n: int) -> str:
+    sizes = {s: load_model("circuit").value(f"scale.{s}") for s in SCALE_NAMES}
+    below = [s for s in SCALE_NAMES if sizes[s] <= n]
+    return max(below, key=sizes.get) if below else min(SCALE_NAMES, key=sizes.get)
 
 
-def _model_trees(overrides: dict) -> dict:
+def model_trees(overrides: dict) -> dict:
+    """The model parameter trees (one per model file) with ``overrides`` applied."""
     trees = {m: load_model(m) for m in MODEL_NAMES}
     for path, v in overrides.items():
         model, rest = path.split(".", 1)
         trees[model].set(rest, v)
     return trees
+
+
+_model_trees = model_trees   # the runner's name for it
 
 
 def _apply_ablations(trees: dict, ablations) -> None:
@@ -227,8 +484,27 @@ def _apply_ablations(trees: dict, ablations) -> None:
         # "coupling" acts at run time (thresholds pooled across excitatory cells)
 
 
-def read_spec(p: Path, _seen=()) -> dict:
+def read_spec(p, _seen=()) -> dict:
+    """Read a spec (TOML) and merge what it ``extends`` (a path relative to it): tables merge
+    key by key; lists (timeline, criteria) and plain values replace.  Overrides are flattened
+    to dotted paths first, so a quoted and an unquoted path are the same key.
+
+    Raises
+    ------
+    InputError
+        Missing or malformed file, ``extends`` not a string, missing or circular.
+    """
+    p = Path(p)
     raw = read_toml(p, field="spec")
+    if not isinstance(raw, dict):
+        raise InputError(str(p), "spec must be a table")
+    if isinstance(raw.get("overrides"), dict):
+        raw["overrides"] = flatten_overrides(raw["overrides"], f"{p.name}: overrides")
+    for cname, c in (raw.get("conditions") or {}).items() \
+            if isinstance(raw.get("conditions"), dict) else ():
+        if isinstance(c, dict) and isinstance(c.get("overrides"), dict):
+            c["overrides"] = flatten_overrides(c["overrides"],
+                                               f"{p.name}: conditions.{cname}.overrides")
     base = raw.pop("extends", None)
     if base is None:
         return raw
