@@ -81,7 +81,34 @@ def cmd_threshold(a):
 
 def cmd_celltypes(a):
     from .circuit import characterize
-    _emit(characterize.characterize_all(), a.json)
+    rows = characterize.characterize_all()
+    if a.json:
+        _emit(rows, True)
+    else:
+        print(celltypes_table(rows))
+
+
+def celltypes_table(rows: list[dict], width: int = 100) -> str:
+    """Properties down, cell types across: "simulated (target)"; sources below, wrapped."""
+    import textwrap
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
+    keys = list(dict.fromkeys(k for r in rows for k in r["simulated"]))
+    cells = [[f"{fmt(r['simulated'].get(k))} ({fmt(r['target'].get(k))})" for r in rows]
+             for k in keys]
+    kw = max(len("property"), *(len(k) for k in keys))
+    cw = [max(len(r["name"]), *(len(c[i]) for c in cells)) for i, r in enumerate(rows)]
+    out = ["simulated (published target; - where no source gives one)",
+           "  ".join(["property".ljust(kw)] + [r["name"].ljust(w) for r, w in zip(rows, cw)])]
+    for k, c in zip(keys, cells):
+        out.append("  ".join([k.ljust(kw)] + [x.ljust(w) for x, w in zip(c, cw)]))
+    out.append("")
+    out.append("sources:")
+    for r in rows:
+        out.extend(textwrap.wrap(f"{r['name']}: {r.get('source') or '-'}", width,
+                                 subsequent_indent="    "))
+    return "\n".join(ln.rstrip() for ln in out)
 
 
 def cmd_run(a):
@@ -108,8 +135,36 @@ def cmd_run(a):
 def cmd_sweep(a):
     sweep = _import_module("sweep")
     summary = sweep.run_cli(a.spec, workers=a.workers, scheduler=a.scheduler, out=a.out,
-                            scale=a.scale, progress=not a.quiet)
+                            scale=a.scale, progress=not a.quiet, plot=a.plot)
     _emit(summary, a.json)
+
+
+def cmd_fit(a):
+    fit = _import_module("sweep.fit")
+    summary = fit.run_cli(a.spec, workers=a.workers, scheduler=a.scheduler, out=a.out,
+                          scale=a.scale, progress=not a.quiet, n_trials=a.n_trials)
+    _emit(summary, a.json)
+
+
+def cmd_sensitivity(a):
+    sens = _import_module("sweep.sensitivity")
+    summary = sens.run_cli(a.spec, workers=a.workers, scheduler=a.scheduler, out=a.out,
+                           scale=a.scale, progress=not a.quiet)
+    _emit(summary, a.json)
+
+
+def _sweep_options(s, what: str) -> None:
+    """Options shared by sweep, fit and sensitivity (all run on the sweep engine)."""
+    s.add_argument("spec", help=f"{what} spec (TOML)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="local worker processes (default 1); ignored with --scheduler")
+    s.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://host:8786); default: local processes")
+    s.add_argument("--scale", default=None,
+                   help="small, default, large or a neuron count (default: the base spec's)")
+    s.add_argument("--out", default=None, help=f"output directory (default out/<{what} name>)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,15 +214,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("sweep", help="run a parameter sweep spec locally or on Dask")
-    s.add_argument("spec", help="sweep spec, e.g. experiments/sweep_intensity.toml")
-    s.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
-    s.add_argument("--scheduler", default=None,
-                   help="Dask scheduler address (tcp://host:8786); default: local processes")
-    s.add_argument("--scale", default="small", help="small or default")
-    s.add_argument("--out", default=None, help="output directory (default out/<spec name>)")
-    s.add_argument("--quiet", action="store_true", help="no progress bars")
-    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _sweep_options(s, "sweep")
+    s.add_argument("--plot", default=None, metavar="METRIC",
+                   help="draw METRIC: lines (1 parameter) or a heat map (2) with replicate "
+                        "spread")
     s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("fit", help="calibrate parameters to targets (Optuna; resumable)")
+    _sweep_options(s, "fit")
+    s.add_argument("--n-trials", type=int, default=None,
+                   help="total trials of the study (default: the spec's fit.n_trials)")
+    s.set_defaults(func=cmd_fit)
+
+    s = sub.add_parser("sensitivity", help="first- and total-order Sobol indices (SALib)")
+    _sweep_options(s, "sensitivity")
+    s.set_defaults(func=cmd_sensitivity)
     return p
 
 
