@@ -75,8 +75,19 @@ def cmd_protocols(a):
 
 def cmd_threshold(a):
     from . import coupling
-    _emit(coupling.threshold_report(a.cell_type, a.waveform, angle_deg=a.angle_deg,
-                                    pulse_width_us=a.pulse_width_us), a.json)
+
+    def number(field, text):  # the flag's text as a number; the coupling module checks range
+        if text is None:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise InputError(field, f"expected a number, got {text!r}") from None
+
+    _emit(coupling.threshold_report(a.cell_type, a.waveform,
+                                    angle_deg=number("angle_deg", a.angle_deg),
+                                    pulse_width_us=number("pulse_width_us", a.pulse_width_us)),
+          a.json)
 
 
 def cmd_celltypes(a):
@@ -93,7 +104,9 @@ def celltypes_table(rows: list[dict], width: int = 100) -> str:
     import textwrap
 
     def fmt(v):
-        return "-" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
+        if not isinstance(v, float):
+            return "-" if v is None else str(v)
+        return "0" if abs(v) < 5e-4 else f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
     keys = list(dict.fromkeys(k for r in rows for k in r["simulated"]))
     cells = [[f"{fmt(r['simulated'].get(k))} ({fmt(r['target'].get(k))})" for r in rows]
              for k in keys]
@@ -185,10 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cell-type", required=True, help="IT_L23, IT_L5, PT_L5, PV or SST")
     s.add_argument("--waveform", default="biphasic",
                    help="biphasic, monophasic, half_sine or rectangular (default biphasic)")
-    s.add_argument("--angle-deg", type=float, default=0.0,
-                   help="field direction relative to the somato-dendritic axis (default 0)")
-    s.add_argument("--pulse-width-us", type=float, default=None,
-                   help="pulse width in microseconds (default: the waveform's standard width)")
+    s.add_argument("--angle-deg", default="0",
+                   help="field direction relative to the somato-dendritic axis, -360 to 360 "
+                        "(default 0)")
+    s.add_argument("--pulse-width-us", default=None,
+                   help="pulse width in microseconds, 10 to 2000 (period of a biphasic pulse, "
+                        "rise of a monophasic one; default: the waveform's standard width)")
     s.add_argument("--json", action="store_true", help="print one JSON document")
     s.set_defaults(func=cmd_threshold)
 

@@ -12,5 +12,5 @@ def test_celltypes_table_fits_100_columns():
     assert max(len(line) for line in text.splitlines()) <= 100
     header = [ln for ln in text.splitlines() if ln.startswith("property")][0]
     assert header.split() == ["property", "IT_L23", "IT_L5", "PT_L5", "PV", "SST"]
-    assert "-70.1 (-)" in text and "1.06e+03 (1.06e+03)" in text
+    assert "-70.1 (-)" in text and "1060 (1060)" in text
     assert text.count("a very long citation") == 5 * 8      # every source kept, wrapped
