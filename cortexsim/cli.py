@@ -199,11 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--waveform", default="biphasic",
                    help="biphasic, monophasic, half_sine or rectangular (default biphasic)")
     s.add_argument("--angle-deg", default="0",
-                   help="field direction relative to the somato-dendritic axis, -360 to 360 "
-                        "(default 0)")
+                   help="field direction relative to the somato-dendritic axis, in degrees "
+                        "(default 0; range: [limits] angle_deg of models/coupling.toml)")
     s.add_argument("--pulse-width-us", default=None,
-                   help="pulse width in microseconds, 10 to 2000 (period of a biphasic pulse, "
-                        "rise of a monophasic one; default: the waveform's standard width)")
+                   help="pulse width in microseconds: period of a biphasic pulse, rise of a "
+                        "monophasic one (default: the waveform's standard width; range: that of "
+                        "its [waveforms] width in models/coupling.toml)")
     s.add_argument("--json", action="store_true", help="print one JSON document")
     s.set_defaults(func=cmd_threshold)
 
