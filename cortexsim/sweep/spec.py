@@ -1,0 +1,236 @@
+"""Sweep, fit and sensitivity specs: validation (pydantic, unknown keys rejected) and the
+mapping of a parameter's dotted path onto an experiment spec.
+
+A sweep spec (TOML)::
+
+    [sweep]
+    name = "sweep_intensity"
+    base = "aitbs_study.toml"          # experiment spec, relative to this file
+    design = "grid"                    # grid | list | sobol | lhs
+    seeds = [1, 2]                     # replicate seeds of every point
+    # n_samples = 16, sample_seed = 0  # sobol / lhs
+
+    [[parameters]]                     # grid: values, or low/high/n (log = true: log-spaced)
+    path = "conditions.stress_aitbs.intensity_pct_rmt"
+    values = [70, 90, 110]
+
+    [[points]]                         # design = "list": one table per point
+    "structural.activity.ltp_gain" = 0.5
+
+    [[metrics]]                        # a reduction of a result variable ...
+    name = "it_l5_24h"
+    var = "spine_density_rel"
+    condition = "stress_aitbs"
+    minus_condition = "stress_sham"
+    readout = "24h"
+    population = "IT_L5"
+    [[metrics]]                        # ... or a criterion's observed value
+    name = "loss"
+    criterion = "stress lowers spines"
+    population = "IT_L5"
+
+A parameter path whose first component is a model file name (``circuit``, ``cells``,
+``synaptic``, ``structural``, ``stress``, ``coupling``) becomes an entry of the spec's
+``[overrides]`` table; any other path sets that key in the experiment spec (its tables must
+exist; the key itself is checked by the experiment's own validation).  Every error is an
+:class:`~cortexsim.errors.InputError` naming the field.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import ValidationError, model_validator
+
+from ..errors import InputError
+
+Number = Union[StrictInt, StrictFloat]
+Scalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
+DESIGNS = ("grid", "list", "sobol", "lhs")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Parameter(_Strict):
+    """One swept or fitted parameter: explicit ``values``, or a range ``low``..``high``
+    (``n`` values for a grid; bounds for samples, fits and sensitivity), optionally log."""
+    path: StrictStr = Field(min_length=1)
+    values: list[Scalar] | None = None
+    low: Number | None = None
+    high: Number | None = None
+    n: StrictInt | None = Field(default=None, ge=1)
+    log: StrictBool = False
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.values is not None:
+            if self.low is not None or self.high is not None or self.n is not None:
+                raise ValueError("give either values or low/high, not both")
+            if not self.values:
+                raise ValueError("values: empty list")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("needs values, or low and high")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError("low and high must be finite")
+        if self.high <= self.low:
+            raise ValueError(f"empty or inverted range: low {self.low} >= high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError("log range needs low > 0")
+        return self
+
+    @property
+    def is_range(self) -> bool:
+        return self.values is None
+
+
+class Metric(_Strict):
+    """A number per run: ``var`` at condition/read-out/population (minus another condition),
+    or the observed value of the criterion named ``criterion`` for ``population``."""
+    name: StrictStr = Field(min_length=1)
+    var: StrictStr | None = None
+    criterion: StrictStr | None = None
+    condition: StrictStr | None = None
+    minus_condition: StrictStr | None = None
+    readout: StrictStr | None = None
+    population: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.var is None) == (self.criterion is None):
+            raise ValueError("give exactly one of var or criterion")
+        if self.var is not None and self.condition is None:
+            raise ValueError("a var metric needs a condition")
+        if self.criterion is not None and (self.condition or self.minus_condition
+                                           or self.readout):
+            raise ValueError("a criterion metric takes only population")
+        return self
+
+
+class SweepTable(_Strict):
+    name: StrictStr = Field(min_length=1)
+    base: StrictStr = Field(min_length=1)
+    design: Literal["grid", "list", "sobol", "lhs"] = "grid"
+    seeds: list[StrictInt] = Field(default_factory=lambda: [1], min_length=1)
+    n_samples: StrictInt | None = Field(default=None, ge=1)
+    sample_seed: StrictInt = Field(default=0, ge=0)
+    description: StrictStr = ""
+
+
+class SweepSpec(_Strict):
+    sweep: SweepTable
+    parameters: list[Parameter] = Field(default_factory=list)
+    points: list[dict[str, Scalar]] = Field(default_factory=list)
+    metrics: list[Metric] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        d = self.sweep.design
+        if any(s < 0 for s in self.sweep.seeds):
+            raise ValueError("sweep.seeds: seeds must be >= 0")
+        if len(set(self.sweep.seeds)) != len(self.sweep.seeds):
+            raise ValueError("sweep.seeds: repeated seed")
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError("metrics: repeated metric name")
+        paths = [p.path for p in self.parameters]
+        if len(set(paths)) != len(paths):
+            raise ValueError("parameters: repeated path")
+        if d == "list":
+            if not self.points:
+                raise ValueError("design 'list' needs [[points]]")
+            if self.parameters:
+                raise ValueError("design 'list' takes [[points]], not [[parameters]]")
+        else:
+            if self.points:
+                raise ValueError(f"[[points]] only with design 'list' (design is {d!r})")
+            if not self.parameters:
+                raise ValueError(f"design {d!r} needs at least one [[parameters]] table")
+        if d in ("sobol", "lhs"):
+            if self.sweep.n_samples is None:
+                raise ValueError(f"sweep.n_samples: design {d!r} needs n_samples")
+            for p in self.parameters:
+                if not p.is_range:
+                    raise ValueError(f"parameters ({p.path}): design {d!r} needs low/high")
+        if d == "grid":
+            for p in self.parameters:
+                if p.is_range and p.n is None:
+                    raise ValueError(f"parameters ({p.path}): a grid range needs n")
+        return self
+
+
+def _first_error(exc: ValidationError, where: str) -> InputError:
+    e = exc.errors()[0]
+    loc = ".".join(str(x) for x in e["loc"])
+    msg = e["msg"].removeprefix("Value error, ")
+    field = f"{where}.{loc}" if loc else where
+    if e["type"] == "extra_forbidden":
+        return InputError(field, "unknown key")
+    if e["type"] == "missing":
+        return InputError(field, "missing")
+    if e["type"] == "literal_error":
+        return InputError(field, f"unknown value {e.get('input')!r}", DESIGNS)
+    return InputError(field, msg)
+
+
+def validate(model: type[BaseModel], raw: dict, where: str):
+    """``model.model_validate(raw)`` with the first error as an InputError naming the field."""
+    if not isinstance(raw, dict):
+        raise InputError(where, "must be a table")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise _first_error(exc, where) from None
+
+
+# --------------------------------------------------------------------------- paths
+def apply_params(base_raw: dict, params: dict[str, Any]) -> dict:
+    """A copy of the raw experiment spec with the parameter values set by dotted path
+    (model paths into ``[overrides]``; other paths walk existing tables, or list items by
+    index, and set the last key)."""
+    from ..experiment import MODEL_NAMES
+    raw = copy.deepcopy(base_raw)
+    for path, value in params.items():
+        field = f"parameters.{path}"
+        head, _, rest = path.partition(".")
+        if head in MODEL_NAMES:
+            if not rest:
+                raise InputError(field, "needs a parameter inside the model file")
+            raw.setdefault("overrides", {})[path] = value
+            continue
+        if head not in raw or not rest:
+            raise InputError(field, f"unknown first component {head!r}",
+                             list(MODEL_NAMES) + [k for k in raw if isinstance(raw[k], dict)])
+        parts = path.split(".")
+        node = raw
+        for k, part in enumerate(parts[:-1]):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                have = sorted(node) if isinstance(node, dict) else None
+                raise InputError(field, f"no table {'.'.join(parts[:k + 1])!r} in the base "
+                                        "spec", have)
+            if not isinstance(node, (dict, list)):
+                raise InputError(field, f"{'.'.join(parts[:k + 1])!r} is a value, not a table")
+        if not isinstance(node, dict):
+            raise InputError(field, f"{'.'.join(parts[:-1])!r} is not a table")
+        node[parts[-1]] = value
+    return raw
+
+
+def resolve_base(spec_path: Path, base: str) -> Path:
+    p = (spec_path.parent / base)
+    if not p.is_file():
+        from ..params import experiments_dir
+        q = experiments_dir() / base
+        if q.is_file():
+            return q.resolve()
+        raise InputError("sweep.base", f"file not found: {p}")
+    return p.resolve()
