@@ -5,7 +5,7 @@ import pytest
 
 from cortexsim.errors import InputError
 from cortexsim.params import load_model
-from cortexsim.plasticity import rng as R
+from cortexsim import rng as R
 from cortexsim.plasticity import structural as st
 from cortexsim.plasticity.stress import stress_per_step
 
@@ -223,3 +223,23 @@ def test_input_validation():
         st.run_slow_phase(s0, 0.5, 0.0, 5.0, 10, seed=0)
     with pytest.raises(InputError):
         st.advance(s0, **ok, params={"stable": {"k_elim_p0": -1.0}})
+
+
+def test_network_noise_is_exact_and_distinct_for_large_seeds():
+    """Run seeds (experiment seed * 1000 + k, carried as float64 in the network) stay exact for
+    every accepted seed, and neighbouring seeds give different noise (issue 9, kind 4)."""
+    from cortexsim.experiment import SEED_MAX
+    top = SEED_MAX * 1000 + 999
+    assert int(float(top)) == top
+    i, step = np.arange(1000), np.full(1000, 7)
+    a = R.hashed_uniform_np(float(SEED_MAX * 1000 + 10), i, step, 0)
+    b = R.hashed_uniform_np(float((SEED_MAX - 1) * 1000 + 10), i, step, 0)
+    assert not np.array_equal(a, b)
+    assert abs(a.mean() - 0.5) < 0.05 and abs(b.mean() - 0.5) < 0.05
+    k = R.hashed_poisson_np(np.full(1000, 2.0), i, step, SEED_MAX * 1000, 0)
+    assert abs(k.mean() - 2.0) < 0.2
+
+
+def test_cpp_noise_source_is_generated_from_the_shared_constants():
+    for c in (R.GOLDEN, R._M2, R._M3):
+        assert f"0x{int(c):016X}ULL" in R.CPP_POISSON

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import rng
 from ..errors import InputError, check_choice, check_number
 from ..params import ParamTree, load_model
 from ..populations import EXCITATORY, POPULATIONS
@@ -297,7 +298,7 @@ class Circuit:
     def _build(self, pv, build_dir):
         import brian2 as b2
         from . import cells
-        from .noise import hash_poisson
+        hash_poisson = rng.brian2_functions()["hash_poisson"]
         from ..plasticity import synaptic
 
         if self.target == "cpp_standalone":

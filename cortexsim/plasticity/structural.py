@@ -34,7 +34,7 @@ from numba import njit, prange
 
 from ..errors import InputError, check_choice, check_number
 from ..params import ParamTree, load_model
-from . import rng as R
+from .. import rng as R
 
 EMPTY, NASCENT, STABLE = 0, 1, 2
 _N_COUNT = 4          # formed, stabilised, eliminated nascent, eliminated stable
