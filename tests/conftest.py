@@ -30,3 +30,12 @@ def brian2_isolation():
     _reset_brian()
     yield
     _reset_brian()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The random-order seed, also under ``-q`` (pytest-randomly prints it only in the header)."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int) and not config.getoption("randomly_dont_reorganize", False):
+        terminalreporter.write_line(
+            f"random order: --randomly-seed={seed} (python -m pytest -p randomly "
+            f"--randomly-seed={seed} replays it)")
