@@ -16,9 +16,14 @@ Variables (dims):
 * ``session_rate`` (condition, session, population): rates during each stimulation session;
 * ``session_dw`` (condition, session, population): change of mean GB efficacy of present
   synapses in each session (the fast synaptic change);
-* ``baseline_rate`` (condition, population).
-Attributes: ``config`` (the full resolved spec, JSON), ``models`` (every model parameter used,
-JSON), ``cortexsim_version``.
+* ``session_ltp_time`` (condition, session, population): mean time per second that a cell's
+  plastic synapses' calcium spent above the GB potentiation threshold in each session (the
+  input of the activity drive); NaN for populations without plastic synapses;
+* ``baseline_rate`` / ``baseline_ltp_time`` (condition, population): the same at rest with the
+  initial spine state (pass 1: the activity drive's reference).
+Sessions and time points a condition lacks are NaN.  Attributes: ``config`` (the full resolved
+spec, JSON), ``models`` (every model parameter used, JSON), ``cortexsim_version``, ``seed``,
+``experiment``.
 """
 from __future__ import annotations
 
@@ -31,11 +36,30 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .populations import POPULATIONS
 
-
-def _round_t(t):
-    return np.round(np.asarray(t, dtype=float), 6)
+#: every variable in order, with its attributes
+_VARIABLES = {
+    "spine_density": {"units": "1", "long_name": "occupied fraction of spine sites"},
+    "spine_density_rel": {"units": "1", "long_name": "spine density / its value at t=0"},
+    "mean_weight": {"units": "1", "long_name": "mean relative weight of present spines"},
+    "formed": {"units": "spines", "long_name": "spines formed since previous time"},
+    "eliminated": {"units": "spines", "long_name": "spines eliminated since previous time"},
+    "rate_readout": {"units": "Hz"},
+    "evoked_response": {"units": "spikes/cell",
+                        "long_name": "evoked-response proxy: extra spikes per cell within "
+                                     "settings.evoked_window_s of one standard pulse (a circuit "
+                                     "proxy, not a behavioural measure)"},
+    "readout_time_d": {"units": "d"},
+    "session_rate": {"units": "Hz"},
+    "session_dw": {"units": "1", "long_name": "change of mean GB efficacy of present synapses "
+                                              "during the session"},
+    "session_ltp_time": {"units": "1", "long_name": "mean time per second that a cell's "
+                                                    "synapses' calcium spent above the GB "
+                                                    "potentiation threshold, in the session"},
+    "baseline_rate": {"units": "Hz"},
+    "baseline_ltp_time": {"units": "1", "long_name": "the same at rest with the initial spine "
+                                                     "state (the activity drive's reference)"},
+}
 
 
 class Results:
@@ -45,88 +69,26 @@ class Results:
 
     # ----------------------------------------------------------------- build
     @classmethod
-    def from_runs(cls, cfg: dict, out: dict, readouts: dict) -> "Results":
+    def from_conditions(cls, cfg: dict, datasets: dict, models: dict) -> Results:
+        """Join the conditions' Datasets (each with a ``condition`` dimension of length 1, from
+        :meth:`cortexsim.experiment.recorder.Recorder.dataset`) in the order of ``datasets``;
+        time points and sessions that a condition lacks are NaN.  ``models``: the model
+        parameters each condition used (condition -> model name -> values)."""
         import xarray as xr
+
         from . import __version__
-        conds = list(out)
-        times = np.unique(np.concatenate([_round_t(out[c]["t_d"]) for c in conds]))
-        npop = len(POPULATIONS)
-        dens = np.full((len(conds), npop, times.size), np.nan)
-        wgt = np.full_like(dens, np.nan)
-        formed = np.full((len(conds), times.size), np.nan)
-        elim = np.full_like(formed, np.nan)
-        for ci, c in enumerate(conds):
-            r = out[c]
-            idx = np.searchsorted(times, _round_t(r["t_d"]))
-            has = r["n_sites_by_pop"] > 0
-            d = np.asarray(r["density"]).T
-            w = np.asarray(r["weight"]).T
-            d[~has] = np.nan
-            w[~has] = np.nan
-            dens[ci][:, idx] = d
-            wgt[ci][:, idx] = w
-            formed[ci, idx] = r["formed"]
-            elim[ci, idx] = r["eliminated"]
-        labels = []
-        for ph in cfg["timeline"]:
-            if ph["readout"]:
-                labels.append(ph["readout"])
-        ro_rate = np.full((len(conds), len(labels), npop), np.nan)
-        ro_ev = np.full_like(ro_rate, np.nan)
-        ro_t = np.full((len(conds), len(labels)), np.nan)
-        for ci, c in enumerate(conds):
-            for li, lab in enumerate(labels):
-                if (c, lab) in readouts:
-                    rr = readouts[(c, lab)]
-                    ro_rate[ci, li] = [rr["rates"][p] for p in POPULATIONS]
-                    ro_ev[ci, li] = [rr["evoked"][p] for p in POPULATIONS]
-                if lab in out[c]["readouts"]:
-                    ro_t[ci, li] = out[c]["readouts"][lab]["t_d"]
-        ns = max([len(out[c]["session_rates"]) for c in conds] + [0])
-        s_rate = np.full((len(conds), ns, npop), np.nan)
-        s_dw = np.full_like(s_rate, np.nan)
-        for ci, c in enumerate(conds):
-            k = len(out[c]["session_rates"])
-            if k:
-                s_rate[ci, :k] = np.asarray(out[c]["session_rates"])
-                s_dw[ci, :k] = np.asarray(out[c]["session_dw"])
-        base = np.array([[out[c]["baseline_rates"][p] for p in POPULATIONS] for c in conds])
+        ds = xr.concat(list(datasets.values()), dim="condition", join="outer",
+                       fill_value=np.nan, combine_attrs="drop")
         with np.errstate(invalid="ignore", divide="ignore"):
-            rel = dens / dens[:, :, :1]
-        ds = xr.Dataset(
-            {
-                "spine_density": (("condition", "population", "time_d"), dens,
-                                  {"units": "1", "long_name": "occupied fraction of spine sites"}),
-                "spine_density_rel": (("condition", "population", "time_d"), rel,
-                                      {"units": "1", "long_name": "spine density / its value at t=0"}),
-                "mean_weight": (("condition", "population", "time_d"), wgt,
-                                {"units": "1", "long_name": "mean relative weight of present spines"}),
-                "formed": (("condition", "time_d"), formed,
-                           {"units": "spines", "long_name": "spines formed since previous time"}),
-                "eliminated": (("condition", "time_d"), elim,
-                               {"units": "spines", "long_name": "spines eliminated since previous time"}),
-                "rate_readout": (("condition", "readout", "population"), ro_rate, {"units": "Hz"}),
-                "evoked_response": (("condition", "readout", "population"), ro_ev,
-                                    {"units": "spikes/cell",
-                                     "long_name": "evoked-response proxy: extra spikes per cell "
-                                                  "within settings.evoked_window_s of one standard pulse (a circuit "
-                                                  "proxy, not a behavioural measure)"}),
-                "readout_time_d": (("condition", "readout"), ro_t, {"units": "d"}),
-                "session_rate": (("condition", "session", "population"), s_rate, {"units": "Hz"}),
-                "session_dw": (("condition", "session", "population"), s_dw,
-                               {"units": "1", "long_name": "change of mean GB efficacy of present "
-                                                           "synapses during the session"}),
-                "baseline_rate": (("condition", "population"), base, {"units": "Hz"}),
-            },
-            coords={"condition": conds, "population": list(POPULATIONS), "time_d": times,
-                    "readout": labels, "session": np.arange(1, ns + 1)},
-            attrs={"config": json.dumps(cfg, sort_keys=True, default=str),
-                   "models": json.dumps({c: out[c]["trees"] for c in conds}, sort_keys=True,
-                                        default=str),
-                   "cortexsim_version": __version__,
-                   "seed": int(cfg["experiment"]["seed"]),
-                   "experiment": cfg["experiment"]["name"]},
-        )
+            ds["spine_density_rel"] = ds.spine_density / ds.spine_density.isel(time_d=0)
+        ds = ds[[v for v in _VARIABLES if v in ds]]
+        for name, attrs in _VARIABLES.items():
+            ds[name].attrs.update(attrs)
+        ds.attrs.update({"config": json.dumps(cfg, sort_keys=True, default=str),
+                         "models": json.dumps(models, sort_keys=True, default=str),
+                         "cortexsim_version": __version__,
+                         "seed": int(cfg["experiment"]["seed"]),
+                         "experiment": cfg["experiment"]["name"]})
         res = cls(ds)
         from .criteria import evaluate
         res.criteria = evaluate(ds, cfg.get("criteria", []))
@@ -180,7 +142,7 @@ class Results:
         return out
 
     @classmethod
-    def load(cls, path) -> "Results":
+    def load(cls, path) -> Results:
         import xarray as xr
         p = Path(path)
         nc = p / "results.nc" if p.is_dir() else p

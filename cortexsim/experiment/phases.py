@@ -1,0 +1,279 @@
+"""One condition's timeline: a handler per phase kind over a :class:`ConditionState`.
+
+``baseline`` / ``stress`` / ``rest`` are slow phases (:meth:`ConditionRun.slow_phase`); a
+``stimulation`` phase runs the condition's sessions as fast phases with slow gaps between them
+(:meth:`ConditionRun.stimulation`); a phase with a ``readout`` label ends with a spine snapshot
+(:meth:`ConditionRun.readout`).  The state is checkpointed after every phase and every session;
+a run resumed from a checkpoint continues exactly as the uninterrupted run would have.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from ..populations import POPULATIONS
+from .recorder import Recorder, by_population, mean_efficacy
+from .state import ConditionState
+
+
+# --------------------------------------------------------------------------- session physics
+def _simulated_session_s(proto, sess_len: float, sample_s) -> float:
+    """Length of a session's fast phase: the whole session, or its start -- whole train periods
+    (as many as fit in ``sample_s``, at least one), or ``sample_s`` of a train that is longer
+    than that (continuous stimulation)."""
+    if proto is None or sample_s == "all" or sample_s >= sess_len:
+        return sess_len
+    per = proto.train_period_s
+    if per > sample_s and proto.train_duration_s >= sample_s:
+        return float(sample_s)
+    return min(sess_len, max(1, math.floor(sample_s / per + 1e-9)) * per)
+
+
+def rho_after_session(res, sess_len: float, gb_params) -> np.ndarray:
+    """GB efficacy of every plastic synapse at the end of a session of ``sess_len`` s whose
+    fast phase ``res`` simulated its start: over the rest, the GB mean field with the fractions
+    of time each synapse's calcium spent above the thresholds in the simulated part."""
+    from ..plasticity import synaptic
+    rho = np.asarray(res.syn["rho"], dtype=float)
+    rest = sess_len - res.duration_s
+    if rest <= 1e-9:
+        return rho
+    return synaptic.advance_fractions(rho, res.syn["t_above_p"] / res.duration_s,
+                                      res.syn["t_above_d"] / res.duration_s, rest, gb_params)
+
+
+def ltp_time_per_cell(res, site_post, n_cells, duration_s) -> np.ndarray:
+    """Mean time per second that a cell's present synapses spent above theta_p (0 for a cell
+    without present plastic synapses)."""
+    on = res.syn["on"] > 0
+    tp = np.asarray(res.syn["t_above_p"], dtype=float)
+    num = np.bincount(site_post[on], weights=tp[on], minlength=n_cells)
+    den = np.bincount(site_post[on], minlength=n_cells)
+    return np.where(den > 0, num / np.maximum(den, 1), 0.0) / duration_s
+
+
+def reset_new_spines(rho, on, prev_on):
+    """A spine that formed since the last fast phase starts in the DOWN state (rho = 0): new
+    spines are small and weak (Holtmaat et al. 2005; Knott et al. 2006) and must be potentiated
+    to stabilise."""
+    return np.where((on > 0) & (prev_on == 0), 0.0, rho)
+
+
+def stimulation_days(proto) -> float:
+    """Span of the stimulation phase: its whole days (1 day for one accelerated day)."""
+    return float(proto.days) if proto is not None else 1.0
+
+
+def phase_days(ph: dict, proto) -> float:
+    return stimulation_days(proto) if ph["kind"] == "stimulation" else ph["days"]
+
+
+# --------------------------------------------------------------------------- one condition
+class ConditionRun:
+    """The timeline of condition ``cname`` on its compiled circuit.
+
+    Parameters
+    ----------
+    runner : cortexsim.experiment.runner._Runner
+        Supplies the settings, seed, circuits, checkpoint store and progress bars.
+    cname, cond : str, dict
+        Condition name and its normalised spec.
+    trees : dict
+        Model trees of the condition (overrides and ablations applied).
+    key : str
+        Network-configuration key (conditions sharing it share compiled circuits).
+    a0 : ndarray (n_cells,)
+        Resting LTP-calcium time per cell (pass 1): the activity drive's reference.
+    """
+
+    def __init__(self, runner, cname: str, cond: dict, trees: dict, key: str, a0):
+        from ..protocols import get_protocol
+        self.runner = runner
+        self.cname, self.cond, self.trees = cname, cond, trees
+        self.seed = runner.seed
+        st = self.settings = runner.settings
+        self.structural = trees["structural"].values()
+        self.proto = get_protocol(cond["protocol"]) if cond["protocol"] != "none" else None
+        # the session build: one session (+ tail); without stimulation the short build (its
+        # connectivity is the same: drawn from the same seed) gives the site layout
+        self.sess_len = (self.proto.duration_s if self.proto is not None else 0.0) \
+            + st["session_tail_s"]
+        self.sim_len = _simulated_session_s(self.proto, self.sess_len, st["session_sample_s"])
+        self.circuit = runner._get_circuit(
+            key, trees, self.sim_len if self.proto is not None else st["baseline_fast_s"])
+        self.thr_override = runner._thresholds(self.circuit, cond)
+        self.site_post, self.site_pop = runner._site_groups(self.circuit)
+        self.a0 = a0
+        self.stress_schedule = self._stress_schedule()
+        self.stimulus = self._stimulus()
+        self.handlers = {"baseline": self.slow_phase, "stress": self.slow_phase,
+                         "rest": self.slow_phase, "stimulation": self.stimulation}
+
+    def _stress_schedule(self):
+        """The condition's stress phase in absolute days (None without stress)."""
+        from ..plasticity.stress import StressSchedule
+        t, sched = 0.0, None
+        for ph in self.runner.cfg["timeline"]:
+            if ph["kind"] == "stress" and self.cond["stress"]:
+                sched = StressSchedule(days=round(ph["days"]),
+                                       hours_per_day=ph["hours_per_day"], onset_day=t)
+            t += phase_days(ph, self.proto)
+        return sched
+
+    def _stimulus(self):
+        if self.proto is None:
+            return None
+        from ..circuit.network import Stimulus
+        from ..coupling import cell_field_vpm
+        pct = self.cond["intensity_pct_rmt"]
+        if pct is None:
+            pct = self.proto.intensity_pct_rmt or 100.0
+        field = cell_field_vpm(pct, self.trees["coupling"])
+        return Stimulus.from_protocol(self.proto, field, offset_s=self.circuit.slot_s).until(
+            self.sim_len, self.circuit.dt_s)
+
+    # ----------------------------------------------------------------- state and checkpoints
+    def initial_state(self) -> ConditionState:
+        spines = self.runner._initial_spines(self.circuit.n_sites, self.trees)
+        return ConditionState(spines, rho=np.asarray(self.circuit.initial_rho, float).copy(),
+                              prev_on=(spines.state > 0).astype(float),
+                              drive=np.zeros(self.circuit.N))
+
+    def save(self, state: ConditionState, rec: Recorder) -> None:
+        store = self.runner.checkpoints
+        if store is None:
+            return
+        arrays, scalars = state.to_arrays()
+        rec_arrays, rec_meta = rec.to_arrays()
+        store.save(self.cname, self.runner.condition_key(self.cname), {**arrays, **rec_arrays},
+                   {"condition": self.cname, "state": scalars, "recorder": rec_meta})
+
+    def load(self):
+        """``(state, recorder)`` from this condition's checkpoint, or None."""
+        store = self.runner.checkpoints
+        got = store.load(self.cname, self.runner.condition_key(self.cname)) if store else None
+        if got is None:
+            return None
+        arrays, meta = got
+        if arrays["rho"].shape != (self.circuit.n_sites,):
+            return None
+        return (ConditionState.from_arrays(arrays, meta["state"]),
+                Recorder.from_arrays(self.site_pop, arrays, meta["recorder"]))
+
+    # ----------------------------------------------------------------- the timeline
+    def run(self) -> Recorder:
+        """Run (or resume) the whole timeline; returns the condition's recorder."""
+        from .runner import _Progress
+        timeline = self.runner.cfg["timeline"]
+        loaded = self.load()
+        if loaded is not None:
+            state, rec = loaded
+        else:
+            state, rec = self.initial_state(), Recorder(self.site_pop)
+            rec.sample(state)
+        self.bar = _Progress(len(timeline), self.runner.progress, self.cname)
+        self.bar.update(min(state.phase, len(timeline)))
+        for k in range(state.phase, len(timeline)):
+            ph = timeline[k]
+            self.handlers[ph["kind"]](ph, state, rec)
+            if ph["readout"]:
+                self.readout(ph["readout"], state, rec)
+            state.phase, state.session = k + 1, 0
+            self.save(state, rec)
+            self.bar.update(1, ph["label"])
+        self.bar.close()
+        return rec
+
+    # ----------------------------------------------------------------- handlers
+    def slow_phase(self, ph: dict, state: ConditionState, rec: Recorder) -> None:
+        """``baseline`` / ``stress`` / ``rest``: the structural core for ``days``, traced."""
+        self.advance(state, rec, ph["days"] * 24.0, record=True)
+
+    def stimulation(self, ph: dict, state: ConditionState, rec: Recorder) -> None:
+        """The protocol's sessions (fast phases) with slow gaps, to the end of its last day; a
+        condition without stimulation spends that time as a slow phase."""
+        proto = self.proto
+        if proto is None:
+            self.advance(state, rec, stimulation_days(None) * 24.0, record=False)
+            rec.sample(state)
+            return
+        starts_h = proto.session_starts_s() / 3600.0
+        for s_i in range(state.session, proto.n_sessions):
+            if s_i > 0:
+                gap_h = starts_h[s_i] - starts_h[s_i - 1] - self.sess_len / 3600.0
+                if gap_h > 0:
+                    self.advance(state, rec, gap_h, record=False)
+            self.session(s_i, state, rec)
+            state.session = s_i + 1
+            self.save(state, rec)
+            self.bar.update(0, f"session {s_i + 1}/{proto.n_sessions}")
+        rest_h = stimulation_days(proto) * 24.0 - (starts_h[-1] + self.sess_len / 3600.0)
+        if rest_h > 1e-9:
+            self.advance(state, rec, rest_h, record=False)
+        rec.sample(state)
+
+    def readout(self, label: str, state: ConditionState, rec: Recorder) -> None:
+        """Snapshot of the spine state (new spines reset) for the network read-out ``label``."""
+        on = state.on
+        state.rho = reset_new_spines(state.rho, on, state.prev_on)
+        state.prev_on = on
+        rec.snapshot(label, state)
+
+    # ----------------------------------------------------------------- steps
+    def advance(self, state: ConditionState, rec: Recorder, hours: float, record: bool):
+        """The structural core for ``hours`` in chunks of at most the homeostatic update
+        interval and the trace interval (a trace point after each chunk if ``record``)."""
+        from ..plasticity import structural as SP
+        from ..plasticity.stress import stress_per_step
+        st, P, tree = self.settings, self.structural, self.trees["structural"]
+        act, ui = P["activity"], P["homeostasis"]["update_interval"]
+        remaining = hours
+        while remaining > 1e-9:
+            chunk = min(remaining, ui, st["record_every_h"])
+            n = max(1, math.ceil(chunk / st["slow_dt_h"] - 1e-9))
+            dt = chunk / n
+            S = stress_per_step(self.stress_schedule, state.t_d, dt, n, self.trees["stress"]) \
+                if self.stress_schedule is not None else np.zeros(n)
+            hd = SP.homeostatic_drive(state.spines, self.site_post, None, tree) \
+                if P["homeostasis"]["gain"] > 0 else 0.0
+            # activity drive decays exponentially; use its mean over the chunk
+            decay = math.exp(-chunk / act["tau_h"])
+            mean_fac = act["tau_h"] / chunk * (1 - decay)
+            cell_drive = np.clip(state.drive * mean_fac, -act["drive_max"], act["drive_max"])
+            state.spines, cnt = SP.advance(state.spines, np.clip(state.rho, 0.0, 1.0),
+                                           hd + cell_drive[self.site_post], S, dt, n, self.seed,
+                                           state.k_step, tree, st["backend"])
+            state.formed += cnt["totals"]["formed"]
+            state.eliminated += cnt["totals"]["eliminated"]
+            state.k_step += n
+            state.drive = state.drive * decay
+            remaining -= chunk
+            state.t_d += chunk / 24.0
+            if record:
+                rec.sample(state)
+
+    def session(self, s_i: int, state: ConditionState, rec: Recorder) -> None:
+        """Stimulation session ``s_i`` on the network: GB efficacies and the activity drive
+        change; the session's rates, efficacy change and LTP-calcium time are recorded."""
+        c, act = self.circuit, self.structural["activity"]
+        on = state.on
+        rho = reset_new_spines(state.rho, on, state.prev_on)
+        state.prev_on = on
+        res = c.run(self.stimulus, silence=self.cond["silence"] or None,
+                    spines={"on": on, "rho": rho}, run_seed=self.seed * 1000 + 10 + s_i,
+                    overrides=self.thr_override, results_name=f"res_{os.getpid()}")
+        w_before = mean_efficacy(rho, on, self.site_pop)
+        rho = np.where(on > 0, rho_after_session(res, self.sess_len, c.gb_params), rho)
+        a = ltp_time_per_cell(res, self.site_post, c.N, res.duration_s)
+        # LTP-calcium excess over rest, in units of ltp_ref, integrated over the session into
+        # the cell's activity drive (dD/dt = -D/tau + gain*excess/tau)
+        excess = (a - self.a0) / act["ltp_ref"]
+        state.drive = state.drive + act["ltp_gain"] * excess * (self.sess_len / 3600.0) \
+            / act["tau_h"]
+        state.rho = rho
+        rec.session([res.mean_rate(p) for p in POPULATIONS],
+                    mean_efficacy(rho, on, self.site_pop) - w_before,
+                    by_population(a, c.pop_index))
+        state.t_d += self.sess_len / 86400.0

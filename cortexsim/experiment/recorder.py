@@ -1,0 +1,188 @@
+"""What one condition's timeline records, and its results as an ``xarray.Dataset``.
+
+The recorder keeps, per condition: the spine-density / weight trace and the spines formed and
+eliminated between its time points, per-session numbers (rates, change of GB efficacy,
+LTP-calcium time) and the spine snapshots at the read-outs (measured on the network after the
+timeline).  :meth:`Recorder.dataset` turns it into the condition's Dataset; the conditions are
+joined by :meth:`cortexsim.results.Results.from_conditions`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..populations import POPULATIONS
+
+_NPOP = len(POPULATIONS)
+
+
+def by_population(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Mean of ``x`` over the members of each population (``groups``: population index per
+    member); 0 for a population without members."""
+    n = np.bincount(groups, minlength=_NPOP).astype(float)
+    return np.bincount(groups, weights=x, minlength=_NPOP) / np.maximum(n, 1)
+
+
+def mean_efficacy(rho: np.ndarray, on: np.ndarray, site_pop: np.ndarray) -> np.ndarray:
+    """Mean GB efficacy of present synapses per population (NaN where none)."""
+    num = np.bincount(site_pop, weights=rho * on, minlength=_NPOP)
+    den = np.bincount(site_pop, weights=on, minlength=_NPOP)
+    return np.where(den > 0, num / np.maximum(den, 1), np.nan)
+
+
+@dataclass
+class Snapshot:
+    """Spine state at a read-out: time (d), occupancy (int8) and GB efficacy per site."""
+
+    t_d: float
+    on: np.ndarray
+    rho: np.ndarray
+
+
+@dataclass
+class Recorder:
+    """Records of one condition (lists grow along the timeline; per-population arrays are in
+    the order of :data:`cortexsim.populations.POPULATIONS`).
+
+    Attributes
+    ----------
+    site_pop : ndarray of int (n_sites,)
+        Population index of every spine site's postsynaptic cell.
+    t_d, density, weight, formed, eliminated : lists
+        Trace: time (d); occupied fraction and mean relative weight of present spines per
+        population; spines formed / eliminated since the previous time point.
+    session_rate, session_dw, session_ltp_time : lists of (n_pop,) arrays
+        Per stimulation session: population rates (Hz); change of mean GB efficacy of present
+        synapses; mean time per second that a cell's synapses' calcium spent above the GB
+        potentiation threshold (the activity drive's input).
+    snapshots : dict label -> Snapshot
+        Spine state at every read-out so far.
+    """
+
+    site_pop: np.ndarray
+    t_d: list = field(default_factory=list)
+    density: list = field(default_factory=list)
+    weight: list = field(default_factory=list)
+    formed: list = field(default_factory=list)
+    eliminated: list = field(default_factory=list)
+    session_rate: list = field(default_factory=list)
+    session_dw: list = field(default_factory=list)
+    session_ltp_time: list = field(default_factory=list)
+    snapshots: dict = field(default_factory=dict)
+
+    _TRACE = ("density", "weight", "session_rate", "session_dw", "session_ltp_time")
+
+    # ----------------------------------------------------------------- recording
+    def sample(self, state) -> None:
+        """A time point of the trace from ``state`` (a ConditionState); takes its counts of
+        formed and eliminated spines since the previous time point."""
+        occ = state.spines.state > 0
+        sp = self.site_pop
+        n = np.bincount(sp, minlength=_NPOP).astype(float)
+        cnt = np.bincount(sp, weights=occ, minlength=_NPOP)
+        wsum = np.bincount(sp, weights=state.spines.weight * occ, minlength=_NPOP)
+        self.t_d.append(float(state.t_d))
+        self.density.append(cnt / np.maximum(n, 1))
+        self.weight.append(np.where(cnt > 0, wsum / np.maximum(cnt, 1), np.nan))
+        self.formed.append(int(state.formed))
+        self.eliminated.append(int(state.eliminated))
+        state.formed = state.eliminated = 0
+
+    def session(self, rates, dw, ltp_time) -> None:
+        """Numbers of one stimulation session (each per population)."""
+        self.session_rate.append(np.asarray(rates, dtype=float))
+        self.session_dw.append(np.asarray(dw, dtype=float))
+        self.session_ltp_time.append(np.asarray(ltp_time, dtype=float))
+
+    def snapshot(self, label: str, state) -> None:
+        """The spine state at read-out ``label``."""
+        self.snapshots[label] = Snapshot(float(state.t_d), state.on.astype(np.int8),
+                                         state.rho.copy())
+
+    # ----------------------------------------------------------------- checkpoints
+    def to_arrays(self) -> tuple[dict, dict]:
+        """``(arrays, meta)`` for a checkpoint."""
+        arrays = {"rec_t_d": np.asarray(self.t_d, dtype=float),
+                  "rec_formed": np.asarray(self.formed, dtype=np.int64),
+                  "rec_eliminated": np.asarray(self.eliminated, dtype=np.int64)}
+        for k in self._TRACE:
+            arrays[f"rec_{k}"] = np.asarray(getattr(self, k), dtype=float).reshape(-1, _NPOP)
+        labels = list(self.snapshots)
+        for i, lab in enumerate(labels):
+            arrays[f"snap{i}_on"] = self.snapshots[lab].on
+            arrays[f"snap{i}_rho"] = self.snapshots[lab].rho
+        meta = {"snapshots": [[lab, self.snapshots[lab].t_d] for lab in labels]}
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, site_pop, arrays: dict, meta: dict) -> Recorder:
+        rec = cls(site_pop, t_d=[float(t) for t in arrays["rec_t_d"]],
+                  formed=[int(x) for x in arrays["rec_formed"]],
+                  eliminated=[int(x) for x in arrays["rec_eliminated"]])
+        for k in cls._TRACE:
+            setattr(rec, k, list(arrays[f"rec_{k}"]))
+        for i, (lab, t_d) in enumerate(meta["snapshots"]):
+            rec.snapshots[lab] = Snapshot(float(t_d), arrays[f"snap{i}_on"],
+                                          arrays[f"snap{i}_rho"])
+        return rec
+
+    # ----------------------------------------------------------------- results
+    def dataset(self, name: str, labels: list, readouts: dict, baseline_rate: dict,
+                baseline_ltp_time: np.ndarray):
+        """The condition's results (an ``xarray.Dataset`` with a ``condition`` dimension of
+        length 1); variables as described in :mod:`cortexsim.results`.
+
+        Parameters
+        ----------
+        name : str
+            Condition name.
+        labels : list of str
+            Read-out labels of the timeline, in order.
+        readouts : dict label -> {"rates": {pop: Hz}, "evoked": {pop: spikes/cell}}
+            Network read-outs measured from the snapshots.
+        baseline_rate : dict pop -> Hz
+            Resting population rates with the initial spine state.
+        baseline_ltp_time : (n_pop,) array
+            Resting LTP-calcium time per population (the activity drive's reference).
+        """
+        import xarray as xr
+        has_sites = np.bincount(self.site_pop, minlength=_NPOP) > 0
+        dens = np.asarray(self.density, dtype=float).reshape(-1, _NPOP).T
+        wgt = np.asarray(self.weight, dtype=float).reshape(-1, _NPOP).T
+        dens[~has_sites] = np.nan
+        wgt[~has_sites] = np.nan
+        nan_ro = np.full((len(labels), _NPOP), np.nan)
+        ro_rate, ro_ev = nan_ro.copy(), nan_ro.copy()
+        ro_t = np.full(len(labels), np.nan)
+        for li, lab in enumerate(labels):
+            if lab in readouts:
+                ro_rate[li] = [readouts[lab]["rates"][p] for p in POPULATIONS]
+                ro_ev[li] = [readouts[lab]["evoked"][p] for p in POPULATIONS]
+            if lab in self.snapshots:
+                ro_t[li] = self.snapshots[lab].t_d
+        per_session = {k: np.asarray(getattr(self, k), dtype=float).reshape(-1, _NPOP)
+                       for k in ("session_rate", "session_dw", "session_ltp_time")}
+        per_session["session_ltp_time"][:, ~has_sites] = np.nan
+        ltp0 = np.where(has_sites, baseline_ltp_time, np.nan)
+        P, T, R, S = "population", "time_d", "readout", "session"
+        ds = xr.Dataset(
+            {
+                "spine_density": ((P, T), dens),
+                "mean_weight": ((P, T), wgt),
+                "formed": ((T,), np.asarray(self.formed, dtype=float)),
+                "eliminated": ((T,), np.asarray(self.eliminated, dtype=float)),
+                "rate_readout": ((R, P), ro_rate),
+                "evoked_response": ((R, P), ro_ev),
+                "readout_time_d": ((R,), ro_t),
+                "session_rate": ((S, P), per_session["session_rate"]),
+                "session_dw": ((S, P), per_session["session_dw"]),
+                "session_ltp_time": ((S, P), per_session["session_ltp_time"]),
+                "baseline_rate": ((P,), np.array([baseline_rate[p] for p in POPULATIONS])),
+                "baseline_ltp_time": ((P,), ltp0),
+            },
+            coords={P: list(POPULATIONS), T: np.round(np.asarray(self.t_d, dtype=float), 6),
+                    R: list(labels), S: np.arange(1, len(self.session_rate) + 1)},
+        )
+        # time points closer than the rounding (a phase of < 1e-6 d): the later one stands
+        return ds.drop_duplicates(T, keep="last").expand_dims(condition=[name])
