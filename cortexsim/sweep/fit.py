@@ -1,0 +1,317 @@
+"""Calibration: which parameter values make the simulation meet its targets?
+
+A fit spec (TOML)::
+
+    [fit]
+    name = "fit_stress_gain"
+    base = "aitbs_study.toml"     # experiment spec, relative to this file
+    n_trials = 40                 # total trials of the study (a resumed fit runs the rest)
+    sampler = "tpe"               # tpe | cmaes (Optuna)
+    sampler_seed = 0
+    seeds = [1]                   # seeds of every trial (the loss is averaged over them)
+    validation_seeds = [11, 12]   # the best point re-run on new seeds
+    batch = 2                     # trials asked at once and run in parallel
+
+    [[parameters]]                # bounds; log = true searches in log space
+    path = "structural.stable.stress_gain_elim"
+    low = 3.0
+    high = 100.0
+    log = true
+
+    [[metrics]]                   # as in sweep specs
+    name = "loss_end_stress"
+    var = "spine_density_rel"
+    condition = "stress"
+    readout = "end_stress"
+    population = "IT_L5"
+
+    [[targets]]                   # loss += ((metric - value) / tolerance)^2
+    metric = "loss_end_stress"
+    value = 0.79
+    tolerance = 0.02
+    # or a criterion: [[targets]] criterion = "1. chronic stress ..." (hinge loss on its
+    # observed values, scaled by tolerance)
+
+The study lives in ``<out>/study.log`` (Optuna's journal storage): a stopped fit resumes where
+it stopped, and finished runs come from the sweep store.  Trials run on the sweep executor
+(local processes or Dask).  The evaluation is pluggable: :func:`run_fit` takes any
+``evaluate(points, seeds) -> list[list[dict]]`` (metrics per point and seed), e.g. a cheap model
+in tests.  Output in ``--out``: ``best.toml`` (an ``extends`` spec of the base with the best
+values), ``trials.csv``, ``importance.png``, ``fit.json`` (best value, parameters, validation).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Callable, Literal
+
+from pydantic import Field, StrictInt, StrictStr, model_validator
+
+from ..errors import InputError
+from .spec import Metric, Number, Parameter, _Strict, resolve_base, validate
+
+
+class FitTable(_Strict):
+    name: StrictStr = Field(min_length=1)
+    base: StrictStr = Field(min_length=1)
+    n_trials: StrictInt = Field(default=40, ge=1)
+    sampler: Literal["tpe", "cmaes"] = "tpe"
+    sampler_seed: StrictInt = Field(default=0, ge=0)
+    seeds: list[StrictInt] = Field(default_factory=lambda: [1], min_length=1)
+    validation_seeds: list[StrictInt] = Field(default_factory=list)
+    batch: StrictInt = Field(default=1, ge=1)
+    description: StrictStr = ""
+
+
+class Target(_Strict):
+    """``metric`` near ``value`` (within ``tolerance``), or the criterion ``criterion`` met."""
+    metric: StrictStr | None = None
+    criterion: StrictStr | None = None
+    value: Number | None = None
+    tolerance: Number = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.metric is None) == (self.criterion is None):
+            raise ValueError("give exactly one of metric or criterion")
+        if self.metric is not None and self.value is None:
+            raise ValueError("a metric target needs a value")
+        return self
+
+
+class FitSpec(_Strict):
+    fit: FitTable
+    parameters: list[Parameter] = Field(min_length=1)
+    metrics: list[Metric] = Field(default_factory=list)
+    targets: list[Target] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        for p in self.parameters:
+            if not p.is_range:
+                raise ValueError(f"parameters ({p.path}): a fit needs low/high bounds")
+        names = [m.name for m in self.metrics]
+        for t in self.targets:
+            if t.metric is not None and t.metric not in names:
+                raise ValueError(f"targets: unknown metric {t.metric!r} (allowed: "
+                                 f"{', '.join(names) or 'none defined in [[metrics]]'})")
+        return self
+
+
+def loss(targets: list[Target], metrics: dict, criteria: dict | None = None) -> float:
+    """Sum of squared, tolerance-scaled misses.  A metric target misses by
+    ``(metric - value) / tolerance``; a criterion target by how far each observed value lies on
+    the wrong side of its threshold (``criteria[name] = (op, threshold, observed values)``)."""
+    total = 0.0
+    for t in targets:
+        if t.metric is not None:
+            v = metrics.get(t.metric, math.nan)
+            total += ((v - t.value) / t.tolerance) ** 2
+        else:
+            op, thr, observed = criteria[t.criterion]
+            for v in observed:
+                miss = (v - thr) if op in ("<", "<=") else (thr - v)
+                total += (max(miss, 0.0) / t.tolerance) ** 2
+    return total if math.isfinite(total) else math.inf
+
+
+# --------------------------------------------------------------------------- study
+def _storage(path: Path):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _sampler(name: str, seed: int):
+    import optuna
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _suggest(trial, params: list[Parameter]) -> dict:
+    return {p.path: trial.suggest_float(p.path, float(p.low), float(p.high), log=p.log)
+            for p in params}
+
+
+def run_fit(spec: FitSpec, evaluate: Callable, out, n_trials: int | None = None,
+            criteria: dict | None = None) -> dict:
+    """Run (or resume) the study until it has ``n_trials`` finished trials.
+
+    Parameters
+    ----------
+    spec : FitSpec
+        The validated fit spec.
+    evaluate : callable
+        ``evaluate(points, seeds)`` -> for each point (dict path -> value) a list (one per seed)
+        of metric dicts; for criterion targets each metric dict carries
+        ``"__criteria__": {name: (op, threshold, observed values)}``.
+    out : path
+        Folder of the study journal and outputs.
+    n_trials : int, optional
+        Total trials (default ``spec.fit.n_trials``).
+
+    Returns
+    -------
+    dict
+        ``best_params``, ``best_loss``, ``n_trials`` and the study object under ``study``.
+    """
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out = Path(out)
+    storage = _storage(out / "study.log")
+    study = optuna.create_study(study_name=spec.fit.name, storage=storage,
+                                sampler=_sampler(spec.fit.sampler, spec.fit.sampler_seed),
+                                direction="minimize", load_if_exists=True)
+    # trials asked by a fit that was stopped before telling them: closed as failed
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+    total = n_trials or spec.fit.n_trials
+
+    def n_done():
+        return len(study.get_trials(deepcopy=False,
+                                    states=(optuna.trial.TrialState.COMPLETE,)))
+
+    while n_done() < total:
+        trials = [study.ask() for _ in range(min(spec.fit.batch, total - n_done()))]
+        points = [_suggest(t, spec.parameters) for t in trials]
+        results = evaluate(points, list(spec.fit.seeds))
+        for t, per_seed in zip(trials, results):
+            losses = [loss(spec.targets, m, m.get("__criteria__")) for m in per_seed]
+            value = float(sum(losses) / len(losses)) if losses else math.inf
+            if math.isfinite(value):
+                study.tell(t, value)
+            else:
+                study.tell(t, state=optuna.trial.TrialState.FAIL)
+    return {"best_params": dict(study.best_params), "best_loss": float(study.best_value),
+            "n_trials": n_done(), "study": study}
+
+
+def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=None) -> dict:
+    """best.toml, trials.csv, importance.png and fit.json (with the validation re-run)."""
+    import optuna
+
+    from .plots import plot_bars
+    from .store import atomic_write
+    out = Path(out)
+    study = result["study"]
+    best = result["best_params"]
+    atomic_write(out / "best.toml", lambda t: t.write_text(best_spec_text(best, base_path,
+                                                                         out)))
+    df = study.trials_dataframe()
+    atomic_write(out / "trials.csv", lambda t: df.to_csv(t, index=False))
+    summary = {"out": str(out), "best_params": best, "best_loss": result["best_loss"],
+               "n_trials": result["n_trials"], "best_spec": str(out / "best.toml")}
+    if len(spec.parameters) > 1 and result["n_trials"] > 1:
+        imp = optuna.importance.get_param_importances(study)
+        plot_bars(list(imp), {"importance": (list(imp.values()), None)},
+                  out / "importance.png", "parameter importance (fANOVA)", "importance")
+        summary["importance"] = imp
+    if evaluate is not None and spec.fit.validation_seeds:
+        per_seed = evaluate([best], list(spec.fit.validation_seeds))[0]
+        losses = [loss(spec.targets, m, m.get("__criteria__")) for m in per_seed]
+        summary["validation"] = {"seeds": list(spec.fit.validation_seeds), "losses": losses,
+                                 "metrics": [{k: v for k, v in m.items() if k != "__criteria__"}
+                                             for m in per_seed]}
+    text = json.dumps(summary, indent=2, default=float)
+    atomic_write(out / "fit.json", lambda t: t.write_text(text))
+    return summary
+
+
+def best_spec_text(best: dict, base_path: Path, out: Path) -> str:
+    """An experiment spec that extends the base with the best values (model paths in
+    ``[overrides]``, other paths as nested tables)."""
+    import os
+    from ..experiment import MODEL_NAMES
+    rel = os.path.relpath(Path(base_path).resolve(), Path(out).resolve())
+    lines = ["# best parameters of a cortexsim fit", f'extends = "{rel}"', ""]
+    model = {p: v for p, v in best.items() if p.split(".", 1)[0] in MODEL_NAMES}
+    other = {p: v for p, v in best.items() if p not in model}
+    tables: dict[str, dict] = {}
+    for p, v in other.items():
+        head, _, leaf = p.rpartition(".")
+        tables.setdefault(head, {})[leaf] = v
+    for head, kv in tables.items():
+        lines.append(f"[{head}]")
+        lines += [f"{k} = {v!r}" for k, v in kv.items()]
+        lines.append("")
+    if model:
+        lines.append("[overrides]")
+        lines += [f'"{p}" = {v!r}' for p, v in model.items()]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- on the engine
+def engine_evaluator(base_raw: dict, metrics: list[dict], crit_names: list[str], scale,
+                     store: Path, workers=1, scheduler=None, progress=False) -> Callable:
+    """``evaluate(points, seeds)`` running experiment runs on the sweep executor (and its
+    store: a resumed fit re-uses finished runs)."""
+    from . import build_runs, run_tasks
+
+    def evaluate(points, seeds):
+        tasks = build_runs(base_raw, points, seeds, scale, metrics, store)
+        recs = run_tasks(tasks, workers=workers, scheduler=scheduler, progress=progress,
+                         desc="trials")
+        out = [[] for _ in points]
+        for t in tasks:
+            rec = recs[t["key"]] or {}
+            m = dict(rec.get("metrics", {})) if rec.get("status") == "ok" else {}
+            if crit_names and m:
+                m["__criteria__"] = _criteria_of(store, t, crit_names)
+            out[t["point"]].append(m)
+        return out
+
+    return evaluate
+
+
+def _criteria_of(store: Path, task: dict, names: list[str]) -> dict:
+    import xarray as xr
+
+    from ..criteria import evaluate
+    from .store import PointStore
+    ds = xr.load_dataset(PointStore(store).results_path(task["key"]))
+    crit = [c for c in json.loads(ds.attrs["config"])["criteria"] if c["name"] in names]
+    res = evaluate(ds, crit)
+    return {c["name"]: (c["op"], c["value"], list(r["observed"].values()))
+            for c, r in zip(crit, res)}
+
+
+def load_fit(path) -> tuple[FitSpec, Path, dict]:
+    """Validated fit spec, its base spec's path and raw base spec."""
+    from ..experiment import read_spec
+    from ..params import read_toml
+    path = Path(path)
+    spec = validate(FitSpec, read_toml(path, field="fit spec"), "fit spec")
+    base_path = resolve_base(path, spec.fit.base)
+    return spec, base_path, read_spec(base_path)
+
+
+def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress=True,
+            n_trials=None) -> dict:
+    """``cortexsim fit``: validate everything (base spec, bounds, metrics, targets), then run or
+    resume the study and write the outputs."""
+    from ..errors import check_number
+    from . import build_runs, check_metrics
+    from .spec import apply_params
+    spec, base_path, base_raw = load_fit(spec_path)
+    if n_trials is not None:
+        n_trials = check_number("--n-trials", n_trials, min=1, integer=True)
+    out = Path(out) if out is not None else Path("out") / spec.fit.name
+    from ..experiment import Experiment
+    for corner in ({p.path: p.low for p in spec.parameters},
+                   {p.path: p.high for p in spec.parameters}):
+        build_runs(base_raw, [corner], [spec.fit.seeds[0]], scale, [], out / "store")
+    parsed = Experiment.from_dict(apply_params(base_raw, {})).spec
+    check_metrics(spec.metrics, parsed)
+    crit_names = [t.criterion for t in spec.targets if t.criterion is not None]
+    known = [c["name"] for c in parsed["criteria"]]
+    for k, c in enumerate(crit_names):
+        if c not in known:
+            raise InputError(f"targets[{k}].criterion", f"unknown criterion {c!r}", known)
+    evaluate = engine_evaluator(base_raw, [m.model_dump() for m in spec.metrics], crit_names,
+                                scale, out / "store", workers=workers, scheduler=scheduler,
+                                progress=progress)
+    result = run_fit(spec, evaluate, out, n_trials=n_trials)
+    return write_outputs(spec, result, out, base_path, evaluate)
