@@ -26,11 +26,15 @@ from __future__ import annotations
 import copy
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 
-from .errors import InputError, check_number
+from pydantic import Field
+
+from .errors import InputError
 from .params import ParamTree, is_param, models_dir, read_toml
+from .specs import StrictModel, merge_tables, validate
 
 KINDS = ("tbs", "rtms")
 SECONDS_PER_DAY = 86400.0
@@ -225,24 +229,34 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-#: Largest accepted value of each protocol number (assumptions, so that nothing a user types
-#: allocates gigabytes or runs for hours before an error): 100,000 pulses a session is ~30x the
-#: longest published sessions (3,000-pulse 10 Hz rTMS; 1,800-pulse iTBS in SAINT, Cole et al.
-#: 2020); 1,000 Hz is above any commercial stimulator's repetition rate (<= 100-250 pps) and
-#: still 10 time steps of the circuit; an hour per train, 48 sessions a day, a year of days.
-MAXIMA = {"n_pulses": 100_000, "pulses_per_burst": 20, "intra_burst_freq_hz": 1000.0,
-          "burst_freq_hz": 1000.0, "rtms_freq_hz": 1000.0, "train_duration_s": 3600.0,
-          "inter_train_interval_s": 3600.0, "sessions_per_day": 48, "days": 365,
-          "session_interval_min": 1440.0, "intensity_pct_rmt": 300.0,
-          "intensity_pct_amt": 300.0}
+def _num(lo, hi, *, open_lo=True, integer=False):
+    t = int if integer else float
+    return Annotated[t, Field(**{"gt" if open_lo else "ge": lo}, le=hi)]
 
 
-def _number(key, value, *, integer=False, min=None, strict_min=False):
-    if not _is_number(value) and not isinstance(value, np.number):
-        raise InputError(_fld(key), f"expected a number, got {value!r}",
-                         "an integer" if integer else "a finite number")
-    return check_number(_fld(key), value, min=min, strict_min=strict_min, integer=integer,
-                        max=MAXIMA.get(key))
+class ProtocolValues(StrictModel):
+    """Types and ranges of a protocol's values (after units are converted).  The maxima are
+    assumptions, so that nothing a user types allocates gigabytes or runs for hours before an
+    error: 100,000 pulses a session is ~30x the longest published sessions (3,000-pulse 10 Hz
+    rTMS; 1,800-pulse iTBS in SAINT, Cole et al. 2020); 1,000 Hz is above any commercial
+    stimulator's repetition rate (<= 100-250 pps) and still 10 time steps of the circuit; an hour
+    per train, 48 sessions a day, a year of days, up to 300 % of the motor threshold."""
+
+    kind: Literal[KINDS]
+    n_pulses: _num(1, 100_000, open_lo=False, integer=True)
+    train_duration_s: _num(0, 3600.0)
+    inter_train_interval_s: _num(0, 3600.0, open_lo=False)
+    pulses_per_burst: _num(1, 20, open_lo=False, integer=True) | None = None
+    intra_burst_freq_hz: _num(0, 1000.0) | None = None
+    burst_freq_hz: _num(0, 1000.0) | None = None
+    rtms_freq_hz: _num(0, 1000.0) | None = None
+    sham: bool = False
+    sessions_per_day: _num(1, 48, open_lo=False, integer=True) = 1
+    days: _num(1, 365, open_lo=False, integer=True) = 1
+    session_interval_min: _num(0, 1440.0, open_lo=False) = 0.0
+    intensity_pct_rmt: _num(0, 300.0) | None = None
+    intensity_pct_amt: _num(0, 300.0) | None = None
+    description: str = ""
 
 
 def _library(library=None) -> dict:
@@ -293,8 +307,7 @@ def _resolve(spec: dict, library: dict, chain: tuple[str, ...] = ()) -> dict:
         for k in TBS_KEYS + RTMS_KEYS:  # a change of kind drops the base's kind-specific fields
             merged.pop(k, None)
     merged.pop("name", None)
-    merged.update(spec)
-    return merged
+    return merge_tables(merged, spec)
 
 
 def protocol_from_spec(spec: dict, name: str = "custom", *, library=None) -> Protocol:
@@ -327,21 +340,13 @@ def protocol_from_spec(spec: dict, name: str = "custom", *, library=None) -> Pro
         raise InputError(_fld(missing[0]), f"kind {kind!r} requires {', '.join(missing)}",
                          list(own))
 
+    vals = validate(ProtocolValues, {k: v[k] for k in v if k not in ("kind",)} | {"kind": kind},
+                    prefix="protocol.")
     out: dict = dict.fromkeys(_FIELD_NAMES)
+    out.update(vals.model_dump())
     out.update(name=name, kind=kind)
-    out["n_pulses"] = _number("n_pulses", v["n_pulses"], integer=True, min=1)
-    out["train_duration_s"] = float(_number("train_duration_s", v["train_duration_s"],
-                                            min=0, strict_min=True))
-    out["inter_train_interval_s"] = float(_number("inter_train_interval_s",
-                                                  v["inter_train_interval_s"], min=0))
     if kind == "tbs":
-        ppb = out["pulses_per_burst"] = _number("pulses_per_burst", v["pulses_per_burst"],
-                                                integer=True, min=1)
-        fi = out["intra_burst_freq_hz"] = float(_number("intra_burst_freq_hz",
-                                                        v["intra_burst_freq_hz"], min=0,
-                                                        strict_min=True))
-        fb = out["burst_freq_hz"] = float(_number("burst_freq_hz", v["burst_freq_hz"], min=0,
-                                                  strict_min=True))
+        ppb, fi, fb = out["pulses_per_burst"], out["intra_burst_freq_hz"], out["burst_freq_hz"]
         if ppb / fi > (1.0 / fb) * (1 + _REL_TOL):
             raise InputError(_fld("intra_burst_freq_hz"),
                              f"a burst of {ppb} pulses at {fi:g} Hz ({1e3 * ppb / fi:g} ms incl. the "
@@ -350,32 +355,13 @@ def protocol_from_spec(spec: dict, name: str = "custom", *, library=None) -> Pro
                              "pulses_per_burst / intra_burst_freq_hz <= 1 / burst_freq_hz")
         unit_f, unit_name = fb, "burst"
     else:
-        unit_f = out["rtms_freq_hz"] = float(_number("rtms_freq_hz", v["rtms_freq_hz"], min=0,
-                                                     strict_min=True))
-        unit_name = "pulse"
+        unit_f, unit_name = out["rtms_freq_hz"], "pulse"
     periods = out["train_duration_s"] * unit_f
     if abs(periods - round(periods)) > 1e-6 * max(1.0, periods) or round(periods) < 1:
         raise InputError(_fld("train_duration_s"),
                          f"{out['train_duration_s']:g} s is {periods:g} {unit_name} periods "
                          f"(1/{unit_f:g} Hz); must be a whole number >= 1",
                          f"multiples of {1.0 / unit_f:g} s")
-
-    sham = v.get("sham", OPTIONAL_DEFAULTS["sham"])
-    if not isinstance(sham, (bool, np.bool_)):
-        raise InputError(_fld("sham"), f"expected true or false, got {sham!r}", ["true", "false"])
-    out["sham"] = bool(sham)
-    out["sessions_per_day"] = _number("sessions_per_day", v.get("sessions_per_day", 1),
-                                      integer=True, min=1)
-    out["days"] = _number("days", v.get("days", 1), integer=True, min=1)
-    out["session_interval_min"] = float(_number("session_interval_min",
-                                                v.get("session_interval_min", 0.0), min=0))
-    for k in ("intensity_pct_rmt", "intensity_pct_amt"):
-        if v.get(k) is not None:
-            out[k] = float(_number(k, v[k], min=0, strict_min=True))
-    desc = v.get("description", "")
-    if not isinstance(desc, str):
-        raise InputError(_fld("description"), f"expected a string, got {desc!r}")
-    out["description"] = desc
 
     proto = Protocol(**out)
     dur = proto.duration_s

@@ -112,10 +112,6 @@ def test_condition_overrides_unquoted(tmp_path):
      "overrides.circuit.plasticity.nmda_calcium", "true or false"),
     ('[overrides]\n"circuit.plasticity.nmda_calcium" = 0.0\n',
      "overrides.circuit.plasticity.nmda_calcium", "true or false"),
-    ('[overrides]\n"circuit.plasticity.plastic_targets" = "IT_L5"\n',
-     "overrides.circuit.plasticity.plastic_targets", "a list"),
-    ('[overrides]\n"circuit.plasticity.plastic_targets" = [1, 2]\n',
-     "overrides.circuit.plasticity.plastic_targets", "a string"),
     ('[overrides]\n"structural.activity.ltp_gain" = "0.5"\n',
      "overrides.structural.activity.ltp_gain", "expected a number"),
     ('[overrides]\n"structural.activity.ltp_gain" = true\n',
@@ -144,6 +140,19 @@ def test_bad_overrides_exit_2_before_any_network(tmp_path, capsys, no_network, e
     line = _cli_error(capsys, "run", str(_spec(tmp_path, extra)), "--scale", "100", "--quiet",
                       "--out", str(tmp_path / "out"))
     assert f"error: {field}:" in line and words in line
+
+
+def test_list_settings_stay_lists_of_their_element_type():
+    from cortexsim.params import ParamTree
+    tree = ParamTree.from_dict({"p": {"targets": ["IT_L5", "PT_L5"], "on": True}}, name="m")
+    with pytest.raises(InputError, match="p.targets: expected a list"):
+        tree.set("p.targets", "IT_L5")            # a string is not a list of one name
+    with pytest.raises(InputError, match="list elements must be a string"):
+        tree.set("p.targets", [1, 2])
+    with pytest.raises(InputError, match="p.on: expected true or false"):
+        tree.set("p.on", "false")                 # the string "false" is truthy
+    tree.set("p.targets", ["IT_L23"])
+    assert tree.value("p.targets") == ["IT_L23"]
 
 
 def test_override_units_are_converted(tmp_path):

@@ -35,14 +35,14 @@ pct_rmt
 from __future__ import annotations
 
 import copy
-import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from ..errors import InputError
+from ..specs import StrictModel, merge_tables, validate
 from ..params import load_model, read_toml
 from ..populations import EXCITATORY, POPULATIONS
 
@@ -68,11 +68,7 @@ def _range(lo=None, hi=None, *, open_lo=False):
     return Field(**kw)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class RunSettings(_Strict):
+class RunSettings(StrictModel):
     """Settings a scale's table (``[settings.by_scale.<scale>]``) or a run may change."""
 
     slow_dt_h: Annotated[float, _range(0, 24, open_lo=True)] = 1.0
@@ -126,13 +122,13 @@ DEFAULT_SETTINGS = Settings().model_dump(exclude={"by_scale"})
 RUN_SETTINGS = tuple(RunSettings.model_fields)
 
 
-class Meta(_Strict):
+class Meta(StrictModel):
     name: Annotated[str, Field(min_length=1)]
     seed: Annotated[int, _range(0, SEED_MAX)] = 0
     description: str = ""
 
 
-class Phase(_Strict):
+class Phase(StrictModel):
     kind: Literal[PHASE_KINDS]
     days: Annotated[float, _range(0, 3650, open_lo=True)] | None = None
     hours_per_day: Annotated[float, _range(0, 24, open_lo=True)] | None = None
@@ -140,7 +136,7 @@ class Phase(_Strict):
     label: str | None = None
 
 
-class Condition(_Strict):
+class Condition(StrictModel):
     stress: bool = True
     protocol: str | dict = "none"
     intensity_pct_rmt: Annotated[float, _range(0, 300)] | None = None
@@ -150,7 +146,7 @@ class Condition(_Strict):
     overrides: dict[str, Any] = {}
 
 
-class Criterion(_Strict):
+class Criterion(StrictModel):
     name: Annotated[str, Field(min_length=1)]
     expected: str | None = None
     var: Literal[RESULT_VARIABLES]
@@ -163,7 +159,7 @@ class Criterion(_Strict):
     all: bool = True
 
 
-class Spec(_Strict):
+class Spec(StrictModel):
     experiment: Meta
     settings: Settings = Settings()
     timeline: Annotated[list[Phase], Field(min_length=1)]
@@ -171,112 +167,6 @@ class Spec(_Strict):
     overrides: dict[str, Any] = {}
     ablations: list[Literal[ABLATIONS]] = []
     criteria: list[Criterion] = []
-
-
-# --------------------------------------------------------------------------- errors
-def _annotation_at(model, loc) -> tuple[Any, str]:
-    """Walk ``loc`` through the model's annotations: (type at the end, location as text).
-    Union branch tags that pydantic adds to ``loc`` end the walk."""
-    tp, text = model, ""
-    for part in loc:
-        origin = typing.get_origin(tp)
-        if origin is Annotated:
-            tp = typing.get_args(tp)[0]
-            origin = typing.get_origin(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
-            tp = tp.model_fields[part].annotation
-            text += f".{part}" if text else str(part)
-        elif origin is dict and isinstance(part, str):
-            tp = typing.get_args(tp)[1] if typing.get_args(tp) else Any
-            text += f".{part}"
-        elif origin is list and isinstance(part, int):
-            tp = typing.get_args(tp)[0] if typing.get_args(tp) else Any
-            text += f"[{part}]"
-        else:
-            if isinstance(tp, type) and issubclass(tp, BaseModel):   # an unknown key
-                text += f".{part}" if text else str(part)
-            break
-    return tp, text
-
-
-def _literal_values(tp) -> list:
-    if typing.get_origin(tp) is Annotated:
-        tp = typing.get_args(tp)[0]
-    if typing.get_origin(tp) is list:
-        return _literal_values(typing.get_args(tp)[0])
-    if typing.get_origin(tp) is Literal:
-        return list(typing.get_args(tp))
-    return []
-
-
-def input_error(exc: ValidationError, model, prefix: str = "") -> InputError:
-    """The first pydantic error as one :class:`InputError` naming the field (dotted, with list
-    indices) and what is allowed."""
-    e = exc.errors(include_url=False)[0]
-    loc = e["loc"]
-    parent_tp, parent = _annotation_at(model, loc[:-1])
-    tp, field = _annotation_at(model, loc)
-    field = prefix + field
-    kind, ctx, given = e["type"], e.get("ctx") or {}, e.get("input")
-    if kind == "value_error" and isinstance(ctx.get("error"), InputError):
-        inner = ctx["error"]
-        return InputError(field, inner.message, inner.allowed)
-    if kind == "extra_forbidden":
-        allowed = list(parent_tp.model_fields) if isinstance(parent_tp, type) and \
-            issubclass(parent_tp, BaseModel) else None
-        return InputError(field, "unknown key", allowed)
-    if kind == "missing":
-        return InputError(field, "missing (required)")
-    if kind == "literal_error":
-        return InputError(field, f"unknown value {given!r}", _literal_values(tp) or
-                          ctx.get("expected"))
-    if kind in ("float_type", "int_type", "float_parsing", "int_parsing", "int_from_float"):
-        what = "an integer" if kind.startswith("int") else "a number"
-        return InputError(field, f"expected {what}, got {given!r}")
-    if kind == "finite_number":
-        return InputError(field, f"must be a finite number, got {given!r}")
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        meta = _bounds(_field_info(parent_tp, loc[-1]))
-        lo = next((("(", m.gt) for m in meta if getattr(m, "gt", None) is not None),
-                  next((("[", m.ge) for m in meta if getattr(m, "ge", None) is not None),
-                       ("(", "-inf")))
-        hi = next((m.le for m in meta if getattr(m, "le", None) is not None), "inf")
-        return InputError(field, f"out of range: {given!r}", f"{lo[0]}{lo[1]}, {hi}]")
-    if kind == "bool_type":
-        return InputError(field, f"expected true or false, got {given!r}")
-    if kind in ("string_type", "list_type", "dict_type", "model_type"):
-        what = {"string_type": "a string", "list_type": "a list", "dict_type": "a table",
-                "model_type": "a table"}[kind]
-        return InputError(field, f"expected {what}, got {given!r}")
-    if kind == "too_short":
-        return InputError(field, "must not be empty")
-    return InputError(field, e["msg"])
-
-
-def _bounds(info) -> list:
-    """Range metadata (gt/ge/le) of a field, also inside ``Annotated[...] | None``."""
-    if info is None:
-        return []
-    meta = list(info.metadata)
-    for arg in typing.get_args(info.annotation):
-        if typing.get_origin(arg) is Annotated:
-            for m in typing.get_args(arg)[1:]:
-                meta.extend(getattr(m, "metadata", [m]))
-    return meta
-
-
-def _field_info(model, name):
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return model.model_fields.get(name)
-    return None
-
-
-def validate(model, data, prefix: str = ""):
-    """``model.model_validate(data)`` with errors as one InputError."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise input_error(exc, model, prefix) from None
 
 
 # --------------------------------------------------------------------------- overrides
@@ -424,7 +314,7 @@ def resolve_settings(settings: dict, scale=None, overrides: dict | None = None) 
         out["scale"] = check_scale(scale)
     sc = out["scale"]
     named = sc if isinstance(sc, str) else _nearest_named_scale(sc)
-    out.update(out.get("by_scale", {}).get(named, {}))
+    out = merge_tables(out, out.get("by_scale", {}).get(named, {}))
     out["settings_scale"] = named
     if overrides:
         validate(RunSettings, {**{k: out[k] for k in RUN_SETTINGS}, **overrides},
@@ -513,13 +403,4 @@ def read_spec(p, _seen=()) -> dict:
     bp = (p.parent / base).resolve()
     if bp in _seen or bp == p.resolve():
         raise InputError(f"{p}: extends", f"circular: {bp} extends itself")
-    return _merge(read_spec(bp, _seen + (p.resolve(),)), raw)
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
-            else copy.deepcopy(v)
-    return out
-
+    return merge_tables(read_spec(bp, _seen + (p.resolve(),)), raw)
