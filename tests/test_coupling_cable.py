@@ -5,6 +5,7 @@ import pytest
 
 from cortexsim.coupling import (
     CELL_TYPES,
+    Waveform,
     cable_threshold_vpm,
     fit_sd_time_constant,
     from_samples,
@@ -77,7 +78,10 @@ def test_cable_converges():
 
 def test_uniform_field_steady_state():
     """Long step: the end potential tends to lambda E tanh(L / 2 lambda) (cable theory)."""
-    wf = get_waveform("rectangular", 10000)
+    # a 10 ms step: longer than any TMS pulse (the waveform widths stop at 2 ms), so it is
+    # built directly on the 1 us grid
+    n = 10000
+    wf = Waveform("step", t_s=np.arange(n) * 1e-6, e=np.ones(n), pulse_width_us=float(n))
     res = solve_cable(wf, 100.0, 500.0, 400.0, 500.0, tail_us=0.0)
     assert res.v_end_mV[-1] == pytest.approx(400 * 0.1 * np.tanh(500 / 800), rel=1e-3)
     # the membrane profile is antisymmetric, linear-ish (sinh) across the fibre

@@ -22,6 +22,7 @@ from scipy import optimize, sparse
 from scipy.sparse.linalg import splu
 
 from ..errors import InputError, check_number
+from .limits import MAX_CABLE_NODES, MAX_CABLE_STEPS, MAX_SD_WIDTHS, check_count
 from .membrane import (
     _MV_PER_UM_PER_VPM,
     _params,
@@ -33,7 +34,7 @@ from .membrane import (
     spike_filter,
     terminal_response,
 )
-from .waveforms import Waveform
+from .waveforms import Waveform, check_width
 
 
 @dataclass
@@ -59,6 +60,15 @@ def solve_cable(waveform: Waveform, field_vpm: float, length_um: float, lambda_u
     E = check_number("field_vpm", field_vpm) * _MV_PER_UM_PER_VPM  # mV/um
     if dx_um is None:
         dx_um = min(lam / 40.0, L / 40.0)
+    dx_um = check_number("dx_um", dx_um, min=0.0, strict_min=True)
+    substeps = check_number("substeps", substeps, min=1, integer=True)
+    tail_us = check_number("tail_us", tail_us, min=0.0)
+    n_be_start = check_number("n_be_start", n_be_start, min=0, integer=True)
+    check_count("dx_um", math.ceil(L / dx_um) + 1, MAX_CABLE_NODES, "compartments")
+    if not (math.isfinite(waveform.dt_s) and waveform.dt_s > 0):
+        raise InputError("waveform", "needs >= 2 samples on a positive time step")
+    check_count("substeps", (len(waveform.e) + math.ceil(tail_us * 1e-6 / waveform.dt_s))
+                * substeps, MAX_CABLE_STEPS, "time steps")
     n_int = max(math.ceil(L / dx_um), 2)
     dx = L / n_int
     n = n_int + 1
@@ -151,13 +161,15 @@ def reduced_end_potential(waveform: Waveform, field_vpm: float, length_um: float
 # --------------------------------------------------------------------------- strength-duration
 def strength_duration(cell_type: str, widths_us, params=None, method: str = "reduced",
                       dx_um=None) -> np.ndarray:
-    """Threshold (V/m) of the cell type's canonical terminal vs rectangular pulse width."""
+    """Threshold (V/m) of the cell type's canonical terminal vs rectangular pulse width.
+
+    ``widths_us``: at most :data:`~cortexsim.coupling.limits.MAX_SD_WIDTHS` widths, each within the range of
+    ``waveforms.rectangular_width_us``."""
     check_cell_type(cell_type)
-    widths = np.asarray(widths_us, dtype=float)
-    if np.any(~np.isfinite(widths)) or np.any(widths <= 0):
-        raise InputError("pulse_width_us", "widths must be finite and > 0")
     if method not in ("reduced", "cable"):
         raise InputError("method", f"unknown value {method!r}", ["reduced", "cable"])
+    check_count("widths_us", np.size(widths_us), MAX_SD_WIDTHS, "widths")
+    widths = [check_width("rectangular", w, params) for w in np.ravel(widths_us)]
     f = reduced_terminal_threshold_vpm if method == "reduced" else (
         lambda *a, **k: cable_threshold_vpm(*a, dx_um=dx_um, **k))
     return np.array([f(cell_type, "rectangular", pulse_width_us=float(w), params=params)

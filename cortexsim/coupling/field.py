@@ -20,64 +20,63 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, check_number
-from .waveforms import _pv
-
-
-def _p(params):
-    if params is None:
-        from .membrane import _default_params
-        return _default_params()
-    return params
+from ..errors import InputError
+from .limits import (
+    MAX_FIELD_FILE_BYTES,
+    MAX_FIELD_SAMPLES,
+    angle_deg as _check_angle,
+    check_count,
+    check_limit,
+    checked_param,
+    finite_nonneg_array,
+    limit,
+    params_or_default,
+)
 
 
 def _factors(params) -> tuple[float, float]:
-    p = _p(params)
-    e_rmt = check_number("field.rmt_macroscopic_vpm", _pv(p, "field.rmt_macroscopic_vpm"),
-                         min=0.0, strict_min=True)
-    k = check_number("field.micro_scale_factor", _pv(p, "field.micro_scale_factor"),
-                     min=0.0, strict_min=True)
+    p = params_or_default(params)
+    e_rmt = float(checked_param(p, "field.rmt_macroscopic_vpm", positive=True))
+    k = float(checked_param(p, "field.micro_scale_factor", positive=True))
     return e_rmt, k
 
 
-def _nonneg(field: str, x):
-    arr = np.asarray(x, dtype=float)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise InputError(field, f"must be finite and >= 0, got {x!r}")
-    return float(arr) if arr.ndim == 0 else arr
+def _nonneg(field: str, x, limit_name: str, params=None):
+    """``x`` (number or array) checked against ``[limits].limit_name``."""
+    return finite_nonneg_array(field, x, limit_name, params)
 
 
 def macroscopic_field_vpm(pct_rmt, params=None):
     """Macroscopic cortical field (V/m) at ``pct_rmt`` % of resting motor threshold."""
-    pct = _nonneg("pct_rmt", pct_rmt)
+    pct = _nonneg("pct_rmt", pct_rmt, "pct_rmt", params)
     e_rmt, _ = _factors(params)
     return pct / 100.0 * e_rmt
 
 
 def cell_field_vpm(pct_rmt, params=None):
     """Field acting on the neuron models (V/m) at ``pct_rmt`` % RMT (macroscopic x scale)."""
-    pct = _nonneg("pct_rmt", pct_rmt)
+    pct = _nonneg("pct_rmt", pct_rmt, "pct_rmt", params)
     e_rmt, k = _factors(params)
     return k * pct / 100.0 * e_rmt
 
 
 def pct_rmt_from_cell_field(field_vpm, params=None):
     """Inverse of :func:`cell_field_vpm`."""
-    e = _nonneg("field_vpm", field_vpm)
+    e = _nonneg("field_vpm", field_vpm, "field_vpm", params)
     e_rmt, k = _factors(params)
     return 100.0 * e / (k * e_rmt)
 
 
 def pct_rmt_from_macroscopic(field_vpm, params=None):
     """Inverse of :func:`macroscopic_field_vpm`."""
-    e = _nonneg("field_vpm", field_vpm)
+    e = _nonneg("field_vpm", field_vpm, "field_vpm", params)
     e_rmt, _ = _factors(params)
     return 100.0 * e / e_rmt
 
 
 def macroscopic_to_cell_vpm(field_vpm, params=None):
     """Cell-level field for a macroscopic (head-model) field, e.g. imported SimNIBS samples."""
-    e = _nonneg("field_vpm", field_vpm)
+    e = _nonneg("field_vpm", field_vpm, "field_vpm", params)
     _, k = _factors(params)
     return k * e
 
@@ -98,10 +97,12 @@ COLUMNS = ("x", "y", "z", "Ex", "Ey", "Ez")
 
 def _read_table(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
+        try:  # memory-mapped: the shape is checked before anything is read
+            arr = np.load(path, allow_pickle=False, mmap_mode="r")
         except (ValueError, OSError) as exc:
             raise InputError("field_file", f"cannot read {path}: {exc}") from None
+        check_count("field_file", int(arr.shape[0]) if arr.ndim else 1, MAX_FIELD_SAMPLES,
+                    "sample rows")
         if arr.dtype.names:
             missing = [c for c in COLUMNS if c not in arr.dtype.names]
             if missing:
@@ -135,16 +136,28 @@ def _read_table(path: Path) -> np.ndarray:
 def load_field_samples(path, normal=(0.0, 0.0, 1.0)) -> FieldSamples:
     """Read field samples (CSV with header x,y,z,Ex,Ey,Ez or NPY (n,6)/structured), positions
     in mm and E in V/m as exported from SimNIBS, and return magnitudes and the angle between E
-    and the cortical ``normal`` (one 3-vector, or one per point)."""
+    and the cortical ``normal`` (one 3-vector, or one per point).
+
+    The file holds at most :data:`~cortexsim.coupling.limits.MAX_FIELD_FILE_BYTES` bytes and
+    :data:`~cortexsim.coupling.limits.MAX_FIELD_SAMPLES` rows, every value finite and every
+    |E| within ``[limits] field_vpm``; otherwise :class:`InputError` naming ``field_file``.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError("field_file", f"file not found: {path}")
+    check_count("field_file", path.stat().st_size, MAX_FIELD_FILE_BYTES, "bytes")
     data = _read_table(path)
     if data.shape[0] == 0:
         raise InputError("field_file", f"{path.name} holds no samples")
+    check_count("field_file", data.shape[0], MAX_FIELD_SAMPLES, "sample rows")
     if not np.all(np.isfinite(data)):
         raise InputError("field_file", f"{path.name} holds NaN or infinite values")
     pos, e = data[:, :3], data[:, 3:6]
+    mag = np.linalg.norm(e, axis=1)
+    _, e_max, unit = limit("field_vpm")
+    if mag.max() > e_max:  # e.g. a file in mV/m
+        raise InputError("field_file", f"{path.name}: |E| up to {mag.max():g} {unit}",
+                         f"|E| <= {e_max:g} {unit} ([limits] field_vpm)")
     nrm = np.asarray(normal, dtype=float)
     if nrm.shape not in ((3,), (len(e), 3)):
         raise InputError("normal", f"expected a 3-vector or ({len(e)}, 3), got shape {nrm.shape}")
@@ -152,7 +165,6 @@ def load_field_samples(path, normal=(0.0, 0.0, 1.0)) -> FieldSamples:
     if np.any(nlen == 0) or not np.all(np.isfinite(nlen)):
         raise InputError("normal", "normal vectors must be finite and non-zero")
     nrm = nrm / nlen[..., None] if nrm.ndim == 2 else nrm / nlen
-    mag = np.linalg.norm(e, axis=1)
     dots = np.sum(e * nrm, axis=1) if nrm.ndim == 2 else e @ nrm
     with np.errstate(invalid="ignore", divide="ignore"):
         cosang = np.where(mag > 0, dots / np.where(mag > 0, mag, 1.0), 1.0)
@@ -162,7 +174,7 @@ def load_field_samples(path, normal=(0.0, 0.0, 1.0)) -> FieldSamples:
 
 def field_at_target(peak_vpm: float, angle_deg: float = 0.0) -> dict:
     """A uniform field at the target: peak cell-level E (V/m) and its direction relative to the
-    somato-dendritic axis (deg)."""
-    e = check_number("field_vpm", peak_vpm, min=0.0)
-    a = check_number("angle_deg", angle_deg, min=-360.0, max=360.0)
+    somato-dendritic axis (deg), each within its ``[limits]``."""
+    e = float(check_limit("field_vpm", peak_vpm))
+    a = _check_angle(angle_deg)
     return {"field_vpm": e, "angle_deg": a, "cos_angle": math.cos(math.radians(a))}

@@ -25,38 +25,43 @@ independent terminals fires:  ``P_cell(E) = 1 - (1 - P_term(E))^n``.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 from scipy import optimize, signal, special, stats
 
 from ..errors import InputError, check_choice, check_number
-from ..params import ParamTree, load_model
+from ..params import ParamTree
 from ..populations import POPULATIONS
-from .waveforms import Waveform, _pv, get_waveform
+from .limits import (
+    FIELD_CHUNK,
+    MAX_RECRUITMENT_EVALS,
+    MAX_RESPONSE_SAMPLES,
+    MAX_TERMINAL_DRAWS,
+    angle_deg as _check_angle,
+    check_count,
+    check_in_range,
+    default_params,
+    finite_nonneg_array,
+    param_range,
+    params_or_default,
+)
+from .waveforms import WAVEFORMS, Waveform, _pv, get_waveform
 
 #: Cell types with a coupling model: the five populations plus long-range afferent terminals.
 CELL_TYPES = POPULATIONS + ("afferent",)
 
 _MV_PER_UM_PER_VPM = 1e-3  # 1 V/m = 1e-3 mV/um
+#: up to this many multiply-adds the pulse response is a direct convolution (every default
+#: pulse), beyond it an FFT convolution (same result to ~1e-15 of its peak, far faster)
+_DIRECT_CONVOLVE_MAX = 20_000_000
 
 
 # --------------------------------------------------------------------------- parameters
-def _params(params) -> ParamTree | dict:
-    if params is None:
-        return _default_params()
-    if not isinstance(params, dict):
-        raise InputError("params", f"expected a ParamTree or dict, got {type(params).__name__}")
-    return params
-
-
-@lru_cache(maxsize=1)
-def _default_tree() -> ParamTree:
-    return load_model("coupling")
+_params = params_or_default
 
 
 def _default_params() -> ParamTree:
-    return _default_tree()
+    return default_params()
 
 
 def check_cell_type(cell_type: str) -> str:
@@ -68,16 +73,22 @@ def cell_params(cell_type: str, params=None) -> dict:
     check_cell_type(cell_type)
     p = _params(params)
     keys = ("lambda_um", "tau_us", "length_um", "dV_th_mV", "axon_angle_mean_deg",
-            "axon_angle_sd_deg", "lambda_sd_ln", "n_terminals", "soma_sensitivity_mV_per_Vpm",
-            "tau_m_ms")
+            "axon_angle_sd_deg", "isotropic_fraction", "lambda_sd_ln", "n_terminals",
+            "soma_sensitivity_mV_per_Vpm", "tau_m_ms")
     out = {k: float(check_number(f"cells.{cell_type}.{k}", _pv(p, f"cells.{cell_type}.{k}")))
            for k in keys}
     for k in ("lambda_um", "tau_us", "length_um", "dV_th_mV", "tau_m_ms"):
         check_number(f"cells.{cell_type}.{k}", out[k], min=0.0, strict_min=True)
     for k in ("axon_angle_sd_deg", "lambda_sd_ln", "soma_sensitivity_mV_per_Vpm"):
         check_number(f"cells.{cell_type}.{k}", out[k], min=0.0)
+    check_number(f"cells.{cell_type}.isotropic_fraction", out["isotropic_fraction"], min=0.0,
+                 max=1.0)
     out["n_terminals"] = check_number(f"cells.{cell_type}.n_terminals", out["n_terminals"],
                                       min=1, integer=True)
+    for k in keys:  # ranges stated in the model file
+        rng = param_range(p, f"cells.{cell_type}.{k}")
+        if rng is not None:
+            check_in_range(f"cells.{cell_type}.{k}", out[k], *rng)
     return out
 
 
@@ -86,8 +97,11 @@ def _setting(p, path: str, default, **check):
     (those of :func:`check_number`) it must be such a number, else :class:`InputError`."""
     try:
         value = _pv(p, path)
+        rng = param_range(p, path)
     except InputError:
-        value = default
+        value, rng = default, None
+    if rng is not None:
+        return check_in_range(path, value, *rng, integer=check.get("integer", False))
     return check_number(path, value, **check) if check else value
 
 
@@ -142,15 +156,23 @@ def terminal_response(waveform: Waveform, tau_us: float, length_ratio: float | N
     Returns (t_s at interval boundaries, r).
     """
     dt = waveform.dt_s
+    if not (math.isfinite(dt) and dt > 0):
+        raise InputError("waveform", "needs >= 2 samples on a positive time step")
+    tail_us = check_number("response.tail_us", tail_us, min=0.0)
     n_tail = math.ceil(tail_us * 1e-6 / dt)
     n = len(waveform.e) + n_tail
-    tau = tau_us * 1e-6
+    check_count("response.tail_us", n, MAX_RESPONSE_SAMPLES,
+                f"samples (pulse and response tail) of a {dt * 1e6:g} us step")
+    tau = check_number("tau_us", tau_us, min=0.0, strict_min=True) * 1e-6
     s = np.arange(n + 1) * dt / tau
     S = step_response(s, length_ratio, model)
     w = np.diff(S)                                   # w[j] = S((j+1)dt) - S(j dt)
     e = np.concatenate([waveform.e, np.zeros(n_tail)])
     r = np.zeros(n + 1)
-    r[1:] = np.convolve(e, w)[:n]
+    if len(e) * len(w) <= _DIRECT_CONVOLVE_MAX:
+        r[1:] = np.convolve(e, w)[:n]
+    else:  # long pulses on a fine grid: O(n log n) instead of O(n^2)
+        r[1:] = signal.fftconvolve(e, w)[:n]
     return np.arange(n + 1) * dt, r
 
 
@@ -205,10 +227,6 @@ def response_peaks(waveform, tau_us: float, length_ratio: float | None, params=N
 
 
 # --------------------------------------------------------------------------- populations
-def _check_angle(angle_deg) -> float:
-    return check_number("angle_deg", angle_deg, min=-360.0, max=360.0)
-
-
 def _orientation_quadrature(cp: dict, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nodes (alpha, beta) and weights of the terminal-direction distribution."""
     p = _params(params)
@@ -218,12 +236,16 @@ def _orientation_quadrature(cp: dict, params) -> tuple[np.ndarray, np.ndarray, n
     sd = math.radians(cp["axon_angle_sd_deg"])
     x, wx = np.polynomial.legendre.leggauss(n_a)
     alpha = 0.5 * math.pi * (x + 1.0)
+    f_iso = cp["isotropic_fraction"]
     if sd == 0:
-        alpha = np.array([mu])
-        wa = np.array([1.0])
+        # the directed terminals on one node (mu), the isotropic ones on the Legendre nodes
+        w_iso = wx * np.sin(alpha)
+        alpha = np.concatenate([[mu], alpha])
+        wa = np.concatenate([[1.0 - f_iso], f_iso * w_iso / w_iso.sum()])
     else:
-        wa = wx * np.exp(-0.5 * ((alpha - mu) / sd) ** 2)
-        wa /= wa.sum()
+        w_dir = wx * np.exp(-0.5 * ((alpha - mu) / sd) ** 2)
+        w_iso = wx * np.sin(alpha)          # uniform on the sphere: density sin(alpha) / 2
+        wa = (1.0 - f_iso) * w_dir / w_dir.sum() + f_iso * w_iso / w_iso.sum()
     beta = (np.arange(n_b) + 0.5) * math.pi / n_b
     wb = np.full(n_b, 1.0 / n_b)
     A, B = np.meshgrid(alpha, beta, indexing="ij")
@@ -255,10 +277,7 @@ def _terminal_median_thresholds(cell_type, waveform, angle_deg, pulse_width_us, 
 
 
 def _check_field(field_vpm):
-    arr = np.asarray(field_vpm, dtype=float)
-    if arr.size and (not np.all(np.isfinite(arr)) or np.any(arr < 0)):
-        raise InputError("field_vpm", "field must be finite and >= 0 V/m")
-    return arr
+    return np.asarray(finite_nonneg_array("field_vpm", field_vpm, "field_vpm"), dtype=float)
 
 
 def recruitment(cell_type: str, field_vpm, waveform="biphasic", angle_deg: float = 0.0,
@@ -270,7 +289,11 @@ def recruitment(cell_type: str, field_vpm, waveform="biphasic", angle_deg: float
     angle = _check_angle(angle_deg)
     E = _check_field(field_vpm)
     t0, w, cp, _ = _terminal_median_thresholds(cell_type, waveform, angle, pulse_width_us, params)
-    frac = _recruit_from_nodes(E, t0, w, cp)
+    # evaluated once per distinct field (a pulse train repeats a few intensities)
+    u, inv = np.unique(E, return_inverse=True)
+    check_count("field_vpm", u.size * int(np.isfinite(t0).sum()), MAX_RECRUITMENT_EVALS,
+                "evaluations (distinct field values x orientation-quadrature nodes)")
+    frac = _recruit_from_nodes(u, t0, w, cp)[inv].reshape(E.shape)
     return float(frac) if np.ndim(field_vpm) == 0 else frac
 
 
@@ -280,13 +303,15 @@ def _recruit_from_nodes(E, t0, w, cp):
     finite = np.isfinite(t0)
     lt = np.log(t0[finite])
     wf = w[finite]
-    with np.errstate(divide="ignore"):
-        lE = np.log(Ef)[:, None]
-    if sig > 0:
-        P = special.ndtr((lE - lt[None, :]) / sig)
-    else:
-        P = (lE >= lt[None, :]).astype(float)
-    p_term = P @ wf
+    p_term = np.empty(Ef.size)
+    for i in range(0, Ef.size, FIELD_CHUNK):  # bounded memory: chunk x quadrature nodes
+        with np.errstate(divide="ignore"):
+            lE = np.log(Ef.ravel()[i:i + FIELD_CHUNK])[:, None]
+        if sig > 0:
+            P = special.ndtr((lE - lt[None, :]) / sig)
+        else:
+            P = (lE >= lt[None, :]).astype(float)
+        p_term[i:i + FIELD_CHUNK] = P @ wf
     p_cell = -np.expm1(cp["n_terminals"] * np.log1p(-np.clip(p_term, 0.0, 1.0)))
     p_cell = np.clip(p_cell, 0.0, 1.0)
     return p_cell.reshape(np.shape(E))
@@ -327,9 +352,10 @@ def sample_thresholds(cell_type: str, n: int, rng: np.random.Generator, waveform
     angle = _check_angle(angle_deg)
     p = _params(params)
     cp = cell_params(cell_type, p)
+    m = cp["n_terminals"]
+    check_count("n", n * m, MAX_TERMINAL_DRAWS, f"terminal draws ({n:,} cells x {m} terminals)")
     wf = _resolve_waveform(waveform, pulse_width_us, p)
     pp, pm = response_peaks(wf, cp["tau_us"], cp["length_um"] / cp["lambda_um"], p)
-    m = cp["n_terminals"]
     mu, sd = math.radians(cp["axon_angle_mean_deg"]), math.radians(cp["axon_angle_sd_deg"])
     if sd > 0:
         alpha = stats.truncnorm.rvs((0 - mu) / sd, (math.pi - mu) / sd, loc=mu, scale=sd,
@@ -338,6 +364,10 @@ def sample_thresholds(cell_type: str, n: int, rng: np.random.Generator, waveform
         alpha = np.full((n, m), mu)
     beta = rng.uniform(0.0, 2 * math.pi, size=(n, m))
     lam = cp["lambda_um"] * np.exp(cp["lambda_sd_ln"] * rng.standard_normal((n, m)))
+    if cp["isotropic_fraction"] > 0:
+        # collateral terminals: direction uniform on the sphere (cos alpha uniform in [-1, 1])
+        iso = rng.random((n, m)) < cp["isotropic_fraction"]
+        alpha = np.where(iso, np.arccos(rng.uniform(-1.0, 1.0, size=(n, m))), alpha)
     g = _coupling_gain(_direction_cosine(alpha, beta, math.radians(angle)), pp, pm)
     with np.errstate(divide="ignore"):
         th = np.where(g > 0, cp["dV_th_mV"] / (lam * _MV_PER_UM_PER_VPM * g), np.inf)
@@ -369,14 +399,40 @@ def somatic_polarization_mV(cell_type: str, field_vpm, waveform="biphasic",
 
 
 def threshold_report(cell_type: str, waveform: str = "biphasic", angle_deg: float = 0.0,
-                     pulse_width_us=None) -> dict:
-    """Dict for ``cortexsim threshold``: cell_type, waveform, pulse_width_us, angle_deg,
-    threshold_vpm (cell-level field, V/m; ``None`` where no field fires the population, e.g. a
-    unipolar pulse against every terminal, so that ``--json`` stays strict JSON)."""
+                     pulse_width_us=None, params=None) -> dict:
+    """Dict for ``cortexsim threshold``.
+
+    Parameters
+    ----------
+    cell_type : str
+        One of :data:`CELL_TYPES`.
+    waveform : str
+        One of :data:`~cortexsim.coupling.WAVEFORMS`.
+    angle_deg : float
+        Field direction relative to the somato-dendritic axis, within ``[limits] angle_deg``.
+    pulse_width_us : float, optional
+        Within the range of the waveform's width parameter (``None``: its default).
+    params : ParamTree or dict, optional
+        Coupling parameters (default ``models/coupling.toml``).
+
+    Returns
+    -------
+    dict
+        ``cell_type``, ``waveform``, ``pulse_width_us``, ``angle_deg`` and ``threshold_vpm``
+        (cell-level field, V/m; ``None`` where no field fires half of the population, which
+        needs a cell type without collateral terminals, ``isotropic_fraction = 0``, and a
+        unipolar pulse against its main axon; strict JSON has no Infinity).
+
+    Raises
+    ------
+    InputError
+        Any input unknown or out of its range, before anything is computed.
+    """
     check_cell_type(cell_type)
-    check_choice("waveform", waveform, ("biphasic", "monophasic", "half_sine", "rectangular"))
-    angle = _check_angle(angle_deg)
-    wf = get_waveform(waveform, pulse_width_us, params=_default_params())
-    th = threshold_vpm(cell_type, wf, angle_deg=angle)
+    check_choice("waveform", waveform, WAVEFORMS)
+    p = _params(params)
+    angle = _check_angle(angle_deg, p)
+    wf = get_waveform(waveform, pulse_width_us, params=p)
+    th = threshold_vpm(cell_type, wf, angle_deg=angle, params=p)
     return {"cell_type": cell_type, "waveform": waveform, "pulse_width_us": wf.pulse_width_us,
             "angle_deg": angle, "threshold_vpm": th if math.isfinite(th) else None}

@@ -23,7 +23,8 @@ The induced field is proportional to dI/dt of the coil current, so
 * :func:`from_samples` user-supplied samples (e.g. a measured pulse), resampled to the grid
   and normalised.
 
-All shape parameters live in ``models/coupling.toml`` (``waveforms.*``).
+All shape parameters live in ``models/coupling.toml`` (``waveforms.*``); the ``range`` of each
+width parameter bounds the widths a user may give (:func:`check_width`).
 """
 from __future__ import annotations
 
@@ -33,7 +34,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError, check_choice, check_number
-from ..params import ParamTree, load_model
+from .limits import (
+    MAX_RESPONSE_SAMPLES,
+    MAX_USER_SAMPLES,
+    check_count,
+    check_in_range,
+    check_limit,
+    checked_param,
+    param_range,
+    param_value,
+    params_or_default,
+)
 
 WAVEFORMS = ("biphasic", "monophasic", "half_sine", "rectangular")
 
@@ -62,61 +73,81 @@ class Waveform:
                 hash(self.e.tobytes()))
 
 
-def _coupling_params(params) -> ParamTree | dict:
-    if params is None:
-        return load_model("coupling")
-    return params
+#: the parameter (in ``[waveforms]``) holding each waveform's default width; its ``range`` is the
+#: range of any width given for that waveform
+WIDTH_PARAMS = {"biphasic": "waveforms.biphasic_period_us",
+                "monophasic": "waveforms.monophasic_rise_us",
+                "half_sine": "waveforms.half_sine_width_us",
+                "rectangular": "waveforms.rectangular_width_us"}
 
-
-def _pv(params, path: str) -> float:
-    """Value of a dotted path in a ParamTree or a plain nested dict (of values or leaves)."""
-    if isinstance(params, ParamTree):
-        return params.value(path)
-    node = params
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise InputError(path, "no such parameter in the coupling parameters")
-        node = node[part]
-    if isinstance(node, dict) and "value" in node:
-        return node["value"]
-    return node
-
-
-def _pos(params, path: str) -> float:
-    """A positive finite number from the coupling parameters (else InputError naming it)."""
-    return float(check_number(path, _pv(params, path), min=0.0, strict_min=True))
+# kept for the modules that import it from here
+_pv = param_value
 
 
 def default_width_us(name: str, params=None) -> float:
-    p = _coupling_params(params)
-    key = {"biphasic": "biphasic_period_us", "monophasic": "monophasic_rise_us",
-           "half_sine": "half_sine_width_us", "rectangular": "rectangular_width_us"}[name]
-    return _pos(p, f"waveforms.{key}")
+    """The default width of waveform ``name`` (``models/coupling.toml``), range-checked."""
+    check_choice("waveform", name, WAVEFORMS)
+    return float(checked_param(params_or_default(params), WIDTH_PARAMS[name], positive=True))
+
+
+def check_width(name: str, pulse_width_us, params=None) -> float:
+    """``pulse_width_us`` (a user's width for waveform ``name``; ``None``: the default) checked
+    against the ``range`` of the waveform's width parameter.
+
+    Raises
+    ------
+    InputError
+        Naming ``pulse_width_us`` and the allowed range: not a number, NaN/inf, or out of range.
+    """
+    check_choice("waveform", name, WAVEFORMS)
+    p = params_or_default(params)
+    if pulse_width_us is None:
+        return default_width_us(name, p)
+    rng = param_range(p, WIDTH_PARAMS[name])
+    if rng is None:
+        return float(check_number("pulse_width_us", pulse_width_us, min=0.0, strict_min=True))
+    return float(check_in_range("pulse_width_us", pulse_width_us, *rng,
+                                where=f"{name} waveform, {WIDTH_PARAMS[name]}"))
 
 
 def get_waveform(name: str, pulse_width_us: float | None = None, params=None) -> Waveform:
     """Return the normalised waveform ``name`` (see module doc) on the parameter-file grid.
 
-    ``pulse_width_us``: period (biphasic), rise time (monophasic) or width (half_sine,
-    rectangular); ``None`` takes the default from ``models/coupling.toml``.
+    Parameters
+    ----------
+    name : str
+        One of :data:`WAVEFORMS` (a :class:`Waveform` is returned as it is).
+    pulse_width_us : float, optional
+        Period (biphasic), rise time (monophasic) or width (half_sine, rectangular) in us,
+        within the ``range`` of the waveform's width parameter in ``models/coupling.toml``;
+        ``None`` takes the default from that file.
+    params : ParamTree or dict, optional
+        Coupling parameters (default ``models/coupling.toml``).
+
+    Raises
+    ------
+    InputError
+        Unknown name, a width out of range, or more samples than
+        :data:`~cortexsim.coupling.limits.MAX_RESPONSE_SAMPLES`.
     """
     if isinstance(name, Waveform):
         return name
     check_choice("waveform", name, WAVEFORMS)
-    p = _coupling_params(params)
-    if pulse_width_us is None:
-        width = default_width_us(name, p)
-    else:
-        width = check_number("pulse_width_us", pulse_width_us, min=0.0, strict_min=True)
-    dt_us = _pos(p, "waveforms.dt_us")
+    p = params_or_default(params)
+    width = check_width(name, pulse_width_us, p)
+    dt_us = float(checked_param(p, "waveforms.dt_us", positive=True))
     meta: dict = {}
     # a whole number of samples spans exactly `width` (the step shrinks slightly if needed)
     n = max(math.ceil(width / dt_us - 1e-9), 2)
     dt_us = width / n
+    n_tail = 0
     if name == "monophasic":  # rise phase of n samples, then the decay tail
-        tau_d = _pos(p, "waveforms.monophasic_decay_tau_us")
-        n_tau = _pos(p, "waveforms.monophasic_tail_taus")
-        n += max(round(n_tau * tau_d / dt_us), 1)
+        tau_d = float(checked_param(p, "waveforms.monophasic_decay_tau_us", positive=True))
+        n_tau = float(checked_param(p, "waveforms.monophasic_tail_taus", positive=True))
+        n_tail = max(round(n_tau * tau_d / dt_us), 1)
+    check_count("pulse_width_us" if pulse_width_us is not None else "waveforms.dt_us",
+                n + n_tail, MAX_RESPONSE_SAMPLES, f"samples of a {dt_us:g} us step")
+    n += n_tail
     t_us = np.arange(n) * dt_us          # start of each hold interval
     tm = t_us + 0.5 * dt_us              # smooth shapes are sampled at interval midpoints
     if name == "biphasic":
@@ -137,14 +168,36 @@ def get_waveform(name: str, pulse_width_us: float | None = None, params=None) ->
 
 
 def from_samples(t_s, e, name: str = "custom", params=None) -> Waveform:
-    """Waveform from user samples (times in s, any units of E): resampled by linear
-    interpolation to the parameter-file grid (step shortened so that whole samples span the
-    samples' duration) and normalised to peak |E| = 1.
+    """Waveform from user samples: resampled by linear interpolation to the parameter-file
+    grid (step shortened so that whole samples span the samples' duration) and normalised to
+    peak |E| = 1.
 
-    The pulse width reported is the duration of the samples.
+    Parameters
+    ----------
+    t_s : array_like
+        Sample times in seconds, strictly increasing; at most
+        :data:`~cortexsim.coupling.limits.MAX_USER_SAMPLES` of them, spanning a duration within
+        ``[limits] custom_duration_us`` of ``models/coupling.toml``.
+    e : array_like
+        The field at those times (any unit, finite, not all zero).
+    name : str
+        Name of the waveform.
+    params : ParamTree or dict, optional
+        Coupling parameters (default ``models/coupling.toml``).
+
+    Returns
+    -------
+    Waveform
+        Its ``pulse_width_us`` is the duration of the samples.
     """
-    t = np.asarray(t_s, dtype=float).ravel()
-    y = np.asarray(e, dtype=float).ravel()
+    n_t, n_e = np.size(t_s), np.size(e)
+    check_count("t_s", n_t, MAX_USER_SAMPLES, "samples")
+    check_count("e", n_e, MAX_USER_SAMPLES, "samples")
+    try:
+        t = np.asarray(t_s, dtype=float).ravel()
+        y = np.asarray(e, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise InputError("t_s", "times and field samples must be numbers") from None
     if t.size < 2 or t.size != y.size:
         raise InputError("t_s", f"need >= 2 times and as many field samples (got {t.size}, {y.size})")
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
@@ -154,9 +207,12 @@ def from_samples(t_s, e, name: str = "custom", params=None) -> Waveform:
     peak = np.max(np.abs(y))
     if peak == 0:
         raise InputError("e", "all samples are zero")
-    p = _coupling_params(params)
+    p = params_or_default(params)
     span = t[-1] - t[0]
-    n = max(math.ceil(span / (_pos(p, "waveforms.dt_us") * 1e-6) - 1e-9), 2)
+    check_limit("custom_duration_us", span * 1e6, p, field="t_s (duration, us)")
+    dt_us = float(checked_param(p, "waveforms.dt_us", positive=True))
+    n = max(math.ceil(span / (dt_us * 1e-6) - 1e-9), 2)
+    check_count("t_s", n, MAX_RESPONSE_SAMPLES, f"samples of a {dt_us:g} us step")
     dt = span / n  # whole samples spanning exactly the samples' duration
     mid = t[0] + (np.arange(n) + 0.5) * dt
     yy = np.interp(mid, t, y)
