@@ -248,7 +248,52 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: environment variable: set to 1 for the full traceback of an internal error
+ENV_TRACEBACK = "CORTEXSIM_TRACEBACK"
+
+
+def _issue_tracker() -> str:
+    """This project's issue tracker, from the installed package's metadata
+    (pyproject ``[project.urls]`` ``Issues``)."""
+    from importlib.metadata import PackageNotFoundError, metadata
+    try:
+        urls = metadata("cortexsim").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        urls = []
+    found = dict(u.split(", ", 1) for u in urls if ", " in u)
+    return found.get("Issues") or found.get("Homepage") or "the cortexsim issue tracker"
+
+
+def _report_internal_error(command: str, exc: BaseException) -> None:
+    """An unexpected error (a bug in cortexsim, not bad input): what it is, where it was raised
+    (the innermost cortexsim frame, and the raising frame if elsewhere), where to report it."""
+    import os
+    import traceback
+    from pathlib import Path
+    frames = traceback.extract_tb(exc.__traceback__)
+    root = Path(__file__).resolve().parent.parent
+
+    def where(fr) -> str:
+        path = Path(fr.filename)
+        short = path.relative_to(root) if path.is_relative_to(root) else path
+        return f"{short}:{fr.lineno} in {fr.name}"
+
+    own = [fr for fr in frames if Path(fr.filename).resolve().is_relative_to(root / "cortexsim")
+           and fr.name != "main"]
+    loc = " <- ".join(dict.fromkeys(where(fr) for fr in (frames[-1:] + own[-1:])))
+    print(f"cortexsim {command}: internal error (a bug in cortexsim, not in your input): "
+          f"{type(exc).__name__}: {exc}\n  raised at {loc or '?'}\n"
+          f"  please report it, with the command line, at {_issue_tracker()}"
+          f" ({ENV_TRACEBACK}=1 prints the full traceback)", file=sys.stderr)
+    if os.environ.get(ENV_TRACEBACK) == "1":
+        traceback.print_exception(exc, file=sys.stderr)
+
+
 def main(argv=None) -> int:
+    """Run the command line; returns the exit status: 0, 2 for bad input (one line naming the
+    field), 1 for a missing module or an internal error (one short report), 130 on Ctrl-C.
+    Every error is reported here, so Brian2's excepthook (its "report this to Brian 2" banner,
+    and the debug files it then keeps in the temp folder) never sees cortexsim's errors."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -262,6 +307,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001  (every other error is a bug: reported as one)
+        _report_internal_error(args.command, exc)
+        return 1
     return 0
 
 

@@ -66,3 +66,21 @@ def check_number(field: str, value, *, min=None, max=None, strict_min=False, int
     if max is not None and value > max:
         raise InputError(field, f"must be <= {max}, got {value!r}")
     return value
+
+
+def quiet_interrupt_in_worker() -> None:
+    """Initializer of worker processes (``ProcessPoolExecutor(initializer=...)``).
+
+    Ctrl-C sends SIGINT to the parent and to every worker.  A worker then ends at once and
+    without a traceback, after running its exit handlers (Brian2's temporary log files and the
+    process's build directory are removed); the parent reports the interruption.
+    """
+    import signal
+    signal.signal(signal.SIGINT, _exit_quietly)
+
+
+def _exit_quietly(signum, frame):
+    import atexit
+    import os
+    atexit._run_exitfuncs()
+    os._exit(128 + signum)

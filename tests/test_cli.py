@@ -279,3 +279,78 @@ def test_run_bad_session_sample_exit_2(value, words, capsys):
     _one_error_line(err, "run")
     for w in words:
         assert w in err
+
+
+# --------------------------------------------------------------------------- errors are cortexsim's
+def test_internal_error_is_reported_as_cortexsims(monkeypatch, capsys):
+    """An unexpected error: one short report (an internal cortexsim error, where it was raised,
+    where to report it), exit 1, no traceback unless asked for."""
+    import cortexsim.cli as cli
+
+    def broken(args):
+        return {}["missing key"]
+
+    monkeypatch.setattr(cli, "cmd_protocols", broken)
+    monkeypatch.delenv(cli.ENV_TRACEBACK, raising=False)
+    assert main(["protocols"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cortexsim protocols: internal error (a bug in cortexsim")
+    assert "KeyError: 'missing key'" in err
+    assert "tests/test_cli.py:" in err and "in broken" in err      # the raising frame
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        issues = tomllib.load(fh)["project"]["urls"]["Issues"]
+    assert issues in err
+    assert "Traceback" not in err and len(err.splitlines()) <= 4
+    monkeypatch.setenv(cli.ENV_TRACEBACK, "1")
+    assert main(["protocols"]) == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_errors_after_brian2_import_leave_no_brian_files(tmp_path):
+    """Brian2's excepthook prints "please report this issue to Brian 2" for any uncaught error and
+    then keeps brian_debug_* / brian_script_* files in the temp folder.  cortexsim's errors (bad
+    input and internal errors) after brian2 is imported: no banner, no files."""
+    script = tmp_path / "script.py"      # a script file: Brian2 keeps a copy of it on errors
+    script.write_text(
+        "import sys\nimport brian2  # noqa: F401\nimport cortexsim.cli as cli\n"
+        "print('input', cli.main(['run', sys.argv[1]]), file=sys.stderr)\n"
+        "def broken(args):\n    raise RuntimeError('deliberate')\n"
+        "cli.cmd_protocols = broken\n"
+        "sys.exit(cli.main(['protocols']))\n")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    env.pop("CORTEXSIM_TRACEBACK", None)
+    p = subprocess.run([sys.executable, str(script), str(tmp_path / "no_such_spec.toml")],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert p.returncode == 1, p.stderr
+    assert "input 2" in p.stderr                               # bad input: exit status 2
+    assert "internal error" in p.stderr and "deliberate" in p.stderr
+    assert "Brian 2" not in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert sorted(x.name for x in tmp.iterdir() if x.name.startswith("brian_")) == []
+
+
+def test_worker_interrupt_prints_no_traceback(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group) while two pool workers are busy and a task is
+    queued: with cortexsim's worker initializer the workers end at once and quietly and the
+    parent says 'interrupted' (without it, each worker returns the interrupt as the task's
+    result, takes the queued task and the parent waits for it: here 600 s)."""
+    script = tmp_path / "pool.py"
+    script.write_text(
+        "import concurrent.futures as cf, multiprocessing as mp, os, signal, sys, time\n"
+        "from cortexsim.errors import quiet_interrupt_in_worker as init\n"
+        "if __name__ == '__main__':\n"
+        "    try:\n"
+        "        with cf.ProcessPoolExecutor(2, mp_context=mp.get_context('spawn'),\n"
+        "                                    initializer=init) as ex:\n"
+        "            futs = [ex.submit(time.sleep, 600) for _ in range(3)]\n"
+        "            time.sleep(2)   # both workers started, busy; one task queued\n"
+        "            os.killpg(os.getpgid(0), signal.SIGINT)\n"
+        "            [f.result() for f in futs]\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', file=sys.stderr)\n"
+        "        sys.exit(130)\n")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=120, start_new_session=True)
+    assert p.returncode == 130, p.stderr
+    assert p.stderr.strip() == "interrupted", p.stderr
