@@ -1,0 +1,193 @@
+"""Sweep specs, designs, the point store and failing runs (no network is simulated here)."""
+import json
+
+import numpy as np
+import pytest
+
+from cortexsim.cli import main
+from cortexsim.errors import InputError
+from cortexsim.sweep import build_runs, load_sweep
+from cortexsim.sweep.design import design_points
+from cortexsim.sweep.executor import run_point
+from cortexsim.sweep.spec import SweepSpec, apply_params, validate
+from cortexsim.sweep.store import PointStore, atomic_write, point_key
+
+TINY = """
+[experiment]
+name = "tiny"
+seed = 1
+[settings]
+slow_dt_h = 1.0
+baseline_fast_s = 1.0
+session_tail_s = 0.2
+record_every_h = 12.0
+[[timeline]]
+kind = "baseline"
+days = 1
+readout = "baseline"
+[[timeline]]
+kind = "stimulation"
+[[timeline]]
+kind = "rest"
+days = 1
+readout = "24h"
+[conditions.control]
+stress = false
+[conditions.stim]
+stress = false
+protocol = { base = "itbs600", n_pulses = 30 }
+intensity_pct_rmt = 90
+[[criteria]]
+name = "density positive"
+var = "spine_density"
+condition = "stim"
+readout = "24h"
+populations = ["IT_L5"]
+op = ">"
+value = 0.0
+"""
+
+SWEEP = """
+[sweep]
+name = "s"
+base = "tiny.toml"
+design = "grid"
+seeds = [1]
+[[parameters]]
+path = "conditions.stim.intensity_pct_rmt"
+values = [60, 120]
+[[parameters]]
+path = "structural.activity.ltp_gain"
+low = 0.1
+high = 1.0
+n = 3
+log = true
+[[metrics]]
+name = "it5"
+var = "spine_density_rel"
+condition = "stim"
+minus_condition = "control"
+readout = "24h"
+population = "IT_L5"
+"""
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    return tmp_path
+
+
+def _write(folder, text, **replace):
+    for a, b in replace.items():
+        text = text.replace(a.replace("__", " "), b)
+    p = folder / "sw.toml"
+    p.write_text(text)
+    return p
+
+
+def test_grid_points_and_runs_are_validated_up_front(folder):
+    sw = load_sweep(_write(folder, SWEEP))
+    assert len(sw.points) == 6
+    gains = sorted({p["structural.activity.ltp_gain"] for p in sw.points})
+    assert gains == pytest.approx([0.1, 0.1 ** 0.5, 1.0])
+    tasks = sw.tasks(100, folder / "store")
+    assert len({t["key"] for t in tasks}) == 6
+    t = tasks[0]
+    assert t["raw"]["overrides"]["structural.activity.ltp_gain"] == pytest.approx(0.1)
+    assert t["raw"]["conditions"]["stim"]["intensity_pct_rmt"] == 60
+
+
+@pytest.mark.parametrize("old, new, field", [
+    ('path = "structural.activity.ltp_gain"', 'path = "structural.activity.nope"',
+     "structural.activity.nope"),
+    ('path = "conditions.stim.intensity_pct_rmt"', 'path = "conditions.stimm.intensity_pct_rmt"',
+     "parameters.conditions.stimm.intensity_pct_rmt"),
+    ('path = "conditions.stim.intensity_pct_rmt"', 'path = "conditions.stim.colour"',
+     "conditions.stim.colour"),
+    ('path = "conditions.stim.intensity_pct_rmt"', 'path = "banana.x"', "parameters.banana.x"),
+    ("values = [60, 120]", "values = []", "sweep spec.parameters.0"),
+    ("low = 0.1", "low = 2.0", "sweep spec.parameters.1"),
+    ("low = 0.1", "low = true", "sweep spec.parameters.1.low"),
+    ("n = 3", 'n = "3"', "sweep spec.parameters.1.n"),
+    ('design = "grid"', 'design = "random"', "sweep spec.sweep.design"),
+    ("seeds = [1]", "seeds = [1]\ncolour = 2", "sweep spec.sweep.colour"),
+    ('condition = "stim"', 'condition = "stimm"', "metrics[0].condition"),
+    ('var = "spine_density_rel"', 'var = "spines"', "metrics[0].var"),
+    ('values = [60, 120]', 'values = [60, -5]', "conditions.stim.intensity_pct_rmt"),
+    ('base = "tiny.toml"', 'base = "missing.toml"', "sweep.base"),
+])
+def test_bad_sweep_specs_exit_2_naming_the_field(folder, capsys, old, new, field):
+    assert old in SWEEP
+    p = folder / "sw.toml"
+    p.write_text(SWEEP.replace(old, new, 1))
+    rc = main(["sweep", str(p), "--out", str(folder / "out"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and field in err, err
+    assert not (folder / "out" / "store").exists() or not any((folder / "out" / "store").iterdir())
+
+
+@pytest.mark.parametrize("design", ["sobol", "lhs"])
+def test_sample_designs_are_reproducible_from_their_seed(design):
+    def spec(seed):
+        return validate(SweepSpec, {
+            "sweep": {"name": "x", "base": "b", "design": design, "n_samples": 8,
+                      "sample_seed": seed},
+            "parameters": [{"path": "structural.a", "low": 0.5, "high": 2.0},
+                           {"path": "structural.b", "low": 1e-3, "high": 1.0, "log": True}],
+            "metrics": [{"name": "m", "var": "v", "condition": "c"}]}, "sweep spec")
+    a, b, c = design_points(spec(4)), design_points(spec(4)), design_points(spec(5))
+    assert a == b and a != c and len(a) == 8
+    x = np.array([[p["structural.a"], p["structural.b"]] for p in a])
+    assert np.all((x[:, 0] >= 0.5) & (x[:, 0] <= 2.0))
+    assert np.all((x[:, 1] >= 1e-3) & (x[:, 1] <= 1.0))
+    # log: about half of the samples lie below the geometric middle (0.03), not 2 %
+    assert 2 <= np.sum(x[:, 1] < 10 ** -1.5) <= 6
+
+
+def test_list_design_and_spec_paths(folder):
+    text = SWEEP.split("[[parameters]]")[0].replace('design = "grid"', 'design = "list"')
+    text += ('[[points]]\n"structural.activity.ltp_gain" = 0.5\n'
+             '[[points]]\n"timeline.0.days" = 2\n' + SWEEP[SWEEP.index("[[metrics]]"):])
+    sw = load_sweep(_write(folder, text))
+    assert sw.points == [{"structural.activity.ltp_gain": 0.5}, {"timeline.0.days": 2}]
+    raw = apply_params(sw.base_raw, sw.points[1])
+    assert raw["timeline"][0]["days"] == 2 and sw.base_raw["timeline"][0]["days"] == 1
+
+
+def test_store_writes_are_atomic_and_keys_follow_the_config(tmp_path):
+    def boom(t):
+        t.write_text("half")
+        raise RuntimeError("killed")
+    with pytest.raises(RuntimeError):
+        atomic_write(tmp_path / "r.json", boom)
+    assert list(tmp_path.iterdir()) == []
+    raw = {"a": {"b": 1}}
+    k = point_key(raw, 1, 100, "c")
+    assert k == point_key({"a": {"b": 1}}, 1, 100, "c")
+    assert len({k, point_key(raw, 2, 100, "c"), point_key({"a": {"b": 2}}, 1, 100, "c"),
+                point_key(raw, 1, 200, "c"), point_key(raw, 1, 100, "d")}) == 5
+    store = PointStore(tmp_path)
+    store.put(k, {"status": "ok", "x": np.float64(1.5)})
+    assert store.get(k)["x"] == 1.5 and store.done(k) and store.keys() == [k]
+
+
+def test_a_failing_run_is_recorded_with_its_error(folder):
+    sw = load_sweep(_write(folder, SWEEP))
+    task = sw.tasks(100, folder / "store")[0]
+    task["raw"]["conditions"]["stim"]["protocol"] = "no_such_protocol"   # fails inside the run
+    rec = run_point(task)
+    assert rec["status"] == "error" and "no_such_protocol" in rec["error"]
+    on_disk = json.loads((folder / "store" / f"{task['key']}.json").read_text())
+    assert on_disk["error"] == rec["error"]
+    assert not PointStore(folder / "store").done(task["key"])     # a re-run tries it again
+
+
+def test_points_are_rejected_before_anything_runs(folder):
+    sw = load_sweep(_write(folder, SWEEP))
+    with pytest.raises(InputError, match="point 1"):
+        build_runs(sw.base_raw, [{"structural.activity.ltp_gain": 0.5},
+                                 {"conditions.stim.intensity_pct_rmt": "high"}],
+                   [1], 100, [], folder / "store")
+    assert not (folder / "store").exists()
