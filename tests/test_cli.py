@@ -16,7 +16,7 @@ import pytest
 
 from cortexsim.cli import build_parser, main
 from cortexsim.coupling import threshold_vpm
-from cortexsim.params import models_dir
+from cortexsim.params import load_model, models_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD_KEYS = {"cell_type", "waveform", "pulse_width_us", "angle_deg", "threshold_vpm"}
@@ -103,13 +103,14 @@ def test_threshold_pulse_width_and_angle(capsys):
         threshold_vpm("IT_L23", "rectangular", 150.0, pulse_width_us=37.5))
 
 
-def test_threshold_never_fires_is_json_null(capsys):
-    """A unipolar pulse pointing against every SST terminal cannot fire half the population:
-    the threshold is null (strict JSON), not Infinity."""
+def test_threshold_unipolar_against_main_axon_is_a_number(capsys):
+    """A unipolar pulse against the main axon of SST cells still fires them through their
+    collaterals (issue 9: this printed null); the value is a number in strict JSON.  (The
+    null case, a cell type without collaterals, is tested in tests/test_coupling.py.)"""
     assert main(["threshold", "--cell-type", "SST", "--waveform", "rectangular",
                  "--angle-deg", "180", "--json"]) == 0
     data = _strict_json(capsys.readouterr().out)
-    assert data["threshold_vpm"] is None
+    assert data["threshold_vpm"] == pytest.approx(threshold_vpm("SST", "rectangular", 180.0))
 
 
 # --------------------------------------------------------------------------- bad input
@@ -117,11 +118,13 @@ BAD_THRESHOLD = [
     (["--cell-type", "VIP_L1"], ["cell_type", "'VIP_L1'", "IT_L23", "PT_L5", "SST"]),
     (["--cell-type", "pt_l5"], ["cell_type", "PT_L5"]),
     (["--cell-type", "PT_L5", "--pulse-width-us", "nan"], ["pulse_width_us", "finite"]),
-    (["--cell-type", "PT_L5", "--pulse-width-us", "-60"], ["pulse_width_us", "> 0"]),
-    (["--cell-type", "PT_L5", "--pulse-width-us", "0"], ["pulse_width_us", "> 0"]),
+    (["--cell-type", "PT_L5", "--pulse-width-us", "-60"], ["pulse_width_us", "allowed"]),
+    (["--cell-type", "PT_L5", "--pulse-width-us", "0"], ["pulse_width_us", "allowed"]),
     (["--cell-type", "PT_L5", "--pulse-width-us", "inf"], ["pulse_width_us", "finite"]),
+    (["--cell-type", "PT_L5", "--pulse-width-us", "long"], ["pulse_width_us", "'long'"]),
     (["--cell-type", "PT_L5", "--angle-deg", "nan"], ["angle_deg", "finite"]),
-    (["--cell-type", "PT_L5", "--angle-deg", "400"], ["angle_deg", "<= 360"]),
+    (["--cell-type", "PT_L5", "--angle-deg", "400"], ["angle_deg", "allowed"]),
+    (["--cell-type", "PT_L5", "--angle-deg", "steep"], ["angle_deg", "'steep'"]),
     (["--cell-type", "PT_L5", "--waveform", "triangle"],
      ["waveform", "biphasic", "monophasic", "half_sine", "rectangular"]),
 ]
@@ -139,8 +142,6 @@ def test_threshold_bad_input_one_line_exit_2(args, words, capsys):
 
 @pytest.mark.parametrize("argv, words", [
     (["threshold"], ["--cell-type", "required"]),
-    (["threshold", "--cell-type", "PT_L5", "--angle-deg", "steep"], ["--angle-deg", "steep"]),
-    (["threshold", "--cell-type", "PT_L5", "--pulse-width-us", "long"], ["--pulse-width-us"]),
     (["thresold"], ["invalid choice", "threshold"]),
     (["protocols", "--jsn"], ["unrecognized arguments", "--jsn"]),
 ])
@@ -223,7 +224,7 @@ def test_process_invalid_values_in_model_files(tmp_path):
     assert "[itbs600] protocol.n_pulses" in line and ">= 1" in line
     shutil.copy(models_dir() / "protocols.toml", tmp_path / "protocols.toml")
     coupling = (models_dir() / "coupling.toml").read_text()
-    old = 'lambda_um = { value = 345.0,'
+    old = f'lambda_um = {{ value = {load_model("coupling").value("cells.PT_L5.lambda_um")},'
     assert old in coupling
     (tmp_path / "coupling.toml").write_text(coupling.replace(old, 'lambda_um = { value = "long",'))
     r = _run("threshold", "--cell-type", "PT_L5", "--json", env_extra=env)
