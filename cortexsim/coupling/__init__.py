@@ -1,7 +1,10 @@
 """E-field -> membrane coupling: waveforms, field at the target, membrane response per cell type.
 
 Pure numpy/scipy.  See docs/coupling.md for the model, its derivation and its validation.
+Every number a user gives is checked up front against a documented range
+(:mod:`cortexsim.coupling.limits`).
 """
+from . import limits
 from .cable import (
                     cable_threshold_vpm,
                     fit_sd_time_constant,
@@ -31,7 +34,7 @@ from .membrane import (
                     threshold_report,
                     threshold_vpm,
 )
-from .waveforms import WAVEFORMS, Waveform, from_samples, get_waveform
+from .waveforms import WAVEFORMS, Waveform, check_width, from_samples, get_waveform
 
 __all__ = [
                     "CELL_TYPES",
@@ -44,6 +47,7 @@ __all__ = [
                     "fit_sd_time_constant",
                     "from_samples",
                     "get_waveform",
+    "limits",
                     "load_field_samples",
                     "macroscopic_field_vpm",
                     "macroscopic_to_cell_vpm",
