@@ -133,6 +133,18 @@ def test_response_converges_with_dt():
     assert max(a) == pytest.approx(max(b), rel=5e-3)
 
 
+def test_fft_convolution_matches_direct(monkeypatch):
+    """Long responses (fine grid, wide pulse) are convolved by FFT: the same response."""
+    from cortexsim.coupling import membrane
+    for name in ("biphasic", "monophasic", "rectangular"):
+        wf = get_waveform(name)
+        _, direct = membrane.terminal_response(wf, 1000.0, 1.5)
+        monkeypatch.setattr(membrane, "_DIRECT_CONVOLVE_MAX", 0)
+        _, fft = membrane.terminal_response(wf, 1000.0, 1.5)
+        monkeypatch.undo()
+        assert np.max(np.abs(fft - direct)) < 1e-12 * np.max(np.abs(direct)), name
+
+
 # --------------------------------------------------------------------------- thresholds
 def test_thresholds_positive_and_in_compartmental_range():
     for ct in CELL_TYPES:
@@ -199,7 +211,7 @@ MAX_DIRECTION_FACTOR = 3.0
 ANGLES = np.arange(0.0, 181.0, 30.0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _over_angles(ct, wf):
     return np.array([threshold_vpm(ct, wf, angle_deg=a) for a in ANGLES])
 

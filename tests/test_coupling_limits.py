@@ -12,6 +12,7 @@ from cortexsim.coupling import (
     field_at_target,
     from_samples,
     get_waveform,
+    limits,
     load_field_samples,
     macroscopic_to_cell_vpm,
     pct_rmt_from_cell_field,
@@ -23,7 +24,6 @@ from cortexsim.coupling import (
     threshold_report,
     threshold_vpm,
 )
-from cortexsim.coupling import limits
 from cortexsim.coupling.waveforms import WIDTH_PARAMS
 from cortexsim.errors import InputError
 from cortexsim.params import load_model
@@ -113,7 +113,7 @@ def test_angle_checked_for_every_entry_point():
 
 
 def test_field_values_checked():
-    lo, hi, _ = limits.limit("field_vpm")
+    _, hi, _ = limits.limit("field_vpm")
     for bad in BAD_NUMBERS + [None, hi * 1.01, [100.0, float("nan")], np.array([1.0, -2.0]),
                               np.array(["1", "2"]), [True, False]]:
         for call in (lambda e: recruitment("IT_L23", e),
@@ -135,7 +135,7 @@ def test_field_values_checked():
 
 
 def test_pct_rmt_checked():
-    lo, hi, unit = limits.limit("pct_rmt")
+    lo, hi, _ = limits.limit("pct_rmt")
     assert cell_field_vpm(hi) > 0
     for bad in BAD_NUMBERS + [None, hi + 1]:
         with pytest.raises(InputError, match="pct_rmt") as ei:
@@ -158,7 +158,7 @@ def test_user_samples_checked():
     t = np.linspace(0.0, 300e-6, 301)
     e = np.sin(2 * np.pi * t / 300e-6)
     assert from_samples(t, e).pulse_width_us == pytest.approx(300.0)
-    lo, hi, _ = limits.limit("custom_duration_us")
+    _, hi, _ = limits.limit("custom_duration_us")
     with pytest.raises(InputError, match="t_s"):      # 1 s of samples
         from_samples(np.linspace(0.0, 1.0, 101), np.ones(101))
     with pytest.raises(InputError, match="t_s"):      # 1 ns of samples

@@ -24,13 +24,15 @@ from ..errors import InputError
 from .limits import (
     MAX_FIELD_FILE_BYTES,
     MAX_FIELD_SAMPLES,
-    angle_deg as _check_angle,
     check_count,
     check_limit,
     checked_param,
     finite_nonneg_array,
     limit,
     params_or_default,
+)
+from .limits import (
+    angle_deg as _check_angle,
 )
 
 

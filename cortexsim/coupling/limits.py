@@ -15,7 +15,6 @@ Where the ranges live:
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 from ..errors import InputError, check_number
@@ -179,7 +178,3 @@ def finite_nonneg_array(field: str, value, limit_name: str, params=None):
         raise InputError(field, f"out of range: {bad!r}", allowed)
     return float(arr) if arr.ndim == 0 else arr
 
-
-def response_samples(width_us: float, extra_us: float, dt_us: float) -> int:
-    """Samples of a pulse of ``width_us`` plus ``extra_us`` (its tail and the response tail)."""
-    return int(math.ceil((width_us + extra_us) / dt_us))

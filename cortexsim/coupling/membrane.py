@@ -37,13 +37,15 @@ from .limits import (
     MAX_RECRUITMENT_EVALS,
     MAX_RESPONSE_SAMPLES,
     MAX_TERMINAL_DRAWS,
-    angle_deg as _check_angle,
     check_count,
     check_in_range,
     default_params,
     finite_nonneg_array,
     param_range,
     params_or_default,
+)
+from .limits import (
+    angle_deg as _check_angle,
 )
 from .waveforms import WAVEFORMS, Waveform, _pv, get_waveform
 
