@@ -283,8 +283,9 @@ def test_spine_weights_take_effect(circuit, baseline):
 
 
 def test_background_override_takes_effect(circuit, baseline):
-    bg = circuit.params.values()["background"]
-    g_si = np.concatenate([np.full(circuit.sizes[p], bg[f"g_{p}"]) for p in POPULATIONS]) * 1e-9
+    pops = circuit.params.values()["populations"]
+    g_si = np.concatenate([np.full(circuit.sizes[p], pops[p]["g_background"])
+                           for p in POPULATIONS]) * 1e-9
     same = circuit.run(overrides={"cells.g_bg": g_si}, run_seed=0)   # the model's own values
     np.testing.assert_array_equal(same.spike_counts, baseline.spike_counts)
     half = circuit.run(overrides={"cells.g_bg": 0.5 * g_si}, run_seed=0)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..params import ParamTree, is_param, load_model
-from ..populations import POPULATIONS, check_population
+from ..populations import POPULATIONS
 
 #: Model parameters of every population: name -> (file unit, Brian2 dimension name).
 MODEL_PARAMS = {
@@ -60,10 +60,12 @@ def pop_values(pop: str, params=None) -> dict:
     ``params`` may be None (use models/cells.toml), a ParamTree/dict of the whole cells file
     (e.g. ``load_model("cells")`` after ``.set("PT_L5.g_h", 0)``), or a dict of this
     population's parameters only (numbers or {value, unit, source} leaves); missing names fall
-    back to the file.
+    back to the file.  ``pop`` names a table of the cells file (a whole-file ParamTree that
+    declares a cell model of its own, e.g. a user's VIP table, is read for it).
     """
-    check_population(pop)
-    base = CELLS.values()
+    base = (params if isinstance(params, ParamTree) and pop in params else CELLS).values()
+    check_choice("cell_type", pop, [k for k, v in base.items()
+                                    if isinstance(v, dict) and set(MODEL_PARAMS) <= set(v)])
     vals = {k: base[pop][k] for k in MODEL_PARAMS}
     vals.update({k: base["numerics"][k] for k in NUMERIC_PARAMS})
     if params is None:
@@ -222,7 +224,7 @@ class PopulationModel:
 
 def population_model(sizes: dict, params=None) -> PopulationModel:
     """One model for a group holding ``sizes[pop]`` neurons of each population, in the order of
-    ``sizes``: every population has the same equations (AdEx + h-current), so the parameters
+    ``sizes`` (a dict or a sequence of (cell model, count) pairs): every population has the same equations (AdEx + h-current), so the parameters
     become per-neuron constants and the network needs a single NeuronGroup."""
     import brian2 as b2
     import numpy as np
@@ -231,7 +233,7 @@ def population_model(sizes: dict, params=None) -> PopulationModel:
     units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
     per = {k: [] for k in units}
     init = {"v": [], "w_ad": [], "m_h": []}
-    for pop, n in sizes.items():
+    for pop, n in (sizes.items() if isinstance(sizes, dict) else sizes):
         vals = pop_values(pop, params)
         rest = resting_state(pop, params)
         for k in units:

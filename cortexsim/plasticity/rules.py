@@ -1,0 +1,262 @@
+"""Fast synaptic plasticity rules behind one interface, chosen by name per projection.
+
+A projection declared in ``models/circuit.toml`` names its rule (``plasticity = "..."``).  The
+circuit asks the rule, through :class:`PlasticityRule`, for everything rule-specific:
+
+* the Brian2 synapse model (per-synapse variables, event code, namespace) and how the rule's
+  weight scales each receptor's conductance (:meth:`PlasticityRule.synapse_code`,
+  :meth:`PlasticityRule.receptor_scale`);
+* the initial per-synapse state (:meth:`PlasticityRule.initial_state`) and how it, and the
+  transmission delay, are put on the Brian2 object (:meth:`PlasticityRule.setup`);
+* what ``Circuit.run`` may set per synapse as a run-time value (:attr:`PlasticityRule.settable`)
+  and what it returns per synapse after a run (:meth:`PlasticityRule.collect`);
+* the carry-over of the state over unsimulated time of a session
+  (:meth:`PlasticityRule.carry_over`);
+* the per-synapse signals that drive the structural (spine) model
+  (:meth:`PlasticityRule.structural_signals`).
+
+:class:`GraupnerBrunel` (Graupner & Brunel 2012 PNAS, :mod:`cortexsim.plasticity.synaptic`) is
+the first implementation, :class:`Static` (``"none"``) the second.  A new rule subclasses
+:class:`PlasticityRule`, decorates itself with :func:`register` and is then available to every
+projection by its name; neither the circuit nor the runner changes.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import InputError, check_choice
+from . import synaptic
+
+#: rule name -> class (see :func:`register`)
+RULES: dict[str, type[PlasticityRule]] = {}
+
+
+def register(cls: type[PlasticityRule]) -> type[PlasticityRule]:
+    """Class decorator: make ``cls`` available under ``cls.name``."""
+    RULES[cls.name] = cls
+    return cls
+
+
+def rule_names() -> tuple[str, ...]:
+    """Names of the registered rules."""
+    return tuple(RULES)
+
+
+def get_rule(name: str, params=None, *, field: str = "plasticity") -> PlasticityRule:
+    """The rule registered as ``name``, built with ``params``.
+
+    Parameters
+    ----------
+    name : str
+        Registered name (``"graupner_brunel"``, ``"none"``).
+    params
+        The rule's parameters (for Graupner-Brunel: anything
+        :func:`cortexsim.plasticity.synaptic.get_params` accepts); ignored by rules without any.
+    field : str
+        Field named in the error.
+
+    Raises
+    ------
+    InputError
+        Unknown rule name.
+    """
+    check_choice(field, name, rule_names())
+    return RULES[name](params)
+
+
+@dataclass
+class SynapseCode:
+    """Brian2 pieces a rule contributes to a ``Synapses`` group.
+
+    Attributes
+    ----------
+    model : str
+        Per-synapse variable declarations and subexpressions ('' for none).
+    on_pre : dict
+        Pathway name -> code.  The transmission pathway (:attr:`transmission_pathway`) receives
+        the circuit's conductance update after the rule's own code.
+    on_post : dict or None
+        Pathway name -> code run at postsynaptic spikes.
+    namespace : dict
+        Constants the code refers to.
+    transmission_pathway : str
+        Name of the pathway that carries synaptic transmission.
+    """
+
+    model: str = ""
+    on_pre: dict = field(default_factory=lambda: {"pre": ""})
+    on_post: dict | None = None
+    namespace: dict = field(default_factory=dict)
+    transmission_pathway: str = "pre"
+
+    def with_transmission(self, code: str) -> dict:
+        """``on_pre`` with ``code`` (the conductance update) appended to the transmission."""
+        d = dict(self.on_pre)
+        d[self.transmission_pathway] = (d[self.transmission_pathway] + "\n" + code).strip()
+        return d
+
+
+class PlasticityRule(ABC):
+    """Interface of a fast plasticity rule (see the module docstring).
+
+    Attributes
+    ----------
+    name : str
+        Registry name, as written in a projection's ``plasticity``.
+    short : str
+        Short tag used in the names of the Brian2 groups that run it ('' for static synapses).
+    structural : bool
+        The rule supplies signals to the structural model: its synapses onto populations with
+        ``spine_sites = true`` are spine sites (switched on/off, occupancy at build).
+    settable : tuple of str
+        Per-synapse variables ``Circuit.run`` may set as run-time values (length: synapses).
+    """
+
+    name: ClassVar[str]
+    short: ClassVar[str] = ""
+    structural: ClassVar[bool] = False
+    settable: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params=None):
+        self.params = params
+
+    @abstractmethod
+    def synapse_code(self) -> SynapseCode:
+        """The Brian2 model, event code and namespace of the rule."""
+
+    def receptor_scale(self, receptor: str) -> tuple[str, str]:
+        """Code around ``g0`` in the conductance update of ``receptor``: ``(before, after)``
+        such that the increment reads ``<before>g0<after>`` (e.g. ``("w*", "/w_ref")``)."""
+        return "", ""
+
+    def initial_state(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Initial per-synapse state of ``n`` synapses (draws from ``rng``, in a fixed order)."""
+        return {}
+
+    def transmission_namespace(self, state: dict) -> dict:
+        """Constants of the transmission code that depend on the initial state."""
+        return {}
+
+    def synapses_kwargs(self, delay) -> dict:
+        """Extra keyword arguments of ``brian2.Synapses`` (default: one homogeneous delay)."""
+        return {"delay": delay}
+
+    def setup(self, S, state: dict, delay) -> None:
+        """Put the initial state (and anything not given to the constructor) on ``S``."""
+
+    def run_values(self, S, values: dict) -> dict:
+        """Brian2 variable -> array for the run-time values ``values`` (names in
+        :attr:`settable`)."""
+        out = {}
+        for k, v in values.items():
+            check_choice("spines", k, self.settable)
+            out[getattr(S, k)] = v
+        return out
+
+    def collect(self, S, duration_s: float, i: np.ndarray, j: np.ndarray,
+                counts: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-synapse results after a run of ``duration_s`` (state brought to the end of the
+        phase).  ``i``, ``j``: pre/post cell of each synapse; ``counts``: spikes per cell."""
+        return {}
+
+    def carry_over(self, state: dict, signals: dict, duration_s: float) -> dict:
+        """The state after ``duration_s`` (s) of unsimulated activity with the statistics
+        ``signals`` measured in a simulated sample (default: unchanged)."""
+        return dict(state)
+
+    def structural_signals(self, syn: dict, duration_s: float) -> dict[str, np.ndarray]:
+        """Per-synapse signals for the structural model from one run's results."""
+        return {}
+
+
+@register
+class Static(PlasticityRule):
+    """Static synapses: fixed conductance, no per-synapse plasticity state."""
+
+    name = "none"
+
+    def synapse_code(self) -> SynapseCode:
+        return SynapseCode()
+
+
+@register
+class GraupnerBrunel(PlasticityRule):
+    """Calcium-based rule of Graupner & Brunel 2012 PNAS (event-driven; see
+    :mod:`cortexsim.plasticity.synaptic`).
+
+    The AMPA conductance scales with the efficacy ``w`` relative to the mean initial efficacy
+    ``w_ref`` (so the mean unitary conductance at build is the declared ``g``); NMDA only with
+    the presence ``on`` of the spine.  Signals for the structural model: ``rho`` and the time the
+    calcium spent above theta_p (``t_above_p``, and its fraction of the run).
+    """
+
+    name = "graupner_brunel"
+    short = "gb"
+    structural = True
+    settable = ("on", "rho")
+    #: per-synapse variables read back after a run (spike counters derived from cell counts)
+    STATE = ("on", "rho", "c", "t_last", "t_above_p", "t_above_d")
+
+    def __init__(self, params=None):
+        super().__init__(synaptic.get_params(params))
+
+    def synapse_code(self) -> SynapseCode:
+        sm = synaptic.synapse_model(params=self.params, counters=False)
+        return SynapseCode(sm.model, sm.on_pre, sm.on_post, sm.namespace,
+                           sm.transmission_pathway)
+
+    def receptor_scale(self, receptor: str) -> tuple[str, str]:
+        return {"AMPA": ("w*", "/w_ref"), "NMDA": ("on*", "")}.get(receptor, ("", ""))
+
+    def initial_state(self, n, rng):
+        return {"rho": synaptic.initial_rho(n, rng, params=self.params)}
+
+    def transmission_namespace(self, state):
+        rho0, p = state["rho"], self.params
+        # conductance per unit w, so that the mean initial unitary conductance is the declared g
+        return {"w_ref": float(np.mean(p.w_down + rho0 * (p.w_up - p.w_down)))
+                if rho0.size else 1.0}
+
+    def synapses_kwargs(self, delay) -> dict:
+        return {}
+
+    def setup(self, S, state, delay):
+        import brian2 as b2
+        S.on = state["on"]
+        S.rho = state["rho"]
+        S.t_last = 0 * b2.second
+        synaptic.set_delays(S, delay, params=self.params)
+
+    def collect(self, S, duration_s, i, j, counts):
+        syn = {name: np.asarray(getattr(S, name + "_")[:], dtype=float) for name in self.STATE}
+        # spike counts per synapse while present ("on" is fixed during a run)
+        syn["n_pre_spikes"] = syn["on"] * counts[i]
+        syn["n_post_spikes"] = syn["on"] * counts[j]
+        # bring rho and the threshold statistics to the end of the phase (as at events)
+        on = syn["on"]
+        c_, r_, tp, td = synaptic.advance(syn["c"], syn["rho"],
+                                          np.maximum(duration_s - syn["t_last"], 0.0),
+                                          self.params)
+        syn["rho"] = on * r_ + (1 - on) * syn["rho"]
+        syn["t_above_p"] += on * tp
+        syn["t_above_d"] += on * td
+        syn["c"] = c_
+        return syn
+
+    def carry_over(self, state, signals, duration_s):
+        """GB's mean field (:func:`synaptic.advance_fractions`): ``signals`` holds the fractions
+        of time above theta_p / theta_d (``frac_p``, ``frac_d``) of the simulated sample."""
+        out = dict(state)
+        out["rho"] = synaptic.advance_fractions(state["rho"], signals["frac_p"],
+                                                signals["frac_d"], duration_s, self.params)
+        return out
+
+    def structural_signals(self, syn, duration_s):
+        if duration_s <= 0:
+            raise InputError("duration_s", f"must be > 0, got {duration_s!r}")
+        return {"rho": syn["rho"], "t_above_p": syn["t_above_p"],
+                "frac_p": syn["t_above_p"] / duration_s, "frac_d": syn["t_above_d"] / duration_s}
