@@ -77,7 +77,7 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
     results), removed when the process exits.  A later build of the same ``key`` -- in this or
     any other process -- starts from a copy of ``base/cache_<key>``, so Brian2 rewrites only
     what differs and ``make`` finds the objects and the binary up to date.  When the network is
-    really compiled (no cache hit) one progress line goes to stderr.
+    really compiled (no copy of a cached build) one progress line goes to stderr.
 
     Parameters
     ----------
@@ -112,19 +112,22 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
             except (OSError, shutil.Error):   # pruned meanwhile: compile from scratch
                 shutil.rmtree(own, ignore_errors=True)
                 hit = False
-        if not hit:
+        # a real compile: not a copy of the cache, nor this process's own earlier build of it
+        # (make finds that one up to date)
+        announce = not hit and not (cached.is_dir() and own.exists())
+        if announce:
             print(f"compiling {label} ...", end="", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
         b2.prefs.codegen.cpp.extra_compile_args_gcc = flags
         try:
             b2.device.build(directory=str(own), compile=True, run=False, with_output=False)
         except BaseException:
-            if not hit:
+            if announce:
                 print(" failed", file=sys.stderr, flush=True)
             raise
         finally:
             b2.prefs.codegen.cpp.extra_compile_args_gcc = saved
-        if not hit:
+        if announce:
             print(f" done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         if not cached.is_dir():
             tmp = base / f"cache_{key}.tmp{os.getpid()}"

@@ -1,0 +1,91 @@
+"""The compiled-build cache (cortexsim.circuit.build_cache) with a stand-in for Brian2's device:
+where the cache lives, what a miss, a hit from another process and a rebuild in the same
+process do, the progress line, and the compiler flags of the build.  (A real compiled network
+reused by another process: tests/test_network.py.)"""
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import platformdirs
+import pytest
+
+from cortexsim.circuit import build_cache
+
+DEFAULT_FLAGS = ["-w", "-O3", "-ffast-math", "-fno-finite-math-only", "-march=native"]
+
+
+class FakeDevice:
+    """Writes a project like Brian2's standalone device: code, a binary, data folders."""
+
+    def __init__(self, prefs):
+        self.prefs = prefs
+        self.flags = []
+
+    def build(self, directory, compile, run, with_output):
+        assert compile and not run
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.flags.append(list(self.prefs.codegen.cpp.extra_compile_args_gcc))
+        (d / "main").write_text("binary")
+        for data in ("static_arrays", "results", "res_7"):
+            (d / data).mkdir(exist_ok=True)
+            (d / data / "x").write_text("data")
+
+
+@pytest.fixture
+def b2():
+    prefs = SimpleNamespace(codegen=SimpleNamespace(
+        cpp=SimpleNamespace(extra_compile_args_gcc=list(DEFAULT_FLAGS))))
+    return SimpleNamespace(prefs=prefs, device=FakeDevice(prefs))
+
+
+def test_cache_folder_from_environment_or_platformdirs(tmp_path, monkeypatch):
+    monkeypatch.setenv(build_cache.ENV_BUILD_DIR, str(tmp_path))
+    assert build_cache.cache_dir() == tmp_path
+    monkeypatch.delenv(build_cache.ENV_BUILD_DIR)
+    assert build_cache.cache_dir() == Path(platformdirs.user_cache_dir("cortexsim",
+                                                                      appauthor=False))
+
+
+def test_miss_then_hit_from_another_process_then_rebuild(b2, tmp_path, monkeypatch, capsys):
+    d1, hit1 = build_cache.compile_network(b2, tmp_path, "k1", label="network (7 neurons)")
+    assert not hit1
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"compiling network \(7 neurons\) \.\.\. done in \d+ s\n", err), err
+    # built with cortexsim's flags, Brian2's preference restored afterwards
+    assert b2.device.flags == [build_cache.compile_flags(b2)]
+    assert "-fno-finite-math-only" not in b2.device.flags[0]
+    assert b2.prefs.codegen.cpp.extra_compile_args_gcc == DEFAULT_FLAGS
+    # the cache keeps code and objects, no data
+    cached = tmp_path / "cache_k1"
+    assert sorted(p.name for p in cached.iterdir()) == ["main"]
+    assert Path(d1).name.startswith("circuit_k1_") and (Path(d1) / "results").is_dir()
+
+    # another process (another pid): starts from a copy of the cache, says nothing
+    monkeypatch.setattr(build_cache.os, "getpid", lambda: 999_999_999)
+    d2, hit2 = build_cache.compile_network(b2, tmp_path, "k1")
+    assert hit2 and d2 != d1 and (Path(d2) / "main").is_file()
+    assert capsys.readouterr().err == ""
+    # the same process again: its own build directory, nothing printed (make: up to date)
+    d3, hit3 = build_cache.compile_network(b2, tmp_path, "k1")
+    assert d3 == d2 and not hit3
+    assert capsys.readouterr().err == ""
+    assert len(b2.device.flags) == 3
+
+
+def test_failed_build_says_so_and_caches_nothing(b2, tmp_path, capsys):
+    def broken(**kw):
+        raise RuntimeError("compiler error")
+
+    b2.device.build = broken
+    with pytest.raises(RuntimeError, match="compiler error"):
+        build_cache.compile_network(b2, tmp_path, "bad", label="network")
+    assert capsys.readouterr().err == "compiling network ... failed\n"
+    assert not (tmp_path / "cache_bad").exists()
+    assert b2.prefs.codegen.cpp.extra_compile_args_gcc == DEFAULT_FLAGS
+
+
+def test_code_version_is_a_short_hash():
+    v = build_cache.code_version()
+    assert re.fullmatch(r"[0-9a-f]{12}", v)
+    assert build_cache.code_version() == v
