@@ -19,11 +19,13 @@ import pytest
 from cortexsim.circuit.network import Circuit, Stimulus
 from cortexsim.errors import InputError
 from cortexsim.params import load_model
-from cortexsim.populations import EXCITATORY, POPULATIONS
+from cortexsim.populations import excitatory, populations
 
 SEED = 1            # build seed (connectivity, thresholds, initial weights)
 DURATION_S = 1.0    # phase length of the small build
 DIRECT_WIN_S = 1e-3  # direct (axonal) activation fires the cell within 1 ms of the pulse
+POPULATIONS = populations()   # declared in models/circuit.toml
+EXCITATORY = excitatory()
 
 
 # --------------------------------------------------------------------------- helpers

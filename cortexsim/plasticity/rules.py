@@ -145,8 +145,10 @@ class PlasticityRule(ABC):
         """Extra keyword arguments of ``brian2.Synapses`` (default: one homogeneous delay)."""
         return {"delay": delay}
 
-    def setup(self, S, state: dict, delay) -> None:
-        """Put the initial state (and anything not given to the constructor) on ``S``."""
+    def setup(self, S, state: dict, delay) -> None:  # noqa: B027 (optional hook)
+        """Put the initial state (and anything not given to the constructor) on ``S``;
+        default: nothing (the delay went to the constructor, no per-synapse state)."""
+        return None
 
     def run_values(self, S, values: dict) -> dict:
         """Brian2 variable -> array for the run-time values ``values`` (names in
