@@ -73,10 +73,12 @@ def quiet_interrupt_in_worker() -> None:
 
     Ctrl-C sends SIGINT to the parent and to every worker.  A worker then ends at once and
     without a traceback, after running its exit handlers (Brian2's temporary log files and the
-    process's build directory are removed); the parent reports the interruption.
+    process's build directory are removed); the parent reports the interruption.  SIGTERM (a
+    pool terminating its workers) ends a worker the same way.
     """
     import signal
     signal.signal(signal.SIGINT, _exit_quietly)
+    signal.signal(signal.SIGTERM, _exit_quietly)
 
 
 def _exit_quietly(signum, frame):

@@ -332,26 +332,40 @@ def test_errors_after_brian2_import_leave_no_brian_files(tmp_path):
 
 
 def test_worker_interrupt_prints_no_traceback(tmp_path):
-    """Ctrl-C (SIGINT to the whole process group) while two pool workers are busy and a task is
-    queued: with cortexsim's worker initializer the workers end at once and quietly and the
-    parent says 'interrupted' (without it, each worker returns the interrupt as the task's
-    result, takes the queued task and the parent waits for it: here 600 s)."""
+    """Ctrl-C (SIGINT to the whole process group) while two pool workers are busy (Brian2
+    imported) and a task is queued: with cortexsim's worker initializer the workers end at once
+    and quietly, leave no Brian2 files, and the parent says 'interrupted' (without it, each
+    worker returns the interrupt as the task's result, takes the queued task and the parent
+    waits for it: here 600 s)."""
+    (tmp_path / "tasks.py").write_text(
+        "import os, time\n"
+        "def work(seconds):\n"
+        "    import brian2  # noqa: F401  (its log file appears in the temp folder)\n"
+        "    open(f'ready_{os.getpid()}', 'w').close()\n"
+        "    time.sleep(seconds)\n")
     script = tmp_path / "pool.py"
     script.write_text(
-        "import concurrent.futures as cf, multiprocessing as mp, os, signal, sys, time\n"
+        "import concurrent.futures as cf, glob, multiprocessing as mp, os, signal, sys, time\n"
         "from cortexsim.errors import quiet_interrupt_in_worker as init\n"
+        "from tasks import work\n"
         "if __name__ == '__main__':\n"
         "    try:\n"
         "        with cf.ProcessPoolExecutor(2, mp_context=mp.get_context('spawn'),\n"
         "                                    initializer=init) as ex:\n"
-        "            futs = [ex.submit(time.sleep, 600) for _ in range(3)]\n"
-        "            time.sleep(2)   # both workers started, busy; one task queued\n"
+        "            futs = [ex.submit(work, 600) for _ in range(3)]\n"
+        "            while len(glob.glob('ready_*')) < 2:   # both workers busy\n"
+        "                time.sleep(0.1)\n"
         "            os.killpg(os.getpgid(0), signal.SIGINT)\n"
         "            [f.result() for f in futs]\n"
         "    except KeyboardInterrupt:\n"
         "        print('interrupted', file=sys.stderr)\n"
         "        sys.exit(130)\n")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                       cwd=tmp_path, timeout=120, start_new_session=True)
+                       cwd=tmp_path, timeout=180, start_new_session=True,
+                       env={**os.environ, "TMPDIR": str(tmp)})
     assert p.returncode == 130, p.stderr
     assert p.stderr.strip() == "interrupted", p.stderr
+    assert len(list(tmp_path.glob("ready_*"))) == 2
+    assert sorted(x.name for x in tmp.iterdir() if x.name.startswith("brian_")) == []
