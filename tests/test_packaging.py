@@ -59,6 +59,12 @@ def test_user_model_folder_replaces_the_shipped_one(tmp_path, monkeypatch):
         load_model("cells")
 
 
+def test_version_comes_from_pyproject():
+    import cortexsim
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        assert cortexsim.__version__ == tomllib.load(fh)["project"]["version"]
+
+
 def test_every_package_is_listed_in_pyproject():
     """pyproject lists its packages (the data packages are mapped from the repository root):
     a new sub-package of cortexsim/ must be added there or the wheel lacks it."""
