@@ -7,7 +7,10 @@ declarations and draws connectivity without Brian2.
 """
 import copy
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tomllib
 
 import numpy as np
@@ -173,6 +176,9 @@ def test_synapse_groups_follow_the_declarations():
             (g.receptors, g.rule, g.short_term, g.delay_ms)}
         assert g.sites == (rules.get_rule(g.rule).structural and any(
             P.population_table()[pr.post].spine_sites for pr in g.projections))
+    (site,) = [g for g in groups.values() if g.sites]
+    assert 0 < site.conn["on"].mean() < 1            # occupancy drawn for spine sites only
+    assert all(np.all(g.conn["on"] == 1) for g in groups.values() if not g.sites)
     slow = _modified(lambda d: d["conn"]["SST"]["PV"].update(
         delay={"value": 3.0, "unit": "ms", "source": "assumption: test"}))
     _, g2 = groups_of(slow)
@@ -249,3 +255,18 @@ def test_static_projection_has_no_plastic_state(vip_circuit):
     assert np.any(res.syn["rho"] != c.initial_rho)
     with pytest.raises(InputError, match="overrides"):
         c.run(overrides={f"{static}.rho": np.zeros(S.N)})
+
+
+def test_vip_from_a_model_folder_named_by_the_environment(vip_folder):
+    """CORTEXSIM_MODELS names the user's folder: population lists, cell models and the circuit
+    come from it, with no argument passed (fresh process: the folder is read at import)."""
+    code = ("from cortexsim.populations import POPULATIONS, inhibitory\n"
+            "from cortexsim.circuit.network import Circuit\n"
+            "c = Circuit(100, duration_s=0.1, seed=1, target='runtime')\n"
+            "print(POPULATIONS[-1], inhibitory()[-1], c.populations[-1], c.sizes['VIP'] > 0,\n"
+            "      c.site_rule.name)\n")
+    env = dict(os.environ, CORTEXSIM_MODELS=str(vip_folder))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["VIP", "VIP", "VIP", "True", "graupner_brunel"]

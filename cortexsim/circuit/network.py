@@ -36,67 +36,16 @@ from . import equations as eq
 from .build_cache import cache_dir, code_version, compile_network
 from .connectivity import SynapseGroup, draw, projections
 from .layout import Layout, resolve_scale
+from .stimulus import Stimulus, pulse_slot_s
 from .tms import Coupling
+
+__all__ = ["Circuit", "PhaseResult", "Stimulus", "pulse_slot_s", "fresh_standalone_device"]
 
 TARGETS = ("cpp_standalone", "runtime")
 #: per-synapse variables of the plastic synapses returned after each phase (Graupner-Brunel)
 SYN_VARS = ("on", "rho", "c", "t_last", "n_pre_spikes", "n_post_spikes", "t_above_p", "t_above_d")
 #: run-time overrides of per-cell values (``Circuit.run(overrides=...)``); ``<group>.g0`` too
 CELL_OVERRIDES = ("cells.g_bg", "cells.thr_tms", "cells.pol_gain")
-
-
-# --------------------------------------------------------------------------- stimulus
-@dataclass
-class Stimulus:
-    """TMS drive of one fast phase: pulse times (s from phase start) and the cell-level field
-    (V/m, peak of the waveform at the target, after the macroscopic-to-cell scaling) per pulse."""
-
-    pulse_times_s: np.ndarray
-    field_vpm: np.ndarray
-    waveform: str = "biphasic"
-    angle_deg: float = 0.0
-    pulse_width_us: float | None = None
-
-    def __post_init__(self):
-        self.pulse_times_s = np.asarray(self.pulse_times_s, dtype=float)
-        self.field_vpm = np.broadcast_to(np.asarray(self.field_vpm, dtype=float),
-                                         self.pulse_times_s.shape).copy()
-        if np.any(~np.isfinite(self.field_vpm)) or np.any(self.field_vpm < 0):
-            raise InputError("stimulus.field_vpm", "must be finite and >= 0")
-        if np.any(~np.isfinite(self.pulse_times_s)) or np.any(self.pulse_times_s < 0):
-            raise InputError("stimulus.pulse_times_s", "must be finite and >= 0")
-
-    @classmethod
-    def from_protocol(cls, protocol, cell_field_vpm: float, offset_s: float = 0.0, **kw):
-        """Pulses of one session of ``protocol`` (a Protocol or name), starting at ``offset_s``."""
-        from ..protocols import get_protocol
-        p = get_protocol(protocol)
-        check_number("cell_field_vpm", cell_field_vpm, min=0)
-        return cls(p.pulse_times() + offset_s, p.intensities() * cell_field_vpm, **kw)
-
-    @classmethod
-    def none(cls):
-        return cls(np.zeros(0), np.zeros(0))
-
-    def until(self, t_end_s: float, dt_s: float) -> Stimulus:
-        """The pulses that a phase of length ``t_end_s`` (step ``dt_s``) delivers."""
-        keep = self.pulse_times_s < t_end_s - 0.5 * dt_s
-        return Stimulus(self.pulse_times_s[keep], self.field_vpm[keep], self.waveform,
-                        self.angle_deg, self.pulse_width_us)
-
-
-def pulse_slot_s(times_s: np.ndarray, dt_s: float, max_slot_s: float = 0.02) -> float:
-    """Largest grid (a multiple of dt, <= ``max_slot_s``) on which every pulse time, rounded to
-    the nearest time step, lies.  Any protocol can be simulated: a pulse off the dt grid is
-    delivered at the nearest step (at most dt/2 early or late, as in every clock-driven
-    simulator); a protocol whose pulses share no coarser grid runs on the dt grid itself."""
-    steps = np.round(np.asarray(times_s, dtype=float) / dt_s).astype(np.int64)
-    g = int(np.gcd.reduce(steps)) if steps.size and steps.any() else round(max_slot_s / dt_s)
-    best = 1
-    for d in range(1, round(max_slot_s / dt_s) + 1):
-        if g % d == 0:
-            best = d
-    return best * dt_s
 
 
 # --------------------------------------------------------------------------- results
@@ -277,6 +226,12 @@ class Circuit:
     def n_sites(self) -> int:
         """Number of spine sites (synapses of :attr:`site_group`; 0 without one)."""
         return int(self.conn[self.site_group]["i"].size) if self.site_group else 0
+
+    @property
+    def site_rule(self) -> PlasticityRule | None:
+        """The plasticity rule of the spine sites (its :meth:`carry_over` and
+        :meth:`structural_signals` serve the structural model); None without sites."""
+        return self.rules[self.groups[self.site_group].rule] if self.site_group else None
 
     @property
     def S_ee(self):
@@ -468,8 +423,7 @@ class Circuit:
                 v = np.asarray(v, dtype=float)
                 if v.shape != (self.n_sites,):
                     raise InputError(f"spines.{k}", f"needs {self.n_sites} values, got {v.shape}")
-                values.update(self.rules[self.groups[self.site_group].rule].run_values(
-                    self.S_ee, {k: v}))
+                values.update(self.site_rule.run_values(self.S_ee, {k: v}))
         for name, v in (overrides or {}).items():
             var = self._override_target(name)
             values[var] = b2.Quantity(np.asarray(v, dtype=float), dim=var.dim)  # SI values
