@@ -59,6 +59,48 @@ def test_user_model_folder_replaces_the_shipped_one(tmp_path, monkeypatch):
         load_model("cells")
 
 
+def _imported_distributions() -> dict[str, list[str]]:
+    """Third-party modules imported anywhere in cortexsim/ -> the distributions providing them."""
+    import ast
+    from importlib.metadata import packages_distributions
+    mods = set()
+    for f in (ROOT / "cortexsim").rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                mods |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                mods.add(node.module.split(".")[0])
+    mods -= set(sys.stdlib_module_names) | {"cortexsim"}
+    provided = packages_distributions()
+    return {m: provided.get(m, [m]) for m in sorted(mods)}
+
+
+def test_every_imported_package_is_a_declared_dependency():
+    """A plain `pip install` of the wheel gets what the code imports: each third-party module is
+    a declared dependency (core or optional), or a requirement of one (with its extras)."""
+    from importlib.metadata import PackageNotFoundError, requires
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        project = tomllib.load(fh)["project"]
+    declared = [Requirement(r) for r in project["dependencies"]]
+    declared += [Requirement(r) for reqs in project["optional-dependencies"].values()
+                 for r in reqs]
+    allowed = {canonicalize_name(r.name) for r in declared}
+    for r in declared:
+        try:
+            sub = [Requirement(x) for x in requires(r.name) or []]
+        except PackageNotFoundError:
+            continue
+        for x in sub:
+            env = [{"extra": e} for e in r.extras] or [{"extra": ""}]
+            if x.marker is None or any(x.marker.evaluate(e) for e in env):
+                allowed.add(canonicalize_name(x.name))
+    missing = {m: d for m, d in _imported_distributions().items()
+               if not any(canonicalize_name(x) in allowed for x in d)}
+    assert not missing, f"imported but not declared in pyproject [project] dependencies: {missing}"
+
+
 def test_version_comes_from_pyproject():
     import cortexsim
     with (ROOT / "pyproject.toml").open("rb") as fh:
