@@ -21,7 +21,7 @@ import numpy as np
 
 from cortexsim.circuit.network import Circuit, Stimulus
 from cortexsim.coupling import cell_field_vpm
-from cortexsim.experiment.runner import _Runner, _simulated_session_s, rho_after_session
+from cortexsim.experiment.phases import _simulated_session_s, ltp_time_per_cell, rho_after_session
 from cortexsim.plasticity.structural import SpineState
 from cortexsim.populations import EXCITATORY, POPULATIONS
 from cortexsim.protocols import get_protocol
@@ -44,7 +44,7 @@ def one(scale, proto, sim_len, sess_len, field, seed):
     rho_sample_only = np.asarray(res.syn["rho"], float)
     rho = rho_after_session(res, sess_len, c.gb_params)
     post = c.conn["ee"]["j"].astype(np.int64)
-    a = _Runner._ltp_time_per_cell(res, post, c.N, sim_len)
+    a = ltp_time_per_cell(res, post, c.N, sim_len)
     site_pop = c.pop_index[post]
     out = {"sim_len_s": sim_len, "build_s": t_build, "run_s": t_run,
            "pulses": int(stim.pulse_times_s.size),

@@ -72,7 +72,7 @@ def phase_days(ph: dict, proto) -> float:
 
 # --------------------------------------------------------------------------- one condition
 class ConditionRun:
-    """The timeline of condition ``cname`` on its compiled circuit.
+    """The timeline of condition ``cname`` on its network.
 
     Parameters
     ----------
@@ -96,13 +96,13 @@ class ConditionRun:
         st = self.settings = runner.settings
         self.structural = trees["structural"].values()
         self.proto = get_protocol(cond["protocol"]) if cond["protocol"] != "none" else None
-        # the session build: one session (+ tail); without stimulation the short build (its
-        # connectivity is the same: drawn from the same seed) gives the site layout
+        self.key = key
         self.sess_len = (self.proto.duration_s if self.proto is not None else 0.0) \
             + st["session_tail_s"]
         self.sim_len = _simulated_session_s(self.proto, self.sess_len, st["session_sample_s"])
-        self.circuit = runner._get_circuit(
-            key, trees, self.sim_len if self.proto is not None else st["baseline_fast_s"])
+        # the layout (cells, sites, thresholds, initial efficacies) is that of every build of
+        # this network configuration; the session build is made when a session runs
+        self.circuit = runner._layout_circuit(key, trees)
         self.thr_override = runner._thresholds(self.circuit, cond)
         self.site_post, self.site_pop = runner._site_groups(self.circuit)
         self.a0 = a0
@@ -257,7 +257,8 @@ class ConditionRun:
     def session(self, s_i: int, state: ConditionState, rec: Recorder) -> None:
         """Stimulation session ``s_i`` on the network: GB efficacies and the activity drive
         change; the session's rates, efficacy change and LTP-calcium time are recorded."""
-        c, act = self.circuit, self.structural["activity"]
+        c = self.runner._get_circuit(self.key, self.trees, self.sim_len)    # the session build
+        act = self.structural["activity"]
         on = state.on
         rho = reset_new_spines(state.rho, on, state.prev_on)
         state.prev_on = on

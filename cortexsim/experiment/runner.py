@@ -140,6 +140,8 @@ class _Runner:
         every random stream depends on the seed only."""
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        from ..errors import quiet_interrupt_in_worker
         cost = {c: self.cfg["conditions"][c]["protocol"] != "none" for c in conds}
         order = sorted(conds, key=lambda c: not cost[c])
         out = {}
@@ -152,7 +154,8 @@ class _Runner:
             drawer = threading.Thread(target=_draw_worker_progress, args=(queue,), daemon=True)
             drawer.start()
         try:
-            with ProcessPoolExecutor(self.workers, mp_context=ctx) as ex:
+            with ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                     initializer=quiet_interrupt_in_worker) as ex:
                 futs = {ex.submit(_run_subset_worker, self.cfg, [c], self.checkpoint_dir,
                                   queue): c for c in order}
                 for f in as_completed(futs):
@@ -192,6 +195,14 @@ class _Runner:
             out[c] = (ds, {m: trees[c][m].values() for m in MODEL_NAMES})
         return out
 
+    def _layout_circuit(self, key, trees):
+        """A build of network configuration ``key``: the one at hand if it is one (builds of
+        any phase length share the layout -- cells, sites, thresholds, initial efficacies --
+        drawn from the seed), else the short build."""
+        if self._circuit_key is not None and self._circuit_key[0] == key:
+            return self._circuit
+        return self._short_circuit(key, trees)
+
     def _short_circuit(self, key, trees):
         return self._get_circuit(key, trees, self.settings["baseline_fast_s"])
 
@@ -229,9 +240,6 @@ class _Runner:
         post = circuit.conn["ee"]["j"].astype(np.int64)
         pop_of_cell = circuit.pop_index
         return post, pop_of_cell[post]
-
-    #: kept for benchmarks/bench_session_sampling.py
-    _ltp_time_per_cell = staticmethod(ltp_time_per_cell)
 
     # ----------------------------------------------------------------- read-outs
     def _readouts(self, recs: dict, runs: dict, trees: dict, keys: dict) -> dict:
