@@ -117,7 +117,7 @@ def test_session_rate_criterion_is_the_mean_over_sessions(tiny_run):
 
 def test_same_seed_same_numbers_and_resume_from_checkpoint(tiny_run):
     res, ck = tiny_run
-    files = sorted(ck.glob("*.ckpt.zip"))
+    files = sorted(ck.glob("*.ckpt.npz"))
     assert len(files) == 3            # one checkpoint per condition
     # read-outs of identical histories are measured once: the baseline of all three
     # conditions, the end of stress of the two stressed ones -> 1 + 2 + 3 of 3 x 3

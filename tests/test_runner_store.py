@@ -15,7 +15,11 @@ from cortexsim.experiment import parse_spec
 from cortexsim.experiment.recorder import Recorder
 from cortexsim.experiment.state import ConditionState
 from cortexsim.experiment.store import (
-    CheckpointStore, ReadoutStore, code_version, condition_key, models_version,
+    CheckpointStore,
+    ReadoutStore,
+    code_version,
+    condition_key,
+    models_version,
 )
 from cortexsim.plasticity.structural import SpineState
 from cortexsim.populations import POPULATIONS
@@ -84,7 +88,7 @@ def test_checkpoint_round_trips_every_field_exactly(tmp_path):
     # another key is not this checkpoint; a new key's save removes the stale one
     assert store.load("stim", "k2") is None
     _save(store, "k2", state, rec)
-    assert [q.name for q in tmp_path.glob("*.ckpt.zip")] == ["stim.k2.ckpt.zip"]
+    assert [q.name for q in tmp_path.glob("*.ckpt.npz")] == ["stim.k2.ckpt.npz"]
 
 
 def test_unreadable_checkpoint_is_ignored_and_objects_are_refused(tmp_path):
@@ -118,6 +122,7 @@ def test_checkpoint_key_ignores_criteria_and_other_conditions_only():
 
 def test_code_version_follows_the_model_files(tmp_path, monkeypatch):
     import shutil
+
     from cortexsim.params import models_dir
     before, mv = code_version(), models_version()
     shutil.copytree(models_dir(), tmp_path / "m")

@@ -1,9 +1,9 @@
 """Checkpoints and shared read-outs on disk: explicit arrays plus JSON, no pickles.
 
 A **checkpoint** holds everything the future of one condition's timeline depends on (see
-:class:`cortexsim.experiment.state.ConditionState` and the recorder's lists).  It is one zip
-file ``<condition>.<key>.ckpt.zip`` with a ``meta.json`` member (plain JSON) and one ``.npy``
-member per array (read back with ``allow_pickle=False``).  ``key`` (:func:`condition_key`) is a
+:class:`cortexsim.experiment.state.ConditionState` and the recorder's lists).  It is one npz
+file ``<condition>.<key>.ckpt.npz``: one ``.npy`` member per array (read back with
+``allow_pickle=False``) and a ``meta.json`` member (plain JSON; ``numpy.load`` gives its bytes).  ``key`` (:func:`condition_key`) is a
 hash of the resolved config of that condition *without* the criteria (a changed pass/fail
 threshold keeps valid state) and of :func:`code_version` (the cortexsim sources, the library
 versions and every model file): a checkpoint made by other code or other model files is
@@ -126,7 +126,7 @@ class CheckpointStore:
         Folder of the checkpoints (created on the first save).
     """
 
-    SUFFIX = ".ckpt.zip"
+    SUFFIX = ".ckpt.npz"
 
     def __init__(self, directory):
         self.directory = Path(directory)
