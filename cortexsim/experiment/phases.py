@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from ..populations import POPULATIONS
+from .progress import Progress
 from .recorder import Recorder, by_population, mean_efficacy
 from .state import ConditionState
 
@@ -165,7 +166,6 @@ class ConditionRun:
     # ----------------------------------------------------------------- the timeline
     def run(self) -> Recorder:
         """Run (or resume) the whole timeline; returns the condition's recorder."""
-        from .runner import _Progress
         timeline = self.runner.cfg["timeline"]
         loaded = self.load()
         if loaded is not None:
@@ -173,7 +173,7 @@ class ConditionRun:
         else:
             state, rec = self.initial_state(), Recorder(self.site_pop)
             rec.sample(state)
-        self.bar = _Progress(len(timeline), self.runner.progress, self.cname)
+        self.bar = Progress(len(timeline), self.runner.progress, self.cname)
         self.bar.update(min(state.phase, len(timeline)))
         for k in range(state.phase, len(timeline)):
             ph = timeline[k]

@@ -23,59 +23,10 @@ from .phases import (  # noqa: F401  (rho_after_session, _simulated_session_s: p
     ltp_time_per_cell,
     rho_after_session,
 )
+from .progress import Progress, draw_worker_progress
 from .recorder import by_population
 from .spec import MODEL_NAMES, _apply_ablations, _model_trees
 from .store import CheckpointStore, ReadoutStore, code_version, condition_key, digest
-
-
-class _Progress:
-    """A tqdm bar, or (in a worker process) messages to the parent's bars through ``queue``."""
-
-    def __init__(self, total: float, enabled, desc: str):
-        self.bar = None
-        self.queue = None
-        self.desc = desc
-        if enabled is True:
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=total, desc=desc, unit="step", leave=True)
-        elif enabled:            # a queue: the parent process draws the bar
-            self.queue = enabled
-            self.queue.put(("open", desc, total, None))
-
-    def update(self, n=1, text=None):
-        if self.bar is not None:
-            if text:
-                self.bar.set_postfix_str(text)
-            self.bar.update(n)
-        elif self.queue is not None:
-            self.queue.put(("update", self.desc, n, text))
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-        elif self.queue is not None:
-            self.queue.put(("close", self.desc, 0, None))
-
-
-def _draw_worker_progress(queue):
-    """Parent side of the workers' progress: one bar per condition, until a None arrives."""
-    from tqdm.auto import tqdm
-    bars = {}
-    while True:
-        msg = queue.get()
-        if msg is None:
-            break
-        kind, desc, n, text = msg
-        if kind == "open":
-            bars[desc] = tqdm(total=n, desc=desc, unit="step", leave=True, position=len(bars))
-        elif desc in bars:
-            if text:
-                bars[desc].set_postfix_str(text)
-            bars[desc].update(n)
-            if kind == "close":
-                bars[desc].refresh()
-    for b in bars.values():
-        b.close()
 
 
 class _Runner:
@@ -151,7 +102,7 @@ class _Runner:
             import threading
             manager = ctx.Manager()
             queue = manager.Queue()
-            drawer = threading.Thread(target=_draw_worker_progress, args=(queue,), daemon=True)
+            drawer = threading.Thread(target=draw_worker_progress, args=(queue,), daemon=True)
             drawer.start()
         try:
             with ProcessPoolExecutor(self.workers, mp_context=ctx,
@@ -248,7 +199,7 @@ class _Runner:
         from ..coupling import cell_field_vpm
         st = self.settings
         res_all = {c: {} for c in recs}
-        bar = _Progress(sum(len(r.snapshots) for r in recs.values()), self.progress,
+        bar = Progress(sum(len(r.snapshots) for r in recs.values()), self.progress,
                         "read-outs" + ("" if len(recs) > 1 else f" {next(iter(recs), '')}"))
         for cname in sorted(recs, key=lambda c: keys[c]):
             circuit = self._short_circuit(keys[cname], trees[cname])
