@@ -191,3 +191,23 @@ def test_points_are_rejected_before_anything_runs(folder):
                                  {"conditions.stim.intensity_pct_rmt": "high"}],
                    [1], 100, [], folder / "store")
     assert not (folder / "store").exists()
+
+
+def test_shipped_sweep_fit_and_sensitivity_specs_validate(tmp_path):
+    from cortexsim.params import experiments_dir
+    from cortexsim.sweep import fit, sensitivity
+    d = experiments_dir()
+    sweeps = sorted(d.glob("sweep_*.toml"))
+    fits = sorted(d.glob("fit_*.toml"))
+    senss = sorted(d.glob("sensitivity_*.toml"))
+    assert sweeps and fits and senss
+    for p in sweeps:
+        sw = load_sweep(p)
+        assert len(sw.tasks(None, tmp_path / "s")) == len(sw.points) * len(sw.spec.sweep.seeds)
+    for p in fits:
+        spec, _, _, crits, _ = fit.prepare(p, out=tmp_path / "f")
+        assert spec.targets and all(crits)
+    for p in senss:
+        spec, points, tasks, _ = sensitivity.prepare(p, out=tmp_path / "x")
+        n = spec.sensitivity.n_base * (len(spec.parameters) + 2)
+        assert len(points) == n and len(tasks) == n * len(spec.sensitivity.seeds)

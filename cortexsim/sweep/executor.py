@@ -26,6 +26,7 @@ from .store import PointStore
 
 _LOCK = threading.Lock()
 _BUILDS = {"builds": 0, "cache_hits": 0}
+_OWN_BUILDS: set = set()
 #: a pool broken by a dead worker is started again at most this many times per sweep
 MAX_POOL_RESTARTS = 3
 
@@ -42,8 +43,13 @@ def prepare_worker() -> None:
 
     def counted(self, *args, **kwargs):
         original(self, *args, **kwargs)
-        if getattr(self, "target", None) == "cpp_standalone":
-            _BUILDS["cache_hits" if self.cache_hit else "builds"] += 1
+        if getattr(self, "target", None) != "cpp_standalone":
+            return
+        # a rebuild of a network this process already built reuses its own build folder
+        # (nothing is compiled again) and reports no cache hit: counted as a hit here
+        compiled = not self.cache_hit and self.directory not in _OWN_BUILDS
+        _OWN_BUILDS.add(self.directory)
+        _BUILDS["builds" if compiled else "cache_hits"] += 1
 
     counted._counted = True
     Circuit.__init__ = counted

@@ -288,18 +288,15 @@ def load_fit(path) -> tuple[FitSpec, Path, dict]:
     return spec, base_path, read_spec(base_path)
 
 
-def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress=True,
-            n_trials=None) -> dict:
-    """``cortexsim fit``: validate everything (base spec, bounds, metrics, targets), then run or
-    resume the study and write the outputs."""
-    from ..errors import check_number
+def prepare(spec_path, scale=None, out=None):
+    """Validate a fit spec and everything it refers to (base spec, both corners of the
+    parameter box, metrics, criterion targets) before any run; returns
+    ``(spec, base_path, base_raw, criterion names, out)``."""
+    from ..experiment import Experiment
     from . import build_runs, check_metrics
     from .spec import apply_params
     spec, base_path, base_raw = load_fit(spec_path)
-    if n_trials is not None:
-        n_trials = check_number("--n-trials", n_trials, min=1, integer=True)
     out = Path(out) if out is not None else Path("out") / spec.fit.name
-    from ..experiment import Experiment
     for corner in ({p.path: p.low for p in spec.parameters},
                    {p.path: p.high for p in spec.parameters}):
         build_runs(base_raw, [corner], [spec.fit.seeds[0]], scale, [], out / "store")
@@ -310,6 +307,17 @@ def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress
     for k, c in enumerate(crit_names):
         if c not in known:
             raise InputError(f"targets[{k}].criterion", f"unknown criterion {c!r}", known)
+    return spec, base_path, base_raw, crit_names, out
+
+
+def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress=True,
+            n_trials=None) -> dict:
+    """``cortexsim fit``: validate everything, then run or resume the study and write the
+    outputs."""
+    from ..errors import check_number
+    if n_trials is not None:
+        n_trials = check_number("--n-trials", n_trials, min=1, integer=True)
+    spec, base_path, base_raw, crit_names, out = prepare(spec_path, scale, out)
     evaluate = engine_evaluator(base_raw, [m.model_dump() for m in spec.metrics], crit_names,
                                 scale, out / "store", workers=workers, scheduler=scheduler,
                                 progress=progress)

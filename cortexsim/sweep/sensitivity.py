@@ -129,23 +129,30 @@ def write_outputs(spec: SensitivitySpec, indices: dict, out) -> dict:
     return summary
 
 
-def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress=True) -> dict:
-    """``cortexsim sensitivity``: sample, validate every point, run on the sweep engine,
-    analyse and write the outputs."""
-    from ..experiment import read_spec
+def prepare(spec_path, scale=None, out=None):
+    """Validate a sensitivity spec, sample its points and validate every point's spec before
+    any run; returns ``(spec, points, tasks, out)``."""
+    from ..experiment import Experiment, read_spec
     from ..params import read_toml
-    from . import build_runs, check_metrics, run_tasks
+    from . import build_runs, check_metrics
     from .spec import apply_params
     spec_path = Path(spec_path)
     spec = validate(SensitivitySpec, read_toml(spec_path, field="sensitivity spec"),
                     "sensitivity spec")
     base_raw = read_spec(resolve_base(spec_path, spec.sensitivity.base))
     out = Path(out) if out is not None else Path("out") / spec.sensitivity.name
-    from ..experiment import Experiment
     check_metrics(spec.metrics, Experiment.from_dict(apply_params(base_raw, {})).spec)
     points = sample_points(spec)
-    metrics = [m.model_dump() for m in spec.metrics]
-    tasks = build_runs(base_raw, points, spec.sensitivity.seeds, scale, metrics, out / "store")
+    tasks = build_runs(base_raw, points, spec.sensitivity.seeds, scale,
+                       [m.model_dump() for m in spec.metrics], out / "store")
+    return spec, points, tasks, out
+
+
+def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress=True) -> dict:
+    """``cortexsim sensitivity``: sample, validate, run on the sweep engine, analyse and write
+    the outputs."""
+    from . import run_tasks
+    spec, points, tasks, out = prepare(spec_path, scale, out)
 
     def evaluate(pts, seeds):
         recs = run_tasks(tasks, workers=workers, scheduler=scheduler, progress=progress,
