@@ -8,16 +8,17 @@ its share of all neurons and its background conductance.  Population lists are r
 the network's cell indices).  A new population is a data change.
 
 The module constants :data:`POPULATIONS`, :data:`EXCITATORY` and :data:`INHIBITORY` are the
-values of the model folder active at import (the shipped one unless ``CORTEXSIM_MODELS`` names
-another); they remain for code that needs a fixed list at import time (type annotations of
-specs).  Code that builds or reads a circuit asks the functions, with the circuit's own tree.
+values of the shipped model (whatever ``CORTEXSIM_MODELS`` says, so that importing them never
+needs a user's circuit file); they remain for code that needs a fixed list at import time.
+Code that builds or reads a circuit asks the functions, with the circuit's own tree (default:
+the active model folder's ``circuit.toml``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .errors import InputError, check_choice
-from .params import ParamTree, load_model
+from .params import ParamTree, _shipped, load_model
 
 #: allowed values of a population's ``type``
 TYPES = ("excitatory", "inhibitory")
@@ -134,13 +135,15 @@ def inhibitory(tree: ParamTree | None = None) -> tuple[str, ...]:
 
 
 def check_population(name: str, field: str = "cell_type", tree: ParamTree | None = None) -> str:
-    """Return ``name`` if it is a declared population, else raise InputError naming ``field``."""
+    """Return ``name`` if it is a population of ``tree`` (default: of the shipped model, see
+    :data:`POPULATIONS`), else raise InputError naming ``field``."""
     return check_choice(field, name, POPULATIONS if tree is None else populations(tree))
 
 
-#: Populations of the model folder active at import, in cell-index order.
-POPULATIONS: tuple[str, ...] = populations()
-#: Excitatory projection-neuron classes of that model (they carry the spine sites today).
-EXCITATORY: tuple[str, ...] = excitatory()
-#: Interneuron classes of that model.
-INHIBITORY: tuple[str, ...] = inhibitory()
+_SHIPPED = load_model(_shipped("models") / "circuit.toml")
+#: Populations of the shipped model, in cell-index order.
+POPULATIONS: tuple[str, ...] = populations(_SHIPPED)
+#: Excitatory projection-neuron classes of the shipped model (they carry its spine sites).
+EXCITATORY: tuple[str, ...] = excitatory(_SHIPPED)
+#: Interneuron classes of the shipped model.
+INHIBITORY: tuple[str, ...] = inhibitory(_SHIPPED)

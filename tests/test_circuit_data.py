@@ -259,11 +259,11 @@ def test_static_projection_has_no_plastic_state(vip_circuit):
 
 def test_vip_from_a_model_folder_named_by_the_environment(vip_folder):
     """CORTEXSIM_MODELS names the user's folder: population lists, cell models and the circuit
-    come from it, with no argument passed (fresh process: the folder is read at import)."""
-    code = ("from cortexsim.populations import POPULATIONS, inhibitory\n"
+    come from it, with no argument passed (fresh process: cell models are read at import)."""
+    code = ("from cortexsim.populations import populations, inhibitory\n"
             "from cortexsim.circuit.network import Circuit\n"
             "c = Circuit(100, duration_s=0.1, seed=1, target='runtime')\n"
-            "print(POPULATIONS[-1], inhibitory()[-1], c.populations[-1], c.sizes['VIP'] > 0,\n"
+            "print(populations()[-1], inhibitory()[-1], c.populations[-1], c.sizes['VIP'] > 0,\n"
             "      c.site_rule.name)\n")
     env = dict(os.environ, CORTEXSIM_MODELS=str(vip_folder))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
