@@ -103,9 +103,9 @@ class ConditionRun:
         self.sim_len = _simulated_session_s(self.proto, self.sess_len, st["session_sample_s"])
         # the layout (cells, sites, thresholds, initial efficacies) is that of every build of
         # this network configuration; the session build is made when a session runs
-        self.circuit = runner._layout_circuit(key, trees)
-        self.thr_override = runner._thresholds(self.circuit, cond)
-        self.site_post, self.site_pop = runner._site_groups(self.circuit)
+        self.layout = runner._layout_circuit(key, trees)
+        self.thr_override = runner._thresholds(self.layout, cond)
+        self.site_post, self.site_pop = runner._site_groups(self.layout)
         self.a0 = a0
         self.stress_schedule = self._stress_schedule()
         self.stimulus = self._stimulus()
@@ -132,15 +132,15 @@ class ConditionRun:
         if pct is None:
             pct = self.proto.intensity_pct_rmt or 100.0
         field = cell_field_vpm(pct, self.trees["coupling"])
-        return Stimulus.from_protocol(self.proto, field, offset_s=self.circuit.slot_s).until(
-            self.sim_len, self.circuit.dt_s)
+        return Stimulus.from_protocol(self.proto, field, offset_s=self.layout.slot_s).until(
+            self.sim_len, self.layout.dt_s)
 
     # ----------------------------------------------------------------- state and checkpoints
     def initial_state(self) -> ConditionState:
-        spines = self.runner._initial_spines(self.circuit.n_sites, self.trees)
-        return ConditionState(spines, rho=np.asarray(self.circuit.initial_rho, float).copy(),
+        spines = self.runner._initial_spines(self.layout.n_sites, self.trees)
+        return ConditionState(spines, rho=np.asarray(self.layout.initial_rho, float).copy(),
                               prev_on=(spines.state > 0).astype(float),
-                              drive=np.zeros(self.circuit.N))
+                              drive=np.zeros(self.layout.N))
 
     def save(self, state: ConditionState, rec: Recorder) -> None:
         store = self.runner.checkpoints
@@ -158,7 +158,7 @@ class ConditionRun:
         if got is None:
             return None
         arrays, meta = got
-        if arrays["rho"].shape != (self.circuit.n_sites,):
+        if arrays["rho"].shape != (self.layout.n_sites,):
             return None
         return (ConditionState.from_arrays(arrays, meta["state"]),
                 Recorder.from_arrays(self.site_pop, arrays, meta["recorder"]))

@@ -142,7 +142,7 @@ class _Runner:
         for c in conds:
             a0, rates = rest[keys[c]]
             ds = recs[c].dataset(c, labels, readouts[c], rates,
-                                 by_population(a0, runs[c].circuit.pop_index))
+                                 by_population(a0, runs[c].layout.pop_index))
             out[c] = (ds, {m: trees[c][m].values() for m in MODEL_NAMES})
         return out
 
