@@ -186,7 +186,7 @@ def test_session_sample_and_by_scale_settings_are_validated():
         lambda s: s["settings"].update(by_scale={"small": {"session_sample_s": 0}}))
 
 
-def test_by_scale_settings_apply_only_at_their_scale():
+def test_by_scale_settings_apply_at_their_scale_and_the_counts_nearest_it():
     spec = copy.deepcopy(TINY)
     spec["settings"]["by_scale"] = {"small": {"session_sample_s": 10.0, "slow_dt_h": 1.0}}
     exp = Experiment.from_dict(spec)
@@ -194,7 +194,12 @@ def test_by_scale_settings_apply_only_at_their_scale():
     assert small["session_sample_s"] == 10.0 and small["slow_dt_h"] == 1.0
     other = exp.resolved_config(scale="default")["settings"]
     assert other["session_sample_s"] == "all" and other["slow_dt_h"] == 2.0
-    assert exp.resolved_config(scale=300)["settings"]["session_sample_s"] == "all"
+    # a neuron count takes the table of the largest named scale not above it (or the
+    # smallest): 300 neurons -> small's, 5,000 -> default's (issue 9: a numeric --scale silently
+    # dropped the small-scale session sampling)
+    at300 = exp.resolved_config(scale=300)["settings"]
+    assert at300["session_sample_s"] == 10.0 and at300["settings_scale"] == "small"
+    assert exp.resolved_config(scale=5000)["settings"]["session_sample_s"] == "all"
 
 
 def test_simulated_session_length_is_whole_train_periods():
