@@ -44,7 +44,7 @@ from pydantic import Field, field_validator
 from ..errors import InputError
 from ..specs import StrictModel, merge_tables, validate
 from ..params import load_model, read_toml
-from ..populations import EXCITATORY, POPULATIONS
+from ..populations import population_table, populations
 
 PHASE_KINDS = ("baseline", "stress", "stimulation", "rest")
 ABLATIONS = ("coupling", "h_current", "intrinsic", "connectivity", "nmda_calcium",
@@ -140,7 +140,7 @@ class Condition(StrictModel):
     stress: bool = True
     protocol: str | dict = "none"
     intensity_pct_rmt: Annotated[float, _range(0, 300)] | None = None
-    silence: list[Literal[POPULATIONS]] = []
+    silence: list[str] = []
     silence_during: Literal["sessions"] = "sessions"
     ablations: list[Literal[ABLATIONS]] = []
     overrides: dict[str, Any] = {}
@@ -152,7 +152,7 @@ class Criterion(StrictModel):
     var: Literal[RESULT_VARIABLES]
     condition: str
     readout: str | None = None
-    populations: Annotated[list[Literal[POPULATIONS]], Field(min_length=1)]
+    populations: Annotated[list[str], Field(min_length=1)]
     minus_condition: str | None = None
     op: Literal[OPS]
     value: float
@@ -268,6 +268,7 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
     if sum(p["kind"] == "stimulation" for p in phases) > 1:
         raise InputError("timeline", "at most one stimulation phase")
     check_overrides(spec.overrides, "overrides")
+    pops = list(populations())
     from ..protocols import get_protocol, list_protocols
     conds = {}
     for cname, c in spec.conditions.items():
@@ -281,10 +282,16 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
             except InputError as exc:
                 raise exc.within(f"{where}.protocol: ") from None
         check_overrides(c.overrides, f"{where}.overrides")
+        for p in c.silence:
+            if p not in pops:
+                raise InputError(f"{where}.silence", f"unknown population {p!r}", pops)
         conds[cname] = c.model_dump()
     crit = []
     for k, c in enumerate(spec.criteria):
         where = f"criteria[{k}]"
+        for p in c.populations:
+            if p not in pops:
+                raise InputError(f"{where}.populations", f"unknown population {p!r}", pops)
         for key in ("condition", "minus_condition"):
             val = getattr(c, key)
             if val is not None and val not in conds:
@@ -342,23 +349,27 @@ _model_trees = model_trees   # the runner's name for it
 
 
 def _apply_ablations(trees: dict, ablations) -> None:
-    """Switch mechanisms off by changing parameters (each ablation removes one mechanism)."""
+    """Switch mechanisms off by changing parameters (each ablation removes one mechanism).
+    Populations and their cell models are those the circuit model declares."""
     cells, circ = trees["cells"], trees["circuit"]
+    table = population_table(circ)
+    exc = [p for p, pop in table.items() if pop.excitatory]
+    exc_cells = list(dict.fromkeys(table[p].cell for p in exc))
     for a in ablations:
         if a == "h_current":
-            for p in POPULATIONS:
-                cells.set(f"{p}.g_h", 0.0)
+            for c in dict.fromkeys(pop.cell for pop in table.values()):
+                cells.set(f"{c}.g_h", 0.0)
         elif a == "intrinsic":
-            # every excitatory population gets the intrinsic parameters of the pooled mean
-            keys = [k for k in cells.values()[EXCITATORY[0]] if k != "target"]
+            # every excitatory cell model gets the intrinsic parameters of the pooled mean
+            keys = [k for k in cells.values()[exc_cells[0]] if k != "target"]
             for k in keys:
-                vals = [cells.value(f"{p}.{k}") for p in EXCITATORY]
-                if all(isinstance(v, (int, float)) for v in vals):
-                    for p in EXCITATORY:
-                        cells.set(f"{p}.{k}", float(np.mean(vals)))
+                vals = [cells.value(f"{c}.{k}") for c in exc_cells]
+                if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+                    for c in exc_cells:
+                        cells.set(f"{c}.{k}", float(np.mean(vals)))
         elif a == "connectivity":
             conn = circ.values()["conn"]
-            ee = [(pre, post) for pre in EXCITATORY for post in EXCITATORY
+            ee = [(pre, post) for pre in exc for post in exc
                   if post in conn.get(pre, {})]
             pm = float(np.mean([conn[a_][b]["p"] for a_, b in ee]))
             gm = float(np.mean([conn[a_][b]["g"] for a_, b in ee]))
