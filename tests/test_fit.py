@@ -6,7 +6,6 @@ stable-spine stress gain; a synthetic measurement made with a known gain must be
 the fit, and a fit stopped half-way must resume from its journal."""
 import math
 
-import numpy as np
 import pytest
 
 from cortexsim.errors import InputError

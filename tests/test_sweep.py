@@ -211,3 +211,31 @@ def test_shipped_sweep_fit_and_sensitivity_specs_validate(tmp_path):
         spec, points, tasks, _ = sensitivity.prepare(p, out=tmp_path / "x")
         n = spec.sensitivity.n_base * (len(spec.parameters) + 2)
         assert len(points) == n and len(tasks) == n * len(spec.sensitivity.seeds)
+
+
+def test_outputs_of_a_list_design_with_a_failed_run(folder):
+    """Dataset (point dimension, parameters as coordinates, NaN for a failed run) and Parquet
+    table written from the store's records."""
+    import pandas as pd
+    import xarray as xr
+
+    from cortexsim.sweep import write_outputs
+    text = SWEEP.split("[[parameters]]")[0].replace('design = "grid"', 'design = "list"')
+    text = text.replace("seeds = [1]", "seeds = [1, 2]")
+    text += ('[[points]]\n"structural.activity.ltp_gain" = 0.5\n'
+             '[[points]]\n"conditions.stim.protocol" = "none"\n'
+             + SWEEP[SWEEP.index("[[metrics]]"):])
+    sw = load_sweep(_write(folder, text))
+    tasks = sw.tasks(100, folder / "store")
+    recs = {t["key"]: {"status": "ok", "metrics": {"it5": 0.1 * t["point"] + t["seed"]},
+                       "builds": 1, "cache_hits": 2, "wall_s": 1.0} for t in tasks}
+    recs[tasks[-1]["key"]] = {"status": "error", "error": "RuntimeError: boom", "metrics": {}}
+    summary = write_outputs(sw, tasks, recs, folder / "out")
+    assert summary["finished"] == 3 and summary["failed"] == 1
+    assert summary["errors"] == ["RuntimeError: boom"] and summary["builds"] == 3
+    ds = xr.load_dataset(folder / "out" / "sweep.nc")
+    assert ds.it5.dims == ("point", "seed")
+    assert ds.it5.values[0].tolist() == [1.0, 2.0] and np.isnan(ds.it5.values[1, 1])
+    assert ds["conditions.stim.protocol"].values.tolist() == ["nan", "none"]
+    df = pd.read_parquet(folder / "out" / "points.parquet")
+    assert df.status.tolist() == ["ok", "ok", "ok", "error"] and len(set(df.key)) == 4

@@ -174,7 +174,8 @@ def _first_error(exc: ValidationError, where: str) -> InputError:
     if e["type"] == "missing":
         return InputError(field, "missing")
     if e["type"] == "literal_error":
-        return InputError(field, f"unknown value {e.get('input')!r}", DESIGNS)
+        return InputError(field, f"unknown value {e.get('input')!r}",
+                          e.get("ctx", {}).get("expected"))
     return InputError(field, msg)
 
 
