@@ -239,3 +239,10 @@ def test_outputs_of_a_list_design_with_a_failed_run(folder):
     assert ds["conditions.stim.protocol"].values.tolist() == ["nan", "none"]
     df = pd.read_parquet(folder / "out" / "points.parquet")
     assert df.status.tolist() == ["ok", "ok", "ok", "error"] and len(set(df.key)) == 4
+
+
+def test_bad_worker_count_exits_2_before_running(folder, capsys):
+    p = _write(folder, SWEEP)
+    assert main(["sweep", str(p), "--workers", "0", "--out", str(folder / "out")]) == 2
+    assert "--workers" in capsys.readouterr().err
+    assert not (folder / "out" / "store").exists()

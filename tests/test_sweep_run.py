@@ -193,3 +193,49 @@ def test_sigkill_of_the_parent_mid_run_then_resume(tmp_path):
     assert all(r["status"] == "ok" for r in recs.values())
     for k, r in first.items():
         assert recs[k] == r                       # not run again
+
+
+def test_fit_on_the_engine_writes_a_runnable_best_spec_and_resumes(tmp_path, capsys):
+    from cortexsim.experiment import load_experiment
+    (tmp_path / "tiny.toml").write_text(TINY)
+    spec = tmp_path / "fit.toml"
+    spec.write_text("""
+[fit]
+name = "tiny_fit"
+base = "tiny.toml"
+n_trials = 2
+batch = 2
+seeds = [1]
+validation_seeds = [2]
+[[parameters]]
+path = "conditions.stim.intensity_pct_rmt"
+low = 60.0
+high = 120.0
+[[metrics]]
+name = "it5"
+var = "spine_density_rel"
+condition = "stim"
+readout = "24h"
+population = "IT_L5"
+[[targets]]
+metric = "it5"
+value = 1.0
+tolerance = 0.05
+[[targets]]
+criterion = "density positive"
+""")
+    out = tmp_path / "out"
+    args = ["fit", str(spec), "--workers", "2", "--scale", SCALE, "--out", str(out), "--quiet",
+            "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n_trials"] == 2 and len(summary["validation"]["losses"]) == 1
+    assert 60.0 <= summary["best_params"]["conditions.stim.intensity_pct_rmt"] <= 120.0
+    exp = load_experiment(out / "best.toml")
+    assert exp.spec["conditions"]["stim"]["intensity_pct_rmt"] == pytest.approx(
+        summary["best_params"]["conditions.stim.intensity_pct_rmt"])
+    runs = sorted(f.name for f in (out / "store").glob("*.json"))
+    assert len(runs) == 3                                  # 2 trials + 1 validation run
+    assert main(args) == 0                                 # resumed: nothing new to run
+    assert sorted(f.name for f in (out / "store").glob("*.json")) == runs
+    assert json.loads(capsys.readouterr().out)["best_loss"] == summary["best_loss"]

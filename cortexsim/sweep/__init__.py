@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError, check_choice
+from ..errors import InputError, check_choice, check_number
 from .design import design_points
 from .spec import Metric, SweepSpec, apply_params, resolve_base, validate
 
@@ -144,6 +144,8 @@ def run_tasks(tasks: list[dict], workers=1, scheduler=None, progress=True,
     """Run the tasks not yet in the store; return every task's record by key."""
     from .executor import execute
     from .store import PointStore
+    if scheduler is None:
+        check_number("--workers", workers, min=1, integer=True)
     if not tasks:
         return {}
     store = PointStore(tasks[0]["store"])
