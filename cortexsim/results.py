@@ -81,9 +81,9 @@ class Results:
                        fill_value=np.nan, combine_attrs="drop")
         with np.errstate(invalid="ignore", divide="ignore"):
             ds["spine_density_rel"] = ds.spine_density / ds.spine_density.isel(time_d=0)
-        ds = ds[[v for v in _VARIABLES if v in ds]]
-        for name, attrs in _VARIABLES.items():
-            ds[name].attrs.update(attrs)
+        ds = ds[[v for v in _VARIABLES if v in ds] + [v for v in ds if v not in _VARIABLES]]
+        for name in ds.data_vars:
+            ds[name].attrs.update(_VARIABLES.get(name, {}))
         ds.attrs.update({"config": json.dumps(cfg, sort_keys=True, default=str),
                          "models": json.dumps(models, sort_keys=True, default=str),
                          "cortexsim_version": __version__,
