@@ -141,7 +141,8 @@ def cmd_run(a):
     print(f"results written to {summary['out']} (results.nc, summary.json, report.md, figures)")
     for c in summary["criteria"]:
         obs = ", ".join(f"{k} {v:.3g}" for k, v in c["observed"].items())
-        print(f"[{'PASS' if c['passed'] else 'FAIL'}] {c['name']}: expected {c['expected']}; "
+        mark = {"pass": "PASS", "fail": "FAIL"}.get(c.get("status"), "N/A")
+        print(f"[{mark}] {c['name']}: expected {c['expected']}; "
               f"observed {obs}")
 
 

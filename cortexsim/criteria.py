@@ -14,7 +14,12 @@ A criterion (``[[criteria]]`` in a spec) compares a read-out value with a thresh
     op = "<"                         # <, <=, >, >=
     value = 0.9
     all = true                       # every population must pass (false: any)
-Observed values are reported per population.
+    requires = "2a. aiTBS restores IT spines"   # optional: judged only if that criterion passed
+Observed values are reported per population.  A criterion that is judged relative to an effect
+(e.g. "PT spines stay unchanged by aiTBS", "silencing IT abolishes the restoration") names the
+criterion that establishes the effect in ``requires``: when that one fails there is nothing to
+keep or abolish, and the result is ``status = "not applicable"`` (``passed = null``), not a
+pass that only says there was no effect.
 """
 from __future__ import annotations
 
@@ -65,7 +70,16 @@ def value_at(ds, var, cond, readout, pop):
 
 
 def evaluate(ds, crit: list) -> list[dict]:
-    out = []
+    """Judge every criterion on the result dataset ``ds``.
+
+    Returns
+    -------
+    list of dict
+        One per criterion, in order: ``name``, ``expected``, ``observed`` (per population),
+        ``status`` ("pass", "fail" or "not applicable") and ``passed`` (True, False, or None when
+        not applicable), plus ``reason`` when not applicable.
+    """
+    out, by_name = [], {}
     for c in crit:
         pops = c.get("populations", [None])
         obs = {}
@@ -76,7 +90,13 @@ def evaluate(ds, crit: list) -> list[dict]:
             obs[p or "all"] = round(v, 6)
         ok = [bool(np.isfinite(v) and OPS[c["op"]](v, c["value"])) for v in obs.values()]
         passed = all(ok) if c.get("all", True) else any(ok)
-        out.append({"name": c["name"],
-                    "expected": c.get("expected", f'{c["var"]} {c["op"]} {c["value"]}'),
-                    "observed": obs, "passed": passed})
+        row = {"name": c["name"],
+               "expected": c.get("expected", f'{c["var"]} {c["op"]} {c["value"]}'),
+               "observed": obs, "status": "pass" if passed else "fail", "passed": passed}
+        req = c.get("requires")
+        if req is not None and by_name[req]["status"] != "pass":
+            row.update(status="not applicable", passed=None,
+                       reason=f"requires {req!r}, which did not pass: no effect to judge")
+        by_name[c["name"]] = row
+        out.append(row)
     return out

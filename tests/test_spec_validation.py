@@ -310,3 +310,13 @@ def test_protocol_numbers_have_ranges(tmp_path, capsys, line, field):
     f.write_text(f'[p]\nbase = "itbs600"\n{line}\n')
     err = _cli_error(capsys, "protocols", "--file", str(f))
     assert f"protocol.{field}" in err
+
+
+def test_criterion_requires_an_earlier_criterion(tmp_path, capsys, no_network):
+    p = tmp_path / "c.toml"
+    p.write_text(TINY + '\n[[criteria]]\nname = "x"\nvar = "spine_density"\ncondition = "stim"\n'
+                 'readout = "24h"\npopulations = ["IT_L5"]\nop = ">"\nvalue = 0.0\n'
+                 'requires = "no such criterion"\n')
+    line = _cli_error(capsys, "run", str(p), "--scale", "100", "--quiet", "--out",
+                      str(tmp_path / "out"))
+    assert "criteria[1].requires" in line and "density positive" in line

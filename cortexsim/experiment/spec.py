@@ -157,6 +157,7 @@ class Criterion(StrictModel):
     op: Literal[OPS]
     value: float
     all: bool = True
+    requires: str | None = None
 
 
 class Spec(StrictModel):
@@ -305,6 +306,10 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
         elif c.readout is not None:
             raise InputError(f"{where}.readout", f"{c.var} is a mean over sessions and takes "
                              "no read-out")
+        earlier = [x.name for x in spec.criteria[:k]]
+        if c.requires is not None and c.requires not in earlier:
+            raise InputError(f"{where}.requires", f"unknown or later criterion {c.requires!r}: "
+                             "name one listed before this one", earlier)
         crit.append(c.model_dump(exclude_none=True))
     return dict(experiment=spec.experiment.model_dump(), settings=settings, timeline=phases,
                 conditions=conds, overrides=dict(spec.overrides),
