@@ -93,6 +93,25 @@ def _profile_table(net):
     return [(name, float(t / b2.second)) for name, t in info]
 
 
+#: Brian2 synapse group name -> category label of the profile tables; the bare network's groups
+#: here, the full circuit's (named from the declarations in models/circuit.toml, e.g.
+#: ``ampa_nmda_gb``) added by :func:`full_circuit` through :func:`_group_label`
+GROUP_LABELS = {"syn_e": "synapses E->all", "syn_i": "synapses I->all"}
+PLASTIC_LABEL = "synapses E->E (plastic)"
+
+
+def _inhibitory(grp) -> bool:
+    return "GABA_A" in grp.receptors
+
+
+def _group_label(grp) -> str:
+    """Category of a circuit synapse group: plastic (a rule other than "none"), inhibitory
+    (GABA-A) or static excitatory."""
+    if grp.rule != "none":
+        return PLASTIC_LABEL
+    return "synapses I->all" if _inhibitory(grp) else "synapses E->I"
+
+
 def _category(name: str) -> str:
     n = name.lower()
     if "background" in n or "poissoninput" in n:
@@ -105,12 +124,10 @@ def _category(name: str) -> str:
         return "threshold + reset"
     if "spikemonitor" in n or n.startswith("spikes"):
         return "spike monitor"
-    for syn in ("ee", "ei", "ii", "syn_e", "syn_i"):
+    # longest group name first: "ampa_nmda" is a prefix of "ampa_nmda_gb"
+    for syn in sorted(GROUP_LABELS, key=len, reverse=True):
         if n.startswith(syn + "_") or n == syn:
-            label = {"ee": "synapses E->E (plastic)", "ei": "synapses E->I",
-                     "ii": "synapses I->all", "syn_e": "synapses E->all",
-                     "syn_i": "synapses I->all"}[syn]
-            return label + (" [spike queue]" if "push" in n else "")
+            return GROUP_LABELS[syn] + (" [spike queue]" if "push" in n else "")
     return "other"
 
 
@@ -161,9 +178,12 @@ def full_circuit(n, duration_s, build_root, profile=False, reps=1):
     syn = {k: int(v["i"].size) for k, v in c.conn.items()}
     group_outdeg = {k: np.bincount(v["i"], minlength=c.N).astype(float) for k, v in c.conn.items()}
     outdeg = sum(group_outdeg.values())
-    n_exc_pre = syn["ee"] + syn["ei"]
+    GROUP_LABELS.update({k: _group_label(g) for k, g in c.groups.items()})
+    n_inh_pre = sum(syn[k] for k, g in c.groups.items() if _inhibitory(g))
+    n_exc_pre = sum(syn.values()) - n_inh_pre
     row = {"n_neurons": int(c.N), "synapses": syn, "n_synapses": int(sum(syn.values())),
-           "n_exc_pre_synapses": int(n_exc_pre), "n_inh_pre_synapses": int(syn["ii"]),
+           "group_labels": {k: GROUP_LABELS[k] for k in syn},
+           "n_exc_pre_synapses": int(n_exc_pre), "n_inh_pre_synapses": int(n_inh_pre),
            "compile_make_s": make_s, "build_total_s": build_wall,
            "build_python_codegen_s": build_wall - make_s, "conditions": {}, "profile": {}}
     stim = _itbs(duration_s)
@@ -431,6 +451,7 @@ def _where_note(res):
     if not p or not p.get("bare"):
         return ""
     out = []
+    pg = next((k for k, v in GROUP_LABELS.items() if v == PLASTIC_LABEL), "?")
     for cond in ("baseline", "itbs"):
         f = p["full"][cond]["by_category"]
         b = p["bare"][cond]["by_category"]
@@ -441,18 +462,18 @@ def _where_note(res):
         bn = b.get("neuron state update", {}).get("s", 0.0)
         fb = f.get("background noise", {}).get("s", 0.0)
         bb = b.get("background noise", {}).get("s", 0.0)
-        ee = f.get("synapses E->E (plastic)", {}).get("s", 0.0)
+        ee = f.get(PLASTIC_LABEL, {}).get("s", 0.0)
         out.append(
             f"- {cond}: full {ft:.2f} s vs bare {bt:.2f} s of code-object time "
             f"({p['bio_s']} s biological, {p['n_neurons']} neurons). Neuron state update "
             f"{fn:.2f} s vs {bn:.2f} s ({fn / bn:.0f}x; {100 * (fn - bn) / (ft - bt):.0f} % of the "
             f"difference); all synapse code (incl. spike queues) {fs:.2f} s vs {bs:.2f} s "
             f"({fs / bs:.0f}x; {100 * (fs - bs) / (ft - bt):.0f} % of the difference), of which "
-            f"the plastic E->E pathways (transmission `ee_pre`, Graupner-Brunel calcium `ee_ca`, "
-            f"postsynaptic `ee_post`) take {ee:.2f} s; background noise {fb:.2f} s vs {bb:.2f} s.")
+            f"the plastic E->E pathways (transmission `{pg}_pre`, Graupner-Brunel calcium "
+            f"`{pg}_ca`, postsynaptic `{pg}_post`) take {ee:.2f} s; background noise {fb:.2f} s "
+            f"vs {bb:.2f} s.")
     # cost per synaptic event of each synapse group (code object time without the spike queue)
-    grp = {"ee": "synapses E->E (plastic)", "ei": "synapses E->I", "ii": "synapses I->all",
-           "syn_e": "synapses E->all", "syn_i": "synapses I->all"}
+    grp = GROUP_LABELS
     for cond in ("baseline", "itbs"):
         parts = []
         for who, ev_key in (("full", "full_events"), ("bare", "bare_events")):
