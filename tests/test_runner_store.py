@@ -44,7 +44,7 @@ def _state_and_recorder(seed=0, n_sites=500, n_cells=40):
                            .astype(float), drive=rng.normal(size=n_cells), k_step=37,
                            t_d=0.1 + 0.2, phase=2, session=1, formed=5, eliminated=3)
     site_pop = rng.integers(0, 3, n_sites)
-    rec = Recorder(site_pop)
+    rec = Recorder(POPULATIONS, site_pop)
     rec.sample(state)
     state.t_d += 1 / 3
     state.formed = 4
@@ -71,7 +71,7 @@ def test_checkpoint_round_trips_every_field_exactly(tmp_path):
         assert json.loads(z.read("meta.json"))["state"]["t_d"] == state.t_d
     arrays, meta = store.load("stim", "k1")
     back = ConditionState.from_arrays(arrays, meta["state"])
-    rback = Recorder.from_arrays(rec.site_pop, arrays, meta["recorder"])
+    rback = Recorder.from_arrays(POPULATIONS, rec.site_pop, arrays, meta["recorder"])
     for f in ("rho", "prev_on", "drive"):
         np.testing.assert_array_equal(getattr(back, f), getattr(state, f))
     np.testing.assert_array_equal(back.spines.state, state.spines.state)

@@ -13,7 +13,6 @@ import os
 
 import numpy as np
 
-from ..populations import POPULATIONS
 from .progress import Progress
 from .recorder import Recorder, by_population, mean_efficacy
 from .state import ConditionState
@@ -106,6 +105,7 @@ class ConditionRun:
         self.layout = runner._layout_circuit(key, trees)
         self.thr_override = runner._thresholds(self.layout, cond)
         self.site_post, self.site_pop = runner._site_groups(self.layout)
+        self.populations = tuple(self.layout.slices)
         self.a0 = a0
         self.stress_schedule = self._stress_schedule()
         self.stimulus = self._stimulus()
@@ -161,7 +161,7 @@ class ConditionRun:
         if arrays["rho"].shape != (self.layout.n_sites,):
             return None
         return (ConditionState.from_arrays(arrays, meta["state"]),
-                Recorder.from_arrays(self.site_pop, arrays, meta["recorder"]))
+                Recorder.from_arrays(self.populations, self.site_pop, arrays, meta["recorder"]))
 
     # ----------------------------------------------------------------- the timeline
     def run(self) -> Recorder:
@@ -171,7 +171,7 @@ class ConditionRun:
         if loaded is not None:
             state, rec = loaded
         else:
-            state, rec = self.initial_state(), Recorder(self.site_pop)
+            state, rec = self.initial_state(), Recorder(self.populations, self.site_pop)
             rec.sample(state)
         self.bar = Progress(len(timeline), self.runner.progress, self.cname)
         self.bar.update(min(state.phase, len(timeline)))
@@ -265,7 +265,8 @@ class ConditionRun:
         res = c.run(self.stimulus, silence=self.cond["silence"] or None,
                     spines={"on": on, "rho": rho}, run_seed=self.seed * 1000 + 10 + s_i,
                     overrides=self.thr_override, results_name=f"res_{os.getpid()}")
-        w_before = mean_efficacy(rho, on, self.site_pop)
+        npop = len(self.populations)
+        w_before = mean_efficacy(rho, on, self.site_pop, npop)
         rho = np.where(on > 0, rho_after_session(res, self.sess_len, c.gb_params), rho)
         a = ltp_time_per_cell(res, self.site_post, c.N, res.duration_s)
         # LTP-calcium excess over rest, in units of ltp_ref, integrated over the session into
@@ -274,7 +275,7 @@ class ConditionRun:
         state.drive = state.drive + act["ltp_gain"] * excess * (self.sess_len / 3600.0) \
             / act["tau_h"]
         state.rho = rho
-        rec.session([res.mean_rate(p) for p in POPULATIONS],
-                    mean_efficacy(rho, on, self.site_pop) - w_before,
-                    by_population(a, c.pop_index))
+        rec.session([res.mean_rate(p) for p in self.populations],
+                    mean_efficacy(rho, on, self.site_pop, npop) - w_before,
+                    by_population(a, c.pop_index, npop))
         state.t_d += self.sess_len / 86400.0

@@ -12,22 +12,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..populations import POPULATIONS
 
-_NPOP = len(POPULATIONS)
-
-
-def by_population(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Mean of ``x`` over the members of each population (``groups``: population index per
-    member); 0 for a population without members."""
-    n = np.bincount(groups, minlength=_NPOP).astype(float)
-    return np.bincount(groups, weights=x, minlength=_NPOP) / np.maximum(n, 1)
+def by_population(x: np.ndarray, groups: np.ndarray, n_pop: int) -> np.ndarray:
+    """Mean of ``x`` over the members of each of ``n_pop`` populations (``groups``: population
+    index per member); 0 for a population without members."""
+    n = np.bincount(groups, minlength=n_pop).astype(float)
+    return np.bincount(groups, weights=x, minlength=n_pop) / np.maximum(n, 1)
 
 
-def mean_efficacy(rho: np.ndarray, on: np.ndarray, site_pop: np.ndarray) -> np.ndarray:
+def mean_efficacy(rho: np.ndarray, on: np.ndarray, site_pop: np.ndarray, n_pop: int):
     """Mean GB efficacy of present synapses per population (NaN where none)."""
-    num = np.bincount(site_pop, weights=rho * on, minlength=_NPOP)
-    den = np.bincount(site_pop, weights=on, minlength=_NPOP)
+    num = np.bincount(site_pop, weights=rho * on, minlength=n_pop)
+    den = np.bincount(site_pop, weights=on, minlength=n_pop)
     return np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
 
@@ -43,10 +39,12 @@ class Snapshot:
 @dataclass
 class Recorder:
     """Records of one condition (lists grow along the timeline; per-population arrays are in
-    the order of :data:`cortexsim.populations.POPULATIONS`).
+    the order of ``populations``).
 
     Attributes
     ----------
+    populations : tuple of str
+        The circuit's populations, in cell-index order.
     site_pop : ndarray of int (n_sites,)
         Population index of every spine site's postsynaptic cell.
     t_d, density, weight, formed, eliminated : lists
@@ -60,6 +58,7 @@ class Recorder:
         Spine state at every read-out so far.
     """
 
+    populations: tuple
     site_pop: np.ndarray
     t_d: list = field(default_factory=list)
     density: list = field(default_factory=list)
@@ -73,15 +72,19 @@ class Recorder:
 
     _TRACE = ("density", "weight", "session_rate", "session_dw", "session_ltp_time")
 
+    @property
+    def n_pop(self) -> int:
+        return len(self.populations)
+
     # ----------------------------------------------------------------- recording
     def sample(self, state) -> None:
         """A time point of the trace from ``state`` (a ConditionState); takes its counts of
         formed and eliminated spines since the previous time point."""
         occ = state.spines.state > 0
-        sp = self.site_pop
-        n = np.bincount(sp, minlength=_NPOP).astype(float)
-        cnt = np.bincount(sp, weights=occ, minlength=_NPOP)
-        wsum = np.bincount(sp, weights=state.spines.weight * occ, minlength=_NPOP)
+        sp, npop = self.site_pop, self.n_pop
+        n = np.bincount(sp, minlength=npop).astype(float)
+        cnt = np.bincount(sp, weights=occ, minlength=npop)
+        wsum = np.bincount(sp, weights=state.spines.weight * occ, minlength=npop)
         self.t_d.append(float(state.t_d))
         self.density.append(cnt / np.maximum(n, 1))
         self.weight.append(np.where(cnt > 0, wsum / np.maximum(cnt, 1), np.nan))
@@ -107,7 +110,7 @@ class Recorder:
                   "rec_formed": np.asarray(self.formed, dtype=np.int64),
                   "rec_eliminated": np.asarray(self.eliminated, dtype=np.int64)}
         for k in self._TRACE:
-            arrays[f"rec_{k}"] = np.asarray(getattr(self, k), dtype=float).reshape(-1, _NPOP)
+            arrays[f"rec_{k}"] = np.asarray(getattr(self, k), dtype=float).reshape(-1, self.n_pop)
         labels = list(self.snapshots)
         for i, lab in enumerate(labels):
             arrays[f"snap{i}_on"] = self.snapshots[lab].on
@@ -116,8 +119,8 @@ class Recorder:
         return arrays, meta
 
     @classmethod
-    def from_arrays(cls, site_pop, arrays: dict, meta: dict) -> Recorder:
-        rec = cls(site_pop, t_d=[float(t) for t in arrays["rec_t_d"]],
+    def from_arrays(cls, populations, site_pop, arrays: dict, meta: dict) -> Recorder:
+        rec = cls(tuple(populations), site_pop, t_d=[float(t) for t in arrays["rec_t_d"]],
                   formed=[int(x) for x in arrays["rec_formed"]],
                   eliminated=[int(x) for x in arrays["rec_eliminated"]])
         for k in cls._TRACE:
@@ -147,21 +150,22 @@ class Recorder:
             Resting LTP-calcium time per population (the activity drive's reference).
         """
         import xarray as xr
-        has_sites = np.bincount(self.site_pop, minlength=_NPOP) > 0
-        dens = np.asarray(self.density, dtype=float).reshape(-1, _NPOP).T
-        wgt = np.asarray(self.weight, dtype=float).reshape(-1, _NPOP).T
+        pops, npop = list(self.populations), self.n_pop
+        has_sites = np.bincount(self.site_pop, minlength=npop) > 0
+        dens = np.asarray(self.density, dtype=float).reshape(-1, self.n_pop).T
+        wgt = np.asarray(self.weight, dtype=float).reshape(-1, self.n_pop).T
         dens[~has_sites] = np.nan
         wgt[~has_sites] = np.nan
-        nan_ro = np.full((len(labels), _NPOP), np.nan)
+        nan_ro = np.full((len(labels), npop), np.nan)
         ro_rate, ro_ev = nan_ro.copy(), nan_ro.copy()
         ro_t = np.full(len(labels), np.nan)
         for li, lab in enumerate(labels):
             if lab in readouts:
-                ro_rate[li] = [readouts[lab]["rates"][p] for p in POPULATIONS]
-                ro_ev[li] = [readouts[lab]["evoked"][p] for p in POPULATIONS]
+                ro_rate[li] = [readouts[lab]["rates"][p] for p in pops]
+                ro_ev[li] = [readouts[lab]["evoked"][p] for p in pops]
             if lab in self.snapshots:
                 ro_t[li] = self.snapshots[lab].t_d
-        per_session = {k: np.asarray(getattr(self, k), dtype=float).reshape(-1, _NPOP)
+        per_session = {k: np.asarray(getattr(self, k), dtype=float).reshape(-1, self.n_pop)
                        for k in ("session_rate", "session_dw", "session_ltp_time")}
         per_session["session_ltp_time"][:, ~has_sites] = np.nan
         ltp0 = np.where(has_sites, baseline_ltp_time, np.nan)
@@ -178,10 +182,10 @@ class Recorder:
                 "session_rate": ((S, P), per_session["session_rate"]),
                 "session_dw": ((S, P), per_session["session_dw"]),
                 "session_ltp_time": ((S, P), per_session["session_ltp_time"]),
-                "baseline_rate": ((P,), np.array([baseline_rate[p] for p in POPULATIONS])),
+                "baseline_rate": ((P,), np.array([baseline_rate[p] for p in pops])),
                 "baseline_ltp_time": ((P,), ltp0),
             },
-            coords={P: list(POPULATIONS), T: np.round(np.asarray(self.t_d, dtype=float), 6),
+            coords={P: pops, T: np.round(np.asarray(self.t_d, dtype=float), 6),
                     R: list(labels), S: np.arange(1, len(self.session_rate) + 1)},
         )
         # time points closer than the rounding (a phase of < 1e-6 d): the later one stands

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import check_number
-from ..populations import EXCITATORY, POPULATIONS
+from ..populations import excitatory
 from .phases import (  # noqa: F401  (rho_after_session, _simulated_session_s: public helpers)
     ConditionRun,
     _simulated_session_s,
@@ -142,7 +142,8 @@ class _Runner:
         for c in conds:
             a0, rates = rest[keys[c]]
             ds = recs[c].dataset(c, labels, readouts[c], rates,
-                                 by_population(a0, runs[c].layout.pop_index))
+                                 by_population(a0, runs[c].layout.pop_index,
+                                               len(runs[c].populations)))
             out[c] = (ds, {m: trees[c][m].values() for m in MODEL_NAMES})
         return out
 
@@ -172,7 +173,7 @@ class _Runner:
                           results_name=f"res_{os.getpid()}")
         site_post = circuit.conn["ee"]["j"].astype(np.int64)
         a0 = ltp_time_per_cell(res, site_post, circuit.N, res.duration_s)
-        return a0, {p: res.mean_rate(p) for p in POPULATIONS}
+        return a0, {p: res.mean_rate(p) for p in circuit.slices}
 
     def _thresholds(self, circuit, cond):
         """Run-time TMS thresholds: as built, or pooled across excitatory cells (ablation)."""
@@ -181,7 +182,7 @@ class _Runner:
             return None
         thr = np.array(circuit.tms_threshold_vpm, dtype=float)
         idx = np.concatenate([np.arange(circuit.slices[p].start, circuit.slices[p].stop)
-                              for p in EXCITATORY])
+                              for p in excitatory(circuit.params)])
         rng = np.random.default_rng(self.seed + 7)
         thr[idx] = rng.permutation(thr[idx])
         return {"cells.thr_tms": thr}
@@ -230,10 +231,9 @@ class _Runner:
                          results_name=f"res_{os.getpid()}")
         win = (pulse_t, pulse_t + self.settings["evoked_window_s"])
         evoked = {}
-        for p in POPULATIONS:
-            s = circuit.slices[p]
+        for p, s in circuit.slices.items():
             evoked[p] = (_count(r1, s, win) - _count(r0, s, win)) / (s.stop - s.start)
-        return {"rates": {p: r0.mean_rate(p) for p in POPULATIONS}, "evoked": evoked}
+        return {"rates": {p: r0.mean_rate(p) for p in circuit.slices}, "evoked": evoked}
 
 
 def _run_subset_worker(cfg, conds, checkpoint_dir, queue=None):
