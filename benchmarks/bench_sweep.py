@@ -72,13 +72,15 @@ population = "IT_L5"
 
 
 def _one(label, sweep, out, **kw):
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     s = sweep.run(out=out, progress=False, **kw)
     wall = time.perf_counter() - t0
     assert s["finished"] == s["runs"], s
     return {"executor": label, "runs": s["runs"], "wall_s": round(wall, 1),
             "runs_per_min": round(60 * s["runs"] / wall, 2), "builds": s["builds"],
-            "cache_hits": s["cache_hits"]}
+            "cache_hits": s["cache_hits"],
+            "load_avg_1min": f"{load0:.1f} -> {os.getloadavg()[0]:.1f}"}
 
 
 def main():
@@ -128,10 +130,12 @@ def _markdown(res) -> str:
              f"{res['machine']['python']}; 1-min load average at the end "
              f"{res['machine']['load_avg_1min_at_end']} (other jobs share the machine).", "",
              "| executor | runs | wall s | runs/min | speed-up vs 1 worker | builds | "
-             "cache hits |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "cache hits | 1-min load (start -> end) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in res["rows"]:
         lines.append(f"| {r['executor']} | {r['runs']} | {r['wall_s']} | {r['runs_per_min']} "
-                     f"| {r['speedup_vs_1']} | {r['builds']} | {r['cache_hits']} |")
+                     f"| {r['speedup_vs_1']} | {r['builds']} | {r['cache_hits']} | "
+                     f"{r.get('load_avg_1min', '-')} |")
     lines += ["", "Target: >= 1.8x for 2 workers over 1.  `builds` counts compiles (build-cache "
               "misses) in the sweep; `cache hits` counts builds copied from the cache or "
               "re-used in the worker.", ""]
