@@ -153,7 +153,9 @@ def test_resume_after_every_kind_of_stop_equals_uninterrupted_run(tmp_path, unin
     _assert_identical(xr.load_dataset(tmp_path / "out.nc"), uninterrupted)
     # one checkpoint for the one condition, the two read-outs stored, no temporary files
     assert [p.name.split(".")[0] for p in ckpt.glob("*.ckpt.npz")] == ["stress_tbs"]
-    assert len(list((ckpt / "readouts").glob("*.json"))) == 2
+    assert len(list((ckpt / "readouts").glob("*.json"))) == 2, \
+        "more read-outs stored: cortexsim's sources changed during the test (state rightly " \
+        "not resumed), or a resumed run did not find the stored read-outs"
     assert not list(ckpt.rglob(".*tmp*"))
 
 
