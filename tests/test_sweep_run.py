@@ -189,10 +189,13 @@ def test_sigkill_of_the_parent_mid_run_then_resume(tmp_path):
                  "--quiet"]) == 0
     recs = _records(out / "store")
     keys = pd.read_parquet(out / "points.parquet").key.tolist()
-    assert sorted(recs) == sorted(keys)
+    # records of this code version (the tree may change meanwhile: then every run is new)
+    code = recs[keys[0]]["code"]
+    assert sorted(k for k, r in recs.items() if r["code"] == code) == sorted(keys)
     assert all(r["status"] == "ok" for r in recs.values())
     for k, r in first.items():
-        assert recs[k] == r                       # not run again
+        if r["code"] == code:
+            assert recs[k] == r                   # not run again
 
 
 def test_fit_on_the_engine_writes_a_runnable_best_spec_and_resumes(tmp_path, capsys):

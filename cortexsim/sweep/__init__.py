@@ -71,9 +71,9 @@ def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[d
         except InputError as exc:
             raise exc.within(f"point {i} {params}: ") from None
         for s in seeds:
-            tasks.append(dict(key=point_key(raw, s, scale, code), point=i, params=params,
-                              raw=raw, seed=int(s), scale=scale, store=str(store),
-                              metrics=metrics))
+            tasks.append(dict(key=point_key(raw, s, scale, code), code=code, point=i,
+                              params=params, raw=raw, seed=int(s), scale=scale,
+                              store=str(store), metrics=metrics))
     return tasks
 
 

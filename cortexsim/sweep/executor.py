@@ -86,7 +86,7 @@ def run_point(task: dict) -> dict:
             return rec
         b0 = dict(_BUILDS)
         t0 = time.perf_counter()
-        rec = {k: task[k] for k in ("key", "point", "params", "seed", "scale")}
+        rec = {k: task.get(k) for k in ("key", "code", "point", "params", "seed", "scale")}
         rec.update(host=socket.gethostname(), pid=os.getpid())
         data = None
         try:
