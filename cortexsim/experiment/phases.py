@@ -132,7 +132,12 @@ class ConditionRun:
         if pct is None:
             pct = self.proto.intensity_pct_rmt or 100.0
         field = cell_field_vpm(pct, self.trees["coupling"])
-        return Stimulus.from_protocol(self.proto, field, offset_s=self.layout.slot_s).until(
+        # the session build's pulse grid: the coarsest (<= 20 ms) on which every pulse lies, so
+        # that any protocol that validates can be simulated (20 Hz rTMS: 10 ms; 30 Hz bursts:
+        # pulses rounded to the nearest time step, grid dt)
+        from ..circuit.network import pulse_slot_s
+        self.slot_s = pulse_slot_s(self.proto.pulse_times(), self.layout.dt_s)
+        return Stimulus.from_protocol(self.proto, field, offset_s=self.slot_s).until(
             self.sim_len, self.layout.dt_s)
 
     # ----------------------------------------------------------------- state and checkpoints
@@ -257,7 +262,8 @@ class ConditionRun:
     def session(self, s_i: int, state: ConditionState, rec: Recorder) -> None:
         """Stimulation session ``s_i`` on the network: GB efficacies and the activity drive
         change; the session's rates, efficacy change and LTP-calcium time are recorded."""
-        c = self.runner._get_circuit(self.key, self.trees, self.sim_len)    # the session build
+        c = self.runner._get_circuit(self.key, self.trees, self.sim_len,     # the session build
+                                     self.slot_s)
         act = self.structural["activity"]
         on = state.on
         rho = reset_new_spines(state.rho, on, state.prev_on)

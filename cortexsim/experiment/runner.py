@@ -51,16 +51,17 @@ class _Runner:
         return condition_key(self.cfg, cname, self.version)
 
     # ----------------------------------------------------------------- circuit cache
-    def _get_circuit(self, key: str, trees: dict, duration_s: float):
+    def _get_circuit(self, key: str, trees: dict, duration_s: float, slot_s: float = 0.02):
         """One compiled circuit at a time (Brian2 standalone keeps one device per process); a
-        build is identified by the network configuration and its phase length."""
-        key = (key, round(float(duration_s), 6))
+        build is identified by the network configuration, its phase length and its pulse grid
+        ``slot_s`` (chosen from the protocol: :func:`cortexsim.circuit.network.pulse_slot_s`)."""
+        key = (key, round(float(duration_s), 6), round(float(slot_s), 9))
         if self._circuit_key == key:
             return self._circuit
         from ..circuit.network import Circuit
         self._circuit = Circuit(self.settings["scale"], duration_s=duration_s, seed=self.seed,
-                                params=trees["circuit"], cell_params=trees["cells"],
-                                syn_params=trees["synaptic"])
+                                slot_s=slot_s, params=trees["circuit"],
+                                cell_params=trees["cells"], syn_params=trees["synaptic"])
         self._circuit_key = key
         return self._circuit
 
