@@ -348,6 +348,9 @@ def write_md(res, path):
              f"`circuit.json`.\n")
     L.append("**Wall s per biological s** is the simulation loop of the compiled binary "
              "(Brian2's `last_run_info`), excluding compilation, process start and file I/O; "
+             "in these single-threaded builds Brian2 measures it with `std::clock()`, i.e. it is "
+             "the loop's CPU time (equal to its wall time on an idle machine, and unaffected by "
+             "other jobs on a shared one); "
              "the end-to-end `run()` call (binary start, loading run_args/results, NaN check, "
              "collecting results) is given separately. **Synaptic events** = sum over neurons of "
              "spikes x outgoing synapses (recurrent transmissions only; background and TMS "

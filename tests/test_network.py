@@ -246,6 +246,35 @@ def test_compiled_network_reused_by_another_process(circuit, baseline, build_roo
     assert (build_root / f"cache_{circuit.config_hash()}").is_dir()
 
 
+@pytest.mark.slow
+def test_openmp_threads_give_the_same_numbers(circuit, baseline, build_root):
+    """The network built with two OpenMP threads (its own compiled build, in another process)
+    gives bit-identical spikes, and Graupner-Brunel state equal to rounding (the OpenMP build
+    vectorises the exp/log of the GB update differently: a few values differ in the last
+    bits)."""
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, sys\n"
+        "from cortexsim.circuit.network import Circuit\n"
+        f"c = Circuit('small', duration_s={DURATION_S}, seed={SEED}, build_dir=sys.argv[1],"
+        " threads=2)\n"
+        "r = c.run(run_seed=0)\n"
+        "np.savez(sys.argv[2], counts=r.spike_counts, t=r.spike_t, **r.syn)\n")
+    out = build_root / "omp2.npz"
+    p = subprocess.run([sys.executable, "-c", code, str(build_root), str(out)],
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = np.load(out)
+    np.testing.assert_array_equal(got["counts"], baseline.spike_counts)
+    np.testing.assert_array_equal(got["t"], baseline.spike_t)
+    assert set(baseline.syn) <= set(got.files)
+    for k in baseline.syn:
+        np.testing.assert_allclose(got[k], baseline.syn[k], rtol=1e-12, atol=1e-15, err_msg=k)
+    # its own build (the thread count is part of the build key, not of the config hash)
+    assert (build_root / f"cache_{circuit.config_hash()}_omp2").is_dir()
+
+
 def test_same_build_seed_same_circuit(circuit, runtime_circuit):
     """Two builds with the same seed (here: other target, other phase length) draw the same
     circuit; another seed draws another one (a runtime build: no compile, no run)."""
@@ -353,7 +382,8 @@ def test_pulses_off_grid_or_beyond_phase(circuit, t):
 
 
 @pytest.mark.parametrize("kwargs", [dict(scale="huge"), dict(scale=10), dict(target="gpu"),
-                                    dict(duration_s=0.0), dict(seed=-1)])
+                                    dict(duration_s=0.0), dict(seed=-1), dict(threads=0),
+                                    dict(threads=True), dict(threads=1.5)])
 def test_bad_circuit_arguments(kwargs):
     args = dict(scale="small", duration_s=0.1) | kwargs
     with pytest.raises(InputError):

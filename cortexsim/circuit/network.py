@@ -70,13 +70,14 @@ class PhaseResult:
 
 
 # --------------------------------------------------------------------------- circuit
-def fresh_standalone_device(b2):
+def fresh_standalone_device(b2, threads: int = 1):
     """Brian2's cpp_standalone device, reset for a new build in this process (built and run
-    explicitly, ``make -j2``)."""
+    explicitly, ``make -j2``), with ``threads`` OpenMP threads (1: no OpenMP)."""
     b2.set_device("cpp_standalone", build_on_run=False)
     b2.device.reinit()
     b2.device.activate(build_on_run=False)
     b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
+    b2.prefs.devices.cpp_standalone.openmp_threads = 0 if threads == 1 else int(threads)
 
 
 class _Conn(dict):
@@ -124,6 +125,12 @@ class Circuit:
         TMS pulse as the coupling model sees it (angle default: ``tms.angle_deg``).
     plastic : bool
         False: no spine sites (plastic synapses all present, no occupancy draw).
+    threads : int
+        OpenMP threads of the compiled binary (``cpp_standalone``; 1: no OpenMP).  Brian2
+        parallelises the neuron update, the background input and the synapse pathways that
+        touch only per-synapse variables (the Graupner-Brunel post-spike pathway); pathways
+        that write to or read from the cells run on one thread.  The numbers do not depend on
+        it (every parallel loop updates per-element state); the build does.
 
     Attributes
     ----------
@@ -155,7 +162,7 @@ class Circuit:
                  syn_params=None, target: str = "cpp_standalone", build_dir=None,
                  record_per_pop: int = 50, rate_bin_s: float = 0.1, waveform: str = "biphasic",
                  angle_deg: float | None = None, pulse_width_us: float | None = None,
-                 plastic: bool = True):
+                 plastic: bool = True, threads: int = 1):
         from ..plasticity import synaptic
         self.params = params if params is not None else load_model("circuit")
         self.cell_params = cell_params
@@ -169,6 +176,7 @@ class Circuit:
         if abs(round(self.slot_s / self.dt_s) * self.dt_s - self.slot_s) > 1e-12:
             raise InputError("slot_s", f"must be a multiple of dt = {self.dt_s} s")
         self.rate_bin_s = rate_bin_s
+        self.threads = int(check_number("threads", threads, min=1, integer=True))
         self.cache_hit = False
         self.record_per_pop = record_per_pop
         self.plastic = plastic
@@ -258,7 +266,7 @@ class Circuit:
         hash_poisson = rng.brian2_functions()["hash_poisson"]
 
         if self.target == "cpp_standalone":
-            fresh_standalone_device(b2)
+            fresh_standalone_device(b2, self.threads)
         else:
             # no reinit: the runtime device keeps each variable's data per object, so earlier
             # runtime circuits stay usable; reinit would drop their arrays
@@ -316,8 +324,10 @@ class Circuit:
             self.net.run(self.duration_s * b2.second, namespace={},
                          profile=bool(os.environ.get("CORTEXSIM_PROFILE")))
             base = Path(build_dir) if build_dir else cache_dir()
+            # the thread count changes the build, not the numbers (not in config_hash)
+            key = self.config_hash() + (f"_omp{self.threads}" if self.threads > 1 else "")
             self.directory, self.cache_hit = compile_network(
-                b2, base, self.config_hash(), label=f"network ({self.N} neurons)")
+                b2, base, key, label=f"network ({self.N} neurons)")
             # the device that holds this build; a later standalone build in this process
             # reinitialises it (new arrays dict), after which this circuit cannot run
             self._device = b2.get_device()  # the object (b2.device is a proxy to the active one)
