@@ -20,35 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from cortexsim.params import experiments_dir
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results"
 
-TINY = """
-[experiment]
-name = "bench_tiny"
-seed = 1
-[settings]
-slow_dt_h = 1.0
-baseline_fast_s = 1.0
-session_tail_s = 0.2
-record_every_h = 12.0
-[[timeline]]
-kind = "baseline"
-days = 1
-readout = "baseline"
-[[timeline]]
-kind = "stimulation"
-[[timeline]]
-kind = "rest"
-days = 1
-readout = "24h"
-[conditions.control]
-stress = false
-[conditions.stim]
-stress = false
-protocol = { base = "itbs600", n_pulses = 30 }
-intensity_pct_rmt = 90
-"""
+TINY = (experiments_dir() / "tiny.toml").read_text()   # the shipped smoke-test spec
 
 SWEEP = """
 [sweep]

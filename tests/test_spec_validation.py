@@ -17,47 +17,9 @@ import pytest
 from cortexsim.cli import main
 from cortexsim.errors import InputError
 from cortexsim.experiment import parse_spec, read_spec
+from cortexsim.params import experiments_dir
 
-TINY = textwrap.dedent("""
-    [experiment]
-    name = "tiny"
-    seed = 1
-
-    [settings]
-    slow_dt_h = 1.0
-    baseline_fast_s = 1.0
-    session_tail_s = 0.2
-
-    [[timeline]]
-    kind = "baseline"
-    days = 1
-    readout = "baseline"
-
-    [[timeline]]
-    kind = "stimulation"
-
-    [[timeline]]
-    kind = "rest"
-    days = 1
-    readout = "24h"
-
-    [conditions.control]
-    stress = false
-
-    [conditions.stim]
-    stress = false
-    protocol = { base = "itbs600", n_pulses = 30 }
-    intensity_pct_rmt = 90
-
-    [[criteria]]
-    name = "density positive"
-    var = "spine_density"
-    condition = "stim"
-    readout = "24h"
-    populations = ["IT_L5"]
-    op = ">"
-    value = 0.0
-""")
+TINY = (experiments_dir() / "tiny.toml").read_text()   # the shipped smoke-test spec
 
 
 @pytest.fixture
@@ -287,7 +249,7 @@ def read_spec_from_text(text):
 
 def test_large_valid_seed_is_stored_and_used(tmp_path):
     """The largest accepted seed passes validation and is kept exactly in the config."""
-    from cortexsim.experiment import Experiment, SEED_MAX
+    from cortexsim.experiment import SEED_MAX, Experiment
     raw = read_spec_from_text(TINY)
     exp = Experiment.from_dict(copy.deepcopy(raw))
     assert exp.resolved_config(seed=SEED_MAX)["experiment"]["seed"] == SEED_MAX
@@ -319,4 +281,4 @@ def test_criterion_requires_an_earlier_criterion(tmp_path, capsys, no_network):
                  'requires = "no such criterion"\n')
     line = _cli_error(capsys, "run", str(p), "--scale", "100", "--quiet", "--out",
                       str(tmp_path / "out"))
-    assert "criteria[1].requires" in line and "density positive" in line
+    assert "criteria[1].requires" in line and "spines remain" in line

@@ -6,46 +6,14 @@ import pytest
 
 from cortexsim.cli import main
 from cortexsim.errors import InputError
+from cortexsim.params import experiments_dir
 from cortexsim.sweep import build_runs, load_sweep
 from cortexsim.sweep.design import design_points
 from cortexsim.sweep.executor import run_point
 from cortexsim.sweep.spec import SweepSpec, apply_params, validate
 from cortexsim.sweep.store import PointStore, atomic_write, point_key
 
-TINY = """
-[experiment]
-name = "tiny"
-seed = 1
-[settings]
-slow_dt_h = 1.0
-baseline_fast_s = 1.0
-session_tail_s = 0.2
-record_every_h = 12.0
-[[timeline]]
-kind = "baseline"
-days = 1
-readout = "baseline"
-[[timeline]]
-kind = "stimulation"
-[[timeline]]
-kind = "rest"
-days = 1
-readout = "24h"
-[conditions.control]
-stress = false
-[conditions.stim]
-stress = false
-protocol = { base = "itbs600", n_pulses = 30 }
-intensity_pct_rmt = 90
-[[criteria]]
-name = "density positive"
-var = "spine_density"
-condition = "stim"
-readout = "24h"
-populations = ["IT_L5"]
-op = ">"
-value = 0.0
-"""
+TINY = (experiments_dir() / "tiny.toml").read_text()   # the shipped smoke-test spec
 
 SWEEP = """
 [sweep]
