@@ -56,25 +56,47 @@ def allowed_range(node: dict) -> tuple[float, float]:
     return -math.inf, math.inf
 
 
-def _convert_unit(path: str, q, unit: str, to: str):
-    """``q`` in ``unit`` expressed in ``to`` (pint); InputError if the dimensions differ."""
-    if unit == to:
-        return q
+def convert(path: str, q, unit: str, to: str | None = None) -> float:
+    """``q`` in ``unit`` expressed in ``to`` (default: coherent SI base units), with pint.
+
+    The one place where units are converted: model files name a unit per parameter
+    (``{value, unit, source}``), code asks for the unit it computes in (:meth:`ParamTree.to`,
+    :meth:`ParamTree.si`), and an override may be given in any unit of the same dimension.
+    Count units of this project (neurons, pulses, bursts, sessions, terminals, afferents) are
+    dimensions of their own; ``MOhm`` is read as megaohm.
+
+    Raises
+    ------
+    InputError
+        Naming ``path``: the dimensions differ, or a unit is unknown.
+    """
     import pint
     ureg = _ureg()
+    if to is not None and unit == to:
+        return q
     try:
-        return float(ureg.Quantity(q, unit).to(to).magnitude)
+        quantity = ureg.Quantity(q, _pint_name(unit))
+        out = quantity.to_base_units() if to is None else quantity.to(_pint_name(to))
+        return float(out.magnitude)
     except pint.DimensionalityError:
         raise InputError(path, f"unit {unit!r} has the wrong dimension", f"units of {to!r}") \
             from None
-    except (pint.UndefinedUnitError, AttributeError, TypeError, ValueError):
-        raise InputError(path, f"cannot convert {unit!r} to {to!r}", [to]) from None
+    except (pint.UndefinedUnitError, AttributeError, TypeError, ValueError, AssertionError):
+        raise InputError(path, f"cannot convert {unit!r}" + (f" to {to!r}" if to else ""),
+                         [to] if to else None) from None
+
+
+def _pint_name(unit: str) -> str:
+    return unit.replace("MOhm", "megaohm").replace("GOhm", "gigaohm")
 
 
 @functools.cache
 def _ureg():
     import pint
-    return pint.UnitRegistry()
+    ureg = pint.UnitRegistry()
+    for count in ("neuron", "pulse", "burst", "session", "terminal", "afferent"):
+        ureg.define(f"{count} = [{count}_count] = {count}s")
+    return ureg
 
 
 def check_override(path: str, node: dict, value):
@@ -89,7 +111,7 @@ def check_override(path: str, node: dict, value):
     unit = node.get("unit")
     if isinstance(old, (int, float)) and not isinstance(old, bool) and unit:
         if isinstance(value, dict) and set(value) == {"value", "unit"}:
-            value = _convert_unit(path, value["value"], str(value["unit"]), unit)
+            value = convert(path, value["value"], str(value["unit"]), unit)
         elif isinstance(value, str):
             parts = value.split(maxsplit=1)
             try:
@@ -98,7 +120,7 @@ def check_override(path: str, node: dict, value):
                 raise InputError(path, f"expected a number, got {value!r}") from None
             if len(parts) < 2:
                 raise InputError(path, f"expected a number, got the string {value!r}")
-            value = _convert_unit(path, q, parts[1], unit)
+            value = convert(path, q, parts[1], unit)
     if _kind(value) != _kind(old):
         raise InputError(path, f"expected {_kind(old)}, got {value!r}")
     if isinstance(old, list):
@@ -218,6 +240,26 @@ class ParamTree(dict):
     def value(self, path: str):
         node = self._node(path)
         return node["value"] if is_param(node) else node
+
+    def to(self, path: str, unit: str) -> float:
+        """The parameter at ``path`` in ``unit`` (converted from the file's unit with pint).
+
+        Raises
+        ------
+        InputError
+            Unknown path, a setting without unit, or a unit of another dimension.
+        """
+        node = self._node(path)
+        if not is_param(node):
+            raise InputError(path, "is a setting, not a parameter with a unit")
+        return convert(path, node["value"], node["unit"], unit)
+
+    def si(self, path: str) -> float:
+        """The parameter at ``path`` in coherent SI base units (s, V, S, F, A, ...)."""
+        node = self._node(path)
+        if not is_param(node):
+            raise InputError(path, "is a setting, not a parameter with a unit")
+        return convert(path, node["value"], node["unit"])
 
     def meta(self, path: str) -> dict:
         node = self._node(path)

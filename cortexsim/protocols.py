@@ -33,29 +33,26 @@ import numpy as np
 from pydantic import Field
 
 from .errors import InputError
-from .params import ParamTree, is_param, models_dir, read_toml
+from .params import ParamTree, convert, is_param, models_dir, read_toml
 from .specs import StrictModel, merge_tables, validate
 
 KINDS = ("tbs", "rtms")
 SECONDS_PER_DAY = 86400.0
 _REL_TOL = 1e-9  # tolerance for "whole number of periods" and "burst fits its period" checks
 
-# Per-field accepted units: unit -> (multiply, divide) to reach the field's own unit.
-_TIME_S = {"s": (1, 1), "ms": (1, 1000), "min": (60, 1)}
-_FREQ = {"Hz": (1, 1), "kHz": (1000, 1)}
-_UNITS = {
-    "pulses_per_burst": {"pulses": (1, 1), "pulses/burst": (1, 1), "1": (1, 1)},
-    "intra_burst_freq_hz": _FREQ,
-    "burst_freq_hz": _FREQ,
-    "rtms_freq_hz": _FREQ,
-    "train_duration_s": _TIME_S,
-    "inter_train_interval_s": _TIME_S,
-    "n_pulses": {"pulses": (1, 1), "1": (1, 1)},
-    "sessions_per_day": {"sessions/day": (1, 1), "sessions": (1, 1), "1": (1, 1)},
-    "session_interval_min": {"min": (1, 1), "s": (1, 60), "h": (60, 1)},
-    "days": {"d": (1, 1), "days": (1, 1), "1": (1, 1)},
-    "intensity_pct_rmt": {"%RMT": (1, 1), "% RMT": (1, 1), "%": (1, 1)},
-    "intensity_pct_amt": {"%AMT": (1, 1), "% AMT": (1, 1), "%": (1, 1)},
+# Units of a field given as {value, unit}: physical fields are converted to the field's own unit
+# (params.convert, pint: "ms", "h", "kHz" ...); counts and thresholds accept these names of
+# their own unit only.
+_PHYSICAL_UNITS = {"intra_burst_freq_hz": "Hz", "burst_freq_hz": "Hz", "rtms_freq_hz": "Hz",
+                   "train_duration_s": "s", "inter_train_interval_s": "s",
+                   "session_interval_min": "min", "days": "d"}
+_UNIT_NAMES = {
+    "pulses_per_burst": ("pulses", "pulses/burst", "1"),
+    "n_pulses": ("pulses", "1"),
+    "sessions_per_day": ("sessions/day", "sessions", "1"),
+    "days": ("days", "1"),
+    "intensity_pct_rmt": ("%RMT", "% RMT", "%"),
+    "intensity_pct_amt": ("%AMT", "% AMT", "%"),
 }
 TBS_KEYS = ("pulses_per_burst", "intra_burst_freq_hz", "burst_freq_hz")
 RTMS_KEYS = ("rtms_freq_hz",)
@@ -211,17 +208,14 @@ def _unwrap(key: str, raw):
                              "a plain value or an inline table {value, unit, source}")
         value = raw["value"]
         unit = raw.get("unit")
-        units = _UNITS.get(key)
-        if units is None:
+        if key not in _PHYSICAL_UNITS and key not in _UNIT_NAMES:
             raise InputError(_fld(key), "is a setting: give a plain value, not a table")
-        if unit is None:
+        if unit is None or unit in _UNIT_NAMES.get(key, ()):
             return value
-        if unit not in units:
-            raise InputError(_fld(key), f"unknown unit {unit!r}", list(units))
-        mul, div = units[unit]
-        if (mul, div) != (1, 1) and _is_number(value):
-            value = value * mul / div
-        return value
+        if key not in _PHYSICAL_UNITS:
+            raise InputError(_fld(key), f"unknown unit {unit!r}", list(_UNIT_NAMES[key]))
+        return convert(_fld(key), value, unit, _PHYSICAL_UNITS[key]) if _is_number(value) \
+            else value
     return raw
 
 

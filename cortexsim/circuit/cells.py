@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError, check_choice
-from ..params import ParamTree, is_param, load_model
+from ..params import ParamTree, convert, is_param, load_model
 from ..populations import POPULATIONS
 
 #: Model parameters of every population: name -> (file unit, Brian2 dimension name).
@@ -36,9 +36,6 @@ MODEL_PARAMS = {
 }
 #: Numerical settings shared by all populations (top-level table ``[numerics]``).
 NUMERIC_PARAMS = {"spike_cut": "1", "exp_clip": "1"}
-
-_UNITS_SI = {"pF": 1e-12, "nS": 1e-9, "mV": 1e-3, "ms": 1e-3, "pA": 1e-12, "1": 1.0,
-             "MOhm": 1e6, "Hz": 1.0, "Hz/nA": 1e9, "s": 1.0, "nA": 1e-9}
 
 CELLS: ParamTree = load_model("cells")
 #: Per-population parameter trees (model parameters plus ``target`` sub-table).
@@ -96,7 +93,7 @@ def pop_values(pop: str, params=None) -> dict:
 def si_values(vals: dict) -> dict:
     """File-unit numbers -> SI floats."""
     units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
-    return {k: v * _UNITS_SI[units[k]] for k, v in vals.items()}
+    return {k: convert(f"cells.{k}", v, units[k]) for k, v in vals.items()}
 
 
 # --------------------------------------------------------------------------- steady state

@@ -171,7 +171,7 @@ class Circuit:
         self.seed = int(check_number("seed", seed, min=0, integer=True))
         self.duration_s = float(check_number("duration_s", duration_s, min=0, strict_min=True))
         pv = self.params.values()
-        self.dt_s = pv["sim"]["dt"] * 1e-3
+        self.dt_s = self.params.to("sim.dt", "s")
         self.slot_s = float(check_number("slot_s", slot_s, min=self.dt_s))
         if abs(round(self.slot_s / self.dt_s) * self.dt_s - self.slot_s) > 1e-12:
             raise InputError("slot_s", f"must be a multiple of dt = {self.dt_s} s")

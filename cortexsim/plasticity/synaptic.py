@@ -114,10 +114,11 @@ def get_params(params=None) -> GBParams:
     v = tree.value
     mode = check_choice("readout.mode", v("readout.mode"), ["linear", "two_state"])
     p = GBParams(
-        tau_ca=check_number("calcium.tau_ca", v("calcium.tau_ca"), min=0, strict_min=True) * 1e-3,
+        tau_ca=check_number("calcium.tau_ca", tree.to("calcium.tau_ca", "s"), min=0,
+                            strict_min=True),
         c_pre=check_number("calcium.c_pre", v("calcium.c_pre"), min=0),
         c_post=check_number("calcium.c_post", v("calcium.c_post"), min=0),
-        D=check_number("calcium.delay_D", v("calcium.delay_D"), min=0) * 1e-3,
+        D=check_number("calcium.delay_D", tree.to("calcium.delay_D", "s"), min=0),
         theta_d=check_number("efficacy.theta_d", v("efficacy.theta_d"), min=0, strict_min=True),
         theta_p=check_number("efficacy.theta_p", v("efficacy.theta_p"), min=0, strict_min=True),
         gamma_d=check_number("efficacy.gamma_d", v("efficacy.gamma_d"), min=0),
@@ -138,8 +139,8 @@ def get_params(params=None) -> GBParams:
         noise=bool(v("numerics.noise")),
         cubic_substeps=check_number("numerics.cubic_substeps", v("numerics.cubic_substeps"),
                                     min=1, integer=True),
-        reference_dt=check_number("numerics.reference_dt", v("numerics.reference_dt"),
-                                  min=0, strict_min=True) * 1e-3,
+        reference_dt=check_number("numerics.reference_dt", tree.to("numerics.reference_dt", "s"),
+                                  min=0, strict_min=True),
     )
     if p.theta_p < p.theta_d:
         raise InputError("efficacy.theta_p", "must be >= theta_d (the scheme orders the phases "
