@@ -129,8 +129,10 @@ class Circuit:
         OpenMP threads of the compiled binary (``cpp_standalone``; 1: no OpenMP).  Brian2
         parallelises the neuron update, the background input and the synapse pathways that
         touch only per-synapse variables (the Graupner-Brunel post-spike pathway); pathways
-        that write to or read from the cells run on one thread.  The numbers do not depend on
-        it (every parallel loop updates per-element state); the build does.
+        that write to or read from the cells run on one thread.  Spikes do not depend on it;
+        per-synapse values may differ in the last bits (the OpenMP build vectorises the
+        Graupner-Brunel exp/log differently).  On a shared 2-core machine 2 threads were
+        slower than 1 (benchmarks/results/threads.md).
 
     Attributes
     ----------
@@ -324,7 +326,7 @@ class Circuit:
             self.net.run(self.duration_s * b2.second, namespace={},
                          profile=bool(os.environ.get("CORTEXSIM_PROFILE")))
             base = Path(build_dir) if build_dir else cache_dir()
-            # the thread count changes the build, not the numbers (not in config_hash)
+            # the thread count changes the build, not the model (not in config_hash)
             key = self.config_hash() + (f"_omp{self.threads}" if self.threads > 1 else "")
             self.directory, self.cache_hit = compile_network(
                 b2, base, key, label=f"network ({self.N} neurons)")
