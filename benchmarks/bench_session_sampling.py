@@ -42,7 +42,7 @@ def one(scale, proto, sim_len, sess_len, field, seed):
     res = c.run(stim, spines={"on": on, "rho": rho0}, run_seed=seed * 1000 + 10)
     t_run = time.perf_counter() - t0
     rho_sample_only = np.asarray(res.syn["rho"], float)
-    rho = rho_after_session(res, sess_len, c.gb_params)
+    rho = rho_after_session(res, sess_len, c.site_rule)
     post = c.conn["ee"]["j"].astype(np.int64)
     a = ltp_time_per_cell(res, post, c.N, sim_len)
     site_pop = c.pop_index[post]

@@ -31,17 +31,18 @@ def _simulated_session_s(proto, sess_len: float, sample_s) -> float:
     return min(sess_len, max(1, math.floor(sample_s / per + 1e-9)) * per)
 
 
-def rho_after_session(res, sess_len: float, gb_params) -> np.ndarray:
-    """GB efficacy of every plastic synapse at the end of a session of ``sess_len`` s whose
-    fast phase ``res`` simulated its start: over the rest, the GB mean field with the fractions
-    of time each synapse's calcium spent above the thresholds in the simulated part."""
-    from ..plasticity import synaptic
+def rho_after_session(res, sess_len: float, rule) -> np.ndarray:
+    """Efficacy of every spine-site synapse at the end of a session of ``sess_len`` s whose
+    fast phase ``res`` simulated its start: over the rest, the plasticity rule's carry-over
+    (:meth:`cortexsim.plasticity.rules.PlasticityRule.carry_over`; for Graupner-Brunel the GB
+    mean field with the fractions of time each synapse's calcium spent above the thresholds in
+    the simulated part)."""
     rho = np.asarray(res.syn["rho"], dtype=float)
     rest = sess_len - res.duration_s
     if rest <= 1e-9:
         return rho
-    return synaptic.advance_fractions(rho, res.syn["t_above_p"] / res.duration_s,
-                                      res.syn["t_above_d"] / res.duration_s, rest, gb_params)
+    signals = rule.structural_signals(res.syn, res.duration_s)
+    return np.asarray(rule.carry_over({"rho": rho}, signals, rest)["rho"], dtype=float)
 
 
 def ltp_time_per_cell(res, site_post, n_cells, duration_s) -> np.ndarray:
@@ -273,7 +274,7 @@ class ConditionRun:
                     overrides=self.thr_override, results_name=f"res_{os.getpid()}")
         npop = len(self.populations)
         w_before = mean_efficacy(rho, on, self.site_pop, npop)
-        rho = np.where(on > 0, rho_after_session(res, self.sess_len, c.gb_params), rho)
+        rho = np.where(on > 0, rho_after_session(res, self.sess_len, c.site_rule), rho)
         a = ltp_time_per_cell(res, self.site_post, c.N, res.duration_s)
         # LTP-calcium excess over rest, in units of ltp_ref, integrated over the session into
         # the cell's activity drive (dD/dt = -D/tau + gain*excess/tau)
