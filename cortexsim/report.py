@@ -79,16 +79,18 @@ def condition_rows(ds, cfg) -> list[dict]:
     """Per stimulated condition and excitatory population: summed session drho, density at the
     read-outs after the stimulation phase, mean session rate (used by the table and figure)."""
     from .criteria import value_at
-    from .populations import EXCITATORY
     after = _readouts_after_stimulation(cfg)
     if not after or "session" not in ds.dims or ds.sizes["session"] == 0:
         return []
+    # populations with spine sites (their density is defined), in the results' order
+    sites = [str(p) for p in ds.population.values
+             if np.isfinite(ds.spine_density.sel(population=p).values).any()]
     rows = []
     for c in ds.condition.values:
         dw = ds.session_dw.sel(condition=c)
         if not np.isfinite(dw.values).any():
             continue
-        for p in EXCITATORY:
+        for p in sites:
             dens = {lab: value_at(ds, "spine_density_rel", c, lab, p) for lab in after}
             rows.append(dict(condition=str(c), population=p,
                              drho=float(np.nansum(dw.sel(population=p).values)), density=dens,

@@ -33,14 +33,15 @@ __all__ = ["Sweep", "load_sweep", "run_cli", "check_metrics", "build_runs"]
 def check_metrics(metrics: list[Metric], exp_spec: dict) -> None:
     """Every metric names a known variable, condition, read-out, population or criterion."""
     from ..experiment import RESULT_VARIABLES
-    from ..populations import POPULATIONS
+    from ..populations import populations
+    pops = list(populations())            # as declared by the active circuit model
     conds = list(exp_spec["conditions"])
     readouts = [p["readout"] for p in exp_spec["timeline"] if p["readout"]]
     crits = [c["name"] for c in exp_spec["criteria"]]
     for k, m in enumerate(metrics):
         where = f"metrics[{k}]"
         if m.population is not None:
-            check_choice(f"{where}.population", m.population, POPULATIONS)
+            check_choice(f"{where}.population", m.population, pops)
         if m.criterion is not None:
             check_choice(f"{where}.criterion", m.criterion, crits)
             continue
@@ -53,7 +54,7 @@ def check_metrics(metrics: list[Metric], exp_spec: dict) -> None:
         elif m.var != "session_rate":
             raise InputError(f"{where}.readout", "missing", readouts)
         if m.population is None and m.var != "session_rate":
-            raise InputError(f"{where}.population", "missing", POPULATIONS)
+            raise InputError(f"{where}.population", "missing", pops)
 
 
 def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[dict],
