@@ -9,7 +9,6 @@ no corrupt file.  The record is written last, so it marks the point as finished.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -17,19 +16,11 @@ import tempfile
 from pathlib import Path
 
 
-@functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """Hash of cortexsim's source, the model files and the simulator's version."""
-    import brian2
-
-    from .. import __version__
-    from ..params import models_dir
-    h = hashlib.sha1(f"{__version__} {brian2.__version__}".encode())
-    pkg = Path(__file__).resolve().parent.parent
-    for f in sorted(pkg.rglob("*.py")) + sorted(models_dir().glob("*.toml")):
-        h.update(str(f.relative_to(f.parent.parent)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
+    """The code version of a run (:func:`cortexsim.experiment.store.code_version`: sources,
+    library versions, model files): one definition for checkpoints and sweep points."""
+    from ..experiment.store import code_version as version
+    return version()
 
 
 def point_key(raw_spec: dict, seed: int, scale, code: str | None = None) -> str:
