@@ -146,6 +146,13 @@ def _split(table):
 
 
 # --------------------------------------------------------------------------- full circuit
+def machine_info(b2, load_start) -> dict:
+    """The machine a benchmark ran on, and the 1-min load before and after (shared machines)."""
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "brian2": b2.__version__, "loadavg_start": load_start,
+            "loadavg_end": os.getloadavg()}
+
+
 def _itbs(duration_s):
     from cortexsim.circuit.network import Stimulus
     s = Stimulus.from_protocol("itbs600", cell_field_vpm=ITBS_FIELD_VPM, offset_s=ITBS_OFFSET_S)

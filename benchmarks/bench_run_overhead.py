@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_circuit import _itbs  # noqa: E402  (the iTBS stimulus of the circuit benchmark)
+from bench_circuit import _itbs, machine_info  # noqa: E402  (the iTBS stimulus of the circuit benchmark)
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -112,9 +112,7 @@ def main(argv=None):
            "n_neurons": n, "n_synapses": int(n_syn), "duration_s": args.duration,
            "runs": parts, "median": med, "results_bytes": int(sum(sizes.values())),
            "results_files": len(sizes),
-           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                       "brian2": b2.__version__, "loadavg_start": load0,
-                       "loadavg_end": os.getloadavg()}}
+           "machine": machine_info(b2, load0)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "run_overhead.json").write_text(json.dumps(res, indent=1))
     L = [f"# Per-run overhead of the compiled circuit ({n} neurons, {n_syn:,} synapses)\n",

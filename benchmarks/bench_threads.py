@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_circuit import _itbs  # noqa: E402  (the same iTBS stimulus as the circuit benchmark)
+from bench_circuit import _itbs, machine_info  # noqa: E402  (the same iTBS stimulus as the circuit benchmark)
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -102,9 +102,7 @@ def main(argv=None):
         row.pop("results")
     res = {"date": _dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "size": args.size,
            "duration_s": args.duration, "reps": args.reps, "rows": rows,
-           "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                       "brian2": b2.__version__, "loadavg_start": load0,
-                       "loadavg_end": os.getloadavg()},
+           "machine": machine_info(b2, load0),
            "total_s": time.perf_counter() - t0}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "threads.json").write_text(json.dumps(res, indent=1))
