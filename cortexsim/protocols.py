@@ -24,6 +24,7 @@ Public API: :class:`Protocol`, :func:`get_protocol`, :func:`protocol_from_spec`,
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Annotated, Literal
@@ -263,20 +264,21 @@ def _library(library=None) -> dict:
     return dict(library)
 
 
-_TABLE_CACHE: dict[str, tuple[float, dict]] = {}
-
-
 def _builtin_tables(path: str) -> dict:
+    """Protocol tables of the file ``path``, read again only when its modification time
+    changes."""
     p = Path(path)
     if not p.is_file():  # a missing built-in file is an error, not an empty list
         raise InputError(f"model {p.name}", f"file not found: {p}",
                          "models/protocols.toml, or set CORTEXSIM_MODELS to a folder holding it")
-    mtime = p.stat().st_mtime
-    hit = _TABLE_CACHE.get(path)
-    if hit is None or hit[0] != mtime:
-        tree = ParamTree.from_dict(read_toml(p, field=f"model {p.name}"), name=p.stem)
-        _TABLE_CACHE[path] = (mtime, dict(tree))
-    return _TABLE_CACHE[path][1]
+    return _read_tables(path, p.stat().st_mtime)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_tables(path: str, mtime: float) -> dict:
+    """The tables of one version (``mtime``) of a protocol file (cached)."""
+    p = Path(path)
+    return dict(ParamTree.from_dict(read_toml(p, field=f"model {p.name}"), name=p.stem))
 
 
 def _resolve(spec: dict, library: dict, chain: tuple[str, ...] = ()) -> dict:

@@ -21,7 +21,9 @@ from cortexsim.circuit import equations as eq
 from cortexsim.circuit.connectivity import draw, projections
 from cortexsim.circuit.layout import Layout
 from cortexsim.circuit.network import Circuit, Stimulus
+from cortexsim.circuit.tms import Coupling
 from cortexsim.errors import InputError
+from cortexsim.experiment.spec import model_trees
 from cortexsim.params import ParamTree, load_model, models_dir
 from cortexsim.plasticity import rules
 
@@ -270,3 +272,85 @@ def test_vip_from_a_model_folder_named_by_the_environment(vip_folder):
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["VIP", "VIP", "VIP", "True", "graupner_brunel"]
+
+
+# --------------------------------------------------------------------------- TMS coupling
+def _coupling_with_vip(folder):
+    """``folder``'s coupling file plus a ``[cells.VIP]`` coupling model: SST's table with a
+    doubled firing depolarisation (so its thresholds are twice SST's)."""
+    with (folder / "coupling.toml").open("rb") as fh:
+        sst = tomllib.load(fh)["cells"]["SST"]
+    lines = ["", "[cells.VIP]"]
+    for k, node in sst.items():
+        node = dict(node, source="assumption: test population (SST values)")
+        if k == "dV_th_mV":
+            node["value"] = 2 * node["value"]
+        lines.append(f"{k} = {_inline(node)}")
+    text = (folder / "coupling.toml").read_text()
+    (folder / "coupling.toml").write_text(text + "\n".join(lines) + "\n")
+    circ = (folder / "circuit.toml").read_text()
+    (folder / "circuit.toml").write_text(circ.replace(
+        '[populations.VIP]\ncell = "VIP"\ncoupling = "SST"',
+        '[populations.VIP]\ncell = "VIP"\ncoupling = "VIP"'))
+
+
+def test_vip_in_the_threshold_and_celltypes_commands(vip_folder, tmp_path):
+    """A cell model and a coupling model added by a model folder alone are listed and
+    simulated by ``cortexsim celltypes`` and accepted by ``cortexsim threshold``."""
+    folder = tmp_path / "models"
+    shutil.copytree(vip_folder, folder)
+    _coupling_with_vip(folder)
+    env = dict(os.environ, CORTEXSIM_MODELS=str(folder))
+
+    def cli(*args):
+        out = subprocess.run([sys.executable, "-m", "cortexsim.cli", *args, "--json"], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout)
+    vip = cli("threshold", "--cell-type", "VIP")
+    sst = cli("threshold", "--cell-type", "SST")
+    assert vip["cell_type"] == "VIP"
+    assert vip["threshold_vpm"] == pytest.approx(2 * sst["threshold_vpm"], rel=1e-6)
+    rows = {r["name"]: r for r in cli("celltypes")}
+    assert list(rows) == list(P.populations(load_model(folder / "circuit.toml")))
+    assert all(v is None for v in rows["VIP"]["target"].values())
+    assert rows["VIP"]["simulated"]["v_rest_mV"] == pytest.approx(
+        rows["SST"]["simulated"]["v_rest_mV"], abs=0.5)      # same parameters but C
+    # the shipped model folder does not know VIP
+    out = subprocess.run([sys.executable, "-m", "cortexsim.cli", "threshold", "--cell-type",
+                          "VIP"], capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "CORTEXSIM_MODELS"})
+    assert out.returncode == 2 and "cell_type" in out.stderr and "SST" in out.stderr
+
+
+def test_a_population_with_an_undeclared_coupling_model():
+    tree = _modified(lambda d: d["populations"]["PV"].update(coupling="chandelier"))
+    lay = Layout.build(200, tree)
+    with pytest.raises(InputError, match=r"circuit\.populations\.PV\.coupling") as e:
+        Coupling().cell_properties(lay, np.random.default_rng(0))
+    assert "afferent" in str(e.value)
+
+
+def test_coupling_override_changes_that_population_only():
+    """A spec's ``coupling.cells.PT_L5.*`` override (through ``model_trees``, as the runner
+    builds the trees) reaches the circuit's thresholds: PT_L5's scale with its firing
+    depolarisation, every other population's and every polarisation gain stay; the build key
+    changes."""
+    base = model_trees({})
+    dv = base["coupling"].value("cells.PT_L5.dV_th_mV")
+    over = model_trees({"coupling.cells.PT_L5.dV_th_mV": 1.5 * dv})
+    kw = dict(duration_s=0.1, seed=1, target="runtime")
+    c0 = Circuit(100, coupling_params=base["coupling"], **kw)
+    c1 = Circuit(100, coupling_params=over["coupling"], **kw)
+    for p, s in c0.slices.items():
+        if p == "PT_L5":
+            np.testing.assert_allclose(c1.tms_threshold_vpm[s], 1.5 * c0.tms_threshold_vpm[s],
+                                       rtol=1e-12)
+        else:
+            np.testing.assert_array_equal(c1.tms_threshold_vpm[s], c0.tms_threshold_vpm[s])
+    np.testing.assert_array_equal(c1.polarization_mV_per_vpm, c0.polarization_mV_per_vpm)
+    np.testing.assert_array_equal(np.asarray(c1.G.thr_tms[:]), c1.tms_threshold_vpm)
+    assert c1.config_hash() != c0.config_hash()
+    # the default tree and no tree give the same thresholds
+    c2 = Circuit(100, **kw)
+    np.testing.assert_array_equal(c2.tms_threshold_vpm, c0.tms_threshold_vpm)

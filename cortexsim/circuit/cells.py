@@ -26,7 +26,6 @@ import numpy as np
 
 from ..errors import InputError, check_choice
 from ..params import ParamTree, convert, is_param, load_model
-from ..populations import POPULATIONS
 
 #: Model parameters of every population: name -> (file unit, Brian2 dimension name).
 MODEL_PARAMS = {
@@ -37,9 +36,31 @@ MODEL_PARAMS = {
 #: Numerical settings shared by all populations (top-level table ``[numerics]``).
 NUMERIC_PARAMS = {"spike_cut": "1", "exp_clip": "1"}
 
+#: The cell models of the active model folder (``models/cells.toml`` or ``CORTEXSIM_MODELS``).
 CELLS: ParamTree = load_model("cells")
-#: Per-population parameter trees (model parameters plus ``target`` sub-table).
-POP_PARAMS: dict[str, ParamTree] = {p: CELLS.sub(p) for p in POPULATIONS}
+
+
+def cell_models(params=None) -> tuple[str, ...]:
+    """Names of the cell models declared in a cells file, in file order.
+
+    A cell model is a table of ``models/cells.toml`` that holds every parameter of
+    :data:`MODEL_PARAMS` (``[numerics]`` and ``[protocol]`` are not cell models).  Populations
+    name theirs in ``models/circuit.toml`` (``cell = "<table>"``).
+
+    Parameters
+    ----------
+    params : ParamTree, optional
+        A whole cells file (e.g. a user's, with a ``[VIP]`` table).  Default, and for any other
+        value (a plain dict of overrides): :data:`CELLS`.
+
+    Returns
+    -------
+    tuple of str
+        Table names, e.g. ``("IT_L23", "IT_L5", "PT_L5", "PV", "SST")`` for the shipped file.
+    """
+    tree = params if isinstance(params, ParamTree) else CELLS
+    return tuple(k for k, v in tree.values().items()
+                 if isinstance(v, dict) and set(MODEL_PARAMS) <= set(v))
 
 
 def _brian_unit(unit: str):
@@ -61,8 +82,8 @@ def pop_values(pop: str, params=None) -> dict:
     declares a cell model of its own, e.g. a user's VIP table, is read for it).
     """
     base = (params if isinstance(params, ParamTree) and pop in params else CELLS).values()
-    check_choice("cell_type", pop, [k for k, v in base.items()
-                                    if isinstance(v, dict) and set(MODEL_PARAMS) <= set(v)])
+    # a table the given file lacks falls back to the active model folder's
+    check_choice("cell_type", pop, list(dict.fromkeys(cell_models(params) + cell_models())))
     vals = {k: base[pop][k] for k in MODEL_PARAMS}
     vals.update({k: base["numerics"][k] for k in NUMERIC_PARAMS})
     if params is None:
@@ -70,7 +91,8 @@ def pop_values(pop: str, params=None) -> dict:
     if not isinstance(params, dict):
         raise InputError("params", f"expected a ParamTree or dict, got {type(params).__name__}")
     tree = params.values() if isinstance(params, ParamTree) else params
-    own = tree.get(pop, tree if not any(p in tree for p in POPULATIONS) else {})
+    # this population's table, or ``params`` itself when it holds parameters, not tables
+    own = tree.get(pop, tree if set(tree) & set(MODEL_PARAMS) else {})
     num = tree.get("numerics", {})
     for src in (num, own):
         if not isinstance(src, dict):

@@ -23,21 +23,20 @@ models/cells.toml):
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, check_choice
 from ..params import ParamTree
-from ..populations import POPULATIONS, check_population
 from . import cells
 
 #: Keys of ``simulated`` / ``target`` (DESIGN.md), plus the optional resonance.
 KEYS = ("v_rest_mV", "input_resistance_MOhm", "sag_ratio", "rheobase_pA", "adaptation_ratio",
         "fi_slope_Hz_per_nA")
 EXTRA_KEYS = ("resonance_Hz",)
-
-_CACHE: dict = {}
 
 
 def _tree(params):
@@ -81,11 +80,41 @@ def _layout(pops, proto):
     return (np.array(pop_idx), np.array(kind), np.array(amp), np.array(freq), steps)
 
 
-def simulate(pops=POPULATIONS, params=None) -> dict:
-    """Run all protocols for ``pops`` in one NeuronGroup; return {pop: measured properties}."""
+def _check_model(name, params) -> str:
+    """``name`` if it is a cell model of ``params`` (or of the active cells file), else
+    InputError naming ``cell_type``."""
+    return check_choice("cell_type", name, list(dict.fromkeys(cells.cell_models(params)
+                                                              + cells.cell_models())))
+
+
+def simulate(pops=None, params=None) -> dict:
+    """Run all protocols for ``pops`` in one NeuronGroup; return {pop: measured properties}.
+
+    Parameters
+    ----------
+    pops : sequence of str, optional
+        Cell models (tables of ``models/cells.toml``); default: every cell model of ``params``
+        (:func:`cortexsim.circuit.cells.cell_models`).
+    params : ParamTree or dict, optional
+        Cell parameters, as for :func:`cortexsim.circuit.cells.pop_values`; a ``[protocol]``
+        table overrides the protocol settings.
+
+    Returns
+    -------
+    dict
+        cell model -> {property: value}: the keys :data:`KEYS` (mV, MOhm, 1, pA, 1, Hz/nA; None
+        where the cell never fires on the step grid), ``resonance_Hz`` and ``impedance_MOhm``
+        ({frequency (Hz): |Z| (MOhm)}).
+
+    Raises
+    ------
+    InputError
+        An unknown cell model or a bad parameter (see :func:`cells.pop_values`).
+    """
     import brian2 as b2
 
-    pops = [check_population(p) for p in pops]
+    pops = [_check_model(p, params) for p in (cells.cell_models(params) if pops is None
+                                               else pops)]
     proto = _protocol(params)
     vals = {p: cells.pop_values(p, params) for p in pops}
     rest = {p: cells.resting_state(p, params) for p in pops}
@@ -210,33 +239,77 @@ t_off : second (constant)
     return out
 
 
-def _key(params):
-    if params is None:
-        return "default"
-    return repr(params.values() if isinstance(params, ParamTree) else params)
+@functools.lru_cache(maxsize=1)
+def _simulate_json(raw: str | None, tree: bool) -> dict:
+    """:func:`simulate` of every cell model for parameters given as JSON (hashable: the cache
+    key), rebuilt as a ParamTree when ``tree``."""
+    if raw is None:
+        return simulate(None, None)
+    params = json.loads(raw)
+    return simulate(None, ParamTree.from_dict(params, name="cells") if tree else params)
 
 
 def _simulate_cached(params):
-    k = _key(params)
-    if k not in _CACHE:
-        _CACHE.clear()
-        _CACHE[k] = simulate(POPULATIONS, params)
-    return _CACHE[k]
+    """:func:`simulate` of every cell model, the last parameter set's result kept."""
+    _tree(params)
+    raw = None if params is None else json.dumps(params, sort_keys=True)
+    return _simulate_json(raw, isinstance(params, ParamTree))
 
 
 def characterize(pop: str, params=None) -> dict:
-    """Simulated intrinsic properties of ``pop`` (keys KEYS + resonance_Hz)."""
-    check_population(pop)
+    """Simulated intrinsic properties of one cell model.
+
+    Parameters
+    ----------
+    pop : str
+        A cell model (table of ``models/cells.toml``; for the shipped model the population
+        names ``IT_L23`` ... ``SST``).
+    params : ParamTree or dict, optional
+        Cell parameters (see :func:`simulate`).
+
+    Returns
+    -------
+    dict
+        The keys :data:`KEYS` and ``resonance_Hz`` (units in the key names).
+
+    Raises
+    ------
+    InputError
+        Unknown ``pop`` (field ``cell_type``) or bad parameters.
+    """
+    _check_model(pop, params)
     res = _simulate_cached(params)[pop]
     return {k: res[k] for k in KEYS + EXTRA_KEYS}
 
 
 def targets(pop: str, params=None) -> tuple[dict, str]:
-    """Published targets of ``pop`` (None where no source gave one) and their sources."""
-    check_population(pop)
+    """Published targets of one cell model and their sources.
+
+    Parameters
+    ----------
+    pop : str
+        A cell model (table of ``models/cells.toml``).
+    params : ParamTree or dict, optional
+        Cell parameters; a ``<pop>.target`` table there replaces the file's.
+
+    Returns
+    -------
+    target : dict
+        The keys :data:`KEYS` and ``resonance_Hz``; None where no source gives a value (all
+        None for a cell model without a ``target`` table).
+    source : str
+        ``"<key>: <source>"`` joined by ``"; "``, or ``"no published target found"``.
+
+    Raises
+    ------
+    InputError
+        Unknown ``pop`` (field ``cell_type``).
+    """
+    _check_model(pop, params)
     tree = _tree(params)
     vals = tree if isinstance(tree, dict) else {}
-    node = (vals.get(pop) or cells.CELLS[pop]).get("target") or cells.CELLS[pop]["target"]
+    own = vals.get(pop) if isinstance(vals.get(pop), dict) else {}
+    node = own.get("target") or cells.CELLS.get(pop, {}).get("target") or {}
     tgt, src = {}, []
     for k in KEYS + EXTRA_KEYS:
         leaf = node.get(k)
@@ -251,10 +324,23 @@ def targets(pop: str, params=None) -> tuple[dict, str]:
 
 
 def characterize_all(params=None) -> list[dict]:
-    """[{name, simulated, target, source}] for every population (one simulation)."""
+    """Simulated properties beside published targets of every cell model (one simulation).
+
+    Parameters
+    ----------
+    params : ParamTree or dict, optional
+        Cell parameters (default: the active ``models/cells.toml``, whose tables include any
+        cell model a user's model folder adds).
+
+    Returns
+    -------
+    list of dict
+        One ``{"name", "simulated", "target", "source"}`` per cell model, in file order
+        (``cortexsim celltypes --json``; non-finite values as None).
+    """
     res = _simulate_cached(params)
     out = []
-    for pop in POPULATIONS:
+    for pop in cells.cell_models(params):
         tgt, src = targets(pop, params)
         sim = {k: res[pop][k] for k in KEYS + EXTRA_KEYS}
         out.append({"name": pop,

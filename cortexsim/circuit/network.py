@@ -113,6 +113,9 @@ class Circuit:
     params, cell_params, syn_params : ParamTree, optional
         Trees replacing ``models/circuit.toml`` (populations, projections...),
         ``models/cells.toml`` and ``models/synaptic.toml``.
+    coupling_params : ParamTree, optional
+        Tree replacing ``models/coupling.toml`` (TMS thresholds, polarisation, afferent
+        recruitment; a spec's ``coupling.*`` overrides reach the circuit through it).
     target : str
         ``"cpp_standalone"`` (default, compiled once, re-run with run_args) or ``"runtime"``.
     build_dir : path, optional
@@ -161,7 +164,8 @@ class Circuit:
 
     def __init__(self, scale="small", *, duration_s: float = 1.0, slot_s: float = 0.02,
                  seed: int = 0, params: ParamTree | None = None, cell_params=None,
-                 syn_params=None, target: str = "cpp_standalone", build_dir=None,
+                 syn_params=None, coupling_params=None, target: str = "cpp_standalone",
+                 build_dir=None,
                  record_per_pop: int = 50, rate_bin_s: float = 0.1, waveform: str = "biphasic",
                  angle_deg: float | None = None, pulse_width_us: float | None = None,
                  plastic: bool = True, threads: int = 1):
@@ -169,6 +173,7 @@ class Circuit:
         self.params = params if params is not None else load_model("circuit")
         self.cell_params = cell_params
         self.syn_params = syn_params
+        self.coupling_params = coupling_params
         self.target = check_choice("target", target, TARGETS)
         self.seed = int(check_number("seed", seed, min=0, integer=True))
         self.duration_s = float(check_number("duration_s", duration_s, min=0, strict_min=True))
@@ -183,7 +188,7 @@ class Circuit:
         self.record_per_pop = record_per_pop
         self.plastic = plastic
         self.coupling = Coupling(waveform, pv["tms"]["angle_deg"] if angle_deg is None
-                                 else angle_deg, pulse_width_us)
+                                 else angle_deg, pulse_width_us, coupling_params)
         self.waveform, self.angle_deg = self.coupling.waveform, self.coupling.angle_deg
         self.pulse_width_us = pulse_width_us
         self.n_total = resolve_scale(scale, self.params)
@@ -257,6 +262,8 @@ class Circuit:
                            "slot": self.slot_s, "plastic": self.plastic,
                            "cells": self.cell_params.values() if self.cell_params else None,
                            "syn": self.syn_params.values() if self.syn_params else None,
+                           "coupling": self.coupling_params.values()
+                           if self.coupling_params else None,
                            "wf": [self.waveform, self.angle_deg, self.pulse_width_us]},
                           sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]

@@ -25,6 +25,7 @@ from .field import (
 )
 from .membrane import (
                     CELL_TYPES,
+                    cell_types,
                     recruitment,
                     response_peaks,
                     sample_thresholds,
@@ -43,6 +44,7 @@ __all__ = [
                     "Waveform",
                     "cable_threshold_vpm",
                     "cell_field_vpm",
+                    "cell_types",
                     "check_width",
                     "field_at_target",
                     "fit_sd_time_constant",

@@ -126,8 +126,8 @@ def cable_threshold_vpm(cell_type: str, waveform="biphasic", pulse_width_us=None
                         dx_um=None, substeps: int = 1) -> float:
     """Threshold (V/m) of one terminal aligned with the field (cos = 1, best polarity) from
     the numerical cable: dV_th / peak of the Na-filtered end potential per V/m."""
-    check_cell_type(cell_type)
     p = _params(params)
+    check_cell_type(cell_type, p)
     cp = cell_params(cell_type, p)
     wf = _resolve_waveform(waveform, pulse_width_us, p)
     tail = float(_setting(p, "response.tail_us", 1000.0, min=0.0))
@@ -165,7 +165,7 @@ def strength_duration(cell_type: str, widths_us, params=None, method: str = "red
 
     ``widths_us``: at most :data:`~cortexsim.coupling.limits.MAX_SD_WIDTHS` widths, each within the range of
     ``waveforms.rectangular_width_us``."""
-    check_cell_type(cell_type)
+    check_cell_type(cell_type, params)
     if method not in ("reduced", "cable"):
         raise InputError("method", f"unknown value {method!r}", ["reduced", "cable"])
     check_count("widths_us", np.size(widths_us), MAX_SD_WIDTHS, "widths")

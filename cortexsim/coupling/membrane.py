@@ -24,14 +24,14 @@ independent terminals fires:  ``P_cell(E) = 1 - (1 - P_term(E))^n``.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from scipy import optimize, signal, special, stats
 
 from ..errors import InputError, check_choice, check_number
-from ..params import ParamTree
-from ..populations import POPULATIONS
+from ..params import ParamTree, _shipped, load_model
 from .limits import (
     FIELD_CHUNK,
     MAX_RECRUITMENT_EVALS,
@@ -49,8 +49,6 @@ from .limits import (
 )
 from .waveforms import WAVEFORMS, Waveform, _pv, get_waveform
 
-#: Cell types with a coupling model: the five populations plus long-range afferent terminals.
-CELL_TYPES = POPULATIONS + ("afferent",)
 
 _MV_PER_UM_PER_VPM = 1e-3  # 1 V/m = 1e-3 mV/um
 #: up to this many multiply-adds the pulse response is a direct convolution (every default
@@ -66,14 +64,53 @@ def _default_params() -> ParamTree:
     return default_params()
 
 
-def check_cell_type(cell_type: str) -> str:
-    return check_choice("cell_type", cell_type, CELL_TYPES)
+def cell_types(params=None) -> tuple[str, ...]:
+    """Cell types with a coupling model: the tables ``[cells.<name>]`` of the coupling file.
+
+    Parameters
+    ----------
+    params : ParamTree or dict, optional
+        Coupling parameters (default: the active ``models/coupling.toml``, which a user's model
+        folder may extend by a ``[cells.VIP]`` table).
+
+    Returns
+    -------
+    tuple of str
+        In file order; for the shipped file the five populations and ``"afferent"`` (long-range
+        afferent terminals).
+    """
+    node = _params(params).get("cells", {})
+    return tuple(k for k, v in node.items() if isinstance(v, dict)) \
+        if isinstance(node, dict) else ()
+
+
+def check_cell_type(cell_type: str, params=None) -> str:
+    """``cell_type`` if the coupling parameters declare it (:func:`cell_types`).
+
+    Parameters
+    ----------
+    cell_type : str
+        Name of a ``[cells.<name>]`` table.
+    params : ParamTree or dict, optional
+        Coupling parameters (default: the active ``models/coupling.toml``).
+
+    Returns
+    -------
+    str
+        ``cell_type``.
+
+    Raises
+    ------
+    InputError
+        Unknown name (field ``cell_type``; the message lists the declared ones).
+    """
+    return check_choice("cell_type", cell_type, cell_types(params))
 
 
 def cell_params(cell_type: str, params=None) -> dict:
     """Numbers of one cell type's coupling model (plain dict of floats)."""
-    check_cell_type(cell_type)
     p = _params(params)
+    check_cell_type(cell_type, p)
     keys = ("lambda_um", "tau_us", "length_um", "dV_th_mV", "axon_angle_mean_deg",
             "axon_angle_sd_deg", "isotropic_fraction", "lambda_sd_ln", "n_terminals",
             "soma_sensitivity_mV_per_Vpm", "tau_m_ms")
@@ -203,7 +240,13 @@ def spike_filter(r: np.ndarray, dt_s: float, tau_na_us: float) -> np.ndarray:
     return signal.lfilter([c1, c0], [1.0, -a], r)
 
 
-_PEAK_CACHE: dict = {}
+@functools.lru_cache(maxsize=256)
+def _peaks(wf: Waveform, tau_us: float, length_ratio: float | None, tail: float, model: str,
+           tau_na: float) -> tuple[float, float]:
+    """(p+, p-) of :func:`response_peaks` (waveforms compare and hash by their samples)."""
+    _, r = terminal_response(wf, tau_us, length_ratio, tail, model)
+    u = spike_filter(r, wf.dt_s, tau_na)
+    return float(max(u.max(), 0.0)), float(max(-u.min(), 0.0))
 
 
 def response_peaks(waveform, tau_us: float, length_ratio: float | None, params=None,
@@ -215,17 +258,8 @@ def response_peaks(waveform, tau_us: float, length_ratio: float | None, params=N
     tail = float(_setting(p, "response.tail_us", 1000.0, min=0.0))
     model = str(_setting(p, "response.finite_length_model", "images"))
     tau_na = float(_setting(p, "response.tau_na_us", 0.0, min=0.0))
-    key = (wf.key(), round(tau_us, 12), None if length_ratio is None else round(length_ratio, 12),
-           round(tail, 9), model, round(tau_na, 12))
-    hit = _PEAK_CACHE.get(key)
-    if hit is None:
-        _, r = terminal_response(wf, tau_us, length_ratio, tail, model)
-        u = spike_filter(r, wf.dt_s, tau_na)
-        hit = (float(max(u.max(), 0.0)), float(max(-u.min(), 0.0)))
-        if len(_PEAK_CACHE) > 4096:
-            _PEAK_CACHE.clear()
-        _PEAK_CACHE[key] = hit
-    return hit
+    return _peaks(wf, float(tau_us), None if length_ratio is None else float(length_ratio),
+                  tail, model, tau_na)
 
 
 # --------------------------------------------------------------------------- populations
@@ -287,7 +321,7 @@ def recruitment(cell_type: str, field_vpm, waveform="biphasic", angle_deg: float
     """Fraction of the ``cell_type`` population fired by a pulse of peak cell-level field
     ``field_vpm`` (V/m; scalar or array), given its spread of terminal orientations and
     morphologies.  Monotone from 0 to 1."""
-    check_cell_type(cell_type)
+    check_cell_type(cell_type, params)
     angle = _check_angle(angle_deg)
     E = _check_field(field_vpm)
     t0, w, cp, _ = _terminal_median_thresholds(cell_type, waveform, angle, pulse_width_us, params)
@@ -324,7 +358,7 @@ def threshold_vpm(cell_type: str, waveform="biphasic", angle_deg: float = 0.0,
     """Cell-level field (V/m) that fires half of the ``cell_type`` population (the median
     per-cell threshold) for this waveform and field direction (relative to the
     somato-dendritic axis)."""
-    check_cell_type(cell_type)
+    check_cell_type(cell_type, params)
     angle = _check_angle(angle_deg)
     t0, w, cp, _ = _terminal_median_thresholds(cell_type, waveform, angle, pulse_width_us, params)
     if not np.any(np.isfinite(t0)):
@@ -347,7 +381,7 @@ def sample_thresholds(cell_type: str, n: int, rng: np.random.Generator, waveform
     """Per-cell thresholds (V/m) of ``n`` cells drawn from the population model (terminal
     directions, lambda spread, n_terminals per cell); ``np.mean(samples <= E)`` converges to
     ``recruitment(E)``.  Cells with no terminal able to fire get ``inf``."""
-    check_cell_type(cell_type)
+    check_cell_type(cell_type, params)
     n = check_number("n", n, min=0, integer=True)
     if not isinstance(rng, np.random.Generator):
         raise InputError("rng", "pass a numpy Generator (np.random.default_rng(seed))")
@@ -385,7 +419,7 @@ def somatic_polarization_mV(cell_type: str, field_vpm, waveform="biphasic",
     (first order, tau_m, unit DC gain).  A biphasic pulse nets ~0 because its integral is 0.
     Returns a float for scalar ``field_vpm``, an array otherwise.
     """
-    check_cell_type(cell_type)
+    check_cell_type(cell_type, params)
     angle = _check_angle(angle_deg)
     E = _check_field(field_vpm)
     p = _params(params)
@@ -407,7 +441,7 @@ def threshold_report(cell_type: str, waveform: str = "biphasic", angle_deg: floa
     Parameters
     ----------
     cell_type : str
-        One of :data:`CELL_TYPES`.
+        A declared coupling cell type (:func:`cell_types` of ``params``).
     waveform : str
         One of :data:`~cortexsim.coupling.WAVEFORMS`.
     angle_deg : float
@@ -430,7 +464,7 @@ def threshold_report(cell_type: str, waveform: str = "biphasic", angle_deg: floa
     InputError
         Any input unknown or out of its range, before anything is computed.
     """
-    check_cell_type(cell_type)
+    check_cell_type(cell_type, params)
     check_choice("waveform", waveform, WAVEFORMS)
     p = _params(params)
     angle = _check_angle(angle_deg, p)
@@ -438,3 +472,8 @@ def threshold_report(cell_type: str, waveform: str = "biphasic", angle_deg: floa
     th = threshold_vpm(cell_type, wf, angle_deg=angle, params=p)
     return {"cell_type": cell_type, "waveform": waveform, "pulse_width_us": wf.pulse_width_us,
             "angle_deg": angle, "threshold_vpm": th if math.isfinite(th) else None}
+
+
+#: Cell types of the shipped coupling model (``models/coupling.toml`` of the package, whatever
+#: ``CORTEXSIM_MODELS`` says); code that checks a name asks :func:`cell_types` of its parameters.
+CELL_TYPES: tuple[str, ...] = cell_types(load_model(_shipped("models") / "coupling.toml"))

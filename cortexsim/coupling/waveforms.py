@@ -72,6 +72,12 @@ class Waveform:
         return (self.name, round(self.pulse_width_us, 9), round(self.dt_s, 15), len(self.e),
                 hash(self.e.tobytes()))
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Waveform) and self.key() == other.key()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
 
 #: the parameter (in ``[waveforms]``) holding each waveform's default width; its ``range`` is the
 #: range of any width given for that waveform

@@ -61,7 +61,8 @@ class _Runner:
         from ..circuit.network import Circuit
         self._circuit = Circuit(self.settings["scale"], duration_s=duration_s, seed=self.seed,
                                 slot_s=slot_s, params=trees["circuit"],
-                                cell_params=trees["cells"], syn_params=trees["synaptic"])
+                                cell_params=trees["cells"], syn_params=trees["synaptic"],
+                                coupling_params=trees["coupling"])
         self._circuit_key = key
         return self._circuit
 
@@ -73,7 +74,8 @@ class _Runner:
         return trees
 
     def _network_key(self, trees) -> str:
-        return digest({m: trees[m].values() for m in ("circuit", "cells", "synaptic")})
+        return digest({m: trees[m].values()
+                       for m in ("circuit", "cells", "synaptic", "coupling")})
 
     # ----------------------------------------------------------------- main
     def run(self):
