@@ -1,7 +1,9 @@
 """Brian2 code of the circuit: synaptic currents and conductances of the cells, background
-input, the TMS pulse, silencing, and the transmission code of each receptor.
+input, the TMS pulse, silencing, the channelrhodopsin-2 photocurrent of light-driven builds, and
+the transmission code of each receptor.
 
-Every number comes from ``models/circuit.toml`` (via :func:`cell_namespace`); the strings here
+Every number comes from ``models/circuit.toml`` (via :func:`cell_namespace`) or
+``models/opto.toml`` (via :func:`opto_namespace`); the strings here
 hold only the model's form.
 """
 from __future__ import annotations
@@ -24,6 +26,75 @@ g_bg : siemens (constant)
 run_seed : 1 (constant)
 n_spk : 1
 """
+#: light-driven builds: the channelrhodopsin-2 photocurrent joins the external current
+#: (:data:`OPTO_EQS`); a build without light keeps :data:`CELL_EQS` as it is
+I_EXT_LIGHT = "I_ext = g_sil*sil*sil_t(t)*(E_sil - v) + I_chr2 : amp"
+
+# Channelrhodopsin-2, three-state model (closed -> open -> desensitised -> closed; Nikolic et al.
+# 2009, PyRhO form of Evans et al. 2016; parameters in models/opto.toml).  g_chr2 is the cell's
+# conductance (0: the cell does not express the opsin).  The light is on while t < t_light_end;
+# irr_light is the irradiance (mW/mm^2) of the current pulse.
+OPTO_EQS = """
+I_chr2 = g_chr2*o_chr2*(E_chr2 - v) : amp
+do_chr2/dt = ga_chr2*(1 - o_chr2 - d_chr2) - o_chr2/tau_chr2_off : 1
+dd_chr2/dt = o_chr2/tau_chr2_off - (1/tau_chr2_rec + k_chr2_rec_light*light_on)*d_chr2 : 1
+ga_chr2 = k_chr2_a*light_on*irr_light**p_chr2/(irr_light**p_chr2 + phi_chr2_half**p_chr2) : hertz
+light_on = int(t < t_light_end) : 1
+g_chr2 : siemens (constant)
+t_light_end : second (shared)
+irr_light : 1 (shared)
+"""
+# A light pulse starts in its slot (light_I: irradiance of the pulse starting in each slot, 0:
+# none) and lasts light_width (half a step less, so that it covers exactly width/dt steps).
+LIGHT_PULSE = """
+            t_light_end = int(light_I(t) > 0)*(t + light_width - 0.5*dt) + int(light_I(t) <= 0)*t_light_end
+            irr_light = light_I(t) + int(light_I(t) <= 0)*irr_light
+            """
+
+
+def cell_eqs(light: bool = False) -> str:
+    """The cells' synaptic and external currents: :data:`CELL_EQS`, with the ChR2 photocurrent
+    (:data:`OPTO_EQS`) in the external current when ``light``.
+
+    Parameters
+    ----------
+    light : bool
+        Include the channelrhodopsin-2 photocurrent.
+
+    Returns
+    -------
+    str
+        Brian2 equations.
+    """
+    if not light:
+        return CELL_EQS
+    base = [ln for ln in CELL_EQS.splitlines() if not ln.startswith("I_ext =")]
+    return "\n".join(base) + "\n" + I_EXT_LIGHT + "\n" + OPTO_EQS
+
+
+def opto_namespace(ov: dict) -> dict:
+    """Constants of :data:`OPTO_EQS` and :data:`LIGHT_PULSE` from the values ``ov`` of
+    ``models/opto.toml`` (in its units).
+
+    Parameters
+    ----------
+    ov : dict
+        Values of ``models/opto.toml`` (``chr2`` and ``light`` tables).
+
+    Returns
+    -------
+    dict
+        Name -> Brian2 quantity or number.
+    """
+    import brian2 as b2
+    c, light = ov["chr2"], ov["light"]
+    return {"E_chr2": quantity(c["E"], "mV"), "tau_chr2_off": quantity(c["tau_off"], "ms"),
+            "tau_chr2_rec": quantity(c["tau_rec_dark"], "ms"),
+            "k_chr2_a": c["k_a"] / b2.ms, "k_chr2_rec_light": c["k_rec_light"] / b2.ms,
+            "phi_chr2_half": c["phi_half"], "p_chr2": c["p"],
+            "light_width": quantity(light["pulse_width"], "ms")}
+
+
 #: spike counter added to the cells' reset
 COUNT_SPIKES = "\nn_spk += 1"
 
@@ -63,7 +134,19 @@ RECEPTOR_CODE = {
 
 
 def quantity(value, unit: str):
-    """Number from a model file (in ``unit``) -> Brian2 quantity."""
+    """Number from a model file (in ``unit``) -> Brian2 quantity.
+
+    Parameters
+    ----------
+    value : float or ndarray
+        Number(s) in ``unit``.
+    unit : str
+        One of ``ms, mV, nS, nA, pA, pF, Hz, s, mM, 1``.
+
+    Returns
+    -------
+    brian2.Quantity or float
+    """
     import brian2 as b2
     units = {"ms": b2.ms, "mV": b2.mV, "nS": b2.nS, "nA": b2.nA, "pA": b2.pA, "pF": b2.pF,
              "Hz": b2.Hz, "s": b2.second, "mM": 1.0, "1": 1.0}
@@ -71,7 +154,18 @@ def quantity(value, unit: str):
 
 
 def nmda_norm(tau_rise_ms: float, tau_decay_ms: float) -> float:
-    """Factor that gives the NMDA dual exponential a unit peak."""
+    """Factor that gives the NMDA dual exponential a unit peak.
+
+    Parameters
+    ----------
+    tau_rise_ms, tau_decay_ms : float
+        Rise and decay time constants (ms).
+
+    Returns
+    -------
+    float
+        1 / peak of ``exp(-t/tau_decay) - exp(-t/tau_rise)``.
+    """
     tr, td = tau_rise_ms, tau_decay_ms
     tpk = tr * td / (td - tr) * math.log(td / tr)
     return 1.0 / (math.exp(-tpk / td) - math.exp(-tpk / tr))
@@ -106,7 +200,22 @@ def transmission(receptors, short_term: str, rule, nmda_ratio: float) -> tuple[s
 
 def cell_namespace(pv: dict, dt_s: float, mg_k: float, mg_slope: float) -> dict:
     """Constants of :data:`CELL_EQS`, :data:`BACKGROUND`, :data:`TMS_PULSE` and the transmission
-    code, from the circuit model's values ``pv`` (and the NMDA Mg2+ unblock constants)."""
+    code, from the circuit model's values ``pv`` (and the NMDA Mg2+ unblock constants).
+
+    Parameters
+    ----------
+    pv : dict
+        ``ParamTree.values()`` of the circuit model.
+    dt_s : float
+        Time step (s).
+    mg_k, mg_slope : float
+        Mg2+ unblock constants (Jahr & Stevens 1990; :func:`cortexsim.plasticity.synaptic.mg_unblock`).
+
+    Returns
+    -------
+    dict
+        Name -> Brian2 quantity or number.
+    """
     syn, sil, tms, bg = pv["synapse"], pv["silencing"], pv["tms"], pv["background"]
     return {
         "E_exc": quantity(syn["E_exc"], "mV"), "g_sat": quantity(syn["g_sat"], "nS"),
@@ -124,6 +233,17 @@ def cell_namespace(pv: dict, dt_s: float, mg_k: float, mg_slope: float) -> dict:
 
 
 def depression_namespace(pv: dict) -> dict:
-    """Constants of the short-term depression code."""
+    """Constants of the short-term depression code.
+
+    Parameters
+    ----------
+    pv : dict
+        ``ParamTree.values()`` of the circuit model (``[synapse]`` U_dep, tau_rec).
+
+    Returns
+    -------
+    dict
+        ``{"U_dep", "tau_rec"}``.
+    """
     syn = pv["synapse"]
     return {"U_dep": syn["U_dep"], "tau_rec": quantity(syn["tau_rec"], "ms")}
