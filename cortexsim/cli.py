@@ -100,7 +100,19 @@ def cmd_celltypes(a):
 
 
 def celltypes_table(rows: list[dict], width: int = 100) -> str:
-    """Properties down, cell types across: "simulated (target)"; sources below, wrapped."""
+    """Properties down, cell types across: "simulated (target)"; sources below, wrapped.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Output of :func:`cortexsim.circuit.characterize.characterize_all`.
+    width : int
+        Line width of the wrapped sources (characters).
+
+    Returns
+    -------
+    str
+    """
     import textwrap
 
     def fmt(v):
@@ -182,6 +194,12 @@ def _sweep_options(s, what: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``cortexsim`` command (one sub-command per action).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
     p = argparse.ArgumentParser(
         prog="cortexsim",
         description="TMS acting on prefrontal IT/PT circuits: from E-field to dendritic spines.")
@@ -294,7 +312,18 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit status: 0, 2 for bad input (one line naming the
     field), 1 for a missing module or an internal error (one short report), 130 on Ctrl-C.
     Every error is reported here, so Brian2's excepthook (its "report this to Brian 2" banner,
-    and the debug files it then keeps in the temp folder) never sees cortexsim's errors."""
+    and the debug files it then keeps in the temp folder) never sees cortexsim's errors.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

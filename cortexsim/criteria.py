@@ -35,6 +35,25 @@ KEYS = ("name", "expected", "var", "condition", "readout", "populations", "minus
 
 
 def check(crit: list, conditions, readouts, variables) -> None:
+    """Check a spec's criteria against what the experiment can produce.
+
+    Parameters
+    ----------
+    crit : list of dict
+        The spec's ``[[criteria]]`` tables.
+    conditions : iterable of str
+        Condition names of the spec.
+    readouts : iterable of str
+        Read-out labels of the timeline.
+    variables : iterable of str
+        Result variables a criterion may judge.
+
+    Raises
+    ------
+    InputError
+        Naming ``criteria[k].<key>``: not a table, an unknown or missing key, or an unknown
+        variable, condition, read-out or operator.
+    """
     for k, c in enumerate(crit):
         where = f"criteria[{k}]"
         if not isinstance(c, dict):
@@ -55,7 +74,26 @@ def check(crit: list, conditions, readouts, variables) -> None:
 
 def value_at(ds, var, cond, readout, pop):
     """One number of a result variable: condition, population and read-out (its time for
-    time_d variables; the mean over sessions for session variables)."""
+    time_d variables; the mean over sessions for session variables).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results (:attr:`cortexsim.results.Results.data`).
+    var : str
+        Result variable.
+    cond : str
+        Condition.
+    readout : str or None
+        Read-out label (for ``time_d`` variables).
+    pop : str
+        Population.
+
+    Returns
+    -------
+    float
+        In the variable's unit (NaN where it was not measured).
+    """
     da = ds[var].sel(condition=cond)
     if "time_d" in da.dims:
         t = float(ds.readout_time_d.sel(condition=cond, readout=readout))
@@ -71,6 +109,13 @@ def value_at(ds, var, cond, readout, pop):
 
 def evaluate(ds, crit: list) -> list[dict]:
     """Judge every criterion on the result dataset ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results (:attr:`cortexsim.results.Results.data`).
+    crit : list of dict
+        Validated criteria of the spec.
 
     Returns
     -------

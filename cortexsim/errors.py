@@ -12,7 +12,17 @@ from collections.abc import Iterable
 
 
 class InputError(ValueError):
-    """Bad user input: names the field, the value given and what is allowed."""
+    """Bad user input: names the field, the value given and what is allowed.
+
+    Parameters
+    ----------
+    field : str
+        Dotted name of the input (``settings.scale``, ``cell_type``...).
+    message : str
+        What is wrong.
+    allowed : iterable or str, optional
+        The allowed values or range, listed in the message.
+    """
 
     def __init__(self, field: str, message: str, allowed=None):
         self.field = field
@@ -36,6 +46,27 @@ class InputError(ValueError):
 
 
 def check_choice(field: str, value, allowed: Iterable):
+    """Return ``value`` if it is one of ``allowed``.
+
+    Parameters
+    ----------
+    field : str
+        Name of the input for the error message.
+    value : object
+        The value given.
+    allowed : iterable
+        The allowed values (listed in the message).
+
+    Returns
+    -------
+    object
+        ``value``.
+
+    Raises
+    ------
+    InputError
+        ``value`` not in ``allowed``.
+    """
     allowed = list(allowed)
     if value not in allowed:
         raise InputError(field, f"unknown value {value!r}", allowed)
@@ -45,6 +76,23 @@ def check_choice(field: str, value, allowed: Iterable):
 def check_number(field: str, value, *, min=None, max=None, strict_min=False, integer=False):
     """Return ``value`` (an int, float or numpy number; not a bool, not a string) after checking
     it is a finite number in range.
+
+    Parameters
+    ----------
+    field : str
+        Name for the error message.
+    value : object
+        What the user gave.
+    min, max : float, optional
+        Bounds.
+    strict_min : bool
+        Exclude ``min``.
+    integer : bool
+        Require a whole number.
+
+    Returns
+    -------
+    int or float
 
     Raises
     ------

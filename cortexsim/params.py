@@ -44,7 +44,17 @@ def _kind(v) -> str:
 
 def allowed_range(node: dict) -> tuple[float, float]:
     """The values a parameter may take: its ``range`` or the default rule (see
-    :data:`DEFAULT_RANGE_FACTOR`)."""
+    :data:`DEFAULT_RANGE_FACTOR`).
+
+    Parameters
+    ----------
+    node : dict
+        A parameter ``{value, unit, source, range?}``.
+
+    Returns
+    -------
+    lo, hi : float
+    """
     if "range" in node:
         lo, hi = node["range"]
         return float(lo), float(hi)
@@ -64,6 +74,21 @@ def convert(path: str, q, unit: str, to: str | None = None) -> float:
     :meth:`ParamTree.si`), and an override may be given in any unit of the same dimension.
     Count units of this project (neurons, pulses, bursts, sessions, terminals, afferents) are
     dimensions of their own; ``MOhm`` is read as megaohm.
+
+    Parameters
+    ----------
+    path : str
+        Dotted path of the parameter (for the error message).
+    q : float
+        The number.
+    unit : str
+        Its unit.
+    to : str, optional
+        The unit wanted.
+
+    Returns
+    -------
+    float
 
     Raises
     ------
@@ -106,6 +131,25 @@ def check_override(path: str, node: dict, value):
     the file's unit (pint).  The new value must have the old one's type (a boolean is not a
     number, a numeric string is not a number, a list stays a list of the same element type) and,
     for numbers, lie in :func:`allowed_range`.
+
+    Parameters
+    ----------
+    path : str
+        Dotted path of the parameter (for the error message).
+    node : dict or object
+        The current node (a parameter leaf) or plain setting.
+    value : object
+        The new value, optionally with a unit.
+
+    Returns
+    -------
+    object
+        The value in the file's unit and type.
+
+    Raises
+    ------
+    InputError
+        Naming ``path``: wrong type or dimension, unknown unit, or out of range.
     """
     old = node["value"]
     unit = node.get("unit")
@@ -178,7 +222,24 @@ def experiments_dir() -> Path:
 
 
 def read_toml(path, field: str = "file") -> dict:
-    """Read a TOML file; missing or malformed files raise one clear InputError."""
+    """Read a TOML file; missing or malformed files raise one clear InputError.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    field : str
+        Name for the error message.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable or malformed file.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(field, f"file not found: {path}")
@@ -190,6 +251,17 @@ def read_toml(path, field: str = "file") -> dict:
 
 
 def is_param(node) -> bool:
+    """Whether ``node`` is a parameter leaf (a table with ``value`` and ``unit``).
+
+    Parameters
+    ----------
+    node : object
+        A node of a model tree.
+
+    Returns
+    -------
+    bool
+    """
     return isinstance(node, dict) and "value" in node and "unit" in node
 
 
@@ -306,7 +378,23 @@ class ParamTree(dict):
 
 
 def load_model(name_or_path) -> ParamTree:
-    """Load ``models/<name>.toml`` (or an explicit path) as a validated ParamTree."""
+    """Load ``models/<name>.toml`` (or an explicit path) as a validated ParamTree.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A model name (``circuit``, ``cells``, ``coupling``...; from the active model folder,
+        :func:`models_dir`) or a path to a TOML file.
+
+    Returns
+    -------
+    ParamTree
+
+    Raises
+    ------
+    InputError
+        Missing or malformed file, or a parameter without ``value``/``unit``/``source``.
+    """
     p = Path(name_or_path)
     if p.suffix != ".toml":
         p = models_dir() / f"{name_or_path}.toml"

@@ -14,6 +14,16 @@ def _plt():
 
 
 def spine_density_figure(ds, path):
+    """Spine density (spines per site) over time, one panel per population with sites, one
+    line per condition.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results (:attr:`cortexsim.results.Results.data`).
+    path : str or Path
+        Output PNG.
+    """
     plt = _plt()
     pops = [p for p in ds.population.values
             if np.isfinite(ds.spine_density.sel(population=p)).any()]
@@ -35,6 +45,15 @@ def spine_density_figure(ds, path):
 
 
 def rates_figure(ds, path):
+    """Population firing rates (Hz) per condition: at rest and during stimulation sessions.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results.
+    path : str or Path
+        Output PNG.
+    """
     plt = _plt()
     pops = list(ds.population.values)
     conds = list(ds.condition.values)
@@ -58,7 +77,15 @@ def rates_figure(ds, path):
 
 def conditions_figure(rows, path):
     """Per stimulated condition: summed session drho, density after stimulation, session rate
-    (rows from report.condition_rows)."""
+    (rows from report.condition_rows).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Output of :func:`cortexsim.report.condition_rows`.
+    path : str or Path
+        Output PNG.
+    """
     plt = _plt()
     conds = list(dict.fromkeys(r["condition"] for r in rows))
     pops = list(dict.fromkeys(r["population"] for r in rows))
@@ -86,6 +113,22 @@ def conditions_figure(rows, path):
 
 
 def all_figures(ds, outdir, cfg=None) -> list[str]:
+    """Write every figure of a run into ``outdir``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results.
+    outdir : str or Path
+        Existing folder.
+    cfg : dict, optional
+        The resolved config (adds the per-condition figure).
+
+    Returns
+    -------
+    list of str
+        File names written.
+    """
     from .report import condition_rows
     outdir = Path(outdir)
     spine_density_figure(ds, outdir / "spine_density.png")

@@ -120,23 +120,88 @@ def population_table(tree: ParamTree | None = None) -> dict[str, Population]:
 
 
 def populations(tree: ParamTree | None = None) -> tuple[str, ...]:
-    """Names of the declared populations, in cell-index order."""
+    """Names of the declared populations, in cell-index order.
+
+    Parameters
+    ----------
+    tree : ParamTree, optional
+        The circuit model (default: the active ``models/circuit.toml``).
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    InputError
+        A malformed declaration (see :func:`population_table`).
+    """
     return tuple(population_table(tree))
 
 
 def excitatory(tree: ParamTree | None = None) -> tuple[str, ...]:
-    """Names of the excitatory populations (projection neurons)."""
+    """Names of the excitatory populations (projection neurons).
+
+    Parameters
+    ----------
+    tree : ParamTree, optional
+        The circuit model (default: the active ``models/circuit.toml``).
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    InputError
+        A malformed declaration (see :func:`population_table`).
+    """
     return tuple(p.name for p in population_table(tree).values() if p.excitatory)
 
 
 def inhibitory(tree: ParamTree | None = None) -> tuple[str, ...]:
-    """Names of the inhibitory populations (interneurons)."""
+    """Names of the inhibitory populations (interneurons).
+
+    Parameters
+    ----------
+    tree : ParamTree, optional
+        The circuit model (default: the active ``models/circuit.toml``).
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    InputError
+        A malformed declaration (see :func:`population_table`).
+    """
     return tuple(p.name for p in population_table(tree).values() if not p.excitatory)
 
 
 def check_population(name: str, field: str = "cell_type", tree: ParamTree | None = None) -> str:
     """Return ``name`` if it is a population of ``tree`` (default: of the shipped model, see
-    :data:`POPULATIONS`), else raise InputError naming ``field``."""
+    :data:`POPULATIONS`), else raise InputError naming ``field``.
+
+    Parameters
+    ----------
+    name : str
+        The name given.
+    field : str
+        Name of the input for the error message.
+    tree : ParamTree, optional
+        The circuit model.
+
+    Returns
+    -------
+    str
+        ``name``.
+
+    Raises
+    ------
+    InputError
+        Not a declared population.
+    """
     return check_choice(field, name, POPULATIONS if tree is None else populations(tree))
 
 

@@ -78,6 +78,30 @@ class Protocol:
     Fields that do not apply to the kind are ``None`` (tbs: ``rtms_freq_hz``; rtms:
     ``pulses_per_burst``, ``burst_freq_hz``, ``intra_burst_freq_hz``).  Build with
     :func:`protocol_from_spec` / :func:`get_protocol`, which validate; direct construction does not.
+
+    Attributes
+    ----------
+    name, kind : str
+        Protocol name; ``"tbs"`` or ``"rtms"``.
+    pulses_per_burst : int or None
+        Pulses per burst (tbs).
+    burst_freq_hz, intra_burst_freq_hz : float or None
+        Burst repetition and within-burst pulse rates (Hz; tbs).
+    train_duration_s, inter_train_interval_s : float
+        Train length and the pause between trains (s).
+    n_pulses : int
+        Pulses per session.
+    rtms_freq_hz : float or None
+        Pulse rate (Hz; rtms).
+    sham : bool
+        No field reaches the cortex.
+    sessions_per_day, days : int
+        Schedule.
+    session_interval_min : float
+        Interval between session starts (min).
+    intensity_pct_rmt, intensity_pct_amt : float or None
+        Intensity (% of resting / active motor threshold).
+    description : str
     """
 
     name: str
@@ -311,6 +335,25 @@ def protocol_from_spec(spec: dict, name: str = "custom", *, library=None) -> Pro
 
     Values may be plain or ``{value, unit, source}`` tables (units converted).  ``base = "<name>"``
     starts from a built-in (or a table of ``library``).  Errors name the field and what is allowed.
+
+    Parameters
+    ----------
+    spec : dict
+        Protocol fields (``SPEC_KEYS``).
+    name : str
+        Its name.
+    library : dict, optional
+        Protocol tables that ``base`` may name (default: the built-ins).
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    InputError
+        An unknown key, a value of the wrong type or out of range, an unknown or circular
+        ``base``, or inconsistent timing.
     """
     lib = _library(library)
     s = _resolve(spec, lib)
@@ -377,12 +420,39 @@ def protocol_from_spec(spec: dict, name: str = "custom", *, library=None) -> Pro
 
 # --------------------------------------------------------------------------- built-ins
 def list_protocols(library=None) -> list[str]:
-    """Names of the built-in protocols (tables of models/protocols.toml, or of ``library``)."""
+    """Names of the built-in protocols (tables of models/protocols.toml, or of ``library``).
+
+    Parameters
+    ----------
+    library : dict, optional
+        Protocol tables.
+
+    Returns
+    -------
+    list of str
+    """
     return list(_library(library))
 
 
 def get_protocol(name_or_spec, *, library=None) -> Protocol:
-    """A built-in by name, a spec dict validated by :func:`protocol_from_spec`, or a Protocol."""
+    """A built-in by name, a spec dict validated by :func:`protocol_from_spec`, or a Protocol.
+
+    Parameters
+    ----------
+    name_or_spec : str, dict or Protocol
+        What to return.
+    library : dict, optional
+        Protocol tables (default: the built-ins).
+
+    Returns
+    -------
+    Protocol
+
+    Raises
+    ------
+    InputError
+        Unknown name (field ``protocol``) or an invalid spec.
+    """
     if isinstance(name_or_spec, Protocol):
         return name_or_spec
     lib = _library(library)
@@ -402,12 +472,39 @@ def get_protocol(name_or_spec, *, library=None) -> Protocol:
 
 def describe_builtins(library=None) -> list[dict]:
     """One summary row per built-in (stable keys: name, n_pulses, duration_s, sessions_per_day,
-    session_interval_min; also kind, days, total_pulses, sham, intensity_pct_rmt, description)."""
+    session_interval_min; also kind, days, total_pulses, sham, intensity_pct_rmt, description).
+
+    Parameters
+    ----------
+    library : dict, optional
+        Protocol tables.
+
+    Returns
+    -------
+    list of dict
+    """
     return [get_protocol(n, library=library).summary() for n in _library(library)]
 
 
 def builtin_sources(name: str, library=None) -> dict:
-    """``{field: source}`` for a built-in, following its ``base`` chain (provenance for reports)."""
+    """``{field: source}`` for a built-in, following its ``base`` chain (provenance for reports).
+
+    Parameters
+    ----------
+    name : str
+        A built-in protocol.
+    library : dict, optional
+        Protocol tables.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        Unknown name (field ``protocol``).
+    """
     lib = _library(library)
     if name not in lib:
         raise InputError("protocol", f"unknown protocol {name!r}", sorted(lib))
@@ -424,7 +521,23 @@ def builtin_sources(name: str, library=None) -> dict:
 
 
 def load_protocol_file(path) -> dict[str, Protocol]:
-    """Read a user's TOML file of protocol tables; ``base`` may name built-ins or tables there."""
+    """Read a user's TOML file of protocol tables; ``base`` may name built-ins or tables there.
+
+    Parameters
+    ----------
+    path : str or Path
+        TOML file.
+
+    Returns
+    -------
+    dict
+        Table name -> Protocol.
+
+    Raises
+    ------
+    InputError
+        Missing or malformed file, or an invalid table (the message names file and table).
+    """
     tables = read_toml(path, field="protocol file")
     for k, t in tables.items():
         if not isinstance(t, dict):
@@ -446,6 +559,17 @@ def describe_protocols(names=(), path=None) -> list[dict]:
     No names and no file: every built-in.  ``path``: a user's TOML file of protocol tables,
     validated (rows for its tables, or for ``names`` among them and the built-ins).  Unknown
     names raise :class:`InputError` listing the available ones.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Protocols to describe.
+    path : str or Path, optional
+        A user's protocol file.
+
+    Returns
+    -------
+    list of dict
     """
     names = list(names or ())
     user = load_protocol_file(path) if path is not None else {}

@@ -13,6 +13,18 @@ def _table(rows, header):
 
 
 def write_report(res, path, figures) -> None:
+    """Write ``report.md``: the experiment, its criteria (pass/fail/not applicable), a table per
+    stimulated condition and the figures.
+
+    Parameters
+    ----------
+    res : Results
+        The run's results.
+    path : str or Path
+        Output file.
+    figures : list of str
+        Figure file names (relative to the report's folder).
+    """
     ds = res.data
     cfg = json.loads(ds.attrs["config"])
     L = [f"# {cfg['experiment']['name']}", "", cfg["experiment"].get("description", ""), "",
@@ -77,7 +89,19 @@ def _readouts_after_stimulation(cfg) -> list[str]:
 
 def condition_rows(ds, cfg) -> list[dict]:
     """Per stimulated condition and excitatory population: summed session drho, density at the
-    read-outs after the stimulation phase, mean session rate (used by the table and figure)."""
+    read-outs after the stimulation phase, mean session rate (used by the table and figure).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results.
+    cfg : dict
+        The resolved experiment config.
+
+    Returns
+    -------
+    list of dict
+    """
     from .criteria import value_at
     after = _readouts_after_stimulation(cfg)
     if not after or "session" not in ds.dims or ds.sizes["session"] == 0:

@@ -63,6 +63,18 @@ _VARIABLES = {
 
 
 class Results:
+    """Results of one experiment run: a labelled dataset with its provenance and the judged
+    criteria.
+
+    Parameters
+    ----------
+    data : xarray.Dataset
+        Variables over ``condition``, ``population``, ``time_d`` and ``session``; the attributes
+        hold the resolved config (JSON), the model parameters used, the cortexsim version and
+        the seed.
+    criteria : list of dict, optional
+        Judged criteria (:func:`cortexsim.criteria.evaluate`).
+    """
     def __init__(self, data, criteria=None):
         self.data = data
         self.criteria = criteria or []

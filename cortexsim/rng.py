@@ -66,7 +66,22 @@ def _mix64_np(z: np.ndarray) -> np.ndarray:
 
 
 def step_keys(seed: int, stream: int, steps) -> np.ndarray:
-    """uint64 key for each absolute step index (array) of one stream."""
+    """uint64 key for each absolute step index (array) of one stream.
+
+    Parameters
+    ----------
+    seed : int
+        Run seed.
+    stream : int
+        Stream number (one per use).
+    steps : array_like of int
+        Absolute step indices.
+
+    Returns
+    -------
+    ndarray of uint64
+        Same shape as ``steps``.
+    """
     steps = np.atleast_1d(np.asarray(steps, dtype=np.int64)).astype(np.uint64)
     s = np.array([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
     st = np.array([int(stream)], dtype=np.uint64)
@@ -75,23 +90,70 @@ def step_keys(seed: int, stream: int, steps) -> np.ndarray:
 
 
 def bits_np(key, sites: np.ndarray) -> np.ndarray:
-    """Raw 64-bit draws for ``sites`` (int array) under ``key`` (scalar or array)."""
+    """Raw 64-bit draws for ``sites`` (int array) under ``key`` (scalar or array).
+
+    Parameters
+    ----------
+    key : int or ndarray of uint64
+        Key(s) from :func:`step_keys`.
+    sites : ndarray of int
+        Site indices.
+
+    Returns
+    -------
+    ndarray of uint64
+        Broadcast shape of ``key`` and ``sites``.
+    """
     return _mix64_np(np.asarray(key, dtype=np.uint64)
                      + (sites.astype(np.uint64) + _ONE) * GOLDEN)
 
 
 def uniform_open_np(key, sites):
-    """Uniform in (0, 1]."""
+    """Uniform in (0, 1].
+
+    Parameters
+    ----------
+    key : int or ndarray of uint64
+        Key(s) from :func:`step_keys`.
+    sites : ndarray of int
+        Site indices.
+
+    Returns
+    -------
+    ndarray of float
+    """
     return ((bits_np(key, sites) >> _S11) + _ONE).astype(np.float64) * TWO_M53
 
 
 def uniform_np(key, sites):
-    """Uniform in [0, 1)."""
+    """Uniform in [0, 1).
+
+    Parameters
+    ----------
+    key : int or ndarray of uint64
+        Key(s) from :func:`step_keys`.
+    sites : ndarray of int
+        Site indices.
+
+    Returns
+    -------
+    ndarray of float
+    """
     return (bits_np(key, sites) >> _S11).astype(np.float64) * TWO_M53
 
 
 def neg_log_np(u: np.ndarray) -> np.ndarray:
-    """-ln(u) for u in (0, 1], same arithmetic as :func:`neg_log` (numba)."""
+    """-ln(u) for u in (0, 1], same arithmetic as :func:`neg_log` (numba).
+
+    Parameters
+    ----------
+    u : ndarray
+        Uniform draws in (0, 1].
+
+    Returns
+    -------
+    ndarray
+    """
     m, e = np.frexp(u)
     low = m < _SQRT_HALF
     m = np.where(low, m * 2.0, m)
@@ -142,7 +204,17 @@ def neg_log(u):
 # --------------------------------------------------------------------------- network noise
 def hashed_uniform_np(seed, i, step, stream):
     """Uniform in [0, 1) of (seed, i, step, stream): numpy twin of the C++ ``_cs_uniform``
-    (same bits for the same integers)."""
+    (same bits for the same integers).
+
+    Parameters
+    ----------
+    seed, i, step, stream : int or ndarray of int
+        Run seed, neuron index, time step, stream number (broadcast).
+
+    Returns
+    -------
+    ndarray of float
+    """
     with np.errstate(over="ignore"):
         b = np.broadcast_arrays(np.asarray(seed), np.asarray(i), np.asarray(step), np.asarray(stream))
         seed, i, step, stream = (np.asarray(x).astype(np.int64).astype(np.uint64) for x in b)
@@ -154,7 +226,19 @@ def hashed_uniform_np(seed, i, step, stream):
 
 
 def hashed_poisson_np(lam, i, step, seed, stream):
-    """Poisson(lam) counts of (i, step, seed, stream): numpy twin of the C++ ``hash_poisson``."""
+    """Poisson(lam) counts of (i, step, seed, stream): numpy twin of the C++ ``hash_poisson``.
+
+    Parameters
+    ----------
+    lam : float or ndarray
+        Mean count.
+    i, step, seed, stream : int or ndarray of int
+        Neuron index, time step, run seed, stream number (broadcast).
+
+    Returns
+    -------
+    ndarray of int
+    """
     lam, i, step, seed, stream = np.broadcast_arrays(*(np.asarray(x) for x in (lam, i, step, seed, stream)))
     u = hashed_uniform_np(seed, i, step, stream)
     lam = lam.astype(np.float64)

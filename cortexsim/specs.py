@@ -25,7 +25,17 @@ class StrictModel(BaseModel):
 def merge_tables(base: dict, over: dict) -> dict:
     """``over`` laid over ``base``: tables merge key by key (recursively); everything else
     (lists such as a timeline or criteria, plain values, a parameter given as
-    ``{value, unit, source}``) replaces.  Neither input is changed."""
+    ``{value, unit, source}``) replaces.  Neither input is changed.
+
+    Parameters
+    ----------
+    base, over : dict
+        Tables.
+
+    Returns
+    -------
+    dict
+    """
     out = copy.deepcopy(base)
     for k, v in over.items():
         table = isinstance(v, dict) and "value" not in v      # a parameter {value, unit, ...}
@@ -71,7 +81,21 @@ def _literal_values(tp) -> list:
 
 def input_error(exc: ValidationError, model, prefix: str = "") -> InputError:
     """The first pydantic error as one :class:`InputError` naming the field (dotted, with list
-    indices) and what is allowed."""
+    indices) and what is allowed.
+
+    Parameters
+    ----------
+    exc : pydantic.ValidationError
+        The error.
+    model : type
+        The pydantic model validated.
+    prefix : str
+        Dotted prefix of the field names (``settings.``).
+
+    Returns
+    -------
+    InputError
+    """
     e = exc.errors(include_url=False)[0]
     loc = e["loc"]
     parent_tp, parent = _annotation_at(model, loc[:-1])
@@ -136,7 +160,27 @@ def _field_info(model, name):
 
 
 def validate(model, data, prefix: str = ""):
-    """``model.model_validate(data)`` with errors as one InputError."""
+    """``model.model_validate(data)`` with errors as one InputError.
+
+    Parameters
+    ----------
+    model : type
+        A pydantic model.
+    data : dict
+        What to validate.
+    prefix : str
+        Dotted prefix of the field names in errors.
+
+    Returns
+    -------
+    pydantic.BaseModel
+        The validated model.
+
+    Raises
+    ------
+    InputError
+        The first validation error (see :func:`input_error`).
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:

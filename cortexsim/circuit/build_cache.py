@@ -60,7 +60,17 @@ def compile_flags(b2) -> list[str]:
     """gcc flags of the network's build: Brian2's defaults minus -fno-finite-math-only (with it
     glibc offers no vector exp; the network has no inf/NaN arithmetic), plus enough run-time
     alias checks for gcc to vectorise loops over ~25 arrays (Brian2's local __restrict pointers
-    do not suffice).  The neuron update becomes ~3x faster."""
+    do not suffice).  The neuron update becomes ~3x faster.
+
+    Parameters
+    ----------
+    b2 : module
+        ``brian2``.
+
+    Returns
+    -------
+    list of str
+    """
     return [f for f in b2.prefs.codegen.cpp.extra_compile_args_gcc
             if f != "-fno-finite-math-only"] + ["--param=vect-max-version-for-alias-checks=1000"]
 
@@ -145,7 +155,15 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
 
 
 def prune_cache(base: Path, keep: int = CACHE_KEEP) -> None:
-    """Remove all but the ``keep`` most recently used compiled projects (and their locks)."""
+    """Remove all but the ``keep`` most recently used compiled projects (and their locks).
+
+    Parameters
+    ----------
+    base : Path
+        The cache folder (:func:`cache_dir`).
+    keep : int
+        Compiled projects kept.
+    """
     caches = sorted((d for d in base.glob("cache_*") if d.is_dir() and ".tmp" not in d.name),
                     key=lambda d: d.stat().st_mtime, reverse=True)
     for d in caches[keep:]:

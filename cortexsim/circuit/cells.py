@@ -80,6 +80,25 @@ def pop_values(pop: str, params=None) -> dict:
     population's parameters only (numbers or {value, unit, source} leaves); missing names fall
     back to the file.  ``pop`` names a table of the cells file (a whole-file ParamTree that
     declares a cell model of its own, e.g. a user's VIP table, is read for it).
+
+    Parameters
+    ----------
+    pop : str
+        A cell model (:func:`cell_models`).
+    params : ParamTree or dict, optional
+        See above.
+
+    Returns
+    -------
+    dict
+        :data:`MODEL_PARAMS` and :data:`NUMERIC_PARAMS` -> float, in the file units (pF, nS, mV,
+        ms, pA; numerics dimensionless).
+
+    Raises
+    ------
+    InputError
+        Unknown cell model (field ``cell_type``), a non-finite or non-numeric value, a
+        non-positive capacitance/conductance/time constant/slope, or a negative ``t_ref``/``g_h``.
     """
     base = (params if isinstance(params, ParamTree) and pop in params else CELLS).values()
     # a table the given file lacks falls back to the active model folder's
@@ -113,7 +132,18 @@ def pop_values(pop: str, params=None) -> dict:
 
 
 def si_values(vals: dict) -> dict:
-    """File-unit numbers -> SI floats."""
+    """File-unit numbers -> SI floats.
+
+    Parameters
+    ----------
+    vals : dict
+        Output of :func:`pop_values`.
+
+    Returns
+    -------
+    dict
+        Same keys, SI floats (F, S, V, s, A).
+    """
     units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
     return {k: convert(f"cells.{k}", v, units[k]) for k, v in vals.items()}
 
@@ -134,6 +164,23 @@ def resting_state(pop: str, params=None) -> dict:
     """Resting potential (V) and steady-state w_ad (A), m_h of one population (no input).
 
     Found as the lowest zero of the steady-state current below V_T (stable fixed point).
+
+    Parameters
+    ----------
+    pop : str
+        A cell model.
+    params : ParamTree or dict, optional
+        Cell parameters (see :func:`pop_values`).
+
+    Returns
+    -------
+    dict
+        ``{"v": V, "w_ad": A, "m_h": 1}``.
+
+    Raises
+    ------
+    InputError
+        Bad parameters, or no stable rest below V_T (the cell fires without input).
     """
     p = si_values(pop_values(pop, params))
     v = np.linspace(p["E_L"] - 0.06, p["V_T"], 4001)
@@ -157,7 +204,21 @@ def resting_state(pop: str, params=None) -> dict:
 # --------------------------------------------------------------------------- Brian2 pieces
 @dataclass
 class NeuronModel:
-    """Brian2 pieces of one population's neuron model (see module docstring)."""
+    """Brian2 pieces of one population's neuron model (see module docstring).
+
+    Attributes
+    ----------
+    eqs, threshold, reset : str
+        Brian2 code strings.
+    refractory : object
+        ``refractory`` argument of the NeuronGroup.
+    method : str
+        Integration method.
+    namespace : dict
+        Parameter name -> Brian2 quantity.
+    init : dict
+        Initial values (resting state) of the state variables.
+    """
     eqs: str
     threshold: str
     reset: str
@@ -191,7 +252,17 @@ def _names(suffix: str) -> dict:
 
 
 def equations_template(suffix: str = "") -> tuple[str, str, str]:
-    """(eqs, threshold, reset) strings with parameter names ``<name><suffix>``."""
+    """(eqs, threshold, reset) strings with parameter names ``<name><suffix>``.
+
+    Parameters
+    ----------
+    suffix : str
+        Appended to every parameter name (``""``: per-neuron constants).
+
+    Returns
+    -------
+    eqs, threshold, reset : str
+    """
     n = _names(suffix)
     return _EQS.format(**n), _THRESHOLD.format(**n), _RESET.format(**n)
 
@@ -204,7 +275,18 @@ def parameter_declarations() -> str:
 
 
 def brian_values(vals: dict) -> dict:
-    """File-unit numbers -> Brian2 quantities, keyed by parameter name."""
+    """File-unit numbers -> Brian2 quantities, keyed by parameter name.
+
+    Parameters
+    ----------
+    vals : dict
+        Output of :func:`pop_values`.
+
+    Returns
+    -------
+    dict
+        Name -> Brian2 quantity.
+    """
     units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
     return {k: v * _brian_unit(units[k]) for k, v in vals.items()}
 
@@ -215,6 +297,22 @@ def neuron_model(pop: str, params=None) -> NeuronModel:
     The equations reference ``I_syn`` and ``I_ext`` (amp) without declaring them; namespace
     names are suffixed with the population (``g_h_PT_L5``) so several groups can coexist.
     ``init`` holds the resting state (v, w_ad, m_h) as Brian2 quantities.
+
+    Parameters
+    ----------
+    pop : str
+        A cell model.
+    params : ParamTree or dict, optional
+        Cell parameters (see :func:`pop_values`).
+
+    Returns
+    -------
+    NeuronModel
+
+    Raises
+    ------
+    InputError
+        Unknown cell model or bad parameters (see :func:`pop_values`, :func:`resting_state`).
     """
     import brian2 as b2
     vals = pop_values(pop, params)
@@ -230,7 +328,24 @@ def neuron_model(pop: str, params=None) -> NeuronModel:
 
 @dataclass
 class PopulationModel:
-    """All populations in one NeuronGroup: same equations, per-neuron parameter arrays."""
+    """All populations in one NeuronGroup: same equations, per-neuron parameter arrays.
+
+    Attributes
+    ----------
+    eqs, threshold, reset : str
+        Brian2 code strings (parameters declared as per-neuron constants).
+    refractory : object
+        ``refractory`` argument of the NeuronGroup.
+    method : str
+        Integration method.
+    namespace : dict
+        Shared constants (empty: every parameter is per neuron).
+    init : dict
+        Initial values: ``v`` (volt), ``w_ad`` (amp), ``m_h``, arrays of the group size, and
+        ``t_spike``.
+    per_neuron : dict
+        Parameter name -> Brian2 quantity array (group size,).
+    """
     eqs: str
     threshold: str
     reset: str
@@ -244,7 +359,24 @@ class PopulationModel:
 def population_model(sizes: dict, params=None) -> PopulationModel:
     """One model for a group holding ``sizes[pop]`` neurons of each population, in the order of
     ``sizes`` (a dict or a sequence of (cell model, count) pairs): every population has the same equations (AdEx + h-current), so the parameters
-    become per-neuron constants and the network needs a single NeuronGroup."""
+    become per-neuron constants and the network needs a single NeuronGroup.
+
+    Parameters
+    ----------
+    sizes : dict or sequence of (str, int)
+        Cell model -> number of neurons, in group order.
+    params : ParamTree or dict, optional
+        Cell parameters (see :func:`pop_values`).
+
+    Returns
+    -------
+    PopulationModel
+
+    Raises
+    ------
+    InputError
+        Unknown cell model or bad parameters.
+    """
     import brian2 as b2
     import numpy as np
     eqs, thr, reset = equations_template("")

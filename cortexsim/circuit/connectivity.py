@@ -30,7 +30,27 @@ _KEYS = ("p", "g", "receptors", "target", "plasticity", "short_term")
 
 @dataclass(frozen=True)
 class Projection:
-    """One declared projection ``pre -> post`` (numbers in file units: p, g in nS, delay ms)."""
+    """One declared projection ``pre -> post`` (numbers in file units: p, g in nS, delay ms).
+
+    Attributes
+    ----------
+    pre, post : str
+        Populations.
+    p : float
+        Connection probability at the reference scale.
+    g_nS : float
+        Peak conductance (nS).
+    receptors : tuple of str
+        ``("AMPA", "NMDA")``, ``("GABA_A",)``...
+    target : str
+        Target compartment or inhibition type.
+    plasticity : str
+        Plasticity rule (:data:`cortexsim.plasticity.rules.RULES`) or ``"none"``.
+    short_term : str
+        Short-term dynamics (``"none"`` or ``"depression"``).
+    delay_ms : float
+        Axonal delay (ms).
+    """
 
     pre: str
     post: str
@@ -50,6 +70,17 @@ class Projection:
 
 def projections(tree: ParamTree, layout: Layout) -> list[Projection]:
     """The declared projections, in declaration order, checked against the populations.
+
+    Parameters
+    ----------
+    tree : ParamTree
+        The circuit model (``[conn.<pre>.<post>]`` tables).
+    layout : Layout
+        Its populations.
+
+    Returns
+    -------
+    list of Projection
 
     Raises
     ------

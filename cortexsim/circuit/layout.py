@@ -20,6 +20,17 @@ MIN_NEURONS = 50
 def resolve_scale(scale, tree: ParamTree) -> int:
     """Total neuron count of ``scale``: a name of ``[scale]`` (except ``reference``) or an int.
 
+    Parameters
+    ----------
+    scale : str or int
+        A named scale or a total neuron count.
+    tree : ParamTree
+        The circuit model (``[scale]`` table).
+
+    Returns
+    -------
+    int
+
     Raises
     ------
     InputError

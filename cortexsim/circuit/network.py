@@ -51,7 +51,27 @@ CELL_OVERRIDES = ("cells.g_bg", "cells.thr_tms", "cells.pol_gain")
 # --------------------------------------------------------------------------- results
 @dataclass
 class PhaseResult:
-    """What one fast phase produced (everything as numpy; experiment.py labels it)."""
+    """What one fast phase produced (everything as numpy; experiment.py labels it).
+
+    Attributes
+    ----------
+    duration_s : float
+        Length of the phase (s).
+    pop_slices : dict
+        Population -> slice of cell indices.
+    spike_counts : ndarray (N,)
+        Spikes per neuron.
+    rate_t_s : ndarray (n_bins,)
+        Bin centres of the population rates (s).
+    pop_rates_hz : dict
+        Population -> ndarray (n_bins,) of rates (Hz) over all its cells.
+    spike_i, spike_t : ndarray (n_spikes,)
+        Recorded spikes of the sampled cells: neuron index and time (s).
+    syn : dict
+        Per-synapse results of the spine sites (:attr:`Circuit.site_group`).
+    groups : dict
+        Group name -> per-synapse results of every group whose rule returns any.
+    """
 
     duration_s: float
     pop_slices: dict
@@ -72,7 +92,15 @@ class PhaseResult:
 # --------------------------------------------------------------------------- circuit
 def fresh_standalone_device(b2, threads: int = 1):
     """Brian2's cpp_standalone device, reset for a new build in this process (built and run
-    explicitly, ``make -j2``), with ``threads`` OpenMP threads (1: no OpenMP)."""
+    explicitly, ``make -j2``), with ``threads`` OpenMP threads (1: no OpenMP).
+
+    Parameters
+    ----------
+    b2 : module
+        ``brian2``.
+    threads : int
+        OpenMP threads.
+    """
     b2.set_device("cpp_standalone", build_on_run=False)
     b2.device.reinit()
     b2.device.activate(build_on_run=False)

@@ -39,6 +39,19 @@ from .waveforms import Waveform, check_width
 
 @dataclass
 class CableResult:
+    """Result of :func:`solve_cable`.
+
+    Attributes
+    ----------
+    t_s : ndarray (n_steps + 1,)
+        Time (s) from the pulse onset.
+    x_um : ndarray (n_nodes,)
+        Node positions along the fibre (um).
+    v_end_mV, v_start_mV : ndarray (n_steps + 1,)
+        Membrane potential re rest at x = L and x = 0 (mV).
+    v_final_mV : ndarray (n_nodes,)
+        Potential along the fibre at the last step (mV).
+    """
     t_s: np.ndarray        # (n_t,) times at the step boundaries
     x_um: np.ndarray       # (n_x,) node positions
     v_end_mV: np.ndarray   # (n_t,) potential at x = L (the end the field points to)
@@ -53,6 +66,40 @@ def solve_cable(waveform: Waveform, field_vpm: float, length_um: float, lambda_u
     ``field_vpm * e(t)`` (field component along the fibre, pointing from x=0 to x=L).
 
     ``dx_um`` defaults to min(lambda/40, L/40); ``substeps`` divides the waveform step.
+
+    Crank-Nicolson (after ``n_be_start`` backward-Euler steps) finite-difference solution of
+    the passive cable equation with sealed ends (Rattay 1986 IEEE Trans Biomed Eng; the field
+    enters at the ends), used to validate the reduced model.
+
+    Parameters
+    ----------
+    waveform : Waveform
+        Normalised pulse shape.
+    field_vpm : float
+        Peak field along the fibre (V/m).
+    length_um, lambda_um : float
+        Fibre length and length constant (um).
+    tau_us : float
+        Membrane time constant (us).
+    dx_um : float, optional
+        Node spacing (um).
+    substeps : int
+        Time steps per waveform sample.
+    tail_us : float
+        Time followed after the pulse (us).
+    n_be_start : int
+        Backward-Euler steps at the start (damp Crank-Nicolson oscillations).
+
+    Returns
+    -------
+    CableResult
+
+    Raises
+    ------
+    InputError
+        Non-positive sizes, or more nodes or steps than
+        :data:`~cortexsim.coupling.limits.MAX_CABLE_NODES` /
+        :data:`~cortexsim.coupling.limits.MAX_CABLE_STEPS`.
     """
     L = check_number("length_um", length_um, min=0.0, strict_min=True)
     lam = check_number("lambda_um", lambda_um, min=0.0, strict_min=True)
@@ -125,7 +172,33 @@ def solve_cable(waveform: Waveform, field_vpm: float, length_um: float, lambda_u
 def cable_threshold_vpm(cell_type: str, waveform="biphasic", pulse_width_us=None, params=None,
                         dx_um=None, substeps: int = 1) -> float:
     """Threshold (V/m) of one terminal aligned with the field (cos = 1, best polarity) from
-    the numerical cable: dV_th / peak of the Na-filtered end potential per V/m."""
+    the numerical cable: dV_th / peak of the Na-filtered end potential per V/m.
+
+    Parameters
+    ----------
+    cell_type : str
+        A coupling cell type (:func:`~cortexsim.coupling.membrane.cell_types`).
+    waveform : str or Waveform
+        Pulse shape.
+    pulse_width_us : float, optional
+        Width (us) for a waveform name (None: its default).
+    params : ParamTree or dict, optional
+        Coupling parameters (default ``models/coupling.toml``).
+    dx_um : float, optional
+        Node spacing of the cable solver (um).
+    substeps : int
+        Solver steps per waveform sample.
+
+    Returns
+    -------
+    float
+        Threshold field (V/m).
+
+    Raises
+    ------
+    InputError
+        Unknown cell type or waveform, a width or parameter out of range.
+    """
     p = _params(params)
     check_cell_type(cell_type, p)
     cp = cell_params(cell_type, p)
@@ -142,7 +215,29 @@ def cable_threshold_vpm(cell_type: str, waveform="biphasic", pulse_width_us=None
 
 def reduced_terminal_threshold_vpm(cell_type: str, waveform="biphasic", pulse_width_us=None,
                                    params=None) -> float:
-    """Same quantity as :func:`cable_threshold_vpm` from the reduced (analytic) model."""
+    """Same quantity as :func:`cable_threshold_vpm` from the reduced (analytic) model.
+
+    Parameters
+    ----------
+    cell_type : str
+        A coupling cell type.
+    waveform : str or Waveform
+        Pulse shape.
+    pulse_width_us : float, optional
+        Width (us) for a waveform name.
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    float
+        Threshold field (V/m).
+
+    Raises
+    ------
+    InputError
+        Unknown cell type or waveform, a width or parameter out of range.
+    """
     p = _params(params)
     cp = cell_params(cell_type, p)
     pp, pm = response_peaks(waveform, cp["tau_us"], cp["length_um"] / cp["lambda_um"], p,
@@ -153,7 +248,30 @@ def reduced_terminal_threshold_vpm(cell_type: str, waveform="biphasic", pulse_wi
 def reduced_end_potential(waveform: Waveform, field_vpm: float, length_um: float,
                           lambda_um: float, tau_us: float, tail_us: float = 1000.0,
                           model: str = "images") -> tuple[np.ndarray, np.ndarray]:
-    """Reduced-model V_end(t) (mV) for the same set-up as :func:`solve_cable`."""
+    """Reduced-model V_end(t) (mV) for the same set-up as :func:`solve_cable`.
+
+    Parameters
+    ----------
+    waveform : Waveform
+        Normalised pulse shape.
+    field_vpm : float
+        Peak field along the fibre (V/m).
+    length_um, lambda_um : float
+        Fibre length and length constant (um).
+    tau_us : float
+        Membrane time constant (us).
+    tail_us : float
+        Time followed after the pulse (us).
+    model : str
+        ``"images"`` or ``"tanh"`` (finite-length model, see :func:`step_response`).
+
+    Returns
+    -------
+    t_s : ndarray (n + 1,)
+        Time (s).
+    v_end_mV : ndarray (n + 1,)
+        End potential re rest (mV).
+    """
     t, r = terminal_response(waveform, tau_us, length_um / lambda_um, tail_us, model)
     return t, r * lambda_um * field_vpm * _MV_PER_UM_PER_VPM
 
@@ -164,7 +282,31 @@ def strength_duration(cell_type: str, widths_us, params=None, method: str = "red
     """Threshold (V/m) of the cell type's canonical terminal vs rectangular pulse width.
 
     ``widths_us``: at most :data:`~cortexsim.coupling.limits.MAX_SD_WIDTHS` widths, each within the range of
-    ``waveforms.rectangular_width_us``."""
+    ``waveforms.rectangular_width_us``.
+
+    Parameters
+    ----------
+    cell_type : str
+        A coupling cell type.
+    widths_us : array_like
+        Rectangular pulse widths (us).
+    params : ParamTree or dict, optional
+        Coupling parameters.
+    method : str
+        ``"reduced"`` (analytic model) or ``"cable"`` (finite differences).
+    dx_um : float, optional
+        Node spacing of the cable solver (um).
+
+    Returns
+    -------
+    ndarray (n_widths,)
+        Thresholds (V/m).
+
+    Raises
+    ------
+    InputError
+        Unknown cell type or method, too many widths, a width out of range.
+    """
     check_cell_type(cell_type, params)
     if method not in ("reduced", "cable"):
         raise InputError("method", f"unknown value {method!r}", ["reduced", "cable"])
@@ -178,7 +320,22 @@ def strength_duration(cell_type: str, widths_us, params=None, method: str = "red
 
 def fit_sd_time_constant(widths_us, thresholds) -> tuple[float, float]:
     """Fit the first-order (exponential) strength-duration model used for cTMS data,
-    ``E_th(W) = E_rh / (1 - exp(-W / tau_sd))``; returns (rheobase V/m, tau_sd in us)."""
+    ``E_th(W) = E_rh / (1 - exp(-W / tau_sd))``; returns (rheobase V/m, tau_sd in us).
+
+    Parameters
+    ----------
+    widths_us : array_like (n,)
+        Pulse widths (us).
+    thresholds : array_like (n,)
+        Thresholds (V/m) at those widths.
+
+    Returns
+    -------
+    rheobase_vpm : float
+        Threshold for an infinitely long pulse (V/m).
+    tau_sd_us : float
+        Strength-duration time constant (us; Peterchev et al. 2013 cTMS).
+    """
     w = np.asarray(widths_us, dtype=float)
     th = np.asarray(thresholds, dtype=float)
 
@@ -194,7 +351,24 @@ def plot_strength_duration(path, cell_types=("PT_L5", "IT_L23", "PV", "afferent"
                            widths_us=(20, 30, 40, 60, 80, 100, 150, 200, 300, 400, 500),
                            params=None) -> dict:
     """Figure of threshold vs rectangular pulse width (reduced model lines, cable solver
-    markers, first-order fit) saved to ``path``; returns the fitted values per cell type."""
+    markers, first-order fit) saved to ``path``; returns the fitted values per cell type.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output image file.
+    cell_types : sequence of str
+        Coupling cell types to draw.
+    widths_us : sequence of float
+        Rectangular pulse widths (us).
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    dict
+        cell type -> ``{"rheobase_vpm", "tau_sd_us"}`` of the first-order fit.
+    """
     import matplotlib
     import matplotlib.ticker
     matplotlib.use("Agg")

@@ -49,35 +49,125 @@ def _nonneg(field: str, x, limit_name: str, params=None):
 
 
 def macroscopic_field_vpm(pct_rmt, params=None):
-    """Macroscopic cortical field (V/m) at ``pct_rmt`` % of resting motor threshold."""
+    """Macroscopic cortical field (V/m) at ``pct_rmt`` % of resting motor threshold.
+
+    Parameters
+    ----------
+    pct_rmt : float or array_like
+        Intensity (% of resting motor threshold, within ``[limits] pct_rmt``).
+    params : ParamTree or dict, optional
+        Coupling parameters (``[field]``: field at 100 % RMT).
+
+    Returns
+    -------
+    float or ndarray
+        Field (V/m), same shape as ``pct_rmt``.
+
+    Raises
+    ------
+    InputError
+        An intensity out of its limits or a bad ``[field]`` parameter.
+    """
     pct = _nonneg("pct_rmt", pct_rmt, "pct_rmt", params)
     e_rmt, _ = _factors(params)
     return pct / 100.0 * e_rmt
 
 
 def cell_field_vpm(pct_rmt, params=None):
-    """Field acting on the neuron models (V/m) at ``pct_rmt`` % RMT (macroscopic x scale)."""
+    """Field acting on the neuron models (V/m) at ``pct_rmt`` % RMT (macroscopic x scale).
+
+    Parameters
+    ----------
+    pct_rmt : float or array_like
+        Intensity (% RMT).
+    params : ParamTree or dict, optional
+        Coupling parameters (``[field]``).
+
+    Returns
+    -------
+    float or ndarray
+        Cell-level field (V/m).
+
+    Raises
+    ------
+    InputError
+        An intensity out of its limits or a bad ``[field]`` parameter.
+    """
     pct = _nonneg("pct_rmt", pct_rmt, "pct_rmt", params)
     e_rmt, k = _factors(params)
     return k * pct / 100.0 * e_rmt
 
 
 def pct_rmt_from_cell_field(field_vpm, params=None):
-    """Inverse of :func:`cell_field_vpm`."""
+    """Inverse of :func:`cell_field_vpm`.
+
+    Parameters
+    ----------
+    field_vpm : float or array_like
+        Cell-level field (V/m).
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    float or ndarray
+        Intensity (% RMT).
+
+    Raises
+    ------
+    InputError
+        A field out of its limits.
+    """
     e = _nonneg("field_vpm", field_vpm, "field_vpm", params)
     e_rmt, k = _factors(params)
     return 100.0 * e / (k * e_rmt)
 
 
 def pct_rmt_from_macroscopic(field_vpm, params=None):
-    """Inverse of :func:`macroscopic_field_vpm`."""
+    """Inverse of :func:`macroscopic_field_vpm`.
+
+    Parameters
+    ----------
+    field_vpm : float or array_like
+        Macroscopic field (V/m).
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    float or ndarray
+        Intensity (% RMT).
+
+    Raises
+    ------
+    InputError
+        A field out of its limits.
+    """
     e = _nonneg("field_vpm", field_vpm, "field_vpm", params)
     e_rmt, _ = _factors(params)
     return 100.0 * e / e_rmt
 
 
 def macroscopic_to_cell_vpm(field_vpm, params=None):
-    """Cell-level field for a macroscopic (head-model) field, e.g. imported SimNIBS samples."""
+    """Cell-level field for a macroscopic (head-model) field, e.g. imported SimNIBS samples.
+
+    Parameters
+    ----------
+    field_vpm : float or array_like
+        Macroscopic field (V/m).
+    params : ParamTree or dict, optional
+        Coupling parameters (``[field]`` scale).
+
+    Returns
+    -------
+    float or ndarray
+        Cell-level field (V/m).
+
+    Raises
+    ------
+    InputError
+        A field out of its limits.
+    """
     e = _nonneg("field_vpm", field_vpm, "field_vpm", params)
     _, k = _factors(params)
     return k * e
@@ -86,7 +176,19 @@ def macroscopic_to_cell_vpm(field_vpm, params=None):
 @dataclass(frozen=True)
 class FieldSamples:
     """Imported field samples: positions (mm), E vectors (V/m, macroscopic), per-point magnitude
-    (V/m) and angle (deg, 0-180) between E and the cortical normal."""
+    (V/m) and angle (deg, 0-180) between E and the cortical normal.
+
+    Attributes
+    ----------
+    positions_mm : ndarray (n, 3)
+        Sample positions (mm).
+    e_vpm : ndarray (n, 3)
+        Field vectors (V/m, macroscopic).
+    magnitude_vpm : ndarray (n,)
+        |E| (V/m).
+    angle_deg : ndarray (n,)
+        Angle between E and the cortical normal (deg, 0-180).
+    """
 
     positions_mm: np.ndarray  # (n, 3)
     e_vpm: np.ndarray         # (n, 3)
@@ -143,6 +245,23 @@ def load_field_samples(path, normal=(0.0, 0.0, 1.0)) -> FieldSamples:
     The file holds at most :data:`~cortexsim.coupling.limits.MAX_FIELD_FILE_BYTES` bytes and
     :data:`~cortexsim.coupling.limits.MAX_FIELD_SAMPLES` rows, every value finite and every
     |E| within ``[limits] field_vpm``; otherwise :class:`InputError` naming ``field_file``.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV or NPY file.
+    normal : array_like (3,) or (n, 3)
+        Cortical normal (need not be unit length).
+
+    Returns
+    -------
+    FieldSamples
+
+    Raises
+    ------
+    InputError
+        Missing, malformed or too large file, non-finite values, a field out of its limits
+        (field ``field_file``), or a malformed or zero normal (field ``normal``).
     """
     path = Path(path)
     if not path.is_file():
@@ -176,7 +295,25 @@ def load_field_samples(path, normal=(0.0, 0.0, 1.0)) -> FieldSamples:
 
 def field_at_target(peak_vpm: float, angle_deg: float = 0.0) -> dict:
     """A uniform field at the target: peak cell-level E (V/m) and its direction relative to the
-    somato-dendritic axis (deg), each within its ``[limits]``."""
+    somato-dendritic axis (deg), each within its ``[limits]``.
+
+    Parameters
+    ----------
+    peak_vpm : float
+        Peak cell-level field (V/m).
+    angle_deg : float
+        Direction re the somato-dendritic axis (deg).
+
+    Returns
+    -------
+    dict
+        ``{"field_vpm", "angle_deg", "cos_angle"}``.
+
+    Raises
+    ------
+    InputError
+        Either value outside its ``[limits]``.
+    """
     e = float(check_limit("field_vpm", peak_vpm))
     a = _check_angle(angle_deg)
     return {"field_vpm": e, "angle_deg": a, "cos_angle": math.cos(math.radians(a))}

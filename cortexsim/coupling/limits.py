@@ -56,7 +56,22 @@ def default_params() -> ParamTree:
 
 
 def params_or_default(params) -> ParamTree | dict:
-    """``params`` (a ParamTree or nested dict of the coupling parameters) or the default file."""
+    """``params`` (a ParamTree or nested dict of the coupling parameters) or the default file.
+
+    Parameters
+    ----------
+    params : ParamTree, dict or None
+        Coupling parameters, or None for ``models/coupling.toml``.
+
+    Returns
+    -------
+    ParamTree or dict
+
+    Raises
+    ------
+    InputError
+        ``params`` is neither None nor a dict.
+    """
     if params is None:
         return default_params()
     if not isinstance(params, dict):
@@ -74,7 +89,25 @@ def _node(params, path: str):
 
 
 def param_value(params, path: str):
-    """Value of a dotted path in a ParamTree or a plain nested dict (of values or leaves)."""
+    """Value of a dotted path in a ParamTree or a plain nested dict (of values or leaves).
+
+    Parameters
+    ----------
+    params : ParamTree or dict
+        Coupling parameters.
+    path : str
+        Dotted path (``cells.PT_L5.lambda_um``).
+
+    Returns
+    -------
+    object
+        The value (a leaf's ``value``, or the plain value).
+
+    Raises
+    ------
+    InputError
+        No such path (the field is ``path``).
+    """
     node = _node(params, path)
     if isinstance(node, dict) and "value" in node:
         return node["value"]
@@ -89,7 +122,33 @@ def _fmt_range(lo: float, hi: float, unit: str | None) -> str:
 def check_in_range(field: str, value, lo: float, hi: float, unit: str | None = None, *,
                    integer: bool = False, where: str = ""):
     """``value`` as a number if it is one (not a bool, not a string), finite and in
-    ``[lo, hi]``; otherwise :class:`InputError` naming ``field`` and the range."""
+    ``[lo, hi]``; otherwise :class:`InputError` naming ``field`` and the range.
+
+    Parameters
+    ----------
+    field : str
+        Name for the error message.
+    value : object
+        What the user gave.
+    lo, hi : float
+        Allowed closed range.
+    unit : str, optional
+        Unit shown in the message.
+    integer : bool
+        Require a whole number.
+    where : str
+        Extra context for the message.
+
+    Returns
+    -------
+    float or int
+
+    Raises
+    ------
+    InputError
+        Not a number (a bool or string is not), not finite, not whole with ``integer`` or outside
+        ``[lo, hi]``.
+    """
     allowed = _fmt_range(lo, hi, unit) + (f" ({where})" if where else "")
     try:
         v = check_number(field, value, integer=integer)
@@ -102,7 +161,25 @@ def check_in_range(field: str, value, lo: float, hi: float, unit: str | None = N
 
 def param_range(params, path: str) -> tuple[float, float, str | None] | None:
     """``(lo, hi, unit)`` from the ``range`` of the parameter at ``path``, or ``None`` where the
-    parameters give none (a plain dict of values)."""
+    parameters give none (a plain dict of values).
+
+    Parameters
+    ----------
+    params : ParamTree or dict
+        Coupling parameters.
+    path : str
+        Dotted path of a parameter.
+
+    Returns
+    -------
+    tuple or None
+        ``(lo, hi, unit)``.
+
+    Raises
+    ------
+    InputError
+        No such path, or a malformed ``range``.
+    """
     node = _node(params, path)
     if isinstance(node, dict) and "range" in node:
         lo, hi = node["range"]
@@ -112,7 +189,28 @@ def param_range(params, path: str) -> tuple[float, float, str | None] | None:
 
 def checked_param(params, path: str, *, integer: bool = False, positive: bool = False):
     """The parameter at ``path``, checked to be a number within its ``range`` (where the
-    parameters give one; else only finite, and > 0 with ``positive``)."""
+    parameters give one; else only finite, and > 0 with ``positive``).
+
+    Parameters
+    ----------
+    params : ParamTree or dict
+        Coupling parameters.
+    path : str
+        Dotted path of a parameter.
+    integer : bool
+        Require a whole number.
+    positive : bool
+        Require > 0 where no range is given.
+
+    Returns
+    -------
+    float or int
+
+    Raises
+    ------
+    InputError
+        Naming ``path``: missing, not a number, or out of range.
+    """
     value = param_value(params, path)
     rng = param_range(params, path)
     if rng is not None:
@@ -122,7 +220,25 @@ def checked_param(params, path: str, *, integer: bool = False, positive: bool = 
 
 
 def limit(name: str, params=None) -> tuple[float, float, str | None]:
-    """``(lo, hi, unit)`` of the user input ``name`` from the ``[limits]`` table."""
+    """``(lo, hi, unit)`` of the user input ``name`` from the ``[limits]`` table.
+
+    Parameters
+    ----------
+    name : str
+        Key of ``[limits]`` (``angle_deg``, ``field_vpm``, ``pct_rmt``...).
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    tuple
+        ``(lo, hi, unit)``.
+
+    Raises
+    ------
+    InputError
+        No such limit, or a malformed one.
+    """
     p = params_or_default(params)
     try:
         node = _node(p, f"limits.{name}")
@@ -139,25 +255,102 @@ def limit(name: str, params=None) -> tuple[float, float, str | None]:
 
 
 def check_limit(name: str, value, params=None, field: str | None = None):
-    """``value`` checked against ``[limits].name`` (InputError naming ``field`` or ``name``)."""
+    """``value`` checked against ``[limits].name`` (InputError naming ``field`` or ``name``).
+
+    Parameters
+    ----------
+    name : str
+        Key of ``[limits]``.
+    value : object
+        What the user gave.
+    params : ParamTree or dict, optional
+        Coupling parameters.
+    field : str, optional
+        Name in the error message (default ``name``).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        Not a finite number within the limits.
+    """
     return check_in_range(field or name, value, *limit(name, params))
 
 
 def check_count(field: str, n: int, most: int, why: str) -> None:
-    """InputError naming ``field`` if ``n`` exceeds the numerical limit ``most``."""
+    """InputError naming ``field`` if ``n`` exceeds the numerical limit ``most``.
+
+    Parameters
+    ----------
+    field : str
+        The user input that sets the size.
+    n : int
+        Size asked for.
+    most : int
+        Largest allowed size.
+    why : str
+        What is counted (for the message).
+
+    Raises
+    ------
+    InputError
+        ``n > most``.
+    """
     if n > most:
         raise InputError(field, f"needs {n:,} {why}, more than the {most:,} allowed",
                          f"at most {most:,}")
 
 
 def angle_deg(value, params=None) -> float:
-    """A field direction (deg, re the somato-dendritic axis) checked against its limits."""
+    """A field direction (deg, re the somato-dendritic axis) checked against its limits.
+
+    Parameters
+    ----------
+    value : float
+        Direction (deg).
+    params : ParamTree or dict, optional
+        Coupling parameters (``[limits] angle_deg``).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InputError
+        Not a finite number within the limits (field ``angle_deg``).
+    """
     return float(check_limit("angle_deg", value, params))
 
 
 def finite_nonneg_array(field: str, value, limit_name: str, params=None):
     """``value`` (scalar or array-like of numbers) as float / float array, every element finite
-    and within ``[limits].limit_name``, at most :data:`MAX_FIELD_VALUES` of them."""
+    and within ``[limits].limit_name``, at most :data:`MAX_FIELD_VALUES` of them.
+
+    Parameters
+    ----------
+    field : str
+        Name for the error message.
+    value : float or array_like
+        Numbers to check.
+    limit_name : str
+        Key of ``[limits]`` giving the allowed range.
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    float or ndarray
+        Same shape as ``value``.
+
+    Raises
+    ------
+    InputError
+        Non-numeric, non-finite or out-of-range elements, or too many of them.
+    """
     import numpy as np
     lo, hi, unit = limit(limit_name, params)
     allowed = _fmt_range(lo, hi, unit)

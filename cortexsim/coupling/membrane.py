@@ -108,7 +108,27 @@ def check_cell_type(cell_type: str, params=None) -> str:
 
 
 def cell_params(cell_type: str, params=None) -> dict:
-    """Numbers of one cell type's coupling model (plain dict of floats)."""
+    """Numbers of one cell type's coupling model (plain dict of floats).
+
+    Parameters
+    ----------
+    cell_type : str
+        A coupling cell type (:func:`cell_types` of ``params``).
+    params : ParamTree or dict, optional
+        Coupling parameters (default ``models/coupling.toml``).
+
+    Returns
+    -------
+    dict
+        ``lambda_um``, ``tau_us``, ``length_um``, ``dV_th_mV``, ``axon_angle_mean_deg``,
+        ``axon_angle_sd_deg``, ``isotropic_fraction``, ``lambda_sd_ln``, ``n_terminals`` (int),
+        ``soma_sensitivity_mV_per_Vpm``, ``tau_m_ms``.
+
+    Raises
+    ------
+    InputError
+        Unknown cell type, or a value missing, non-numeric or out of its range.
+    """
     p = _params(params)
     check_cell_type(cell_type, p)
     keys = ("lambda_um", "tau_us", "length_um", "dV_th_mV", "axon_angle_mean_deg",
@@ -165,6 +185,25 @@ def step_response(s, length_ratio: float | None, model: str = "images") -> np.nd
     """End potential of a sealed cable for a unit step of field, in units of lambda*E.
 
     ``s`` = t / tau (array), ``length_ratio`` = L / lambda (None or inf: semi-infinite).
+
+    Parameters
+    ----------
+    s : array_like
+        Time in units of tau (>= 0).
+    length_ratio : float or None
+        L / lambda.
+    model : str
+        ``"images"`` (exact, method of images) or ``"tanh"`` (DC-scaled approximation).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``s``.
+
+    Raises
+    ------
+    InputError
+        Unknown ``model`` (field ``response.finite_length_model``).
     """
     s = np.asarray(s, dtype=float)
     base = special.erf(np.sqrt(np.maximum(s, 0.0)))
@@ -193,6 +232,32 @@ def terminal_response(waveform: Waveform, tau_us: float, length_ratio: float | N
 
     Exact for the zero-order-hold waveform: r[n] = sum_k e[k] (S(t_n - t_k) - S(t_n - t_k - dt)).
     Returns (t_s at interval boundaries, r).
+
+    Parameters
+    ----------
+    waveform : Waveform
+        Normalised pulse (>= 2 samples).
+    tau_us : float
+        Terminal membrane time constant (us, > 0).
+    length_ratio : float or None
+        L / lambda (None: semi-infinite).
+    tail_us : float
+        Time followed after the pulse (us).
+    model : str
+        Finite-length model (:func:`step_response`).
+
+    Returns
+    -------
+    t_s : ndarray (n + 1,)
+        Time (s).
+    r : ndarray (n + 1,)
+        Normalised end potential (dimensionless).
+
+    Raises
+    ------
+    InputError
+        Bad time step or constants, or more samples than
+        :data:`~cortexsim.coupling.limits.MAX_RESPONSE_SAMPLES`.
     """
     dt = waveform.dt_s
     if not (math.isfinite(dt) and dt > 0):
@@ -230,6 +295,20 @@ def spike_filter(r: np.ndarray, dt_s: float, tau_na_us: float) -> np.ndarray:
     first-order filter with the activation time constant (unit DC gain), integrated exactly
     for V piecewise linear between samples; ``r[0]`` must be 0 (rest before the pulse).
     ``tau_na_us = 0`` returns ``r`` unchanged (instantaneous voltage threshold).
+
+    Parameters
+    ----------
+    r : ndarray (n,)
+        Terminal depolarisation samples.
+    dt_s : float
+        Sample interval (s).
+    tau_na_us : float
+        Na activation time constant (us, >= 0).
+
+    Returns
+    -------
+    ndarray (n,)
+        Filtered depolarisation (same units as ``r``).
     """
     if tau_na_us <= 0:
         return r
@@ -252,7 +331,31 @@ def _peaks(wf: Waveform, tau_us: float, length_ratio: float | None, tail: float,
 def response_peaks(waveform, tau_us: float, length_ratio: float | None, params=None,
                    pulse_width_us=None) -> tuple[float, float]:
     """(p+, p-): peak of the Na-filtered terminal depolarisation per unit lambda*E for the
-    field along / against the fibre."""
+    field along / against the fibre.
+
+    Parameters
+    ----------
+    waveform : str or Waveform
+        Pulse shape.
+    tau_us : float
+        Terminal membrane time constant (us).
+    length_ratio : float or None
+        L / lambda.
+    params : ParamTree or dict, optional
+        Coupling parameters (``[response]`` settings).
+    pulse_width_us : float, optional
+        Width (us) for a waveform name.
+
+    Returns
+    -------
+    p_plus, p_minus : float
+        Peaks (>= 0, dimensionless).
+
+    Raises
+    ------
+    InputError
+        Unknown waveform, a width or setting out of range.
+    """
     p = _params(params)
     wf = _resolve_waveform(waveform, pulse_width_us, p)
     tail = float(_setting(p, "response.tail_us", 1000.0, min=0.0))
@@ -320,7 +423,33 @@ def recruitment(cell_type: str, field_vpm, waveform="biphasic", angle_deg: float
                 pulse_width_us=None, params=None):
     """Fraction of the ``cell_type`` population fired by a pulse of peak cell-level field
     ``field_vpm`` (V/m; scalar or array), given its spread of terminal orientations and
-    morphologies.  Monotone from 0 to 1."""
+    morphologies.  Monotone from 0 to 1.
+
+    Parameters
+    ----------
+    cell_type : str
+        A coupling cell type (:func:`cell_types` of ``params``).
+    field_vpm : float or array_like
+        Peak cell-level field (V/m, >= 0).
+    waveform : str or Waveform
+        Pulse shape.
+    angle_deg : float
+        Field direction re the somato-dendritic axis (deg).
+    pulse_width_us : float, optional
+        Width (us) for a waveform name.
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    float or ndarray
+        Fraction fired, same shape as ``field_vpm``.
+
+    Raises
+    ------
+    InputError
+        Unknown cell type or waveform, a value out of its limits, or too many evaluations.
+    """
     check_cell_type(cell_type, params)
     angle = _check_angle(angle_deg)
     E = _check_field(field_vpm)
@@ -357,7 +486,31 @@ def threshold_vpm(cell_type: str, waveform="biphasic", angle_deg: float = 0.0,
                   pulse_width_us=None, params=None) -> float:
     """Cell-level field (V/m) that fires half of the ``cell_type`` population (the median
     per-cell threshold) for this waveform and field direction (relative to the
-    somato-dendritic axis)."""
+    somato-dendritic axis).
+
+    Parameters
+    ----------
+    cell_type : str
+        A coupling cell type (:func:`cell_types` of ``params``).
+    waveform : str or Waveform
+        Pulse shape.
+    angle_deg : float
+        Field direction (deg).
+    pulse_width_us : float, optional
+        Width (us) for a waveform name.
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    float
+        Median threshold (V/m; inf where no field fires half of the population).
+
+    Raises
+    ------
+    InputError
+        Unknown cell type or waveform, or a value out of its limits.
+    """
     check_cell_type(cell_type, params)
     angle = _check_angle(angle_deg)
     t0, w, cp, _ = _terminal_median_thresholds(cell_type, waveform, angle, pulse_width_us, params)
@@ -380,7 +533,36 @@ def sample_thresholds(cell_type: str, n: int, rng: np.random.Generator, waveform
                       angle_deg: float = 0.0, pulse_width_us=None, params=None) -> np.ndarray:
     """Per-cell thresholds (V/m) of ``n`` cells drawn from the population model (terminal
     directions, lambda spread, n_terminals per cell); ``np.mean(samples <= E)`` converges to
-    ``recruitment(E)``.  Cells with no terminal able to fire get ``inf``."""
+    ``recruitment(E)``.  Cells with no terminal able to fire get ``inf``.
+
+    Parameters
+    ----------
+    cell_type : str
+        A coupling cell type (:func:`cell_types` of ``params``).
+    n : int
+        Number of cells.
+    rng : numpy.random.Generator
+        Source of the draws.
+    waveform : str or Waveform
+        Pulse shape.
+    angle_deg : float
+        Field direction (deg).
+    pulse_width_us : float, optional
+        Width (us) for a waveform name.
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    ndarray (n,)
+        Thresholds (V/m).
+
+    Raises
+    ------
+    InputError
+        Unknown cell type, bad ``n`` or ``rng``, a value out of its limits, or more than
+        :data:`~cortexsim.coupling.limits.MAX_TERMINAL_DRAWS` terminal draws.
+    """
     check_cell_type(cell_type, params)
     n = check_number("n", n, min=0, integer=True)
     if not isinstance(rng, np.random.Generator):
@@ -418,6 +600,31 @@ def somatic_polarization_mV(cell_type: str, field_vpm, waveform="biphasic",
     axis) times cos(angle) times the pulse filtered by the somatic membrane
     (first order, tau_m, unit DC gain).  A biphasic pulse nets ~0 because its integral is 0.
     Returns a float for scalar ``field_vpm``, an array otherwise.
+
+    Parameters
+    ----------
+    cell_type : str
+        A coupling cell type (:func:`cell_types` of ``params``).
+    field_vpm : float or array_like
+        Peak cell-level field (V/m, >= 0).
+    waveform : str or Waveform
+        Pulse shape.
+    angle_deg : float
+        Field direction (deg).
+    pulse_width_us : float, optional
+        Width (us) for a waveform name.
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    float or ndarray
+        Polarisation (mV), same shape as ``field_vpm``.
+
+    Raises
+    ------
+    InputError
+        Unknown cell type or waveform, or a value out of its limits.
     """
     check_cell_type(cell_type, params)
     angle = _check_angle(angle_deg)

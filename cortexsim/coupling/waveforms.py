@@ -51,7 +51,23 @@ WAVEFORMS = ("biphasic", "monophasic", "half_sine", "rectangular")
 
 @dataclass(frozen=True, eq=False)
 class Waveform:
-    """A normalised E-field pulse: ``e`` (peak |e| = 1) sampled at ``t_s`` (seconds)."""
+    """A normalised E-field pulse: ``e`` (peak |e| = 1) sampled at ``t_s`` (seconds).
+
+    Attributes
+    ----------
+    name : str
+        Waveform name (``biphasic``, ``monophasic``, ``rectangular``... or a user's).
+    t_s : ndarray (n,)
+        Sample times (s, uniform step).
+    e : ndarray (n,)
+        Normalised field (dimensionless, peak |e| = 1).
+    pulse_width_us : float
+        Width (us).
+    meta : dict
+        Where the shape came from.
+
+    Waveforms compare equal (and hash) by name, width, step and samples.
+    """
 
     name: str
     t_s: np.ndarray
@@ -91,7 +107,25 @@ _pv = param_value
 
 
 def default_width_us(name: str, params=None) -> float:
-    """The default width of waveform ``name`` (``models/coupling.toml``), range-checked."""
+    """The default width of waveform ``name`` (``models/coupling.toml``), range-checked.
+
+    Parameters
+    ----------
+    name : str
+        A waveform of :data:`WAVEFORMS`.
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    float
+        Width (us).
+
+    Raises
+    ------
+    InputError
+        Unknown waveform or a default outside its range.
+    """
     check_choice("waveform", name, WAVEFORMS)
     return float(checked_param(params_or_default(params), WIDTH_PARAMS[name], positive=True))
 
@@ -99,6 +133,20 @@ def default_width_us(name: str, params=None) -> float:
 def check_width(name: str, pulse_width_us, params=None) -> float:
     """``pulse_width_us`` (a user's width for waveform ``name``; ``None``: the default) checked
     against the ``range`` of the waveform's width parameter.
+
+    Parameters
+    ----------
+    name : str
+        A waveform of :data:`WAVEFORMS`.
+    pulse_width_us : float or None
+        The user's width (us).
+    params : ParamTree or dict, optional
+        Coupling parameters.
+
+    Returns
+    -------
+    float
+        Width (us).
 
     Raises
     ------

@@ -52,7 +52,22 @@ def load_experiment(path) -> "Experiment":
     """Read and validate an experiment spec (TOML).  A spec may start from another one:
     ``extends = "aitbs_study.toml"`` (path relative to the spec) takes that spec and lays this
     one's tables over it (tables merge key by key; lists such as the timeline and criteria, and
-    plain values, replace)."""
+    plain values, replace).
+
+    Parameters
+    ----------
+    path : str or Path
+        The spec (TOML).
+
+    Returns
+    -------
+    Experiment
+
+    Raises
+    ------
+    InputError
+        Missing or malformed file or an invalid spec (one line naming the field).
+    """
     p = Path(path)
     if not p.is_file() and not p.suffix:
         from ..params import experiments_dir
@@ -63,6 +78,15 @@ def load_experiment(path) -> "Experiment":
 
 # --------------------------------------------------------------------------- runner
 class Experiment:
+    """A validated experiment spec; :meth:`run` simulates it.
+
+    Parameters
+    ----------
+    spec : dict
+        The validated, normalised spec (from :func:`load_experiment` or :meth:`from_dict`).
+    path : str, optional
+        The spec's file.
+    """
     def __init__(self, spec: dict, path: str | None = None):
         self.spec = spec
         self.path = path
@@ -99,7 +123,24 @@ class Experiment:
 
 # --------------------------------------------------------------------------- CLI
 def check_seed(seed, field: str = "seed") -> int:
-    """A seed in [0, 2**31 - 1] (stored exactly in results.nc and used by every generator)."""
+    """A seed in [0, 2**31 - 1] (stored exactly in results.nc and used by every generator).
+
+    Parameters
+    ----------
+    seed : int
+        The seed given.
+    field : str
+        Name for the error message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InputError
+        Not an integer in range (a bool is not).
+    """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError(field, f"expected an integer, got {seed!r}", f"0 ... {SEED_MAX}")
     if not 0 <= seed <= SEED_MAX:
@@ -109,6 +150,15 @@ def check_seed(seed, field: str = "seed") -> int:
 
 def check_out_dir(out) -> Path:
     """``out`` is, or can be made, a writable directory (made here, before any work).
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder.
+
+    Returns
+    -------
+    Path
 
     Raises
     ------
@@ -134,6 +184,32 @@ def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1,
     Returns the summary dict (``out``, ``metrics``, ``criteria``) and writes results.nc,
     summary.json, report.md and figures into ``out`` (default ``out/<experiment name>``);
     checkpoints go to ``out/checkpoints`` so that a stopped run resumes.
+
+    Parameters
+    ----------
+    spec : str or Path
+        The spec file.
+    scale : str or int, optional
+        Replaces the spec's scale.
+    out : str or Path, optional
+        Output folder.
+    seed : int, optional
+        Replaces the spec's seed.
+    progress : bool
+        Draw progress bars.
+    workers : int
+        Worker processes (one condition each).
+    settings : dict, optional
+        Run options overriding the spec's settings.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        Any bad input, before the run starts.
     """
     exp = load_experiment(spec)
     cfg = exp.resolved_config(seed, scale, settings, workers)     # every option checked here

@@ -36,7 +36,21 @@ def rho_after_session(res, sess_len: float, rule) -> np.ndarray:
     fast phase ``res`` simulated its start: over the rest, the plasticity rule's carry-over
     (:meth:`cortexsim.plasticity.rules.PlasticityRule.carry_over`; for Graupner-Brunel the GB
     mean field with the fractions of time each synapse's calcium spent above the thresholds in
-    the simulated part)."""
+    the simulated part).
+
+    Parameters
+    ----------
+    res : PhaseResult
+        The simulated start of the session.
+    sess_len : float
+        Session length (s).
+    rule : PlasticityRule
+        The spine sites' rule.
+
+    Returns
+    -------
+    ndarray (n_sites,)
+    """
     rho = np.asarray(res.syn["rho"], dtype=float)
     rest = sess_len - res.duration_s
     if rest <= 1e-9:
@@ -47,7 +61,24 @@ def rho_after_session(res, sess_len: float, rule) -> np.ndarray:
 
 def ltp_time_per_cell(res, site_post, n_cells, duration_s) -> np.ndarray:
     """Mean time per second that a cell's present synapses spent above theta_p (0 for a cell
-    without present plastic synapses)."""
+    without present plastic synapses).
+
+    Parameters
+    ----------
+    res : PhaseResult
+        A fast phase (its spine sites' ``t_above_p``, s, and ``on``).
+    site_post : ndarray of int (n_sites,)
+        Postsynaptic cell of each site.
+    n_cells : int
+        Number of cells.
+    duration_s : float
+        Length of the phase (s).
+
+    Returns
+    -------
+    ndarray (n_cells,)
+        Seconds above theta_p per second, averaged over the cell's present synapses.
+    """
     on = res.syn["on"] > 0
     tp = np.asarray(res.syn["t_above_p"], dtype=float)
     num = np.bincount(site_post[on], weights=tp[on], minlength=n_cells)
@@ -58,16 +89,55 @@ def ltp_time_per_cell(res, site_post, n_cells, duration_s) -> np.ndarray:
 def reset_new_spines(rho, on, prev_on):
     """A spine that formed since the last fast phase starts in the DOWN state (rho = 0): new
     spines are small and weak (Holtmaat et al. 2005; Knott et al. 2006) and must be potentiated
-    to stabilise."""
+    to stabilise.
+
+    Parameters
+    ----------
+    rho : ndarray (n_sites,)
+        Efficacies.
+    on : ndarray (n_sites,)
+        Present now.
+    prev_on : ndarray (n_sites,)
+        Present at the last fast phase.
+
+    Returns
+    -------
+    ndarray (n_sites,)
+    """
     return np.where((on > 0) & (prev_on == 0), 0.0, rho)
 
 
 def stimulation_days(proto) -> float:
-    """Span of the stimulation phase: its whole days (1 day for one accelerated day)."""
+    """Span of the stimulation phase: its whole days (1 day for one accelerated day).
+
+    Parameters
+    ----------
+    proto : Protocol
+        The protocol.
+
+    Returns
+    -------
+    float
+        Days.
+    """
     return float(proto.days) if proto is not None else 1.0
 
 
 def phase_days(ph: dict, proto) -> float:
+    """Length of a timeline phase (days): its ``days``, or for a stimulation phase the span of
+    its protocol (:func:`stimulation_days`).
+
+    Parameters
+    ----------
+    ph : dict
+        A validated timeline phase.
+    proto : Protocol or None
+        The condition's protocol.
+
+    Returns
+    -------
+    float
+    """
     return stimulation_days(proto) if ph["kind"] == "stimulation" else ph["days"]
 
 

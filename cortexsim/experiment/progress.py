@@ -3,7 +3,17 @@ from __future__ import annotations
 
 
 class Progress:
-    """A tqdm bar, or (in a worker process) messages to the parent's bars through ``queue``."""
+    """A tqdm bar, or (in a worker process) messages to the parent's bars through ``queue``.
+
+    Parameters
+    ----------
+    total : float
+        Work units.
+    enabled : bool
+        Draw anything.
+    desc : str
+        Bar label.
+    """
 
     def __init__(self, total: float, enabled, desc: str):
         self.bar = None
@@ -32,7 +42,13 @@ class Progress:
 
 
 def draw_worker_progress(queue):
-    """Parent side of the workers' progress: one bar per condition, until a None arrives."""
+    """Parent side of the workers' progress: one bar per condition, until a None arrives.
+
+    Parameters
+    ----------
+    queue : multiprocessing.Queue
+        Messages from the workers.
+    """
     from tqdm.auto import tqdm
     bars = {}
     while True:

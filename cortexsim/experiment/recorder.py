@@ -15,13 +15,43 @@ import numpy as np
 
 def by_population(x: np.ndarray, groups: np.ndarray, n_pop: int) -> np.ndarray:
     """Mean of ``x`` over the members of each of ``n_pop`` populations (``groups``: population
-    index per member); 0 for a population without members."""
+    index per member); 0 for a population without members.
+
+    Parameters
+    ----------
+    x : ndarray (n,)
+        Values per member.
+    groups : ndarray of int (n,)
+        Population index per member.
+    n_pop : int
+        Number of populations.
+
+    Returns
+    -------
+    ndarray (n_pop,)
+    """
     n = np.bincount(groups, minlength=n_pop).astype(float)
     return np.bincount(groups, weights=x, minlength=n_pop) / np.maximum(n, 1)
 
 
 def mean_efficacy(rho: np.ndarray, on: np.ndarray, site_pop: np.ndarray, n_pop: int):
-    """Mean GB efficacy of present synapses per population (NaN where none)."""
+    """Mean GB efficacy of present synapses per population (NaN where none).
+
+    Parameters
+    ----------
+    rho : ndarray (n_sites,)
+        Efficacies.
+    on : ndarray (n_sites,)
+        Presence.
+    site_pop : ndarray of int (n_sites,)
+        Population of each site's postsynaptic cell.
+    n_pop : int
+        Number of populations.
+
+    Returns
+    -------
+    ndarray (n_pop,)
+    """
     num = np.bincount(site_pop, weights=rho * on, minlength=n_pop)
     den = np.bincount(site_pop, weights=on, minlength=n_pop)
     return np.where(den > 0, num / np.maximum(den, 1), np.nan)
@@ -29,7 +59,17 @@ def mean_efficacy(rho: np.ndarray, on: np.ndarray, site_pop: np.ndarray, n_pop: 
 
 @dataclass
 class Snapshot:
-    """Spine state at a read-out: time (d), occupancy (int8) and GB efficacy per site."""
+    """Spine state at a read-out: time (d), occupancy (int8) and GB efficacy per site.
+
+    Attributes
+    ----------
+    t_d : float
+        Time (days).
+    on : ndarray of int8 (n_sites,)
+        Occupancy.
+    rho : ndarray (n_sites,)
+        Efficacy.
+    """
 
     t_d: float
     on: np.ndarray

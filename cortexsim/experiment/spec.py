@@ -105,7 +105,24 @@ class Settings(RunSettings):
 
 
 def check_scale(v, field: str = "scale"):
-    """A scale name or a neuron count (an int, or a string of digits from the CLI)."""
+    """A scale name or a neuron count (an int, or a string of digits from the CLI).
+
+    Parameters
+    ----------
+    v : str or int
+        The scale given.
+    field : str
+        Name for the error message.
+
+    Returns
+    -------
+    str or int
+
+    Raises
+    ------
+    InputError
+        Not a named scale (``SCALE_NAMES``) nor an integer count >= the minimum.
+    """
     if isinstance(v, str) and v.strip().isdigit():
         v = int(v)
     if isinstance(v, str) and v in SCALE_NAMES:
@@ -174,7 +191,24 @@ class Spec(StrictModel):
 def flatten_overrides(ov, where: str) -> dict:
     """``[overrides]`` as ``{dotted path: value}``: quoted keys (``"circuit.sim.dt" = 0.05``) and
     TOML dotted keys (``circuit.sim.dt = 0.05``, read as nested tables) are the same path.  A
-    value may carry its unit: ``{ value = 50, unit = "us" }``."""
+    value may carry its unit: ``{ value = 50, unit = "us" }``.
+
+    Parameters
+    ----------
+    ov : dict
+        The ``[overrides]`` table.
+    where : str
+        Its field name for errors.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        Not a table, or an empty table where a value is expected.
+    """
     if not isinstance(ov, dict):
         raise InputError(where, "must be a table of dotted paths")
     out = {}
@@ -193,7 +227,20 @@ def flatten_overrides(ov, where: str) -> dict:
 
 
 def check_overrides(ov: dict, where: str) -> None:
-    """Every override names an existing model parameter and has its type, unit and range."""
+    """Every override names an existing model parameter and has its type, unit and range.
+
+    Parameters
+    ----------
+    ov : dict
+        Dotted path -> value.
+    where : str
+        Field name for errors.
+
+    Raises
+    ------
+    InputError
+        Naming the override: unknown model or path, wrong type or dimension, out of range.
+    """
     for path, v in ov.items():
         model, _, rest = path.partition(".")
         if model not in MODEL_NAMES:
@@ -320,7 +367,26 @@ def resolve_settings(settings: dict, scale=None, overrides: dict | None = None) 
     """The settings of one run: ``scale`` (if given) replaces the spec's; the scale's own table
     applies (a neuron count uses the table of the largest named scale not above it, or of the
     smallest); then ``overrides`` (run options such as ``--session-sample``).  Returns a new
-    dict with ``settings_scale``: the named scale whose table was applied."""
+    dict with ``settings_scale``: the named scale whose table was applied.
+
+    Parameters
+    ----------
+    settings : dict
+        The spec's ``[settings]``.
+    scale : str or int, optional
+        Replaces the spec's scale.
+    overrides : dict, optional
+        Run options.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        An unknown scale or a run option of the wrong type or range.
+    """
     out = copy.deepcopy(settings)
     if scale is not None:
         out["scale"] = check_scale(scale)
@@ -342,7 +408,23 @@ def _nearest_named_scale(n: int) -> str:
 
 
 def model_trees(overrides: dict) -> dict:
-    """The model parameter trees (one per model file) with ``overrides`` applied."""
+    """The model parameter trees (one per model file) with ``overrides`` applied.
+
+    Parameters
+    ----------
+    overrides : dict
+        ``{"<model>.<dotted path>": value}`` (e.g. ``"coupling.cells.PT_L5.dV_th_mV"``).
+
+    Returns
+    -------
+    dict
+        Model name (``MODEL_NAMES``) -> ParamTree.
+
+    Raises
+    ------
+    InputError
+        An override of the wrong type, dimension or range.
+    """
     trees = {m: load_model(m) for m in MODEL_NAMES}
     for path, v in overrides.items():
         model, rest = path.split(".", 1)
@@ -394,6 +476,15 @@ def read_spec(p, _seen=()) -> dict:
     """Read a spec (TOML) and merge what it ``extends`` (a path relative to it): tables merge
     key by key; lists (timeline, criteria) and plain values replace.  Overrides are flattened
     to dotted paths first, so a quoted and an unquoted path are the same key.
+
+    Parameters
+    ----------
+    p : str or Path
+        The spec file.
+
+    Returns
+    -------
+    dict
 
     Raises
     ------

@@ -72,7 +72,18 @@ def code_version() -> str:
 
 
 def digest(*parts) -> str:
-    """Hash of arrays (dtype, shape and bytes) and JSON-able values, in order."""
+    """Hash of arrays (dtype, shape and bytes) and JSON-able values, in order.
+
+    Parameters
+    ----------
+    *parts : ndarray or JSON-able
+        What to hash.
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
     h = hashlib.sha256()
     for x in parts:
         if isinstance(x, np.ndarray):
@@ -88,7 +99,21 @@ def digest(*parts) -> str:
 def condition_key(cfg: dict, cname: str, version: str) -> str:
     """Checkpoint key of condition ``cname``: the resolved config without the criteria and
     without the other conditions (adding, removing or changing another condition keeps this
-    one's state), and the code version."""
+    one's state), and the code version.
+
+    Parameters
+    ----------
+    cfg : dict
+        The resolved config.
+    cname : str
+        Condition.
+    version : str
+        Code version (:func:`cortexsim.circuit.build_cache.code_version`).
+
+    Returns
+    -------
+    str
+    """
     c = copy.deepcopy(cfg)
     c.pop("criteria", None)
     c["conditions"] = {cname: c["conditions"][cname]}

@@ -177,7 +177,13 @@ class PlasticityRule(ABC):
 
 @register
 class Static(PlasticityRule):
-    """Static synapses: fixed conductance, no per-synapse plasticity state."""
+    """Static synapses: fixed conductance, no per-synapse plasticity state.
+
+    Parameters
+    ----------
+    params : object, optional
+        Unused (the interface's parameter slot).
+    """
 
     name = "none"
 
@@ -194,6 +200,12 @@ class GraupnerBrunel(PlasticityRule):
     ``w_ref`` (so the mean unitary conductance at build is the declared ``g``); NMDA only with
     the presence ``on`` of the spine.  Signals for the structural model: ``rho`` and the time the
     calcium spent above theta_p (``t_above_p``, and its fraction of the run).
+
+    Parameters
+    ----------
+    params : ParamTree, GBParams or dict, optional
+        Rule parameters (see :func:`cortexsim.plasticity.synaptic.get_params`; default
+        ``models/synaptic.toml``).
     """
 
     name = "graupner_brunel"

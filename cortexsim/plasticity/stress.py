@@ -23,6 +23,28 @@ KINDS = ("restraint", "corticosterone", "custom")
 
 @dataclass(frozen=True)
 class StressSchedule:
+    """Daily stress sessions (restraint or chronic corticosterone) over days.
+
+    Attributes
+    ----------
+    days : int
+        Number of stress days (>= 0).
+    hours_per_day : float
+        Session length (h, in (0, 24]).
+    onset_day : float
+        Day of the first session (>= 0).
+    start_hour : float or None
+        Hour of day the session starts (``start_hour + hours_per_day <= 24``).
+    amplitude : float
+        Exposure inside a session (>= 0; 1 = the calibrated stressor).
+    kind : str
+        One of ``KINDS``.
+
+    Raises
+    ------
+    InputError
+        Any field out of its range (named ``stress.<field>``).
+    """
     days: int
     hours_per_day: float
     onset_day: float = 0.0
@@ -76,7 +98,22 @@ def _params(params) -> dict:
 
 
 def exposure(t_days, schedule: StressSchedule, params=None) -> np.ndarray:
-    """Stress exposure e(t) (amplitude inside a session, else 0)."""
+    """Stress exposure e(t) (amplitude inside a session, else 0).
+
+    Parameters
+    ----------
+    t_days : array_like
+        Times (days).
+    schedule : StressSchedule
+        The schedule.
+    params : ParamTree or dict, optional
+        Stress model (``models/stress.toml``).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``t_days`` (dimensionless).
+    """
     P = _params(params)
     t = np.asarray(t_days, dtype=np.float64)
     start = P["default_start_hour"] if schedule.start_hour is None else schedule.start_hour
@@ -92,7 +129,27 @@ def exposure(t_days, schedule: StressSchedule, params=None) -> np.ndarray:
 def stress_signal(t_days, schedule, params=None) -> np.ndarray:
     """Glucocorticoid signal S(t) >= 0 at times ``t_days`` (days; any order).
     ``schedule``: dict / StressSchedule, or None (no stress: zeros).  The system is at rest
-    (S = 0) at min(0, min(t))."""
+    (S = 0) at min(0, min(t)).
+
+    Parameters
+    ----------
+    t_days : array_like
+        Times (days).
+    schedule : dict, StressSchedule or None
+        The schedule.
+    params : ParamTree or dict, optional
+        Stress model (``models/stress.toml``: kinetics of the glucocorticoid signal).
+
+    Returns
+    -------
+    ndarray
+        S at ``t_days`` (dimensionless, same shape).
+
+    Raises
+    ------
+    InputError
+        A malformed schedule.
+    """
     t = np.asarray(t_days, dtype=np.float64)
     if t.size and not np.all(np.isfinite(t)):
         raise InputError("t_days", "must be finite")
@@ -121,7 +178,30 @@ def stress_signal(t_days, schedule, params=None) -> np.ndarray:
 
 
 def stress_per_step(schedule, t0_days: float, dt_h: float, n_steps: int, params=None):
-    """S sampled at the midpoint of each slow-phase step starting at ``t0_days``."""
+    """S sampled at the midpoint of each slow-phase step starting at ``t0_days``.
+
+    Parameters
+    ----------
+    schedule : dict, StressSchedule or None
+        The schedule.
+    t0_days : float
+        Start of the slow phase (days).
+    dt_h : float
+        Step (h, > 0).
+    n_steps : int
+        Number of steps (>= 0).
+    params : ParamTree or dict, optional
+        Stress model.
+
+    Returns
+    -------
+    ndarray (n_steps,)
+
+    Raises
+    ------
+    InputError
+        ``dt_h`` or ``n_steps`` out of range, or a malformed schedule.
+    """
     dt_h = check_number("dt_h", dt_h, min=0, strict_min=True)
     n_steps = check_number("n_steps", n_steps, min=0, integer=True)
     t = t0_days + (np.arange(n_steps) + 0.5) * dt_h / 24.0

@@ -79,7 +79,21 @@ def _rate_vector(P: dict) -> np.ndarray:
 
 
 def stress_multipliers(S: np.ndarray, dt_h: float, P: dict) -> np.ndarray:
-    """(4, n_steps) per-step factors incl. dt: formation, stabilisation, elim nascent, elim stable."""
+    """(4, n_steps) per-step factors incl. dt: formation, stabilisation, elim nascent, elim stable.
+
+    Parameters
+    ----------
+    S : ndarray (n_steps,)
+        Glucocorticoid signal per step.
+    dt_h : float
+        Step (h).
+    P : dict
+        Resolved structural parameters.
+
+    Returns
+    -------
+    ndarray (4, n_steps)
+    """
     sat = P["stress"]["saturation"]
     Se = S / (1.0 + S / sat)
     f, n, s = P["formation"], P["nascent"], P["stable"]
@@ -92,7 +106,22 @@ def stress_multipliers(S: np.ndarray, dt_h: float, P: dict) -> np.ndarray:
 
 
 def site_rates_per_day(plast, cell_drive, params=None) -> dict:
-    """Per-site rates (1/day) without stress: form, stab, elim_nascent, elim_stable."""
+    """Per-site rates (1/day) without stress: form, stab, elim_nascent, elim_stable.
+
+    Parameters
+    ----------
+    plast : float or ndarray
+        Plasticity signal per site, in [0, 1].
+    cell_drive : float or ndarray
+        Drive of the postsynaptic cell per site.
+    params : ParamTree or dict, optional
+        Structural model (``models/structural.toml``).
+
+    Returns
+    -------
+    dict
+        ``form``, ``stab``, ``elim_nascent``, ``elim_stable`` -> rates (1/day), broadcast shape.
+    """
     c = _rate_vector(_params(params))
     p = np.asarray(plast, dtype=np.float64)
     d = np.asarray(cell_drive, dtype=np.float64)
@@ -112,7 +141,20 @@ def _site_rates_np(c, p, d):
 
 def equilibrium_fractions(params=None, plast=None) -> dict:
     """Stationary fractions (empty, nascent, stable) at ``plast`` (default plast_ref), no
-    drive, no stress, of the continuous-time chain."""
+    drive, no stress, of the continuous-time chain.
+
+    Parameters
+    ----------
+    params : ParamTree or dict, optional
+        Structural model.
+    plast : float, optional
+        Plasticity signal in [0, 1].
+
+    Returns
+    -------
+    dict
+        ``empty``, ``nascent``, ``stable`` -> fraction (sum 1).
+    """
     P = _params(params)
     p = P["baseline"]["plast_ref"] if plast is None else float(plast)
     r = site_rates_per_day(p, 0.0, P)
@@ -128,7 +170,14 @@ def equilibrium_fractions(params=None, plast=None) -> dict:
 @dataclass
 class SpineState:
     """Spine sites: ``state`` int8 (0 empty, 1 nascent, 2 stable), ``weight`` float32 relative
-    weight (0 for empty sites), optional ``age`` float32 hours since formation (0 if empty)."""
+    weight (0 for empty sites), optional ``age`` float32 hours since formation (0 if empty).
+
+    Attributes
+    ----------
+    state : ndarray of int8 (n_sites,)
+    weight : ndarray of float32 (n_sites,)
+    age : ndarray of float32 (n_sites,) or None
+    """
 
     state: np.ndarray
     weight: np.ndarray
@@ -174,7 +223,21 @@ class SpineState:
 
 def density(state: SpineState | np.ndarray, groups=None, n_groups: int | None = None):
     """Occupied (nascent + stable) fraction of sites, overall (groups None) or per group id
-    (``groups``: non-negative int per site); groups without sites give NaN."""
+    (``groups``: non-negative int per site); groups without sites give NaN.
+
+    Parameters
+    ----------
+    state : SpineState or ndarray of int8
+        Site states.
+    groups : ndarray of int, optional
+        Group id per site.
+    n_groups : int, optional
+        Number of groups (default: ``groups.max() + 1``).
+
+    Returns
+    -------
+    float or ndarray (n_groups,)
+    """
     st = state.state if isinstance(state, SpineState) else np.asarray(state)
     occ = (st > 0)
     if groups is None:
@@ -193,7 +256,23 @@ def homeostatic_drive(state: SpineState, groups=None, target_density=None, param
     """Per-site cell_drive from each group's spine deficit:
     ``clip(gain * (target - density) / target, -drive_max, drive_max)``.  ``groups`` is the
     postsynaptic cell (or population) id per site; target defaults to the equilibrium
-    occupancy of the model (scalar or one value per group)."""
+    occupancy of the model (scalar or one value per group).
+
+    Parameters
+    ----------
+    state : SpineState
+        Site states.
+    groups : ndarray of int, optional
+        Group id per site.
+    target_density : float or ndarray, optional
+        Set point (occupied fraction).
+    params : ParamTree or dict, optional
+        Structural model (``[homeostasis]`` gain, drive_max).
+
+    Returns
+    -------
+    ndarray (n_sites,)
+    """
     P = _params(params)
     h = P["homeostasis"]
     if target_density is None:
@@ -397,6 +476,37 @@ def advance(state: SpineState, plast, cell_drive, stress, dt_h: float, n_steps: 
     consecutive calls).  Returns ``(new_state, counts)``; counts holds per-step int64 arrays
     ``formed``, ``stabilised``, ``eliminated`` (= ``eliminated_nascent`` +
     ``eliminated_stable``) and their totals under ``totals``.  The input state is not modified.
+
+    Parameters
+    ----------
+    state : SpineState
+        Sites at the start.
+    plast : float or ndarray (n_sites,)
+        Plasticity signal.
+    cell_drive : float or ndarray (n_sites,)
+        Postsynaptic drive.
+    stress : float or ndarray (n_steps,)
+        Glucocorticoid signal.
+    dt_h : float
+        Step (h).
+    n_steps : int
+        Number of steps.
+    seed, step0 : int
+        RNG coordinates.
+    params : ParamTree or dict, optional
+        Structural model.
+    backend : str
+        ``"numba"`` (kernel) or ``"numpy"`` (reference; same numbers).
+
+    Returns
+    -------
+    new_state : SpineState
+    counts : dict
+
+    Raises
+    ------
+    InputError
+        Shapes that do not match, non-finite or out-of-range inputs, an unknown backend.
     """
     if not isinstance(state, SpineState):
         raise InputError("state", "expected a SpineState")
@@ -455,7 +565,48 @@ def run_slow_phase(state: SpineState, plast, stress, dt_h: float, n_steps: int, 
     per-group spine deficit is turned into cell_drive (:func:`homeostatic_drive`) and added
     to ``activity_drive``.  Returns ``(state, counts, trace)``: per-step counts as in
     :func:`advance`; trace: dict of ``t_h`` and ``density`` (n_records x n_groups, or
-    n_records) sampled at the start and after every update interval."""
+    n_records) sampled at the start and after every update interval.
+
+    Parameters
+    ----------
+    state : SpineState
+        Sites at the start.
+    plast : float or ndarray (n_sites,)
+        Plasticity signal.
+    stress : float or ndarray (n_steps,)
+        Glucocorticoid signal.
+    dt_h : float
+        Step (h).
+    n_steps : int
+        Number of steps.
+    seed : int
+        RNG seed.
+    groups : ndarray of int, optional
+        Homeostatic group (postsynaptic cell) per site.
+    activity_drive : float or ndarray (n_sites,)
+        Activity-dependent drive added to the homeostatic one.
+    target_density : float or ndarray, optional
+        Homeostatic set point.
+    step0 : int
+        First step index (RNG coordinate).
+    params : ParamTree or dict, optional
+        Structural model.
+    backend : str
+        ``"numba"`` or ``"numpy"``.
+    record_every : int, optional
+        Steps between density records (default: the update interval).
+
+    Returns
+    -------
+    state : SpineState
+    counts : dict
+    trace : dict
+
+    Raises
+    ------
+    InputError
+        As :func:`advance`.
+    """
     P = _params(params)
     dt_h = check_number("dt_h", dt_h, min=0, strict_min=True)
     n_steps = check_number("n_steps", n_steps, min=0, integer=True)
@@ -494,7 +645,27 @@ def mean_field(stress, dt_h: float, params=None, plast=None, homeostasis: bool =
     """Expected fractions (empty, nascent, stable) per step for one homogeneous group of
     infinitely many sites: the same discrete-time chain as :func:`advance` (per-step
     probabilities 1 - exp(-h)), with the homeostatic drive refreshed every update interval.
-    Returns an (n_steps + 1, 3) array.  Used for calibration and as a test oracle."""
+    Returns an (n_steps + 1, 3) array.  Used for calibration and as a test oracle.
+
+    Parameters
+    ----------
+    stress : float or ndarray (n_steps,)
+        Glucocorticoid signal per step.
+    dt_h : float
+        Step (h).
+    params : ParamTree or dict, optional
+        Structural model.
+    plast : float, optional
+        Plasticity signal (default ``plast_ref``).
+    homeostasis : bool
+        Include the homeostatic feedback.
+    fractions0 : array_like (3,), optional
+        Start (default: the equilibrium).
+
+    Returns
+    -------
+    ndarray (n_steps + 1, 3)
+    """
     P = _params(params)
     S = np.asarray(stress, dtype=np.float64)
     p = P["baseline"]["plast_ref"] if plast is None else float(plast)

@@ -52,7 +52,51 @@ __all__ = [
 # parameters
 @dataclass(frozen=True)
 class GBParams:
-    """Parameters in SI-like base units (seconds, mM, volts) derived from ``models/synaptic.toml``."""
+    """Parameters in SI-like base units (seconds, mM, volts) derived from ``models/synaptic.toml``.
+
+    Attributes
+    ----------
+    tau_ca : float
+        Calcium decay (s).
+    c_pre, c_post : float
+        Calcium transient per pre / post spike.
+    D : float
+        Delay of the presynaptic transient (s).
+    theta_d, theta_p : float
+        Depression and potentiation thresholds.
+    gamma_d, gamma_p : float
+        Depression and potentiation rates.
+    tau : float
+        Time constant of rho (s).
+    rho_star : float
+        Boundary of the basins of attraction.
+    sigma : float
+        Noise amplitude.
+    beta : float
+        Fraction initially DOWN.
+    b : float
+        UP/DOWN strength ratio.
+    w_down : float
+        Efficacy of the DOWN state.
+    mode : str
+        Rule variant.
+    nmda : bool
+        Presynaptic calcium scaled by the NMDA Mg2+ unblock.
+    v_name : str
+        Postsynaptic voltage variable.
+    mg, mg_k : float
+        [Mg2+] and unblock constant (mM).
+    mg_slope : float
+        Unblock slope (1/mV).
+    v_ref : float
+        Reference voltage (mV).
+    noise : bool
+        Noise term on.
+    cubic_substeps : int
+        Substeps of the cubic term.
+    reference_dt : float
+        Step of the clock-driven reference (s).
+    """
     tau_ca: float      # s
     c_pre: float
     c_post: float
@@ -98,6 +142,20 @@ def get_params(params=None) -> GBParams:
     ``params`` may be ``None`` (file defaults), a full :class:`ParamTree` of that file, a
     :class:`GBParams`, or a dict of overrides applied on top of the file, either by dotted path
     (``{"efficacy.gamma_p": 700, "nmda.enabled": True}``) or nested like ``ParamTree.values()``.
+
+    Parameters
+    ----------
+    params : None, ParamTree, GBParams or dict
+        See above.
+
+    Returns
+    -------
+    GBParams
+
+    Raises
+    ------
+    InputError
+        An unknown path, a value of the wrong type or out of range.
     """
     if isinstance(params, GBParams):
         return params
@@ -149,7 +207,20 @@ def get_params(params=None) -> GBParams:
 
 
 def mg_unblock(v_mV, p: GBParams | None = None):
-    """Jahr & Stevens 1990 Mg2+ unblock B(v) = 1/(1 + [Mg]/mg_k exp(-mg_slope v))."""
+    """Jahr & Stevens 1990 Mg2+ unblock B(v) = 1/(1 + [Mg]/mg_k exp(-mg_slope v)).
+
+    Parameters
+    ----------
+    v_mV : float or ndarray
+        Membrane potential (mV).
+    p : GBParams, optional
+        Constants (default: the file's).
+
+    Returns
+    -------
+    float or ndarray
+        B in (0, 1], same shape.
+    """
     p = p or get_params()
     return 1.0 / (1.0 + p.mg / p.mg_k * np.exp(-p.mg_slope * np.asarray(v_mV, dtype=float)))
 
@@ -184,6 +255,22 @@ def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None):
 
     Returns ``(c_new, rho_new, t_above_p, t_above_d)``; arrays broadcast.  Noise is applied when
     ``p.noise`` is true (``rng`` required).
+
+    Parameters
+    ----------
+    c, rho : float or ndarray
+        Calcium and efficacy at the start.
+    Dt : float or ndarray
+        Interval (s).
+    p : GBParams
+        Rule parameters.
+    rng : numpy.random.Generator, optional
+        Noise source.
+
+    Returns
+    -------
+    c_new, rho_new, t_above_p, t_above_d : ndarray
+        Times in s.
     """
     c = np.asarray(c, dtype=float)
     rho = np.asarray(rho, dtype=float)
@@ -217,7 +304,26 @@ def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: floa
     scale of tau_ca (~23 ms), rho on the scale of tau (~346 s), so over many protocol periods rho
     follows the drift averaged over the period.  Integrated with the same splitting as
     :func:`advance` (potentiation, depression, then the cubic term) in steps of ``step_s``.
-    The noise term is not extrapolated (drift only)."""
+    The noise term is not extrapolated (drift only).
+
+    Parameters
+    ----------
+    rho : float or ndarray
+        Efficacy at the start.
+    frac_p, frac_d : float or ndarray
+        Fractions of time above theta_p / theta_d (in [0, 1]).
+    duration_s : float
+        Time to advance (s).
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters.
+    step_s : float
+        Integration step (s).
+
+    Returns
+    -------
+    ndarray
+        rho after ``duration_s``.
+    """
     p = params if isinstance(params, GBParams) else get_params(params)
     rho = np.asarray(rho, dtype=float)
     fp = np.clip(np.asarray(frac_p, dtype=float), 0.0, 1.0)
@@ -241,7 +347,21 @@ def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: floa
 
 @dataclass
 class EventResult:
-    """Result of :func:`event_driven_rho` / :func:`event_driven_batch`."""
+    """Result of :func:`event_driven_rho` / :func:`event_driven_batch`.
+
+    Attributes
+    ----------
+    t_events, rho_events : ndarray (K,) or (S, K)
+        Calcium-event times (s) and rho right after each.
+    rho_final : float or ndarray (S,)
+        rho at ``t_end``.
+    t_end : float or ndarray (S,)
+        Read-out time (s).
+    n_pre, n_post : int or ndarray (S,)
+        Event counts.
+    t_above_p, t_above_d : float or ndarray (S,)
+        Time with calcium above theta_p / theta_d (s).
+    """
     t_events: np.ndarray        # (K,) or (S, K): event times (s), calcium arrival times
     rho_events: np.ndarray      # rho right after each event
     rho_final: np.ndarray | float
@@ -266,7 +386,25 @@ def _events(pre_times, post_times, p: GBParams, c_pre_scale=None):
 
 def event_driven_batch(ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=None):
     """Event-driven rho for S synapses with K events each (``ev_t``, ``ev_inc``: (S, K), each row
-    sorted; an increment of 0 is a no-op event).  Returns an :class:`EventResult` with arrays."""
+    sorted; an increment of 0 is a no-op event).  Returns an :class:`EventResult` with arrays.
+
+    Parameters
+    ----------
+    ev_t, ev_inc : ndarray (S, K)
+        Event times (s) and calcium increments.
+    p : GBParams
+        Rule parameters.
+    rho0 : float or ndarray (S,)
+        Initial efficacy.
+    t_end : float or ndarray (S,), optional
+        Read-out time (s).
+    seed : int, optional
+        Noise seed.
+
+    Returns
+    -------
+    EventResult
+    """
     ev_t = np.atleast_2d(np.asarray(ev_t, float))
     ev_inc = np.atleast_2d(np.asarray(ev_inc, float))
     S, K = ev_t.shape
@@ -298,6 +436,25 @@ def event_driven_rho(pre_times, post_times, params=None, rho0=0.5, t_end=None, s
     ``pre_times`` / ``post_times`` in seconds (presynaptic spike times at the synapse; calcium
     arrives ``D`` later).  ``t_end`` (default: last calcium event) is where rho is read.
     ``c_pre_scale`` optionally scales each presynaptic transient (e.g. NMDA unblock factors).
+
+    Parameters
+    ----------
+    pre_times, post_times : array_like
+        Spike times (s).
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters.
+    rho0 : float
+        Initial efficacy.
+    t_end : float, optional
+        Read-out time (s).
+    seed : int, optional
+        Noise seed.
+    c_pre_scale : array_like, optional
+        Factor per presynaptic spike.
+
+    Returns
+    -------
+    EventResult
     """
     p = get_params(params)
     t, inc, is_pre = _events(pre_times, post_times, p, c_pre_scale)
@@ -353,6 +510,23 @@ def _ref_kernel(ev_step, ev_inc, n_steps, dt, rec_every, rho0, tau_ca, theta_d, 
 
 @dataclass
 class Trajectory:
+    """Result of :func:`simulate_pair_protocol`.
+
+    Attributes
+    ----------
+    t : ndarray
+        Recorded times (s).
+    rho : ndarray
+        rho at ``t``.
+    rho_final : float
+        rho at ``t_end``.
+    t_above_p, t_above_d : float
+        Time with calcium above theta_p / theta_d (s).
+    dt : float
+        Integration step (s).
+    extra : dict
+        Further recorded values.
+    """
     t: np.ndarray          # s, recorded times
     rho: np.ndarray        # rho at t
     rho_final: float       # rho at t_end
@@ -369,6 +543,29 @@ def simulate_pair_protocol(pre_times, post_times, params=None, rho0=0.5, dt=None
 
     Times in seconds; ``dt`` defaults to ``numerics.reference_dt`` (0.02 ms).  Events are put on
     the nearest grid step.
+
+    Parameters
+    ----------
+    pre_times, post_times : array_like
+        Spike times (s).
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters.
+    rho0 : float
+        Initial efficacy.
+    dt : float, optional
+        Step (s).
+    t_end : float, optional
+        End (s).
+    record_dt : float
+        Recording interval (s).
+    seed : int, optional
+        Noise seed.
+    c_pre_scale : array_like, optional
+        Factor per presynaptic spike.
+
+    Returns
+    -------
+    Trajectory
     """
     p = get_params(params)
     dt = p.reference_dt if dt is None else check_number("dt", dt, min=0, strict_min=True)
@@ -403,6 +600,23 @@ class SynapseModelParts:
     presynaptic calcium transient; its delay must be transmission delay + D (:func:`set_delays`).
     ``on_post["post"]`` is the postsynaptic (back-propagating spike) transient.
     Call :func:`flush_synapses` after a run to bring rho and the statistics to the end time.
+
+    Attributes
+    ----------
+    model : str
+        Brian2 synapse equations.
+    on_pre, on_post : dict
+        Pathway name -> code.
+    namespace : dict
+        Constants.
+    transmission_pathway, calcium_pathway : str
+        Pathway names.
+    delay_D : float
+        Calcium delay D (s).
+    variables : dict
+        Initial values of the per-synapse variables.
+    flush_code : str
+        Code that brings the state to the end of a run.
     """
     model: str
     on_pre: dict
@@ -472,7 +686,19 @@ def synapse_model(params=None, counters: bool = True) -> SynapseModelParts:
     """Brian2 model strings of the event-driven GB rule (no per-synapse clock-driven ODE).
     ``counters``: per-synapse pre/post spike counters (a network whose on-states are fixed during
     a run derives them from its per-neuron spike counts instead: one array less to touch per
-    event)."""
+    event).
+
+    Parameters
+    ----------
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters.
+    counters : bool
+        Keep per-synapse spike counters.
+
+    Returns
+    -------
+    SynapseModelParts
+    """
     import brian2 as b2
 
     p = get_params(params)
@@ -521,7 +747,17 @@ def synapse_model(params=None, counters: bool = True) -> SynapseModelParts:
 
 def set_delays(S, transmission_delay=None, params=None):
     """Set ``S.pre.delay`` (transmission) and ``S.ca.delay = transmission + D`` (Brian2 rounds
-    delays to the clock step: D = 4.6098 ms becomes 4.6 ms at dt = 0.1 ms)."""
+    delays to the clock step: D = 4.6098 ms becomes 4.6 ms at dt = 0.1 ms).
+
+    Parameters
+    ----------
+    S : brian2.Synapses
+        Built from :func:`synapse_model`.
+    transmission_delay : brian2.Quantity, optional
+        Axonal delay.
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters (D).
+    """
     import brian2 as b2
 
     p = get_params(params)
@@ -532,7 +768,19 @@ def set_delays(S, transmission_delay=None, params=None):
 
 def flush_synapses(S, t=None, params=None, seed=None):
     """Bring rho, c and the statistics of every synapse of ``S`` to time ``t`` (default: the
-    current time of ``S``), with the same update as at events.  Run after ``run()``."""
+    current time of ``S``), with the same update as at events.  Run after ``run()``.
+
+    Parameters
+    ----------
+    S : brian2.Synapses
+        Built from :func:`synapse_model`.
+    t : brian2.Quantity, optional
+        Target time.
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters.
+    seed : int, optional
+        Noise seed.
+    """
     p = get_params(params)
     t = float(S.t_[:] if t is None else t)  # underscore: values in base SI units, no Quantity
     tl = np.asarray(S.t_last_[:], float)
@@ -549,7 +797,22 @@ def flush_synapses(S, t=None, params=None, seed=None):
 
 
 def initial_rho(n, rng: np.random.Generator, params=None):
-    """GB's initial condition: each synapse DOWN (rho = 0) with probability beta, else UP (1)."""
+    """GB's initial condition: each synapse DOWN (rho = 0) with probability beta, else UP (1).
+
+    Parameters
+    ----------
+    n : int
+        Number of synapses.
+    rng : numpy.random.Generator
+        Source of the draws.
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters (beta).
+
+    Returns
+    -------
+    ndarray (n,)
+        0 or 1.
+    """
     p = get_params(params)
     return (rng.random(int(n)) >= p.beta).astype(float)
 
@@ -557,7 +820,24 @@ def initial_rho(n, rng: np.random.Generator, params=None):
 # --------------------------------------------------------------------------------------------
 # paper readout and protocols
 def pairing_protocol(delta_t, n_pairs, freq, t0=0.1):
-    """Spike pairs: pre at ``t0 + k/freq``, post at pre + ``delta_t`` (s; > 0 is pre-before-post)."""
+    """Spike pairs: pre at ``t0 + k/freq``, post at pre + ``delta_t`` (s; > 0 is pre-before-post).
+
+    Parameters
+    ----------
+    delta_t : float
+        Post - pre offset (s).
+    n_pairs : int
+        Number of pairs.
+    freq : float
+        Pair frequency (Hz).
+    t0 : float
+        First presynaptic spike (s).
+
+    Returns
+    -------
+    pre, post : ndarray (n_pairs,)
+        Spike times (s).
+    """
     k = np.arange(int(n_pairs))
     pre = t0 + k / float(freq)
     return pre, pre + float(delta_t)
@@ -566,7 +846,22 @@ def pairing_protocol(delta_t, n_pairs, freq, t0=0.1):
 def gb_transition(alpha_d, alpha_p, T, params=None):
     """GB 2012 (SI) mean-field readout for a protocol of duration ``T`` (s) in which calcium is a
     fraction ``alpha_d`` (``alpha_p``) of the time above theta_d (theta_p): returns
-    ``(rho_bar, sigma_rho2, tau_eff, P_up, P_down)`` (P_up: DOWN->UP, P_down: UP->DOWN)."""
+    ``(rho_bar, sigma_rho2, tau_eff, P_up, P_down)`` (P_up: DOWN->UP, P_down: UP->DOWN).
+
+    Parameters
+    ----------
+    alpha_d, alpha_p : float or ndarray
+        Fractions of time above theta_d / theta_p.
+    T : float or ndarray
+        Protocol duration (s).
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters.
+
+    Returns
+    -------
+    rho_bar, sigma_rho2, tau_eff, P_up, P_down : ndarray
+        tau_eff in s.
+    """
     from scipy.special import erf
 
     p = get_params(params)
@@ -589,7 +884,20 @@ def gb_transition(alpha_d, alpha_p, T, params=None):
 
 def gb_synaptic_change(p_up, p_down, params=None):
     """GB 2012 change in synaptic strength (after/before) for a population with a fraction beta
-    initially DOWN (strength 1) and 1-beta UP (strength b)."""
+    initially DOWN (strength 1) and 1-beta UP (strength b).
+
+    Parameters
+    ----------
+    p_up, p_down : float or ndarray
+        Transition probabilities (:func:`gb_transition`).
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters (beta, b).
+
+    Returns
+    -------
+    float or ndarray
+        Ratio after/before.
+    """
     p = get_params(params)
     be, b = p.beta, p.b
     after = (be * (1 - p_up) + (1 - be) * p_down) + (be * p_up + (1 - be) * (1 - p_down)) * b
@@ -605,6 +913,21 @@ def frequency_stdp_curves(delta_ts, freqs, n_pairs=75, params=None):
     :func:`gb_synaptic_change`) with fractions ``alpha = t_above / T``.  Returns a dict of arrays
     shaped (len(freqs), len(delta_ts)): ``change``, ``alpha_d``, ``alpha_p``, ``rho_bar``,
     ``p_up``, ``p_down`` and the deterministic ``rho_from_down`` / ``rho_from_up`` at the end.
+
+    Parameters
+    ----------
+    delta_ts : array_like
+        Post - pre offsets (s).
+    freqs : array_like
+        Pair frequencies (Hz).
+    n_pairs : int
+        Pairs per protocol.
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters.
+
+    Returns
+    -------
+    dict
     """
     p = replace(get_params(params), noise=False)
     dts = np.asarray(delta_ts, float)

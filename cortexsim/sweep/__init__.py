@@ -31,7 +31,20 @@ __all__ = ["Sweep", "load_sweep", "run_cli", "check_metrics", "build_runs"]
 
 
 def check_metrics(metrics: list[Metric], exp_spec: dict) -> None:
-    """Every metric names a known variable, condition, read-out, population or criterion."""
+    """Every metric names a known variable, condition, read-out, population or criterion.
+
+    Parameters
+    ----------
+    metrics : list of Metric
+        The sweep's metrics.
+    exp_spec : dict
+        The validated base experiment spec.
+
+    Raises
+    ------
+    InputError
+        Naming ``metrics[k].<field>`` and the allowed values.
+    """
     from ..experiment import RESULT_VARIABLES
     from ..populations import populations
     pops = list(populations())            # as declared by the active circuit model
@@ -60,7 +73,34 @@ def check_metrics(metrics: list[Metric], exp_spec: dict) -> None:
 def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[dict],
                store: Path) -> list[dict]:
     """Tasks for the executor: one per point and seed; every point's spec validated first
-    (an InputError names the point and the field)."""
+    (an InputError names the point and the field).
+
+    Parameters
+    ----------
+    base_raw : dict
+        The raw base experiment spec.
+    points : list of dict
+        ``{dotted path: value}`` per point.
+    seeds : sequence of int
+        Replicate seeds.
+    scale : str or int or None
+        Scale of every run.
+    metrics : list of dict
+        Metrics to compute per run.
+    store : Path
+        The point store's folder.
+
+    Returns
+    -------
+    list of dict
+        One task per point and seed: ``key`` (in the store), ``code``, ``point`` (index),
+        ``params``, ``raw`` (the point's spec), ``seed``, ``scale``, ``store``, ``metrics``.
+
+    Raises
+    ------
+    InputError
+        A point whose spec is invalid.
+    """
     from ..experiment import Experiment
     from .store import code_version, point_key
     code = code_version()
@@ -80,7 +120,19 @@ def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[d
 
 @dataclass
 class Sweep:
-    """A validated sweep spec with its base experiment and the design's points."""
+    """A validated sweep spec with its base experiment and the design's points.
+
+    Attributes
+    ----------
+    spec : SweepSpec
+        The validated sweep spec.
+    path, base_path : Path
+        The sweep spec and its base experiment spec.
+    base_raw : dict
+        The raw base experiment spec.
+    points : list of dict
+        ``{dotted path: value}`` per point, in design order.
+    """
     spec: SweepSpec
     path: Path
     base_path: Path
@@ -127,7 +179,22 @@ def _parsed(raw: dict) -> dict:
 
 
 def load_sweep(path) -> Sweep:
-    """Read and validate a sweep spec (TOML) and every point it makes."""
+    """Read and validate a sweep spec (TOML) and every point it makes.
+
+    Parameters
+    ----------
+    path : str or Path
+        The sweep spec.
+
+    Returns
+    -------
+    Sweep
+
+    Raises
+    ------
+    InputError
+        Missing or malformed file, an invalid spec, base or point.
+    """
     from ..experiment import read_spec
     from ..params import read_toml
     path = Path(path)
@@ -142,7 +209,26 @@ def load_sweep(path) -> Sweep:
 
 def run_tasks(tasks: list[dict], workers=1, scheduler=None, progress=True,
               desc="sweep") -> dict:
-    """Run the tasks not yet in the store; return every task's record by key."""
+    """Run the tasks not yet in the store; return every task's record by key.
+
+    Parameters
+    ----------
+    tasks : list of dict
+        From :func:`build_runs`.
+    workers : int
+        Local worker processes.
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``) instead of local processes.
+    progress : bool
+        Draw a progress bar.
+    desc : str
+        Its label.
+
+    Returns
+    -------
+    dict
+        Task key -> record (metrics, status).
+    """
     from .executor import execute
     from .store import PointStore
     if scheduler is None:
@@ -212,7 +298,19 @@ def _coord(values):
 
 
 def to_dataset(sweep: Sweep, df):
-    """The sweep's xarray Dataset from its run table (see the module docstring)."""
+    """The sweep's xarray Dataset from its run table (see the module docstring).
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sweep.
+    df : pandas.DataFrame
+        One row per run (point, seed, metrics).
+
+    Returns
+    -------
+    xarray.Dataset
+    """
     import numpy as np
     import xarray as xr
     from .design import grid_values
@@ -238,7 +336,23 @@ def to_dataset(sweep: Sweep, df):
 
 
 def write_outputs(sweep: Sweep, tasks: list[dict], records: dict, out: Path) -> dict:
-    """Write ``points.parquet`` and ``sweep.nc``; return the summary."""
+    """Write ``points.parquet`` and ``sweep.nc``; return the summary.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The sweep.
+    tasks : list of dict
+        Its tasks.
+    records : dict
+        Task key -> record.
+    out : Path
+        Output folder.
+
+    Returns
+    -------
+    dict
+    """
     import brian2
     import numpy as np
     import scipy
@@ -270,7 +384,35 @@ def write_outputs(sweep: Sweep, tasks: list[dict], records: dict, out: Path) -> 
 
 def run_cli(spec, workers=1, scheduler=None, out=None, scale=None, progress=True,
             plot=None) -> dict:
-    """``cortexsim sweep``: load, validate, run (or resume), write outputs and plots."""
+    """``cortexsim sweep``: load, validate, run (or resume), write outputs and plots.
+
+    Parameters
+    ----------
+    spec : str or Path
+        The sweep spec.
+    workers : int
+        Local worker processes.
+    scheduler : str, optional
+        Dask scheduler address.
+    out : str or Path, optional
+        Output folder.
+    scale : str or int, optional
+        Replaces the scale of every run.
+    progress : bool
+        Draw a progress bar.
+    plot : str, optional
+        A metric to plot (``plot_<metric>.png``).
+
+    Returns
+    -------
+    dict
+        The summary.
+
+    Raises
+    ------
+    InputError
+        Any bad input, before any run.
+    """
     t0 = time.perf_counter()
     sw = load_sweep(spec)
     if plot is not None:

@@ -19,7 +19,17 @@ from .spec import Parameter, SweepSpec
 
 
 def grid_values(p: Parameter) -> list:
-    """The values one grid parameter takes."""
+    """The values one grid parameter takes.
+
+    Parameters
+    ----------
+    p : Parameter
+        A grid parameter (``values``, or ``min``/``max``/``n`` with ``log``).
+
+    Returns
+    -------
+    list
+    """
     if not p.is_range:
         return list(p.values)
     if p.log:
@@ -33,7 +43,19 @@ def grid_values(p: Parameter) -> list:
 
 
 def scale_unit(params: list[Parameter], u: np.ndarray) -> np.ndarray:
-    """Map points of the unit cube (n x d) onto the parameters' bounds (log or linear)."""
+    """Map points of the unit cube (n x d) onto the parameters' bounds (log or linear).
+
+    Parameters
+    ----------
+    params : list of Parameter
+        The d parameters (bounds, ``log``, ``integer``).
+    u : ndarray (n, d)
+        Points in [0, 1)^d.
+
+    Returns
+    -------
+    ndarray (n, d)
+    """
     lo = np.array([np.log(p.low) if p.log else p.low for p in params], dtype=float)
     hi = np.array([np.log(p.high) if p.log else p.high for p in params], dtype=float)
     x = qmc.scale(u, lo, hi) if len(params) else u
@@ -44,7 +66,23 @@ def scale_unit(params: list[Parameter], u: np.ndarray) -> np.ndarray:
 
 
 def sample_unit(design: str, d: int, n: int, seed: int) -> np.ndarray:
-    """``n`` points of a scrambled Sobol sequence or a Latin hypercube in [0, 1)^d."""
+    """``n`` points of a scrambled Sobol sequence or a Latin hypercube in [0, 1)^d.
+
+    Parameters
+    ----------
+    design : str
+        ``"sobol"`` or ``"lhs"`` (:mod:`scipy.stats.qmc`).
+    d : int
+        Dimensions.
+    n : int
+        Points.
+    seed : int
+        Scrambling seed.
+
+    Returns
+    -------
+    ndarray (n, d)
+    """
     if design == "sobol":
         sampler = qmc.Sobol(d, scramble=True, seed=seed)
     else:
@@ -53,7 +91,17 @@ def sample_unit(design: str, d: int, n: int, seed: int) -> np.ndarray:
 
 
 def design_points(spec: SweepSpec) -> list[dict]:
-    """The points of a validated sweep spec, each a dict ``{path: value}`` (in order)."""
+    """The points of a validated sweep spec, each a dict ``{path: value}`` (in order).
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The validated sweep spec.
+
+    Returns
+    -------
+    list of dict
+    """
     d = spec.sweep.design
     if d == "list":
         return [dict(p) for p in spec.points]

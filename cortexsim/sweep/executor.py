@@ -56,7 +56,20 @@ def prepare_worker() -> None:
 
 
 def compute_metrics(res, metrics: list[dict]) -> dict:
-    """The metrics of one run from its :class:`~cortexsim.results.Results`."""
+    """The metrics of one run from its :class:`~cortexsim.results.Results`.
+
+    Parameters
+    ----------
+    res : Results
+        One run.
+    metrics : list of dict
+        The metrics to compute.
+
+    Returns
+    -------
+    dict
+        Metric name -> float.
+    """
     from ..criteria import value_at
     out = {}
     for m in metrics:
@@ -76,7 +89,19 @@ def compute_metrics(res, metrics: list[dict]) -> dict:
 
 
 def run_point(task: dict) -> dict:
-    """Run one task in this process (one at a time), write its record and return it."""
+    """Run one task in this process (one at a time), write its record and return it.
+
+    Parameters
+    ----------
+    task : dict
+        From :func:`cortexsim.sweep.build_runs`.
+
+    Returns
+    -------
+    dict
+        The record: the task's key, code version, point, parameters, seed and scale, the
+        host and process, ``status`` and (when ``"ok"``) ``metrics``.
+    """
     from ..experiment import Experiment
     prepare_worker()
     with _LOCK:

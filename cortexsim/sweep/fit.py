@@ -102,7 +102,21 @@ class FitSpec(_Strict):
 def loss(targets: list[Target], metrics: dict, criteria: dict | None = None) -> float:
     """Sum of squared, tolerance-scaled misses.  A metric target misses by
     ``(metric - value) / tolerance``; a criterion target by how far each observed value lies on
-    the wrong side of its threshold (``criteria[name] = (op, threshold, observed values)``)."""
+    the wrong side of its threshold (``criteria[name] = (op, threshold, observed values)``).
+
+    Parameters
+    ----------
+    targets : list of Target
+        The fit's targets.
+    metrics : dict
+        Metric name -> value of one point.
+    criteria : dict, optional
+        Criterion name -> ``(op, threshold, observed values)``.
+
+    Returns
+    -------
+    float
+    """
     total = 0.0
     for t in targets:
         if t.metric is not None:
@@ -190,7 +204,26 @@ def run_fit(spec: FitSpec, evaluate: Callable, out, n_trials: int | None = None,
 
 
 def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=None) -> dict:
-    """best.toml, trials.csv, importance.png and fit.json (with the validation re-run)."""
+    """best.toml, trials.csv, importance.png and fit.json (with the validation re-run).
+
+    Parameters
+    ----------
+    spec : FitSpec
+        The fit spec.
+    result : dict
+        The study's outcome (best point, trials).
+    out : str or Path
+        Output folder.
+    base_path : Path
+        The base experiment spec.
+    evaluate : callable, optional
+        ``evaluate(points, seeds)`` for the validation re-run.
+
+    Returns
+    -------
+    dict
+        The summary written to fit.json.
+    """
     import optuna
 
     from .plots import plot_bars
@@ -222,7 +255,22 @@ def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=No
 
 def best_spec_text(best: dict, base_path: Path, out: Path) -> str:
     """An experiment spec that extends the base with the best values (model paths in
-    ``[overrides]``, other paths as nested tables)."""
+    ``[overrides]``, other paths as nested tables).
+
+    Parameters
+    ----------
+    best : dict
+        Dotted path -> best value.
+    base_path : Path
+        The base experiment spec.
+    out : Path
+        Folder of the written spec (``extends`` is relative to it).
+
+    Returns
+    -------
+    str
+        TOML text.
+    """
     import os
     from ..experiment import MODEL_NAMES
     rel = os.path.relpath(Path(base_path).resolve(), Path(out).resolve())
@@ -247,7 +295,31 @@ def best_spec_text(best: dict, base_path: Path, out: Path) -> str:
 def engine_evaluator(base_raw: dict, metrics: list[dict], crit_names: list[str], scale,
                      store: Path, workers=1, scheduler=None, progress=False) -> Callable:
     """``evaluate(points, seeds)`` running experiment runs on the sweep executor (and its
-    store: a resumed fit re-uses finished runs)."""
+    store: a resumed fit re-uses finished runs).
+
+    Parameters
+    ----------
+    base_raw : dict
+        The raw base experiment spec.
+    metrics : list of dict
+        Metrics to compute per run.
+    crit_names : list of str
+        Criteria whose observed values a target needs.
+    scale : str or int or None
+        Scale of every run.
+    store : Path
+        The point store's folder.
+    workers : int
+        Local worker processes.
+    scheduler : str, optional
+        Dask scheduler address.
+    progress : bool
+        Draw a progress bar.
+
+    Returns
+    -------
+    callable
+    """
     from . import build_runs, run_tasks
 
     def evaluate(points, seeds):
@@ -279,7 +351,24 @@ def _criteria_of(store: Path, task: dict, names: list[str]) -> dict:
 
 
 def load_fit(path) -> tuple[FitSpec, Path, dict]:
-    """Validated fit spec, its base spec's path and raw base spec."""
+    """Validated fit spec, its base spec's path and raw base spec.
+
+    Parameters
+    ----------
+    path : str or Path
+        The fit spec.
+
+    Returns
+    -------
+    spec : FitSpec
+    base_path : Path
+    base_raw : dict
+
+    Raises
+    ------
+    InputError
+        Missing or malformed file, an invalid spec or base.
+    """
     from ..experiment import read_spec
     from ..params import read_toml
     path = Path(path)
@@ -291,7 +380,22 @@ def load_fit(path) -> tuple[FitSpec, Path, dict]:
 def prepare(spec_path, scale=None, out=None):
     """Validate a fit spec and everything it refers to (base spec, both corners of the
     parameter box, metrics, criterion targets) before any run; returns
-    ``(spec, base_path, base_raw, criterion names, out)``."""
+    ``(spec, base_path, base_raw, criterion names, out)``.
+
+    Parameters
+    ----------
+    spec_path : str or Path
+        The fit spec.
+    scale : str or int, optional
+        Replaces the scale of every run.
+    out : str or Path, optional
+        Output folder.
+
+    Raises
+    ------
+    InputError
+        Any bad input, before any run.
+    """
     from ..experiment import Experiment
     from . import build_runs, check_metrics
     from .spec import apply_params
@@ -313,7 +417,35 @@ def prepare(spec_path, scale=None, out=None):
 def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress=True,
             n_trials=None) -> dict:
     """``cortexsim fit``: validate everything, then run or resume the study and write the
-    outputs."""
+    outputs.
+
+    Parameters
+    ----------
+    spec_path : str or Path
+        The fit spec.
+    workers : int
+        Local worker processes.
+    scheduler : str, optional
+        Dask scheduler address.
+    out : str or Path, optional
+        Output folder.
+    scale : str or int, optional
+        Replaces the scale of every run.
+    progress : bool
+        Draw progress bars.
+    n_trials : int, optional
+        Replaces the spec's number of trials.
+
+    Returns
+    -------
+    dict
+        The summary.
+
+    Raises
+    ------
+    InputError
+        Any bad input, before any run.
+    """
     from ..errors import check_number
     if n_trials is not None:
         n_trials = check_number("--n-trials", n_trials, min=1, integer=True)

@@ -16,7 +16,21 @@ def _plt():
 def plot_metric(ds, metric: str, path) -> Path:
     """One metric of a sweep Dataset: a line with replicate spread (one grid parameter), a
     heat map of the replicate mean with the spread written in each cell (two), or the metric
-    against each parameter (samples, lists, larger grids)."""
+    against each parameter (samples, lists, larger grids).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From :func:`cortexsim.sweep.to_dataset`.
+    metric : str
+        A metric variable.
+    path : str or Path
+        Output PNG.
+
+    Returns
+    -------
+    Path
+    """
     plt = _plt()
     da = ds[metric]
     params = [d for d in da.dims if d != "seed"]
@@ -73,7 +87,23 @@ def plot_metric(ds, metric: str, path) -> Path:
 
 
 def plot_bars(names, values: dict, path, title: str, ylabel: str) -> Path:
-    """Grouped bars with error bars: ``values`` maps a label to (heights, errors)."""
+    """Grouped bars with error bars: ``values`` maps a label to (heights, errors).
+
+    Parameters
+    ----------
+    names : sequence of str
+        Bar group labels.
+    values : dict
+        Series label -> (heights, errors), each of ``len(names)``.
+    path : str or Path
+        Output PNG.
+    title, ylabel : str
+        Figure labels.
+
+    Returns
+    -------
+    Path
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(names) + 2), 3.5))
     k = len(values)

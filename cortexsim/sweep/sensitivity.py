@@ -59,7 +59,18 @@ class SensitivitySpec(_Strict):
 
 
 def problem(params: list[Parameter]) -> dict:
-    """SALib problem (log parameters are sampled in log space)."""
+    """SALib problem (log parameters are sampled in log space).
+
+    Parameters
+    ----------
+    params : list of Parameter
+        The parameter box.
+
+    Returns
+    -------
+    dict
+        ``num_vars``, ``names``, ``bounds``.
+    """
     return {"num_vars": len(params), "names": [p.path for p in params],
             "bounds": [[float(np.log(p.low)), float(np.log(p.high))] if p.log
                        else [float(p.low), float(p.high)] for p in params]}
@@ -67,7 +78,18 @@ def problem(params: list[Parameter]) -> dict:
 
 def sample_points(spec: SensitivitySpec) -> list[dict]:
     """Saltelli's sample of the parameter box: N * (d + 2) points, reproducible from
-    ``sample_seed``."""
+    ``sample_seed``.
+
+    Parameters
+    ----------
+    spec : SensitivitySpec
+        The validated spec.
+
+    Returns
+    -------
+    list of dict
+        ``{dotted path: value}`` per point.
+    """
     from SALib.sample import sobol as sobol_sample
     prob = problem(spec.parameters)
     x = sobol_sample.sample(prob, spec.sensitivity.n_base, calc_second_order=False,
@@ -82,7 +104,21 @@ def sample_points(spec: SensitivitySpec) -> list[dict]:
 def analyze(spec: SensitivitySpec, points: list[dict], evaluate: Callable) -> dict:
     """Sobol indices of every metric: ``{metric: {S1, S1_conf, ST, ST_conf}}`` (lists in the
     order of the parameters).  ``evaluate(points, seeds)`` as in :func:`.fit.run_fit`; a
-    point's metric is its mean over the seeds."""
+    point's metric is its mean over the seeds.
+
+    Parameters
+    ----------
+    spec : SensitivitySpec
+        The validated spec.
+    points : list of dict
+        From :func:`sample_points`.
+    evaluate : callable
+        ``evaluate(points, seeds)`` -> metrics per point and seed.
+
+    Returns
+    -------
+    dict
+    """
     from SALib.analyze import sobol as sobol_analyze
     prob = problem(spec.parameters)
     per_point = evaluate(points, list(spec.sensitivity.seeds))
@@ -101,7 +137,22 @@ def analyze(spec: SensitivitySpec, points: list[dict], evaluate: Callable) -> di
 
 
 def write_outputs(spec: SensitivitySpec, indices: dict, out) -> dict:
-    """sobol.json, sobol.csv and one bar chart per metric."""
+    """sobol.json, sobol.csv and one bar chart per metric.
+
+    Parameters
+    ----------
+    spec : SensitivitySpec
+        The validated spec.
+    indices : dict
+        From :func:`analyze`.
+    out : str or Path
+        Output folder.
+
+    Returns
+    -------
+    dict
+        The summary.
+    """
     import pandas as pd
 
     from .plots import plot_bars
@@ -131,7 +182,22 @@ def write_outputs(spec: SensitivitySpec, indices: dict, out) -> dict:
 
 def prepare(spec_path, scale=None, out=None):
     """Validate a sensitivity spec, sample its points and validate every point's spec before
-    any run; returns ``(spec, points, tasks, out)``."""
+    any run; returns ``(spec, points, tasks, out)``.
+
+    Parameters
+    ----------
+    spec_path : str or Path
+        The sensitivity spec.
+    scale : str or int, optional
+        Replaces the scale of every run.
+    out : str or Path, optional
+        Output folder.
+
+    Raises
+    ------
+    InputError
+        Any bad input, before any run.
+    """
     from ..experiment import Experiment, read_spec
     from ..params import read_toml
     from . import build_runs, check_metrics
@@ -150,7 +216,33 @@ def prepare(spec_path, scale=None, out=None):
 
 def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress=True) -> dict:
     """``cortexsim sensitivity``: sample, validate, run on the sweep engine, analyse and write
-    the outputs."""
+    the outputs.
+
+    Parameters
+    ----------
+    spec_path : str or Path
+        The sensitivity spec.
+    workers : int
+        Local worker processes.
+    scheduler : str, optional
+        Dask scheduler address.
+    out : str or Path, optional
+        Output folder.
+    scale : str or int, optional
+        Replaces the scale of every run.
+    progress : bool
+        Draw progress bars.
+
+    Returns
+    -------
+    dict
+        The summary.
+
+    Raises
+    ------
+    InputError
+        Any bad input, before any run.
+    """
     from . import run_tasks
     spec, points, tasks, out = prepare(spec_path, scale, out)
 

@@ -180,7 +180,26 @@ def _first_error(exc: ValidationError, where: str) -> InputError:
 
 
 def validate(model: type[BaseModel], raw: dict, where: str):
-    """``model.model_validate(raw)`` with the first error as an InputError naming the field."""
+    """``model.model_validate(raw)`` with the first error as an InputError naming the field.
+
+    Parameters
+    ----------
+    model : type
+        A pydantic model.
+    raw : dict
+        What to validate.
+    where : str
+        Dotted prefix of the field names.
+
+    Returns
+    -------
+    pydantic.BaseModel
+
+    Raises
+    ------
+    InputError
+        The first validation error.
+    """
     if not isinstance(raw, dict):
         raise InputError(where, "must be a table")
     try:
@@ -193,7 +212,24 @@ def validate(model: type[BaseModel], raw: dict, where: str):
 def apply_params(base_raw: dict, params: dict[str, Any]) -> dict:
     """A copy of the raw experiment spec with the parameter values set by dotted path
     (model paths into ``[overrides]``; other paths walk existing tables, or list items by
-    index, and set the last key)."""
+    index, and set the last key).
+
+    Parameters
+    ----------
+    base_raw : dict
+        The raw experiment spec (not changed).
+    params : dict
+        Dotted path -> value.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        A path that does not lead to an existing table or list item.
+    """
     from ..experiment import MODEL_NAMES
     raw = copy.deepcopy(base_raw)
     for path, value in params.items():
@@ -227,6 +263,26 @@ def apply_params(base_raw: dict, params: dict[str, Any]) -> dict:
 
 
 def resolve_base(spec_path: Path, base: str) -> Path:
+    """The base experiment spec of a sweep/fit/sensitivity spec: ``base`` relative to the spec's
+    folder, else among the shipped experiments.
+
+    Parameters
+    ----------
+    spec_path : Path
+        The sweep spec.
+    base : str
+        Its ``base`` (a file name or relative path).
+
+    Returns
+    -------
+    Path
+        Absolute path.
+
+    Raises
+    ------
+    InputError
+        Neither file exists (field ``sweep.base``).
+    """
     p = (spec_path.parent / base)
     if not p.is_file():
         from ..params import experiments_dir

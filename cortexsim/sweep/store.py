@@ -24,14 +24,38 @@ def code_version() -> str:
 
 
 def point_key(raw_spec: dict, seed: int, scale, code: str | None = None) -> str:
-    """The store key of one run: resolved spec + seed + scale + code version."""
+    """The store key of one run: resolved spec + seed + scale + code version.
+
+    Parameters
+    ----------
+    raw_spec : dict
+        The run's raw experiment spec.
+    seed : int
+        Its seed.
+    scale : str or int or None
+        Its scale.
+    code : str, optional
+        Code version (default: the current one).
+
+    Returns
+    -------
+    str
+    """
     blob = json.dumps({"spec": raw_spec, "seed": int(seed), "scale": scale,
                        "code": code or code_version()}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the file into ``path`` atomically (same folder)."""
+    """Call ``write(tmp_path)`` then move the file into ``path`` atomically (same folder).
+
+    Parameters
+    ----------
+    path : Path
+        Destination.
+    write : callable
+        ``write(tmp_path)`` writes the file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -47,7 +71,13 @@ def atomic_write(path: Path, write) -> None:
 
 
 class PointStore:
-    """Finished runs under ``root`` (``<key>.json`` records, ``<key>.nc`` results)."""
+    """Finished runs under ``root`` (``<key>.json`` records, ``<key>.nc`` results).
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder (created if missing).
+    """
 
     def __init__(self, root):
         self.root = Path(root)
