@@ -434,3 +434,48 @@ def test_cli_threshold_bad_input(capsys):
     assert main(["threshold", "--cell-type", "PT_L5", "--pulse-width-us", "-3"]) == 2
     assert "pulse_width_us" in capsys.readouterr().err
     assert main(["threshold", "--cell-type", "PT_L5", "--waveform", "triangle"]) == 2
+
+
+# --------------------------------------------------------------------------- declared cell types
+def _with_vip_coupling():
+    """The coupling model plus a ``[cells.VIP]`` table: SST's values, three terminals."""
+    import copy
+
+    from cortexsim.params import ParamTree
+    d = copy.deepcopy(dict(load_model("coupling")))
+    d["cells"]["VIP"] = copy.deepcopy(d["cells"]["SST"])
+    d["cells"]["VIP"]["n_terminals"]["value"] = 3
+    return ParamTree.from_dict(d, name="coupling")
+
+
+def test_cell_types_are_the_declared_coupling_tables():
+    from cortexsim.coupling import cell_types
+    shipped = load_model("coupling")
+    assert cell_types(shipped) == tuple(shipped.values()["cells"]) == CELL_TYPES
+    assert "afferent" in CELL_TYPES
+    tree = _with_vip_coupling()
+    assert cell_types(tree) == CELL_TYPES + ("VIP",)
+    # a declared type works everywhere a cell type is taken, with the tree's own values
+    th_vip = threshold_vpm("VIP", params=tree)
+    assert math.isfinite(th_vip) and th_vip > threshold_vpm("SST", params=tree)  # fewer terminals
+    assert threshold_report("VIP", params=tree)["threshold_vpm"] == pytest.approx(th_vip)
+    assert recruitment("VIP", th_vip, params=tree) == pytest.approx(0.5, abs=1e-6)
+    assert sample_thresholds("VIP", 5, np.random.default_rng(0), params=tree).shape == (5,)
+    with pytest.raises(InputError, match="cell_type") as e:
+        threshold_vpm("VIP")                       # not in the shipped model
+    assert "PT_L5" in str(e.value) and "afferent" in str(e.value)
+
+
+def test_response_peaks_cached_by_waveform_content():
+    """Equal waveforms (same samples) share one cached response; a different one does not."""
+    from cortexsim.coupling.membrane import _peaks
+    a, b = get_waveform("biphasic"), get_waveform("biphasic")
+    assert a is not b and a == b and hash(a) == hash(b)
+    assert a != get_waveform("monophasic")
+    tau = 1234.5    # a time constant no other call uses
+    before = _peaks.cache_info()
+    pa = response_peaks(a, tau, 1.5)
+    pb = response_peaks(b, tau, 1.5)
+    after = _peaks.cache_info()
+    assert pa == pb and after.misses == before.misses + 1 and after.hits == before.hits + 1
+    assert response_peaks(get_waveform("monophasic"), tau, 1.5) != pa
