@@ -1,5 +1,6 @@
 """The Brian2 network, built from the populations and projections declared in
-``models/circuit.toml`` and driven pulse by pulse by TMS.
+``models/circuit.toml`` and driven pulse by pulse by TMS, or by light (channelrhodopsin-2 in
+chosen populations; a light-driven build, ``Circuit(..., light=True)``).
 
 One ``NeuronGroup`` holds every cell (populations are contiguous index ranges with per-neuron
 intrinsic parameters: :mod:`.layout`, :mod:`.cells`).  The declared projections are drawn
@@ -164,6 +165,13 @@ class Circuit:
         per-synapse values may differ in the last bits (the OpenMP build vectorises the
         Graupner-Brunel exp/log differently).  On a shared 2-core machine 2 threads were
         slower than 1 (benchmarks/results/threads.md).
+    light : bool
+        True: a light-driven build, whose cells carry the channelrhodopsin-2 photocurrent
+        (:data:`.equations.OPTO_EQS`); light pulses (``Stimulus.light``) then open it in the
+        cells of the populations ``run(light_populations=...)`` names.  False (default): the
+        TMS build, without any opsin equation.
+    opto_params : ParamTree, optional
+        Tree replacing ``models/opto.toml`` (ChR2 kinetics, irradiance, pulse width).
 
     Attributes
     ----------
@@ -196,7 +204,8 @@ class Circuit:
                  build_dir=None,
                  record_per_pop: int = 50, rate_bin_s: float = 0.1, waveform: str = "biphasic",
                  angle_deg: float | None = None, pulse_width_us: float | None = None,
-                 plastic: bool = True, threads: int = 1):
+                 plastic: bool = True, threads: int = 1, light: bool = False,
+                 opto_params: ParamTree | None = None):
         from ..plasticity import synaptic
         self.params = params if params is not None else load_model("circuit")
         self.cell_params = cell_params
@@ -215,6 +224,9 @@ class Circuit:
         self.cache_hit = False
         self.record_per_pop = record_per_pop
         self.plastic = plastic
+        self.light = bool(light)
+        self.opto_params = (opto_params if opto_params is not None else load_model("opto")) \
+            if self.light else None
         self.coupling = Coupling(waveform, pv["tms"]["angle_deg"] if angle_deg is None
                                  else angle_deg, pulse_width_us, coupling_params)
         self.waveform, self.angle_deg = self.coupling.waveform, self.coupling.angle_deg
@@ -292,7 +304,8 @@ class Circuit:
                            "syn": self.syn_params.values() if self.syn_params else None,
                            "coupling": self.coupling_params.values()
                            if self.coupling_params else None,
-                           "wf": [self.waveform, self.angle_deg, self.pulse_width_us]},
+                           "wf": [self.waveform, self.angle_deg, self.pulse_width_us],
+                           **({"light": self.opto_params.values()} if self.light else {})},
                           sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -324,8 +337,13 @@ class Circuit:
         ns.update(eq.cell_namespace(pv, self.dt_s, self.gb_params.mg_k, self.gb_params.mg_slope),
                   tms_E=self._tms_E, tms_aff=self._aff_f, sil_t=self._sil_t,
                   hash_poisson=hash_poisson)
-        G = b2.NeuronGroup(self.N, model.eqs + eq.CELL_EQS, threshold=model.threshold,
-                           reset=model.reset + eq.COUNT_SPIKES, refractory=model.refractory,
+        if self.light:
+            self._light_I = b2.TimedArray(np.zeros(n_slots), dt=self.slot_s * b2.second,
+                                          name="light_I")
+            ns.update(eq.opto_namespace(self.opto_params.values()), light_I=self._light_I)
+        G = b2.NeuronGroup(self.N, model.eqs + eq.cell_eqs(self.light),
+                           threshold=model.threshold, reset=model.reset + eq.COUNT_SPIKES,
+                           refractory=model.refractory,
                            method=model.method, namespace=ns, name="cells")
         for var, val in model.init.items():
             setattr(G, var, val)
@@ -336,6 +354,10 @@ class Circuit:
         G.pol_gain = self.polarization_mV_per_vpm * b2.mV
         G.run_regularly(eq.BACKGROUND, dt=self.dt_s * b2.second, when="start", name="background")
         G.run_regularly(eq.TMS_PULSE, dt=self.slot_s * b2.second, when="start", name="tms")
+        if self.light:
+            G.t_light_end = -1.0 * b2.second
+            G.run_regularly(eq.LIGHT_PULSE, dt=self.slot_s * b2.second, when="start",
+                            name="light")
         self.G = G
 
         objs = [G]
@@ -402,6 +424,10 @@ class Circuit:
     def _slot_values(self, stim: Stimulus):
         E = np.zeros(self.n_slots)
         aff = np.zeros(self.n_slots)
+        light = np.zeros(self.n_slots)
+        if stim.is_light and not self.light:
+            raise InputError("stimulus", "light pulses need a light-driven build "
+                             "(Circuit(..., light=True))")
         if stim.pulse_times_s.size:
             # pulses are delivered at the nearest time step (see pulse_slot_s)
             t = np.round(stim.pulse_times_s / self.dt_s) * self.dt_s
@@ -415,11 +441,13 @@ class Circuit:
                                  f"pulses at or beyond the phase length {self.duration_s} s")
             E[k] = stim.field_vpm
             aff[k] = self.afferent_fraction(stim.field_vpm)
-        return E, aff
+            if stim.is_light:
+                light[k] = stim.irradiance_mw_mm2
+        return E, aff, light
 
     def run(self, stimulus: Stimulus | None = None, *, silence=None, silence_windows=None,
             spines: dict | None = None, run_seed: int = 0, results_name: str = "results",
-            overrides: dict | None = None) -> PhaseResult:
+            overrides: dict | None = None, light_populations=None) -> PhaseResult:
         """Run one phase with new run-time values (no recompilation).
 
         Parameters
@@ -437,6 +465,9 @@ class Circuit:
         overrides : dict, optional
             ``"cells.g_bg"``, ``"cells.thr_tms"``, ``"cells.pol_gain"`` or ``"<group>.g0"``
             -> per-cell / per-synapse values in SI units.
+        light_populations : list of str, optional
+            Populations whose cells express channelrhodopsin-2 (conductance ``chr2.g_max`` of
+            the opto model; every other cell none).  Light-driven builds only.
 
         Returns
         -------
@@ -450,7 +481,7 @@ class Circuit:
         """
         b2 = self._b2
         stim = stimulus if stimulus is not None else Stimulus.none()
-        E, aff = self._slot_values(stim)
+        E, aff, light = self._slot_values(stim)
         sil = np.zeros(self.N)
         for p in (silence or []):
             check_choice("silence", p, self.populations)
@@ -463,6 +494,16 @@ class Circuit:
                 sil_t[(tt >= t0) & (tt < t1)] = 1.0
         values = {self.G.run_seed: np.full(self.N, float(run_seed)), self.G.sil: sil,
                   self._tms_E: E, self._aff_f: aff, self._sil_t: sil_t}
+        if light_populations and not self.light:
+            raise InputError("light_populations", "needs a light-driven build "
+                             "(Circuit(..., light=True))")
+        if self.light:
+            g = np.zeros(self.N)
+            for p in (light_populations or []):
+                check_choice("light_populations", p, self.populations)
+                g[self.slices[p]] = self.opto_params.to("chr2.g_max", "S")
+            values.update({self._light_I: light,
+                           self.G.g_chr2: b2.Quantity(g, dim=b2.siemens.dim)})
         if spines:
             if self.site_group is None:
                 raise InputError("spines", "this circuit has no spine sites")

@@ -179,6 +179,7 @@ class ConditionRun:
         self.populations = tuple(self.layout.slices)
         self.a0 = a0
         self.stress_schedule = self._stress_schedule()
+        self.light = cond.get("modality", "tms") == "light"
         self.stimulus = self._stimulus()
         self.handlers = {"baseline": self.slow_phase, "stress": self.slow_phase,
                          "rest": self.slow_phase, "stimulation": self.stimulation}
@@ -199,15 +200,19 @@ class ConditionRun:
             return None
         from ..circuit.network import Stimulus
         from ..coupling import cell_field_vpm
-        pct = self.cond["intensity_pct_rmt"]
-        if pct is None:
-            pct = self.proto.intensity_pct_rmt or 100.0
-        field = cell_field_vpm(pct, self.trees["coupling"])
         # the session build's pulse grid: the coarsest (<= 20 ms) on which every pulse lies, so
         # that any protocol that validates can be simulated (20 Hz rTMS: 10 ms; 30 Hz bursts:
         # pulses rounded to the nearest time step, grid dt)
         from ..circuit.network import pulse_slot_s
         self.slot_s = pulse_slot_s(self.proto.pulse_times(), self.layout.dt_s)
+        if self.light:   # light pulses at the protocol's pulse times, opto.light.irradiance
+            irr = self.trees["opto"].value("light.irradiance")
+            return Stimulus.light(self.proto, irr, offset_s=self.slot_s).until(
+                self.sim_len, self.layout.dt_s)
+        pct = self.cond["intensity_pct_rmt"]
+        if pct is None:
+            pct = self.proto.intensity_pct_rmt or 100.0
+        field = cell_field_vpm(pct, self.trees["coupling"])
         return Stimulus.from_protocol(self.proto, field, offset_s=self.slot_s).until(
             self.sim_len, self.layout.dt_s)
 
@@ -334,14 +339,15 @@ class ConditionRun:
         """Stimulation session ``s_i`` on the network: GB efficacies and the activity drive
         change; the session's rates, efficacy change and LTP-calcium time are recorded."""
         c = self.runner._get_circuit(self.key, self.trees, self.sim_len,     # the session build
-                                     self.slot_s)
+                                     self.slot_s, light=self.light)
         act = self.structural["activity"]
         on = state.on
         rho = reset_new_spines(state.rho, on, state.prev_on)
         state.prev_on = on
         res = c.run(self.stimulus, silence=self.cond["silence"] or None,
                     spines={"on": on, "rho": rho}, run_seed=self.seed * 1000 + 10 + s_i,
-                    overrides=self.thr_override, results_name=f"res_{os.getpid()}")
+                    overrides=self.thr_override, results_name=f"res_{os.getpid()}",
+                    light_populations=self.cond.get("light_populations") or None)
         npop = len(self.populations)
         w_before = mean_efficacy(rho, on, self.site_pop, npop)
         rho = np.where(on > 0, rho_after_session(res, self.sess_len, c.site_rule), rho)

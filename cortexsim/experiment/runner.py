@@ -51,18 +51,22 @@ class _Runner:
         return condition_key(self.cfg, cname, self.version)
 
     # ----------------------------------------------------------------- circuit cache
-    def _get_circuit(self, key: str, trees: dict, duration_s: float, slot_s: float = 0.02):
+    def _get_circuit(self, key: str, trees: dict, duration_s: float, slot_s: float = 0.02,
+                     light: bool = False):
         """One compiled circuit at a time (Brian2 standalone keeps one device per process); a
         build is identified by the network configuration, its phase length and its pulse grid
-        ``slot_s`` (chosen from the protocol: :func:`cortexsim.circuit.network.pulse_slot_s`)."""
-        key = (key, round(float(duration_s), 6), round(float(slot_s), 9))
+        ``slot_s`` (chosen from the protocol: :func:`cortexsim.circuit.network.pulse_slot_s`),
+        and for a light-driven build (``light``) by the opto model's values."""
+        key = (key, round(float(duration_s), 6), round(float(slot_s), 9)) \
+            + ((digest(trees["opto"].values()),) if light else ())
         if self._circuit_key == key:
             return self._circuit
         from ..circuit.network import Circuit
         self._circuit = Circuit(self.settings["scale"], duration_s=duration_s, seed=self.seed,
                                 slot_s=slot_s, params=trees["circuit"],
                                 cell_params=trees["cells"], syn_params=trees["synaptic"],
-                                coupling_params=trees["coupling"])
+                                coupling_params=trees["coupling"], light=light,
+                                opto_params=trees["opto"] if light else None)
         self._circuit_key = key
         return self._circuit
 

@@ -49,7 +49,10 @@ from ..populations import population_table, populations
 PHASE_KINDS = ("baseline", "stress", "stimulation", "rest")
 ABLATIONS = ("coupling", "h_current", "intrinsic", "connectivity", "nmda_calcium",
              "activity_structural", "homeostasis")
-MODEL_NAMES = ("circuit", "cells", "synaptic", "structural", "stress", "coupling")
+MODEL_NAMES = ("circuit", "cells", "synaptic", "structural", "stress", "coupling", "opto")
+#: how a condition's protocol pulses reach the cells: TMS (coupling model) or light
+#: (channelrhodopsin-2 in ``light_populations``; models/opto.toml)
+MODALITIES = ("tms", "light")
 RESULT_VARIABLES = ("spine_density", "spine_density_rel", "mean_weight", "rate_readout",
                     "evoked_response", "session_rate")
 #: variables judged at a read-out (its time for time_d variables); session_rate is a mean over
@@ -157,6 +160,10 @@ class Condition(StrictModel):
     stress: bool = True
     protocol: str | dict = "none"
     intensity_pct_rmt: Annotated[float, _range(0, 300)] | None = None
+    #: "light": the protocol's pulses are light pulses (irradiance, width: opto.light.*) that
+    #: open channelrhodopsin-2 in the cells of light_populations; no TMS field
+    modality: Literal[MODALITIES] = "tms"
+    light_populations: list[str] = []
     silence: list[str] = []
     silence_during: Literal["sessions"] = "sessions"
     ablations: list[Literal[ABLATIONS]] = []
@@ -333,6 +340,7 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
         for p in c.silence:
             if p not in pops:
                 raise InputError(f"{where}.silence", f"unknown population {p!r}", pops)
+        _check_light(c, where, pops)
         conds[cname] = c.model_dump()
     crit = []
     for k, c in enumerate(spec.criteria):
@@ -361,6 +369,25 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
     return dict(experiment=spec.experiment.model_dump(), settings=settings, timeline=phases,
                 conditions=conds, overrides=dict(spec.overrides),
                 ablations=list(spec.ablations), criteria=crit)
+
+
+def _check_light(c: Condition, where: str, pops: list) -> None:
+    """A light condition names the populations that express the opsin (declared ones); a TMS
+    condition names none, and light takes no %RMT intensity."""
+    for p in c.light_populations:
+        if p not in pops:
+            raise InputError(f"{where}.light_populations", f"unknown population {p!r}", pops)
+    if c.modality == "light":
+        if not c.light_populations:
+            raise InputError(f"{where}.light_populations", "modality 'light' needs the "
+                             "populations whose cells express the opsin", pops)
+        if c.intensity_pct_rmt is not None:
+            raise InputError(f"{where}.intensity_pct_rmt", "a TMS setting: the light's "
+                             "irradiance is the model parameter opto.light.irradiance "
+                             "(override it)")
+    elif c.light_populations:
+        raise InputError(f"{where}.light_populations", "only with modality = 'light'",
+                         ["modality = 'light'"])
 
 
 def resolve_settings(settings: dict, scale=None, overrides: dict | None = None) -> dict:
