@@ -252,7 +252,8 @@ def _simulate_json(raw: str | None, tree: bool) -> dict:
 def _simulate_cached(params):
     """:func:`simulate` of every cell model, the last parameter set's result kept."""
     _tree(params)
-    raw = None if params is None else json.dumps(params, sort_keys=True)
+    raw = None if params is None else json.dumps(
+        params, sort_keys=True, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     return _simulate_json(raw, isinstance(params, ParamTree))
 
 
