@@ -237,3 +237,37 @@ def test_mean_field_without_threshold_time_is_the_cubic_drift():
     _, b, _, _ = advance(np.zeros(4), r, 100.0, p)
     np.testing.assert_allclose(a, b, atol=1e-9)
     np.testing.assert_array_equal(advance_fractions(r, 0.5, 0.5, 0.0, p), r)
+
+
+# --------------------------------------------------------------------------- extracellular Ca
+def test_calcium_amplitudes_scale_with_extracellular_calcium():
+    """At the fit conditions the published amplitudes; below, c_post linear in [Ca]o and c_pre
+    also scaled by the release-probability Hill ratio (models/synaptic.toml [extracellular])."""
+    p0 = syn.get_params()
+    assert (p0.c_pre, p0.c_post) == pytest.approx((0.5617539, 1.23964))
+    p = syn.get_params({"extracellular.ca": 1.25})
+    assert p.c_post == pytest.approx(1.23964 * 0.5)
+    h = (lambda x: x**4 / (x**4 + 2.79**4))
+    assert p.c_pre == pytest.approx(0.5617539 * 0.5 * h(1.25) / h(2.5))
+    with pytest.raises(InputError, match="extracellular.ca"):
+        syn.get_params({"extracellular.ca": 50.0})
+
+
+@pytest.mark.parametrize("ca", [1.2, 1.3, 1.5])
+def test_pairs_change_nothing_at_physiological_calcium_but_bursts_do(ca):
+    """Inglebert et al. 2020 PNAS Fig. 1: at 1.3 and 1.5 mM [Ca]o, 100 pre/post pairs at 0.3 Hz
+    induce no plasticity at any offset (at 2.5 mM the same pairs do, GB 2012 cortical set);
+    postsynaptic bursts still cross the thresholds ("only bursts do")."""
+    dts = np.linspace(-0.05, 0.05, 41)
+    at = syn.frequency_stdp_curves(dts, [0.3], 100, params={"extracellular.ca": ca})["change"]
+    np.testing.assert_allclose(at, 1.0, atol=1e-6)
+    slice_ = syn.frequency_stdp_curves(dts, [0.3], 100)["change"]
+    assert slice_.min() < 0.7 and slice_.max() > 1.05
+    # theta bursts: 4 postsynaptic spikes at 100 Hz after 3 presynaptic at 50 Hz, 5 Hz x 10,
+    # 20 trains 10 s apart: the calcium crosses both thresholds and a DOWN synapse changes
+    tr, b = np.meshgrid(np.arange(20), np.arange(10), indexing="ij")
+    t0 = (tr * 10.0 + b * 0.2 + 0.01).ravel()
+    pre = np.sort(np.concatenate([t0, t0 + 0.02, t0 + 0.04]))
+    post = np.sort(np.concatenate([t0 + 0.005 + k * 0.01 for k in range(4)]))
+    r = syn.event_driven_rho(pre, post, params={"extracellular.ca": ca}, rho0=0.0, t_end=200.0)
+    assert r.t_above_p > 0.1 and r.rho_final > 0.1

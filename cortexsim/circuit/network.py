@@ -271,10 +271,12 @@ class Circuit:
 
     def _syn_overrides(self):
         """Synaptic rule parameters: models/synaptic.toml (or the user's tree) with the
-        network's NMDA-dependent calcium switched on as models/circuit.toml says."""
+        network's NMDA-dependent calcium and extracellular calcium as models/circuit.toml
+        says (``plasticity.nmda_calcium``, ``plasticity.ca_ext``)."""
         tree = self.syn_params if self.syn_params is not None else load_model("synaptic")
         tree = ParamTree.from_dict(dict(tree), name="synaptic")
         tree.set("nmda.enabled", bool(self.params.value("plasticity.nmda_calcium")))
+        tree.set("extracellular.ca", self.params.to("plasticity.ca_ext", "mM"))
         return tree
 
     @property

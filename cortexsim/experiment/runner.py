@@ -25,7 +25,7 @@ from .phases import (  # noqa: F401  (rho_after_session, _simulated_session_s: p
 )
 from .progress import Progress, draw_worker_progress
 from .recorder import by_population
-from .spec import MODEL_NAMES, _apply_ablations, _model_trees
+from .spec import MODEL_NAMES, _model_trees
 from .store import CheckpointStore, ReadoutStore, code_version, condition_key, digest
 
 
@@ -73,9 +73,7 @@ class _Runner:
     def _trees(self, cond: dict) -> dict:
         ov = dict(self.cfg["overrides"])
         ov.update(cond["overrides"])
-        trees = _model_trees(ov)
-        _apply_ablations(trees, list(self.cfg["ablations"]) + cond["ablations"])
-        return trees
+        return _model_trees(ov, list(self.cfg["ablations"]) + cond["ablations"])
 
     def _network_key(self, trees) -> str:
         return digest({m: trees[m].values()

@@ -49,7 +49,8 @@ from ..populations import population_table, populations
 PHASE_KINDS = ("baseline", "stress", "stimulation", "rest")
 ABLATIONS = ("coupling", "h_current", "intrinsic", "connectivity", "nmda_calcium",
              "activity_structural", "homeostasis")
-MODEL_NAMES = ("circuit", "cells", "synaptic", "structural", "stress", "coupling", "opto")
+MODEL_NAMES = ("circuit", "cells", "synaptic", "structural", "stress", "coupling", "opto",
+               "mechanisms")
 #: how a condition's protocol pulses reach the cells: TMS (coupling model) or light
 #: (channelrhodopsin-2 in ``light_populations``; models/opto.toml)
 MODALITIES = ("tms", "light")
@@ -166,7 +167,7 @@ class Condition(StrictModel):
     light_populations: list[str] = []
     silence: list[str] = []
     silence_during: Literal["sessions"] = "sessions"
-    ablations: list[Literal[ABLATIONS]] = []
+    ablations: list[str] = []
     overrides: dict[str, Any] = {}
 
 
@@ -190,7 +191,7 @@ class Spec(StrictModel):
     timeline: Annotated[list[Phase], Field(min_length=1)]
     conditions: Annotated[dict[str, Condition], Field(min_length=1)]
     overrides: dict[str, Any] = {}
-    ablations: list[Literal[ABLATIONS]] = []
+    ablations: list[str] = []
     criteria: list[Criterion] = []
 
 
@@ -337,6 +338,10 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
             except InputError as exc:
                 raise exc.within(f"{where}.protocol: ") from None
         check_overrides(c.overrides, f"{where}.overrides")
+        check_ablations(c.ablations, where=f"{where}.ablations")
+        check_ablations(spec.ablations, where="ablations")
+        # every mechanism, override and ablation of the condition resolves (before any run)
+        model_trees({**spec.overrides, **c.overrides}, list(spec.ablations) + c.ablations)
         for p in c.silence:
             if p not in pops:
                 raise InputError(f"{where}.silence", f"unknown population {p!r}", pops)
@@ -434,13 +439,20 @@ def _nearest_named_scale(n: int) -> str:
     return max(below, key=sizes.get) if below else min(SCALE_NAMES, key=sizes.get)
 
 
-def model_trees(overrides: dict) -> dict:
-    """The model parameter trees (one per model file) with ``overrides`` applied.
+def model_trees(overrides: dict, ablations=()) -> dict:
+    """The model parameter trees (one per model file) with mechanisms, ``overrides`` and
+    ``ablations`` applied.
+
+    Order: overrides of ``mechanisms.*`` (switching mechanisms on/off); the parameter values of
+    every enabled mechanism not in ``ablations`` (:func:`cortexsim.mechanisms.apply`); the other
+    overrides (an explicit override wins over a mechanism's value); the remaining ablations.
 
     Parameters
     ----------
     overrides : dict
         ``{"<model>.<dotted path>": value}`` (e.g. ``"coupling.cells.PT_L5.dV_th_mV"``).
+    ablations : iterable of str
+        Names of :data:`ABLATIONS` or of mechanisms declared in ``models/mechanisms.toml``.
 
     Returns
     -------
@@ -450,13 +462,49 @@ def model_trees(overrides: dict) -> dict:
     Raises
     ------
     InputError
-        An override of the wrong type, dimension or range.
+        An override of the wrong type, dimension or range; an unknown ablation.
     """
+    from .. import mechanisms as mech
     trees = {m: load_model(m) for m in MODEL_NAMES}
-    for path, v in overrides.items():
-        model, rest = path.split(".", 1)
-        trees[model].set(rest, v)
+    split = [(p.split(".", 1), v) for p, v in overrides.items()]
+    for (model, rest), v in split:
+        if model == "mechanisms":
+            trees[model].set(rest, v)
+    names = check_ablations(ablations, trees["mechanisms"])
+    mech.apply(trees, disabled=[a for a in names if a not in ABLATIONS])
+    for (model, rest), v in split:
+        if model != "mechanisms":
+            trees[model].set(rest, v)
+    _apply_ablations(trees, [a for a in names if a in ABLATIONS])
     return trees
+
+
+def check_ablations(ablations, mech_tree=None, where: str = "ablations") -> list[str]:
+    """``ablations`` checked against :data:`ABLATIONS` and the declared mechanisms.
+
+    Parameters
+    ----------
+    ablations : iterable of str
+    mech_tree : ParamTree, optional
+        ``models/mechanisms.toml`` (default: loaded).
+    where : str
+        Field named in errors.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    InputError
+        An unknown name (naming the allowed ones).
+    """
+    tree = mech_tree if mech_tree is not None else load_model("mechanisms")
+    allowed = list(ABLATIONS) + list(tree.values())
+    for a in ablations:
+        if not isinstance(a, str) or a not in allowed:
+            raise InputError(where, f"unknown ablation {a!r}", allowed)
+    return list(ablations)
 
 
 _model_trees = model_trees   # the runner's name for it

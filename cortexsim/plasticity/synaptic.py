@@ -59,7 +59,8 @@ class GBParams:
     tau_ca : float
         Calcium decay (s).
     c_pre, c_post : float
-        Calcium transient per pre / post spike.
+        Calcium transient per pre / post spike at the extracellular calcium
+        ``extracellular.ca`` (:func:`calcium_factors` applied).
     D : float
         Delay of the presynaptic transient (s).
     theta_d, theta_p : float
@@ -171,11 +172,12 @@ def get_params(params=None) -> GBParams:
                 tree.set(path, v["value"] if isinstance(v, dict) else v)
     v = tree.value
     mode = check_choice("readout.mode", v("readout.mode"), ["linear", "two_state"])
+    pre_f, post_f = calcium_factors(tree)
     p = GBParams(
         tau_ca=check_number("calcium.tau_ca", tree.to("calcium.tau_ca", "s"), min=0,
                             strict_min=True),
-        c_pre=check_number("calcium.c_pre", v("calcium.c_pre"), min=0),
-        c_post=check_number("calcium.c_post", v("calcium.c_post"), min=0),
+        c_pre=check_number("calcium.c_pre", v("calcium.c_pre"), min=0) * pre_f,
+        c_post=check_number("calcium.c_post", v("calcium.c_post"), min=0) * post_f,
         D=check_number("calcium.delay_D", tree.to("calcium.delay_D", "s"), min=0),
         theta_d=check_number("efficacy.theta_d", v("efficacy.theta_d"), min=0, strict_min=True),
         theta_p=check_number("efficacy.theta_p", v("efficacy.theta_p"), min=0, strict_min=True),
@@ -204,6 +206,33 @@ def get_params(params=None) -> GBParams:
         raise InputError("efficacy.theta_p", "must be >= theta_d (the scheme orders the phases "
                                              "above theta_p, then between the thresholds)")
     return p
+
+
+def calcium_factors(tree) -> tuple[float, float]:
+    """Factors on ``c_pre`` and ``c_post`` at the extracellular calcium ``extracellular.ca``
+    relative to the fit conditions ``extracellular.ca_fit`` (``models/synaptic.toml``).
+
+    ``c_post`` scales as ``ca / ca_fit`` (influx linear in [Ca]o, assumption), ``c_pre`` as
+    ``ca / ca_fit * H(ca) / H(ca_fit)`` with the release-probability Hill function
+    ``H(x) = x**n / (x**n + k_half**n)`` (Dodge & Rahamimoff 1967; Markram et al. 2015).
+
+    Parameters
+    ----------
+    tree : ParamTree
+        The synaptic model tree (``models/synaptic.toml`` with overrides).
+
+    Returns
+    -------
+    (float, float)
+        Factor on ``c_pre``, factor on ``c_post`` (both 1 at ``ca == ca_fit``).
+    """
+    ca, fit = tree.to("extracellular.ca", "mM"), tree.to("extracellular.ca_fit", "mM")
+    n, k = tree.value("extracellular.release_hill_n"), tree.to("extracellular.release_k_half",
+                                                               "mM")
+
+    def hill(x):
+        return x**n / (x**n + k**n)
+    return ca / fit * hill(ca) / hill(fit), ca / fit
 
 
 def mg_unblock(v_mV, p: GBParams | None = None):
