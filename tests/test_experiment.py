@@ -13,9 +13,14 @@ from cortexsim.criteria import evaluate
 
 PROTO = {"base": "itbs600", "n_pulses": 30, "sessions_per_day": 2, "session_interval_min": 5}
 
+# each session simulates its first second (settings.session_sample_s; every pulse of every
+# session: tests/test_any_protocol_runs.py), so the session build is the read-out build: one
+# compiled network (scale 100, seed 3, 1-s phases), shared with tests/test_resume.py and
+# tests/test_runner_parallel.py
 TINY = {
     "experiment": {"name": "tiny", "seed": 3},
-    "settings": {"scale": 100, "baseline_fast_s": 1.0, "slow_dt_h": 2.0},
+    "settings": {"scale": 100, "baseline_fast_s": 1.0, "slow_dt_h": 2.0,
+                 "session_sample_s": 1.0},
     "timeline": [
         {"kind": "baseline", "days": 1, "readout": "baseline"},
         {"kind": "stress", "days": 3, "hours_per_day": 6, "readout": "end_stress"},
@@ -171,7 +176,7 @@ def test_every_shipped_spec_validates():
     specs = [p for p in specs if "experiment" in tomllib.loads(p.read_text())
              or "extends" in tomllib.loads(p.read_text())]
     assert {p.stem for p in specs} >= {"aitbs_study", "protocol_comparison", "tiny",
-                                       "whatif_physiological_calcium"}
+                                       "whatif_slice_calcium"}
     for p in specs:
         exp = load_experiment(p)
         assert exp.spec["conditions"], p
@@ -193,6 +198,7 @@ def test_session_sample_and_by_scale_settings_are_validated():
 
 def test_by_scale_settings_apply_at_their_scale_and_the_counts_nearest_it():
     spec = copy.deepcopy(TINY)
+    del spec["settings"]["session_sample_s"]          # the default ("all") outside by_scale
     spec["settings"]["by_scale"] = {"small": {"session_sample_s": 10.0, "slow_dt_h": 1.0}}
     exp = Experiment.from_dict(spec)
     small = exp.resolved_config(scale="small")["settings"]
@@ -225,15 +231,18 @@ def test_simulated_session_length_is_whole_train_periods():
 
 
 def test_study_spec_reduced_run_writes_every_output(tmp_path):
-    """experiments/aitbs_study.toml itself at reduced size (100 neurons, sampled sessions):
-    every output with the right dims, one criterion per finding, the report's tables."""
+    """experiments/aitbs_study.toml itself at reduced size (100 neurons, 1-s fast phases, the
+    first second of each session simulated): every output with the right dims, one criterion
+    per finding, the report's tables.  Seed and phase lengths of TINY: the same compiled
+    network."""
     import xarray as xr
     from pathlib import Path
     from cortexsim.params import read_toml
     from cortexsim.results import Results
     raw = read_toml(Path(__file__).resolve().parent.parent / "experiments" / "aitbs_study.toml")
-    raw["settings"].update(scale=100, slow_dt_h=4.0, baseline_fast_s=10.0,
-                           session_sample_s=10.0, by_scale={})
+    raw["experiment"]["seed"] = TINY["experiment"]["seed"]
+    raw["settings"].update(scale=100, slow_dt_h=4.0, baseline_fast_s=1.0,
+                           session_sample_s=1.0, by_scale={})
     res = Experiment.from_dict(raw).run(progress=False, checkpoint_dir=tmp_path / "ck")
     out = res.save(tmp_path / "out")
     for f in ("results.nc", "summary.json", "report.md", "spine_density.png", "rates.png",
@@ -247,12 +256,12 @@ def test_study_spec_reduced_run_writes_every_output(tmp_path):
     assert ds.sizes["session"] == 10
     assert np.isfinite(ds.session_dw.sel(condition="stress_aitbs").values[:, :3]).all()
     assert np.isnan(ds.session_dw.sel(condition="control").values).all()
-    assert json.loads(ds.attrs["config"])["settings"]["session_sample_s"] == 10.0
+    assert json.loads(ds.attrs["config"])["settings"]["session_sample_s"] == 1.0
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["criteria"]) == 7
     assert all(set(c) >= {"name", "expected", "observed", "passed"} for c in summary["criteria"])
     report = (out / "report.md").read_text()
-    assert "Stimulation day per condition" in report and "first 10 s" in report
+    assert "Stimulation day per condition" in report and "first 1 s of each session" in report
     assert Results.load(out).criteria == summary["criteria"]
 
 

@@ -139,18 +139,33 @@ def uninterrupted():
     return Experiment.from_dict(copy.deepcopy(SPEC)).run(progress=False).data
 
 
+@pytest.fixture(scope="module")
+def stopped_runs(tmp_path_factory):
+    """The run stopped at every point of STOPS (each one resumed from the previous one's
+    checkpoints), then run to its end: ``(folder, [(stop, rc, stderr, out.nc written)],
+    final rc, final stderr)``; ``folder / "ck"`` holds the finished run's checkpoints."""
+    tmp = tmp_path_factory.mktemp("stopped")
+    ckpt = tmp / "ck"
+    stops = []
+    for stop in STOPS:
+        rc, err = _drive(tmp, SPEC, ckpt, stop)
+        stops.append((stop, rc, err, (tmp / "out.nc").exists()))
+    rc, err = _drive(tmp, SPEC, ckpt)
+    return tmp, stops, rc, err
+
+
 @pytest.mark.slow
-def test_resume_after_every_kind_of_stop_equals_uninterrupted_run(tmp_path, uninterrupted):
+def test_resume_after_every_kind_of_stop_equals_uninterrupted_run(stopped_runs, uninterrupted):
     import xarray as xr
-    ckpt = tmp_path / "ck"
-    for point, count, sig in STOPS:
-        rc, err = _drive(tmp_path, SPEC, ckpt, (point, count, sig))
+    tmp, stops, rc, err = stopped_runs
+    ckpt = tmp / "ck"
+    for (point, count, sig), rc_stop, err_stop, wrote in stops:
         # (SIGINT: KeyboardInterrupt, after which Python ends itself by SIGINT)
-        assert rc == -getattr(signal, sig), f"stop {point}:{count}:{sig}: rc {rc}\n{err[-3000:]}"
-        assert not (tmp_path / "out.nc").exists()
-    rc, err = _drive(tmp_path, SPEC, ckpt)
+        assert rc_stop == -getattr(signal, sig), \
+            f"stop {point}:{count}:{sig}: rc {rc_stop}\n{err_stop[-3000:]}"
+        assert not wrote
     assert rc == 0, err[-3000:]
-    _assert_identical(xr.load_dataset(tmp_path / "out.nc"), uninterrupted)
+    _assert_identical(xr.load_dataset(tmp / "out.nc"), uninterrupted)
     # one checkpoint for the one condition, the two read-outs stored, no temporary files
     assert [p.name.split(".")[0] for p in ckpt.glob("*.ckpt.npz")] == ["stress_tbs"]
     assert len(list((ckpt / "readouts").glob("*.json"))) == 2, \
@@ -160,14 +175,16 @@ def test_resume_after_every_kind_of_stop_equals_uninterrupted_run(tmp_path, unin
 
 
 @pytest.mark.slow
-def test_changed_model_file_never_resumes_and_changed_criterion_does(tmp_path, uninterrupted):
+def test_changed_model_file_never_resumes_and_changed_criterion_does(tmp_path, stopped_runs,
+                                                                     uninterrupted):
     import xarray as xr
 
     from cortexsim.params import models_dir
-    ckpt = tmp_path / "ck"
-    rc, err = _drive(tmp_path, SPEC, ckpt)                # a finished run with checkpoints
+    # a finished run's checkpoints (those of the stopped and resumed runs, run to the end)
+    done, _, rc, err = stopped_runs
     assert rc == 0, err[-2000:]
-    _assert_identical(xr.load_dataset(tmp_path / "out.nc"), uninterrupted)
+    ckpt = tmp_path / "ck"
+    shutil.copytree(done / "ck", ckpt)
     # a changed criterion threshold resumes the finished state: no structural step is taken
     spec = copy.deepcopy(SPEC)
     spec["criteria"][0]["value"] = 2.0

@@ -51,10 +51,13 @@ def _spec(folder, values="60, 120", seeds="1"):
 def _base(folder):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "tiny.toml").write_text(TINY)
-    # the smoke-test spec with shorter fast phases and half-day slow phases (cheaper runs)
+    # the smoke-test spec with shorter fast phases and half-day slow phases (cheaper runs); the
+    # session simulates its first 0.4 s (the rest carried over by the plasticity rule), so the
+    # session build is the read-out build: one compiled network per seed, one build per run
     (folder / "fast.toml").write_text(
         'extends = "tiny.toml"\n[settings]\nbaseline_fast_s = 0.4\nsession_tail_s = 0.1\n'
-        'slow_dt_h = 4.0\n[[timeline]]\nkind = "baseline"\ndays = 0.5\nreadout = "baseline"\n'
+        'session_sample_s = 0.4\nslow_dt_h = 4.0\n'
+        '[[timeline]]\nkind = "baseline"\ndays = 0.5\nreadout = "baseline"\n'
         '[[timeline]]\nkind = "stimulation"\n[[timeline]]\nkind = "rest"\ndays = 0.5\n'
         'readout = "24h"\n')
 
@@ -173,7 +176,7 @@ def test_sigkill_of_a_worker_mid_run_loses_nothing(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, stderr.decode()[-2000:]
     summary = json.loads(stdout)
-    assert summary["finished"] == 2
+    assert summary["finished"] == 2, summary                # (errors of failed runs shown)
     recs = _records(out / "store")
     keys = pd.read_parquet(out / "points.parquet").key.tolist()
     assert sorted(recs) == sorted(keys)                     # every run exactly once
