@@ -79,11 +79,54 @@ def ltp_time_per_cell(res, site_post, n_cells, duration_s) -> np.ndarray:
     ndarray (n_cells,)
         Seconds above theta_p per second, averaged over the cell's present synapses.
     """
-    on = res.syn["on"] > 0
-    tp = np.asarray(res.syn["t_above_p"], dtype=float)
-    num = np.bincount(site_post[on], weights=tp[on], minlength=n_cells)
+    return mean_per_cell(res.syn["t_above_p"], res.syn["on"], site_post, n_cells) / duration_s
+
+
+def nmda_calcium_per_cell(res, rule, site_post, n_cells) -> np.ndarray:
+    """Mean presynaptic (NMDA-receptor) calcium per second of a cell's present synapses (the
+    rule's structural signal ``nmda_ca``; 0 for a cell without present plastic synapses).
+
+    Parameters
+    ----------
+    res : PhaseResult
+        A fast phase.
+    rule : PlasticityRule
+        The spine sites' rule (its :meth:`structural_signals` give ``nmda_ca``).
+    site_post : ndarray of int (n_sites,)
+        Postsynaptic cell of each site.
+    n_cells : int
+        Number of cells.
+
+    Returns
+    -------
+    ndarray (n_cells,)
+        Normalised calcium (theta_d = 1), time integral of the transients per second.
+    """
+    sig = rule.structural_signals(res.syn, res.duration_s)
+    return mean_per_cell(sig["nmda_ca"], res.syn["on"], site_post, n_cells)
+
+
+def mean_per_cell(values, on, site_post, n_cells) -> np.ndarray:
+    """Mean of a per-site value over each cell's present sites (0 for a cell without any).
+
+    Parameters
+    ----------
+    values, on : ndarray (n_sites,)
+        The value and the presence of each site.
+    site_post : ndarray of int (n_sites,)
+        Postsynaptic cell of each site.
+    n_cells : int
+        Number of cells.
+
+    Returns
+    -------
+    ndarray (n_cells,)
+    """
+    on = np.asarray(on) > 0
+    v = np.asarray(values, dtype=float)
+    num = np.bincount(site_post[on], weights=v[on], minlength=n_cells)
     den = np.bincount(site_post[on], minlength=n_cells)
-    return np.where(den > 0, num / np.maximum(den, 1), 0.0) / duration_s
+    return np.where(den > 0, num / np.maximum(den, 1), 0.0)
 
 
 def reset_new_spines(rho, on, prev_on):
@@ -157,9 +200,12 @@ class ConditionRun:
         Network-configuration key (conditions sharing it share compiled circuits).
     a0 : ndarray (n_cells,)
         Resting LTP-calcium time per cell (pass 1): the activity drive's reference.
+    nmda0 : ndarray (n_cells,), optional
+        Resting presynaptic NMDA calcium per cell (pass 1): reference of the NMDA drive
+        (``structural.activity.nmda_gain``); None: zeros (no NMDA drive).
     """
 
-    def __init__(self, runner, cname: str, cond: dict, trees: dict, key: str, a0):
+    def __init__(self, runner, cname: str, cond: dict, trees: dict, key: str, a0, nmda0=None):
         from ..protocols import get_protocol
         self.runner = runner
         self.cname, self.cond, self.trees = cname, cond, trees
@@ -178,9 +224,11 @@ class ConditionRun:
         self.site_post, self.site_pop = runner._site_groups(self.layout)
         self.populations = tuple(self.layout.slices)
         self.a0 = a0
+        self.nmda0 = np.zeros_like(a0) if nmda0 is None else nmda0
         self.stress_schedule = self._stress_schedule()
         self.light = cond.get("modality", "tms") == "light"
         self.stimulus = self._stimulus()
+        self.gate = self._dopamine_gate()
         self.handlers = {"baseline": self.slow_phase, "stress": self.slow_phase,
                          "rest": self.slow_phase, "stimulation": self.stimulation}
 
@@ -209,12 +257,30 @@ class ConditionRun:
             irr = self.trees["opto"].value("light.irradiance")
             return Stimulus.light(self.proto, irr, offset_s=self.slot_s).until(
                 self.sim_len, self.layout.dt_s)
+        field = cell_field_vpm(self._pct_rmt(), self.trees["coupling"])
+        return Stimulus.from_protocol(self.proto, field, offset_s=self.slot_s).until(
+            self.sim_len, self.layout.dt_s)
+
+    def _pct_rmt(self) -> float:
+        """The sessions' TMS intensity (% RMT): the condition's, else the protocol's, else 100."""
         pct = self.cond["intensity_pct_rmt"]
         if pct is None:
             pct = self.proto.intensity_pct_rmt or 100.0
-        field = cell_field_vpm(pct, self.trees["coupling"])
-        return Stimulus.from_protocol(self.proto, field, offset_s=self.slot_s).until(
-            self.sim_len, self.layout.dt_s)
+        return pct
+
+    def _dopamine_gate(self):
+        """Dopamine gate of the session drive per cell (1.0 without the third factor): the
+        session's dopamine from its pulses (TMS: relative intensities x %RMT / 100; light:
+        x ``structural.dopamine.light_pulse_equivalent``), the receptors of each population."""
+        from ..plasticity import structural as SP
+        tree = self.trees["structural"]
+        if self.proto is None:
+            da = 0.0
+        else:
+            scale = self.structural["dopamine"]["light_pulse_equivalent"] if self.light \
+                else self._pct_rmt() / 100.0
+            da = SP.session_dopamine(self.proto.intensities(), scale, tree)
+        return SP.dopamine_gate(da, self.populations, self.layout.pop_index, tree)
 
     # ----------------------------------------------------------------- state and checkpoints
     def initial_state(self) -> ConditionState:
@@ -338,6 +404,7 @@ class ConditionRun:
     def session(self, s_i: int, state: ConditionState, rec: Recorder) -> None:
         """Stimulation session ``s_i`` on the network: GB efficacies and the activity drive
         change; the session's rates, efficacy change and LTP-calcium time are recorded."""
+        from ..plasticity import structural as SP
         c = self.runner._get_circuit(self.key, self.trees, self.sim_len,     # the session build
                                      self.slot_s, light=self.light)
         act = self.structural["activity"]
@@ -352,11 +419,12 @@ class ConditionRun:
         w_before = mean_efficacy(rho, on, self.site_pop, npop)
         rho = np.where(on > 0, rho_after_session(res, self.sess_len, c.site_rule), rho)
         a = ltp_time_per_cell(res, self.site_post, c.N, res.duration_s)
-        # LTP-calcium excess over rest, in units of ltp_ref, integrated over the session into
-        # the cell's activity drive (dD/dt = -D/tau + gain*excess/tau)
-        excess = (a - self.a0) / act["ltp_ref"]
-        state.drive = state.drive + act["ltp_gain"] * excess * (self.sess_len / 3600.0) \
-            / act["tau_h"]
+        # LTP-calcium excess and NMDA-calcium excess over rest, dopamine-gated, integrated over
+        # the session into the cell's activity drive (structural.session_drive)
+        nm = nmda_calcium_per_cell(res, c.site_rule, self.site_post, c.N) \
+            if act["nmda_gain"] != 0 else 0.0
+        state.drive = state.drive + SP.session_drive(a, self.a0, nm, self.nmda0, self.sess_len,
+                                                     self.gate, self.trees["structural"])
         state.rho = rho
         rec.session([res.mean_rate(p) for p in self.populations],
                     mean_efficacy(rho, on, self.site_pop, npop) - w_before,

@@ -21,6 +21,7 @@ from .phases import (  # noqa: F401  (rho_after_session, _simulated_session_s: p
     ConditionRun,
     _simulated_session_s,
     ltp_time_per_cell,
+    nmda_calcium_per_cell,
     rho_after_session,
 )
 from .progress import Progress, draw_worker_progress
@@ -138,14 +139,15 @@ class _Runner:
         # pass 2: the timelines (session builds), conditions grouped by network configuration
         recs, runs = {}, {}
         for c in sorted(conds, key=lambda c: (keys[c], conds.index(c))):
-            runs[c] = ConditionRun(self, c, allc[c], trees[c], keys[c], rest[keys[c]][0])
+            runs[c] = ConditionRun(self, c, allc[c], trees[c], keys[c], rest[keys[c]][0],
+                                   rest[keys[c]][2])
             recs[c] = runs[c].run()
         # pass 3: network read-outs from the spine snapshots (short build)
         readouts = self._readouts(recs, runs, trees, keys)
         labels = [ph["readout"] for ph in self.cfg["timeline"] if ph["readout"]]
         out = {}
         for c in conds:
-            a0, rates = rest[keys[c]]
+            a0, rates, _ = rest[keys[c]]
             ds = recs[c].dataset(c, labels, readouts[c], rates,
                                  by_population(a0, runs[c].layout.pop_index,
                                                len(runs[c].populations)))
@@ -170,7 +172,8 @@ class _Runner:
                                      params=trees["structural"])
 
     def _baseline_stats(self, circuit, cond, trees):
-        """LTP-calcium time per cell and population rates with the initial spine state."""
+        """LTP-calcium time per cell, population rates and presynaptic NMDA calcium per cell
+        with the initial spine state (the rest references of the activity drive)."""
         state = self._initial_spines(circuit.n_sites, trees)
         res = circuit.run(None, spines={"on": (state.state > 0).astype(float),
                                         "rho": circuit.initial_rho},
@@ -178,7 +181,8 @@ class _Runner:
                           results_name=f"res_{os.getpid()}")
         site_post = circuit.conn["ee"]["j"].astype(np.int64)
         a0 = ltp_time_per_cell(res, site_post, circuit.N, res.duration_s)
-        return a0, {p: res.mean_rate(p) for p in circuit.slices}
+        nmda0 = nmda_calcium_per_cell(res, circuit.site_rule, site_post, circuit.N)
+        return a0, {p: res.mean_rate(p) for p in circuit.slices}, nmda0
 
     def _thresholds(self, circuit, cond):
         """Run-time TMS thresholds: as built, or pooled across excitatory cells (ablation)."""

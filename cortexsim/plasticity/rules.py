@@ -198,8 +198,11 @@ class GraupnerBrunel(PlasticityRule):
 
     The AMPA conductance scales with the efficacy ``w`` relative to the mean initial efficacy
     ``w_ref`` (so the mean unitary conductance at build is the declared ``g``); NMDA only with
-    the presence ``on`` of the spine.  Signals for the structural model: ``rho`` and the time the
-    calcium spent above theta_p (``t_above_p``, and its fraction of the run).
+    the presence ``on`` of the spine.  Signals for the structural model: ``rho``, the time the
+    calcium spent above theta_p (``t_above_p``, and its fraction of the run) and the mean
+    presynaptic (NMDA-receptor) calcium of the run (``nmda_ca``: the time integral of the
+    presynaptic transients, each ``c_pre`` times the Mg2+ unblock at the postsynaptic voltage,
+    per second of run; normalised calcium, theta_d = 1).
 
     Parameters
     ----------
@@ -213,7 +216,7 @@ class GraupnerBrunel(PlasticityRule):
     structural = True
     settable = ("on", "rho")
     #: per-synapse variables read back after a run (spike counters derived from cell counts)
-    STATE = ("on", "rho", "c", "t_last", "t_above_p", "t_above_d")
+    STATE = ("on", "rho", "c", "t_last", "t_above_p", "t_above_d", "nmda_ca")
 
     def __init__(self, params=None):
         super().__init__(synaptic.get_params(params))
@@ -272,5 +275,8 @@ class GraupnerBrunel(PlasticityRule):
     def structural_signals(self, syn, duration_s):
         if duration_s <= 0:
             raise InputError("duration_s", f"must be > 0, got {duration_s!r}")
-        return {"rho": syn["rho"], "t_above_p": syn["t_above_p"],
-                "frac_p": syn["t_above_p"] / duration_s, "frac_d": syn["t_above_d"] / duration_s}
+        out = {"rho": syn["rho"], "t_above_p": syn["t_above_p"],
+               "frac_p": syn["t_above_p"] / duration_s, "frac_d": syn["t_above_d"] / duration_s}
+        if "nmda_ca" in syn:     # results of collect() have it; hand-made dicts may not
+            out["nmda_ca"] = np.asarray(syn["nmda_ca"], float) * self.params.tau_ca / duration_s
+        return out

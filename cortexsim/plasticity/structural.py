@@ -287,6 +287,146 @@ def homeostatic_drive(state: SpineState, groups=None, target_density=None, param
     return np.asarray(d, dtype=np.float64)[np.asarray(groups)]
 
 
+# ----------------------------------------------------------------------------- activity drive
+def relative_excess(x, x_rest) -> np.ndarray:
+    """``x / x_rest - 1`` per cell, 0 where the rest reference is 0 (no signal at rest).
+
+    Parameters
+    ----------
+    x, x_rest : ndarray (n_cells,)
+        A per-cell signal in a session and the same cell's value at rest.
+
+    Returns
+    -------
+    ndarray (n_cells,)
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x0 = np.broadcast_to(np.asarray(x_rest, dtype=np.float64), x.shape)
+    return np.where(x0 > 0, x / np.where(x0 > 0, x0, 1.0) - 1.0, 0.0)
+
+
+def session_drive(ltp, ltp_rest, nmda, nmda_rest, session_s: float, gate=1.0,
+                  params=None) -> np.ndarray:
+    """Increment of the activity drive ``D`` of each cell over one stimulation session
+    (``[activity]`` of ``models/structural.toml``; ``dD/dt = (u - D) / tau_h`` integrated over
+    the session, the decay between sessions is the caller's)::
+
+        u = gate * (ltp_gain * (ltp - ltp_rest) / ltp_ref + nmda_gain * (nmda / nmda_rest - 1))
+        dD = u * session_s / tau_h
+
+    The first term is the excess time the cell's plasticity calcium spent above the GB
+    potentiation threshold; the second (mechanism ``nmda_spinogenesis``) the relative excess of
+    its presynaptic NMDA-receptor calcium over rest: glutamate with NMDA-receptor activation
+    forms new spines within minutes (Kwon & Sabatini 2011 Nature 474:100) and NMDA-receptor
+    dependent potentiation stabilises nascent ones (Hill & Zito 2013 J Neurosci 33:678); a
+    positive drive raises formation and stabilisation and lowers elimination (rate laws above).
+    ``gate`` is the dopamine third factor (:func:`dopamine_gate`; 1 without it).
+
+    Parameters
+    ----------
+    ltp, ltp_rest : ndarray (n_cells,)
+        Time per second above theta_p (s/s) in the session and at rest.
+    nmda, nmda_rest : ndarray (n_cells,)
+        Mean presynaptic NMDA calcium per synapse (normalised, per second) in the session and
+        at rest.
+    session_s : float
+        Session length (s).
+    gate : float or ndarray (n_cells,)
+        Dopamine gate.
+    params : ParamTree or dict, optional
+        Structural model.
+
+    Returns
+    -------
+    ndarray (n_cells,)
+        Increment of ``D``.
+    """
+    act = _params(params)["activity"]
+    ltp = np.asarray(ltp, dtype=np.float64)
+    u = act["ltp_gain"] * ((ltp - ltp_rest) / act["ltp_ref"])
+    if act["nmda_gain"] != 0:
+        u = u + act["nmda_gain"] * relative_excess(nmda, nmda_rest)
+    return u * gate * (session_s / 3600.0) / act["tau_h"]
+
+
+def session_dopamine(pulse_intensities, scale: float, params=None) -> float:
+    """Dopamine released by one stimulation session, in [0, 1): ``E / (E + e_half)`` with
+    ``E = scale * sum(pulse_intensities)`` the session's pulse-equivalents at 100 % RMT
+    (``[dopamine]``; 0 for a session without pulses or with zero intensity, e.g. sham).  rTMS
+    of prefrontal cortex releases dopamine (Strafella et al. 2001 J Neurosci 21:RC157; Cho &
+    Strafella 2009 PLoS One 4:e6725); release lasts longer than a session, so the session's
+    activity and the dopamine overlap whole (eligibility traces of seconds: Yagishita et al.
+    2014 Science 345:1616; He et al. 2015 Neuron 88:528).
+
+    Parameters
+    ----------
+    pulse_intensities : array_like
+        Relative intensity of each pulse of the session (the protocol's).
+    scale : float
+        Pulse-equivalents per unit relative intensity: the session's intensity in %RMT / 100
+        for TMS, ``dopamine.light_pulse_equivalent`` for light.
+    params : ParamTree or dict, optional
+        Structural model.
+
+    Returns
+    -------
+    float
+    """
+    e = float(scale) * float(np.sum(np.asarray(pulse_intensities, dtype=np.float64)))
+    if e <= 0:
+        return 0.0
+    return e / (e + _params(params)["dopamine"]["e_half"])
+
+
+def dopamine_gate(da: float, populations, pop_of_cell, params=None) -> np.ndarray | float:
+    """Third-factor gate of each cell's session drive (mechanism ``dopamine_d1``)::
+
+        G = max(0, 1 + gain_d1 * DA * d1 - gain_d2 * DA * d2)
+
+    ``d1``, ``d2``: fractions of the cell's population expressing D1 / D2 receptors
+    (``[dopamine.receptors.<population>]``, measured: Santana et al. 2009 Cereb Cortex 19:849;
+    Seong & Carter 2012 J Neurosci 32:10516; Gee et al. 2012 J Neurosci 32:4959).  D1 receptors
+    activate PKA, which new spines need together with NMDA receptors (Kwon & Sabatini 2011
+    Nature 474:100; Yagishita et al. 2014 Science 345:1616); D2 receptors (Gi) lower cAMP/PKA
+    and dopamine on them suppresses spine enlargement (Iino et al. 2020 Nature 579:555).  With
+    both gains 0 (the default) the gate is 1 and no receptor table is read.
+
+    Parameters
+    ----------
+    da : float
+        Dopamine of the session (:func:`session_dopamine`).
+    populations : sequence of str
+        Population names, in the order of the indices in ``pop_of_cell``.
+    pop_of_cell : ndarray of int (n_cells,)
+        Population index of each cell.
+    params : ParamTree or dict, optional
+        Structural model.
+
+    Returns
+    -------
+    float or ndarray (n_cells,)
+        1.0 when the gains are 0, else the gate per cell.
+
+    Raises
+    ------
+    InputError
+        A population without a receptor table while a gain is non-zero.
+    """
+    d = _params(params)["dopamine"]
+    if d["gain_d1"] == 0 and d["gain_d2"] == 0:
+        return 1.0
+    rec = d.get("receptors", {})
+    missing = [p for p in populations if p not in rec]
+    if missing:
+        raise InputError(f"structural.dopamine.receptors.{missing[0]}",
+                         "no D1/D2 receptor fractions for this population (needed when "
+                         "dopamine.gain_d1 or gain_d2 is non-zero)", sorted(rec))
+    d1 = np.array([rec[p]["d1_fraction"] for p in populations], dtype=np.float64)
+    d2 = np.array([rec[p]["d2_fraction"] for p in populations], dtype=np.float64)
+    g = np.maximum(0.0, 1.0 + d["gain_d1"] * da * d1 - d["gain_d2"] * da * d2)
+    return g[np.asarray(pop_of_cell)]
+
+
 # ----------------------------------------------------------------------------- numba kernel
 @njit(parallel=True, cache=True)
 def _kernel(state, weight, age, has_age, plast, drive, c, m, qpow, key_init, keys_next,

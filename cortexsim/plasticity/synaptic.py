@@ -674,6 +674,9 @@ VARIABLES_DOC = {
     "n_post_spikes": "number of postsynaptic spikes while on",
     "t_above_p": "total time c > theta_p while on (s), analytic, up to t_last",
     "t_above_d": "total time c > theta_d while on (s), analytic, up to t_last (includes > theta_p)",
+    "nmda_ca": "sum of the presynaptic (NMDA-receptor) calcium increments while on, each c_pre "
+               "times the Mg2+ unblock at the postsynaptic voltage (normalised calcium; times "
+               "tau_ca it is the time integral of those transients, in s)",
 }
 
 
@@ -743,15 +746,18 @@ def synapse_model(params=None, counters: bool = True) -> SynapseModelParts:
     ] + (["n_pre_spikes : 1", "n_post_spikes : 1"] if counters else []) + [
         "t_above_p : second",
         "t_above_d : second",
+        "nmda_ca : 1",
         f"w = {w_expr} : 1",
     ])
     adv = _advance_code(p)
+    # the presynaptic (NMDA) calcium increment, added to c and to its running sum nmda_ca
     if p.nmda:
         vn = p.v_name
-        ca_inc = (f"c += on*gb_c_pre*(1 + gb_mg_ratio*exp(-gb_mg_slope*gb_v_ref))"
+        ca_inc = (f"gb_inc = on*gb_c_pre*(1 + gb_mg_ratio*exp(-gb_mg_slope*gb_v_ref))"
                   f"/(1 + gb_mg_ratio*exp(-gb_mg_slope*{vn}_post))")
     else:
-        ca_inc = "c += on*gb_c_pre"
+        ca_inc = "gb_inc = on*gb_c_pre"
+    ca_inc += "\nc += gb_inc\nnmda_ca += gb_inc"
     count_pre = "\nn_pre_spikes += on" if counters else ""
     count_post = "\nn_post_spikes += on" if counters else ""
     on_pre = {"pre": "", "ca": adv + "\n" + ca_inc + count_pre}
