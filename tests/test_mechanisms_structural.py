@@ -78,13 +78,15 @@ def test_nmda_accumulator_leaves_rho_as_the_reference():
 
 def _formed_over_a_day(drive, n_sites=20000, seed=3, params=None):
     """Spines formed in 24 h on one cell with ``n_sites`` empty sites under activity drive
-    ``drive`` decaying with tau_h (mean over each hour), as the runner's slow phase does."""
+    ``drive`` decaying with tau_h (mean over each hour, clipped to drive_max), as the runner's
+    slow phase does."""
     P = SP._params(params)
     tau = P["activity"]["tau_h"]
     st = SP.SpineState(np.zeros(n_sites, np.int8), np.zeros(n_sites, np.float32))
     formed = 0
     for h in range(24):
-        d = drive * np.exp(-h / tau) * tau * (1 - np.exp(-1 / tau))
+        d = np.clip(drive * np.exp(-h / tau) * tau * (1 - np.exp(-1 / tau)),
+                    -P["activity"]["drive_max"], P["activity"]["drive_max"])
         st, cnt = SP.advance(st, 0.5, np.full(n_sites, d), np.zeros(1), 1.0, 1, seed, h,
                              params)
         formed += cnt["totals"]["formed"]
@@ -101,15 +103,16 @@ def test_nmda_spinogenesis_more_formation_after_nmda_rich_session():
     ltp = np.zeros(2)                      # no time above theta_p (in vivo calcium)
     nmda_rest = np.array([0.01, 0.01])
     nmda = np.array([0.02, 0.01])          # cell 0: twice its resting NMDA calcium
-    d_on = SP.session_drive(ltp, ltp, nmda, nmda_rest, 600.0, params=on)
-    d_off = SP.session_drive(ltp, ltp, nmda, nmda_rest, 600.0, params=off)
+    day = 10 * 592.0                       # an aiTBS day: ten ~10-min sessions (decay neglected)
+    d_on = SP.session_drive(ltp, ltp, nmda, nmda_rest, day, params=on)
+    d_off = SP.session_drive(ltp, ltp, nmda, nmda_rest, day, params=off)
     np.testing.assert_array_equal(d_off, 0.0)
     assert d_on[0] > 0 and d_on[1] == 0.0   # only the cell above its rest
     f_on = _formed_over_a_day(d_on[0], params=on)
     f_off = _formed_over_a_day(d_off[0], params=off)
     assert f_on > 1.2 * f_off, (f_on, f_off)
     # a cell without NMDA calcium at rest gets no NMDA drive (no reference)
-    assert SP.session_drive(ltp, ltp, nmda, np.zeros(2), 600.0, params=on)[0] == 0.0
+    assert SP.session_drive(ltp, ltp, nmda, np.zeros(2), day, params=on)[0] == 0.0
 
 
 def test_session_drive_off_equals_the_ltp_drive():
@@ -144,7 +147,7 @@ def test_dopamine_d1_favours_d1_populations_and_needs_dopamine():
     da = SP.session_dopamine(np.ones(1800), 0.9, on)
     gate = SP.dopamine_gate(da, POPS, pops, on)
     assert gate[0] > 1 > gate[1] >= 0              # IT_L5 carries D1, PT_L5 D2
-    d = SP.session_drive(ltp, ltp, nmda, nmda_rest, 600.0, gate, on)
+    d = SP.session_drive(ltp, ltp, nmda, nmda_rest, 10 * 592.0, gate, on)
     f_it = _formed_over_a_day(d[0], params=on)
     f_pt = _formed_over_a_day(d[1], params=on)
     assert f_it > 1.2 * f_pt, (f_it, f_pt)
@@ -169,3 +172,26 @@ def test_dopamine_gate_needs_every_population_declared():
 def test_bad_mechanism_parameters_are_input_errors(path, value):
     with pytest.raises(InputError, match=path.replace(".", r"\.")):
         model_trees({f"structural.{path}": value})
+
+
+@pytest.mark.parametrize("protocol, light, active", [("aitbs_day", False, True),
+                                                     ("sham_aitbs_day", False, False),
+                                                     ("aitbs_day", True, False)])
+def test_condition_dopamine_comes_from_its_pulses(protocol, light, active):
+    """The runner's gate: an active TMS protocol releases dopamine, its sham twin (same
+    schedule, zero intensity) and light pulses (light_pulse_equivalent 0) do not."""
+    from types import SimpleNamespace
+
+    from cortexsim.experiment.phases import ConditionRun
+    from cortexsim.protocols import get_protocol
+    trees = model_trees({"mechanisms.dopamine_d1.enabled": True})
+    run = SimpleNamespace(proto=get_protocol(protocol), light=light, trees=trees,
+                          cond={"intensity_pct_rmt": None},
+                          structural=trees["structural"].values(), populations=POPS,
+                          layout=SimpleNamespace(pop_index=np.array([0, 1, 2])))
+    run._pct_rmt = lambda: ConditionRun._pct_rmt(run)
+    gate = ConditionRun._dopamine_gate(run)
+    if active:
+        assert gate[1] > 1 > gate[2]
+    else:
+        np.testing.assert_array_equal(gate, 1.0)
