@@ -195,3 +195,34 @@ def test_condition_dopamine_comes_from_its_pulses(protocol, light, active):
         assert gate[1] > 1 > gate[2]
     else:
         np.testing.assert_array_equal(gate, 1.0)
+
+
+@pytest.mark.slow
+def test_stimulation_raises_the_nmda_calcium_of_the_circuit_cells():
+    """Circuit level (scale 100, the runner's 1-s build of ``cortexsim run tiny``): a second
+    of iTBS at 90 % RMT gives every excitatory population more presynaptic NMDA calcium per
+    synapse than the same second at rest; an absent site has none."""
+    from cortexsim.circuit.network import Circuit, Stimulus, pulse_slot_s
+    from cortexsim.coupling import cell_field_vpm
+    from cortexsim.experiment.phases import nmda_calcium_per_cell
+    from cortexsim.protocols import get_protocol
+    t = model_trees({})
+    proto = get_protocol("itbs600")
+    slot = pulse_slot_s(proto.pulse_times(), t["circuit"].to("sim.dt", "s"))
+    c = Circuit(100, duration_s=1.0, seed=1, slot_s=slot, params=t["circuit"],
+                cell_params=t["cells"], syn_params=t["synaptic"], coupling_params=t["coupling"])
+    stim = Stimulus.from_protocol(proto, cell_field_vpm(90.0, t["coupling"]),
+                                  offset_s=slot).until(1.0, c.dt_s)
+    on = np.ones(c.n_sites)
+    on[::7] = 0.0
+    sp = {"on": on, "rho": c.initial_rho}
+    post = c.conn["ee"]["j"].astype(np.int64)
+    rest = c.run(None, spines=sp, run_seed=11)
+    tms = c.run(stim, spines=sp, run_seed=11)
+    assert np.all(tms.syn["nmda_ca"][on == 0] == 0) and np.any(tms.syn["nmda_ca"] > 0)
+    n0 = nmda_calcium_per_cell(rest, c.site_rule, post, c.N)
+    n1 = nmda_calcium_per_cell(tms, c.site_rule, post, c.N)
+    for k, p in enumerate(c.slices):
+        cells = (c.pop_index == k) & (n0 > 0)
+        if cells.any():
+            assert n1[cells].mean() > 1.2 * n0[cells].mean(), p
