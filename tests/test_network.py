@@ -246,6 +246,36 @@ def test_compiled_network_reused_by_another_process(circuit, baseline, build_roo
     assert (build_root / f"cache_{circuit.config_hash()}").is_dir()
 
 
+def test_rebuild_in_the_same_process_compiles_nothing(baseline, build_root):
+    """Building the same network again in one process (a runner's next condition, a second
+    Experiment.run) gives the same Brian2 object and code names, so nothing is recompiled; the
+    superseded circuit says so when run."""
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, sys, brian2 as b2\n"
+        "from cortexsim.circuit.network import Circuit\n"
+        "def build():\n"
+        f"    c = Circuit('small', duration_s={DURATION_S}, seed={SEED}, build_dir=sys.argv[1])\n"
+        "    return c, sorted(b2.get_device().code_objects)\n"
+        "a, names_a = build()\n"
+        "print('BUILT', file=sys.stderr, flush=True)\n"
+        "b, names_b = build()\n"
+        "assert names_a == names_b, set(names_b) ^ set(names_a)\n"
+        "try:\n"
+        "    a.run(run_seed=0)\n"
+        "    raise SystemExit('superseded circuit ran')\n"
+        "except RuntimeError as e:\n"
+        "    assert 'superseded' in str(e)\n"
+        "np.save(sys.argv[2], b.run(run_seed=0).spike_counts)\n")
+    out = build_root / "rebuilt_counts.npy"
+    p = subprocess.run([sys.executable, "-c", code, str(build_root), str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "compiling" not in p.stderr.split("BUILT", 1)[1], p.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(out), baseline.spike_counts)
+
+
 @pytest.mark.slow
 def test_openmp_threads_give_the_same_numbers(circuit, baseline, build_root):
     """The network built with two OpenMP threads (its own compiled build, in another process)

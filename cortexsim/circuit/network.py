@@ -20,10 +20,12 @@ reproducible and each run's seed is a run-time value.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
 import os
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,10 +105,23 @@ def fresh_standalone_device(b2, threads: int = 1):
         OpenMP threads.
     """
     b2.set_device("cpp_standalone", build_on_run=False)
+    # the previous standalone circuit of this process cannot run after the reinit: release its
+    # Brian2 objects and collect them (with their code objects in reference cycles), so this
+    # build gets the same object names, hence the same code, and a rebuild of a network built
+    # before in this process is a copy of the cache, not a compile
+    last = _LAST_STANDALONE[0]() if _LAST_STANDALONE[0] is not None else None
+    if last is not None:
+        last._release_brian2()
     b2.device.reinit()
+    gc.collect()
     b2.device.activate(build_on_run=False)
     b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
     b2.prefs.devices.cpp_standalone.openmp_threads = 0 if threads == 1 else int(threads)
+
+
+#: weak reference to the last cpp_standalone Circuit built in this process (see
+#: :func:`fresh_standalone_device`)
+_LAST_STANDALONE: list = [None]
 
 
 class _Conn(dict):
@@ -393,11 +408,19 @@ class Circuit:
             # reinitialises it (new arrays dict), after which this circuit cannot run
             self._device = b2.get_device()  # the object (b2.device is a proxy to the active one)
             self._device_arrays = self._device.arrays
+            _LAST_STANDALONE[0] = weakref.ref(self)
         else:
             # runtime: store the state at t = 0 (running first would start every run at
             # t = duration with the spike counters and monitors already filled)
             self.net.store("initial")
         self._b2 = b2
+
+    def _release_brian2(self) -> None:
+        """Drop the Brian2 objects of a superseded standalone build (it can no longer run;
+        :meth:`run` says so)."""
+        for attr in ("G", "net", "synapses", "monitors", "_tms_E", "_aff_f", "_sil_t",
+                     "_light_I"):
+            self.__dict__.pop(attr, None)
 
     def _synapses(self, b2, G, name: str, grp: SynapseGroup, pv):
         """The Brian2 ``Synapses`` of one group: the rule's model and event code, the
@@ -481,6 +504,10 @@ class Circuit:
             Unknown population, spine variable or override; wrong array lengths; pulses off
             the build's grid or beyond the phase.
         """
+        if self.target == "cpp_standalone" and (
+                "G" not in self.__dict__ or self._device.arrays is not self._device_arrays):
+            raise RuntimeError("this cpp_standalone circuit was superseded by a later "
+                               "standalone build in this process; build it again")
         b2 = self._b2
         stim = stimulus if stimulus is not None else Stimulus.none()
         E, aff, light = self._slot_values(stim)
@@ -518,9 +545,6 @@ class Circuit:
             var = self._override_target(name)
             values[var] = b2.Quantity(np.asarray(v, dtype=float), dim=var.dim)  # SI values
         if self.target == "cpp_standalone":
-            if self._device.arrays is not self._device_arrays:
-                raise RuntimeError("this cpp_standalone circuit was superseded by a later "
-                                   "standalone build in this process; build it again")
             # this build's device, not whatever device is active now (a runtime build since
             # would make b2.device the runtime device, which ignores run() -> stale results)
             self._device.run(directory=self.directory, with_output=False,
