@@ -214,3 +214,63 @@ def test_bad_worker_count_exits_2_before_running(folder, capsys):
     assert main(["sweep", str(p), "--workers", "0", "--out", str(folder / "out")]) == 2
     assert "--workers" in capsys.readouterr().err
     assert not (folder / "out" / "store").exists()
+
+
+AITBS = experiments_dir() / "aitbs_study.toml"
+CRIT_2A = "2a. aiTBS restores IT spines within 24 h (vs sham)"
+CRIT_3 = "3. silencing IT during stimulation abolishes the IT restoration"
+
+
+def _aitbs_sweep(tmp_path, metric):
+    p = tmp_path / "sw.toml"
+    p.write_text(f'[sweep]\nname = "s"\nbase = "{AITBS.as_posix()}"\nseeds = [1]\n'
+                 '[[parameters]]\npath = "structural.activity.ltp_gain"\nvalues = [0.5, 1.0]\n'
+                 f'[[metrics]]\n{metric}\n')
+    return load_sweep(p)
+
+
+def test_a_sweep_point_runs_only_the_conditions_its_metrics_need(tmp_path):
+    sw = _aitbs_sweep(tmp_path, 'name = "it5"\nvar = "spine_density_rel"\n'
+                                'condition = "stress_aitbs"\nminus_condition = "stress_sham"\n'
+                                'readout = "24h"\npopulation = "IT_L5"')
+    assert len(sw.base_raw["conditions"]) == 5
+    for t in sw.tasks(100, tmp_path / "store"):
+        assert sorted(t["raw"]["conditions"]) == ["stress_aitbs", "stress_sham"]
+        names = [c["name"] for c in t["raw"]["criteria"]]
+        # the criteria judged on these two conditions stay, in order; 1. (stress) and
+        # 3. (silenced) go with their conditions
+        assert names == [c["name"] for c in sw.base_raw["criteria"]
+                         if c["condition"] == "stress_aitbs"]
+        assert names[0] == CRIT_2A and CRIT_3 not in names
+    whole = build_runs(sw.base_raw, sw.points, [1], 100, [], tmp_path / "store")
+    pruned = sw.tasks(100, tmp_path / "store")
+    assert whole[0]["raw"]["conditions"] == sw.base_raw["conditions"]   # nothing asked: all
+    assert whole[0]["key"] != pruned[0]["key"]          # the store key says what runs
+
+
+def test_a_criterion_metric_keeps_the_chain_it_requires(tmp_path):
+    sw = _aitbs_sweep(tmp_path, f'name = "c3"\ncriterion = "{CRIT_3}"\npopulation = "IT_L5"')
+    raw = sw.tasks(100, tmp_path / "store")[0]["raw"]
+    assert sorted(raw["conditions"]) == ["stress_aitbs", "stress_aitbs_it_silenced",
+                                         "stress_sham"]
+    names = [c["name"] for c in raw["criteria"]]
+    assert CRIT_2A in names and CRIT_3 in names and names.index(CRIT_2A) < names.index(CRIT_3)
+    assert not any(c["condition"] in ("stress", "control") for c in raw["criteria"])
+
+
+def test_a_fit_trial_runs_only_what_its_criterion_target_needs(tmp_path):
+    from cortexsim.sweep import fit
+    p = tmp_path / "fit.toml"
+    p.write_text(f'[fit]\nname = "f"\nbase = "{AITBS.as_posix()}"\n'
+                 '[[parameters]]\npath = "structural.activity.ltp_gain"\nlow = 0.5\nhigh = 2.0\n'
+                 f'[[targets]]\ncriterion = "{CRIT_3}"\n')
+    spec, _, base_raw, crits, out = fit.prepare(p, out=tmp_path / "f")
+    assert crits == [CRIT_3]
+    tasks = build_runs(base_raw, [{"structural.activity.ltp_gain": 1.0}], [1], 100, [],
+                       out / "store", crits)
+    raw = tasks[0]["raw"]
+    assert sorted(raw["conditions"]) == ["stress_aitbs", "stress_aitbs_it_silenced",
+                                         "stress_sham"]
+    assert CRIT_2A in [c["name"] for c in raw["criteria"]]       # what 3. requires is judged
+    with pytest.raises(InputError, match="criterion"):
+        build_runs(base_raw, [{}], [1], 100, [], out / "store", ["no such criterion"])

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import InputError, check_choice, check_number
 from .design import design_points
-from .spec import Metric, SweepSpec, apply_params, resolve_base, validate
+from .spec import Metric, SweepSpec, apply_params, needed_conditions, resolve_base, validate
 
 __all__ = ["Sweep", "load_sweep", "run_cli", "check_metrics", "build_runs"]
 
@@ -71,9 +71,11 @@ def check_metrics(metrics: list[Metric], exp_spec: dict) -> None:
 
 
 def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[dict],
-               store: Path) -> list[dict]:
+               store: Path, criteria=()) -> list[dict]:
     """Tasks for the executor: one per point and seed; every point's spec validated first
-    (an InputError names the point and the field).
+    (an InputError names the point and the field).  A point's spec keeps only the conditions
+    that the metrics and ``criteria`` need (:func:`.spec.needed_conditions`), so a run simulates
+    only those and its key in the store says so.
 
     Parameters
     ----------
@@ -89,6 +91,9 @@ def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[d
         Metrics to compute per run.
     store : Path
         The point store's folder.
+    criteria : iterable of str
+        Criteria whose observed values are needed besides the metrics' (a fit's criterion
+        targets).
 
     Returns
     -------
@@ -106,7 +111,7 @@ def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[d
     code = code_version()
     tasks = []
     for i, params in enumerate(points):
-        raw = apply_params(base_raw, params)
+        raw = needed_conditions(apply_params(base_raw, params), metrics, criteria)
         try:
             Experiment.from_dict(raw)
         except InputError as exc:

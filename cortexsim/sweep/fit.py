@@ -32,6 +32,8 @@ A fit spec (TOML)::
     # or a criterion: [[targets]] criterion = "1. chronic stress ..." (hinge loss on its
     # observed values, scaled by tolerance)
 
+A fit spec may start from another with ``extends = "other_fit.toml"`` (see :func:`load_fit`).
+
 The study lives in ``<out>/study.log`` (Optuna's journal storage): a stopped fit resumes where
 it stopped, and finished runs come from the sweep store.  Trials run on the sweep executor
 (local processes or Dask).  The evaluation is pluggable: :func:`run_fit` takes any
@@ -323,7 +325,7 @@ def engine_evaluator(base_raw: dict, metrics: list[dict], crit_names: list[str],
     from . import build_runs, run_tasks
 
     def evaluate(points, seeds):
-        tasks = build_runs(base_raw, points, seeds, scale, metrics, store)
+        tasks = build_runs(base_raw, points, seeds, scale, metrics, store, crit_names)
         recs = run_tasks(tasks, workers=workers, scheduler=scheduler, progress=progress,
                          desc="trials")
         out = [[] for _ in points]
@@ -350,8 +352,56 @@ def _criteria_of(store: Path, task: dict, names: list[str]) -> dict:
             for c, r in zip(crit, res)}
 
 
+def read_fit(path, _seen=()) -> dict:
+    """The raw fit spec in ``path`` merged over what it ``extends`` (a path relative to it),
+    with :func:`cortexsim.specs.merge_tables`: tables merge key by key, lists (parameters,
+    metrics, targets) and values replace.  Each ``fit.base`` is made absolute relative to the
+    file that declares it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The fit spec.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        Missing or malformed file; ``extends`` not a string, missing or circular.
+    """
+    from ..params import read_toml
+    from ..specs import merge_tables
+    p = Path(path)
+    raw = read_toml(p, field="fit spec")
+    fit = raw.get("fit")
+    if isinstance(fit, dict) and isinstance(fit.get("base"), str) and fit["base"]:
+        try:
+            fit["base"] = str(resolve_base(p, fit["base"], field="fit.base"))
+        except InputError:                     # reported by load_fit unless replaced
+            fit["base"] = str((p.parent / fit["base"]).resolve())
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise InputError(f"{p}: extends", "must be the path of another fit spec (TOML)")
+    bp = (p.parent / base).resolve()
+    if bp == p.resolve() or bp in _seen:
+        raise InputError(f"{p}: extends", f"circular: {bp} extends itself")
+    if not bp.is_file():
+        raise InputError(f"{p}: extends", f"file not found: {bp}")
+    return merge_tables(read_fit(bp, _seen + (p.resolve(),)), raw)
+
+
 def load_fit(path) -> tuple[FitSpec, Path, dict]:
     """Validated fit spec, its base spec's path and raw base spec.
+
+    A fit spec may start from another: ``extends = "other_fit.toml"`` (relative to the
+    extending file); tables merge key by key, lists (``parameters``, ``metrics``,
+    ``targets``) replace (see :func:`read_fit`).  ``fit.base`` is relative to the file that
+    declares it.
 
     Parameters
     ----------
@@ -367,13 +417,12 @@ def load_fit(path) -> tuple[FitSpec, Path, dict]:
     Raises
     ------
     InputError
-        Missing or malformed file, an invalid spec or base.
+        Missing or malformed file, an invalid spec or base, ``extends`` missing or circular.
     """
     from ..experiment import read_spec
-    from ..params import read_toml
     path = Path(path)
-    spec = validate(FitSpec, read_toml(path, field="fit spec"), "fit spec")
-    base_path = resolve_base(path, spec.fit.base)
+    spec = validate(FitSpec, read_fit(path), "fit spec")
+    base_path = resolve_base(path, spec.fit.base, field="fit.base")
     return spec, base_path, read_spec(base_path)
 
 
@@ -401,9 +450,6 @@ def prepare(spec_path, scale=None, out=None):
     from .spec import apply_params
     spec, base_path, base_raw = load_fit(spec_path)
     out = Path(out) if out is not None else Path("out") / spec.fit.name
-    for corner in ({p.path: p.low for p in spec.parameters},
-                   {p.path: p.high for p in spec.parameters}):
-        build_runs(base_raw, [corner], [spec.fit.seeds[0]], scale, [], out / "store")
     parsed = Experiment.from_dict(apply_params(base_raw, {})).spec
     check_metrics(spec.metrics, parsed)
     crit_names = [t.criterion for t in spec.targets if t.criterion is not None]
@@ -411,6 +457,11 @@ def prepare(spec_path, scale=None, out=None):
     for k, c in enumerate(crit_names):
         if c not in known:
             raise InputError(f"targets[{k}].criterion", f"unknown criterion {c!r}", known)
+    metrics = [m.model_dump() for m in spec.metrics]
+    for corner in ({p.path: p.low for p in spec.parameters},
+                   {p.path: p.high for p in spec.parameters}):
+        build_runs(base_raw, [corner], [spec.fit.seeds[0]], scale, metrics, out / "store",
+                   crit_names)
     return spec, base_path, base_raw, crit_names, out
 
 

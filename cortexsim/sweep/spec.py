@@ -262,7 +262,67 @@ def apply_params(base_raw: dict, params: dict[str, Any]) -> dict:
     return raw
 
 
-def resolve_base(spec_path: Path, base: str) -> Path:
+def needed_conditions(raw: dict, metrics: list[dict], criteria=()) -> dict:
+    """A copy of the raw experiment spec with only the conditions that the metrics and the
+    criterion targets read, and only the criteria that can be judged on them.
+
+    Needed are the ``condition`` and ``minus_condition`` of every metric and of every criterion
+    named by a metric (``criterion``) or in ``criteria``, following each such criterion's
+    ``requires`` chain (so that a required criterion is judged, not dropped).  Of the other
+    criteria, those whose conditions are all kept (and whose ``requires`` is kept) stay, in
+    their order.  With no metrics and no criteria nothing says what is needed: the spec is
+    returned whole.
+
+    Parameters
+    ----------
+    raw : dict
+        The raw experiment spec (not changed).
+    metrics : list of dict
+        Metrics as dicts (``criterion``, ``condition``, ``minus_condition`` keys).
+    criteria : iterable of str
+        Names of criteria whose observed values are needed (a fit's criterion targets).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        A criterion name that the spec does not define.
+    """
+    raw = copy.deepcopy(raw)
+    crit_list = raw.get("criteria") if isinstance(raw.get("criteria"), list) else []
+    by_name = {c.get("name"): c for c in crit_list if isinstance(c, dict)}
+    wanted = [m["criterion"] for m in metrics if m.get("criterion")] + list(criteria)
+    if not metrics and not wanted:
+        return raw
+    conds = {m[k] for m in metrics for k in ("condition", "minus_condition") if m.get(k)}
+    for name in wanted:
+        while name is not None:
+            if name not in by_name:
+                raise InputError("criterion", f"unknown criterion {name!r}", list(by_name))
+            c = by_name[name]
+            conds |= {c[k] for k in ("condition", "minus_condition") if c.get(k)}
+            name = c.get("requires")
+    if isinstance(raw.get("conditions"), dict):
+        raw["conditions"] = {k: v for k, v in raw["conditions"].items() if k in conds}
+    if isinstance(raw.get("criteria"), list):
+        kept, names = [], set()
+        for c in crit_list:
+            if not isinstance(c, dict):          # left for the experiment's validation
+                kept.append(c)
+                continue
+            uses = {c.get(k) for k in ("condition", "minus_condition") if c.get(k)}
+            req = c.get("requires")
+            if uses <= conds and (req is None or req in names):
+                kept.append(c)
+                names.add(c.get("name"))
+        raw["criteria"] = kept
+    return raw
+
+
+def resolve_base(spec_path: Path, base: str, field: str = "sweep.base") -> Path:
     """The base experiment spec of a sweep/fit/sensitivity spec: ``base`` relative to the spec's
     folder, else among the shipped experiments.
 
@@ -272,6 +332,8 @@ def resolve_base(spec_path: Path, base: str) -> Path:
         The sweep spec.
     base : str
         Its ``base`` (a file name or relative path).
+    field : str
+        Name of the field in the error.
 
     Returns
     -------
@@ -281,7 +343,7 @@ def resolve_base(spec_path: Path, base: str) -> Path:
     Raises
     ------
     InputError
-        Neither file exists (field ``sweep.base``).
+        Neither file exists (naming ``field``).
     """
     p = (spec_path.parent / base)
     if not p.is_file():
@@ -289,5 +351,5 @@ def resolve_base(spec_path: Path, base: str) -> Path:
         q = experiments_dir() / base
         if q.is_file():
             return q.resolve()
-        raise InputError("sweep.base", f"file not found: {p}")
+        raise InputError(field, f"file not found: {p}")
     return p.resolve()
