@@ -97,3 +97,80 @@ def test_bad_fit_specs_name_the_field(patch, field):
     with pytest.raises(InputError) as e:
         validate(fit.FitSpec, raw, "fit spec")
     assert str(e.value).startswith(field)
+
+
+def _fit_file(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+PARENT = f"""[fit]
+name = "parent"
+base = "exp/study.toml"
+n_trials = 7
+seeds = [1, 2]
+[[parameters]]
+path = "{PATH}"
+low = 2.0
+high = 200.0
+[[parameters]]
+path = "structural.formation.stress_gain"
+low = 0.3
+high = 10.0
+[[metrics]]
+name = "density"
+var = "spine_density_rel"
+condition = "stress"
+readout = "end_stress"
+population = "IT_L5"
+[[targets]]
+metric = "density"
+value = 0.8
+"""
+
+
+def test_a_fit_spec_extends_another(tmp_path):
+    from cortexsim.params import experiments_dir
+    study = (experiments_dir() / "aitbs_study.toml").read_text()
+    _fit_file(tmp_path / "parent" / "exp" / "study.toml", study)
+    _fit_file(tmp_path / "parent" / "fit.toml", PARENT)
+    child = _fit_file(tmp_path / "child" / "fit.toml",
+                      '''extends = "../parent/fit.toml"
+[fit]
+name = "child"
+n_trials = 3
+[[parameters]]
+path = "structural.stable.stress_gain_elim"
+low = 5.0
+high = 50.0
+''')
+    spec, base_path, base_raw = fit.load_fit(child)
+    assert spec.fit.name == "child" and spec.fit.n_trials == 3      # values replace
+    assert spec.fit.seeds == [1, 2]                                  # tables merge key by key
+    assert [p.low for p in spec.parameters] == [5.0]                 # lists replace
+    assert spec.targets[0].value == 0.8 and spec.metrics[0].name == "density"
+    # base is relative to the file that declares it (the parent), not to the child
+    assert base_path == (tmp_path / "parent" / "exp" / "study.toml").resolve()
+    assert base_raw["experiment"]["name"] == "aitbs_study"
+    # a base declared in the child is relative to the child
+    _fit_file(tmp_path / "child" / "mine.toml", study.replace('name = "aitbs_study"',
+                                                              'name = "mine"', 1))
+    child.write_text(child.read_text().replace('n_trials = 3', 'n_trials = 3\nbase = "mine.toml"'))
+    _, base_path, base_raw = fit.load_fit(child)
+    assert base_path == (tmp_path / "child" / "mine.toml").resolve()
+    assert base_raw["experiment"]["name"] == "mine"
+
+
+@pytest.mark.parametrize("extends, message", [
+    ('"nowhere.toml"', "file not found"),
+    ('"a.toml"', "circular"),
+    ('"b.toml"', "circular"),
+    ("3", "must be the path"),
+])
+def test_bad_fit_extends_names_extends(tmp_path, extends, message):
+    _fit_file(tmp_path / "a.toml", f"extends = {extends}\n" + PARENT)
+    _fit_file(tmp_path / "b.toml", 'extends = "a.toml"\n' + PARENT)
+    with pytest.raises(InputError, match=message) as e:
+        fit.load_fit(tmp_path / "a.toml")
+    assert e.value.field.endswith("extends")
