@@ -174,3 +174,29 @@ def test_bad_fit_extends_names_extends(tmp_path, extends, message):
     with pytest.raises(InputError, match=message) as e:
         fit.load_fit(tmp_path / "a.toml")
     assert e.value.field.endswith("extends")
+
+
+def test_fixed_overrides_apply_to_every_trial_and_to_the_best_spec(tmp_path):
+    """``[overrides]`` of a fit spec (e.g. the mechanisms a search switches on) are in every
+    trial's spec and in best.toml; a path both fixed and fitted, or unknown, is an InputError."""
+    from cortexsim.params import experiments_dir
+    _fit_file(tmp_path / "exp" / "study.toml", (experiments_dir() / "aitbs_study.toml").read_text())
+    text = PARENT.replace('base = "exp/study.toml"',
+                          'base = "exp/study.toml"\n[overrides]\n'
+                          '"mechanisms.pv_prefers_pt.enabled" = true\n', 1)
+    # TOML: [overrides] must come after the [fit] keys; rebuild the file in that order
+    head, rest = text.split("[overrides]\n", 1)
+    ov_line, rest = rest.split("\n", 1)
+    f = _fit_file(tmp_path / "fit.toml", head + rest + "\n[overrides]\n" + ov_line + "\n")
+    spec, _, base_raw, _, out = fit.prepare(f, out=tmp_path / "out")
+    assert base_raw["overrides"]["mechanisms.pv_prefers_pt.enabled"] is True
+    assert spec.overrides == {"mechanisms.pv_prefers_pt.enabled": True}
+    txt = fit.best_spec_text({**spec.overrides, PATH: 7.0}, tmp_path / "exp" / "study.toml", out)
+    assert "mechanisms.pv_prefers_pt.enabled" in txt and "7.0" in txt
+    bad = _fit_file(tmp_path / "bad.toml", f.read_text().replace(
+        '"mechanisms.pv_prefers_pt.enabled" = true', f'"{PATH}" = 3.0'))
+    with pytest.raises(InputError, match="overrides"):
+        fit.prepare(bad, out=tmp_path / "out2")
+    bad.write_text(f.read_text().replace("pv_prefers_pt", "pv_prefers_xx"))
+    with pytest.raises(InputError, match="pv_prefers_xx"):
+        fit.prepare(bad, out=tmp_path / "out3")

@@ -51,7 +51,7 @@ from typing import Callable, Literal
 from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from ..errors import InputError
-from .spec import Metric, Number, Parameter, _Strict, resolve_base, validate
+from .spec import Metric, Number, Parameter, Scalar, _Strict, resolve_base, validate
 
 
 class FitTable(_Strict):
@@ -84,6 +84,9 @@ class Target(_Strict):
 
 class FitSpec(_Strict):
     fit: FitTable
+    #: fixed values for every trial (dotted path -> value, as a parameter's path), e.g. the
+    #: mechanisms switched on in this fit; written into best.toml with the fitted values
+    overrides: dict[str, Scalar] = Field(default_factory=dict)
     parameters: list[Parameter] = Field(min_length=1)
     metrics: list[Metric] = Field(default_factory=list)
     targets: list[Target] = Field(min_length=1)
@@ -233,8 +236,8 @@ def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=No
     out = Path(out)
     study = result["study"]
     best = result["best_params"]
-    atomic_write(out / "best.toml", lambda t: t.write_text(best_spec_text(best, base_path,
-                                                                         out)))
+    text = best_spec_text({**spec.overrides, **best}, base_path, out)
+    atomic_write(out / "best.toml", lambda t: t.write_text(text))
     df = study.trials_dataframe()
     atomic_write(out / "trials.csv", lambda t: df.to_csv(t, index=False))
     summary = {"out": str(out), "best_params": best, "best_loss": result["best_loss"],
@@ -450,6 +453,13 @@ def prepare(spec_path, scale=None, out=None):
     from .spec import apply_params
     spec, base_path, base_raw = load_fit(spec_path)
     out = Path(out) if out is not None else Path("out") / spec.fit.name
+    fixed = [p for p in spec.overrides if p in {q.path for q in spec.parameters}]
+    if fixed:
+        raise InputError(f"overrides.{fixed[0]}", "is also a fitted parameter: fix it or fit it")
+    try:
+        base_raw = apply_params(base_raw, spec.overrides)   # every trial starts from these
+    except InputError as exc:
+        raise exc.within("overrides: ") from None
     parsed = Experiment.from_dict(apply_params(base_raw, {})).spec
     check_metrics(spec.metrics, parsed)
     crit_names = [t.criterion for t in spec.targets if t.criterion is not None]
