@@ -200,3 +200,25 @@ def test_fixed_overrides_apply_to_every_trial_and_to_the_best_spec(tmp_path):
     bad.write_text(f.read_text().replace("pv_prefers_pt", "pv_prefers_xx"))
     with pytest.raises(InputError, match="pv_prefers_xx"):
         fit.prepare(bad, out=tmp_path / "out3")
+
+
+def test_shipped_mechanism_search_specs_validate(tmp_path):
+    """Every set of the issue-13 mechanism search (experiments/mechanism_search/) is a valid fit:
+    its mechanisms exist and are switched on, its parameters are assumption parameters of the
+    models, and a trial runs only the three conditions its targets need."""
+    from cortexsim.params import experiments_dir, load_model
+    from cortexsim.sweep import build_runs
+    folder = experiments_dir() / "mechanism_search"
+    sets = sorted(p for p in folder.glob("*.toml") if p.stem != "common")
+    assert {p.stem for p in sets} >= {"none", "nmda", "nmda_da"}
+    for p in sets:
+        spec, _, base_raw, crit, out = fit.prepare(p, out=tmp_path / p.stem)
+        for path in spec.overrides:
+            assert path.startswith("mechanisms.") and path.endswith(".enabled"), path
+        for par in spec.parameters:
+            model, rest = par.path.split(".", 1)
+            assert "assumption" in load_model(model).meta(rest)["source"], par.path
+        task = build_runs(base_raw, [{q.path: q.low for q in spec.parameters}], [1], "small",
+                          [m.model_dump() for m in spec.metrics], out / "store", crit)[0]
+        assert set(task["raw"]["conditions"]) == {"stress_sham", "stress_aitbs",
+                                                  "stress_aitbs_it_silenced"}, p.stem
