@@ -113,18 +113,8 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
     cached = base / f"cache_{key}"
     flags = compile_flags(b2)
     saved = b2.prefs.codegen.cpp.extra_compile_args_gcc
-    with FileLock(str(base / f"cache_{key}.lock")):
-        hit = cached.is_dir() and not own.exists()
-        if hit:
-            try:
-                shutil.copytree(cached, own, copy_function=shutil.copy2)
-                os.utime(cached)       # most recently used (pruning keeps the newest)
-            except (OSError, shutil.Error):   # pruned meanwhile: compile from scratch
-                shutil.rmtree(own, ignore_errors=True)
-                hit = False
-        # a real compile: not a copy of the cache, nor this process's own earlier build of it
-        # (make finds that one up to date)
-        announce = not hit and not (cached.is_dir() and own.exists())
+
+    def build(announce: bool) -> None:
         if announce:
             print(f"compiling {label} ...", end="", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
@@ -139,14 +129,36 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
             b2.prefs.codegen.cpp.extra_compile_args_gcc = saved
         if announce:
             print(f" done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-        if not cached.is_dir():
-            tmp = base / f"cache_{key}.tmp{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(own, tmp, copy_function=shutil.copy2,
-                            # data is rewritten by every build/run: keep code and objects only
-                            ignore=shutil.ignore_patterns("results*", "res_*", "static_arrays"))
-            os.replace(tmp, cached)
-            prune_cache(base)
+
+    with FileLock(str(base / f"cache_{key}.lock")):
+        hit = cached.is_dir() and not own.exists()
+        if hit:
+            try:
+                shutil.copytree(cached, own, copy_function=shutil.copy2)
+                os.utime(cached)       # most recently used (pruning keeps the newest)
+            except (OSError, shutil.Error):   # pruned meanwhile: compile from scratch
+                shutil.rmtree(own, ignore_errors=True)
+                hit = False
+        # a real compile (not a copy of the cache, nor this process's own earlier build of it)
+        # holds the lock until the cache is written, so concurrent builds of the same network
+        # wait for it and then copy it instead of compiling too
+        real = not hit and not (cached.is_dir() and own.exists())
+        if real:
+            build(announce=True)
+            if not cached.is_dir():
+                tmp = base / f"cache_{key}.tmp{os.getpid()}"
+                shutil.rmtree(tmp, ignore_errors=True)
+                shutil.copytree(own, tmp, copy_function=shutil.copy2,
+                                # data is rewritten by every build/run: keep code and objects only
+                                ignore=shutil.ignore_patterns("results*", "res_*",
+                                                              "static_arrays"))
+                os.replace(tmp, cached)
+                prune_cache(base)
+    if not real:
+        # a copy of the cache or this process's own build: code generation and an up-to-date
+        # `make` in this process's own folder, outside the lock (parallel workers do not wait
+        # for each other)
+        build(announce=False)
     if str(own) not in _OWN_DIRS:
         if not _OWN_DIRS:
             atexit.register(_cleanup_own_dirs)

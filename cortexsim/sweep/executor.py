@@ -6,9 +6,11 @@ folder).  :func:`run_point` runs it in a worker, writes its record to the store 
 and returns the record; an exception inside the run is recorded (status ``"error"``) and the
 sweep goes on.
 
-Local workers are ``spawn``-ed processes, one per run (Brian2's standalone device is one per
-process, and a fresh process starts its builds from the build cache); a worker that dies (``kill -9``) breaks the pool: the pool is started again and the runs without
-a record are submitted again (finished runs are in the store).  On Dask, the scheduler itself
+Local workers are long-lived ``spawn``-ed processes (Brian2's standalone device is one per
+process; a worker's first build of a network starts from the build cache, its later builds of
+the same network from its own build folder); a worker that dies (``kill -9``) breaks the pool:
+the pool is started again and the runs without a record are submitted again (finished runs are
+in the store).  On Dask, the scheduler itself
 re-runs the tasks of a lost worker; :class:`Preload` imports Brian2 on every worker before it
 runs a task.  Workers must run one task at a time per process (``--nthreads 1``); a lock
 enforces it.
@@ -187,11 +189,10 @@ def _run_local(tasks: list[dict], workers: int) -> Iterator[dict]:
     while pending:
         ctx = mp.get_context("spawn")
         broken = False
-        # one run per worker process: a run starts its builds from the build cache (copied,
-        # make finds them up to date); a second build of the same network in the same process
-        # recompiles part of it (measured: ~2.5x the CPU time of the run at scale 100)
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=prepare_worker,
-                                 max_tasks_per_child=1) as ex:
+        # long-lived workers: a worker's later runs rebuild their networks in its own build
+        # folders (same object names, make finds them up to date: nothing recompiled), without
+        # a new process, Brian2 import and cache copy per run
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=prepare_worker) as ex:
             futs = {ex.submit(run_point, t): t for t in pending}
             done = set()
             for f in as_completed(futs):
