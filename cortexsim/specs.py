@@ -187,3 +187,42 @@ def validate(model, data, prefix: str = ""):
         raise input_error(exc, model, prefix) from None
 
 
+
+
+def read_extending(path, read_one, kind: str = "spec", _seen=()) -> dict:
+    """A spec file merged over the file it ``extends`` (a path relative to it), recursively,
+    with :func:`merge_tables`: the one ``extends`` rule of experiment and fit specs.
+
+    Parameters
+    ----------
+    path : str or Path
+        The spec file.
+    read_one : callable
+        ``read_one(path) -> dict``: reads and normalises one file (not following ``extends``).
+    kind : str
+        What the file is, for messages (``"spec"``, ``"fit spec"``).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InputError
+        ``extends`` not a string, missing or circular (field ``<path>: extends``); whatever
+        ``read_one`` raises.
+    """
+    from pathlib import Path
+    p = Path(path)
+    raw = read_one(p)
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise InputError(f"{p}: extends", f"must be the path of another {kind} (TOML)")
+    bp = (p.parent / base).resolve()
+    if bp == p.resolve() or bp in _seen:
+        raise InputError(f"{p}: extends", f"circular: {bp} extends itself")
+    if not bp.is_file():
+        raise InputError(f"{p}: extends", f"file not found: {bp}")
+    return merge_tables(read_extending(bp, read_one, kind, _seen + (p.resolve(),)), raw)

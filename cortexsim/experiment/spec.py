@@ -42,7 +42,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..errors import InputError
-from ..specs import StrictModel, merge_tables, validate
+from ..specs import StrictModel, merge_tables, read_extending, validate
 from ..params import load_model, read_toml
 from ..populations import population_table, populations
 
@@ -547,10 +547,11 @@ def _apply_ablations(trees: dict, ablations) -> None:
         # "coupling" acts at run time (thresholds pooled across excitatory cells)
 
 
-def read_spec(p, _seen=()) -> dict:
+def read_spec(p) -> dict:
     """Read a spec (TOML) and merge what it ``extends`` (a path relative to it): tables merge
-    key by key; lists (timeline, criteria) and plain values replace.  Overrides are flattened
-    to dotted paths first, so a quoted and an unquoted path are the same key.
+    key by key; lists (timeline, criteria) and plain values replace
+    (:func:`cortexsim.specs.read_extending`).  Overrides are flattened to dotted paths first,
+    so a quoted and an unquoted path are the same key.
 
     Parameters
     ----------
@@ -566,7 +567,10 @@ def read_spec(p, _seen=()) -> dict:
     InputError
         Missing or malformed file, ``extends`` not a string, missing or circular.
     """
-    p = Path(p)
+    return read_extending(p, _read_one_spec, "spec")
+
+
+def _read_one_spec(p: Path) -> dict:
     raw = read_toml(p, field="spec")
     if not isinstance(raw, dict):
         raise InputError(str(p), "spec must be a table")
@@ -577,12 +581,4 @@ def read_spec(p, _seen=()) -> dict:
         if isinstance(c, dict) and isinstance(c.get("overrides"), dict):
             c["overrides"] = flatten_overrides(c["overrides"],
                                                f"{p.name}: conditions.{cname}.overrides")
-    base = raw.pop("extends", None)
-    if base is None:
-        return raw
-    if not isinstance(base, str):
-        raise InputError(f"{p}: extends", "must be the path of another spec (TOML)")
-    bp = (p.parent / base).resolve()
-    if bp in _seen or bp == p.resolve():
-        raise InputError(f"{p}: extends", f"circular: {bp} extends itself")
-    return merge_tables(read_spec(bp, _seen + (p.resolve(),)), raw)
+    return raw

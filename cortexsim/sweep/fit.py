@@ -355,9 +355,9 @@ def _criteria_of(store: Path, task: dict, names: list[str]) -> dict:
             for c, r in zip(crit, res)}
 
 
-def read_fit(path, _seen=()) -> dict:
+def read_fit(path) -> dict:
     """The raw fit spec in ``path`` merged over what it ``extends`` (a path relative to it),
-    with :func:`cortexsim.specs.merge_tables`: tables merge key by key, lists (parameters,
+    with :func:`cortexsim.specs.read_extending`: tables merge key by key, lists (parameters,
     metrics, targets) and values replace.  Each ``fit.base`` is made absolute relative to the
     file that declares it.
 
@@ -375,9 +375,12 @@ def read_fit(path, _seen=()) -> dict:
     InputError
         Missing or malformed file; ``extends`` not a string, missing or circular.
     """
+    from ..specs import read_extending
+    return read_extending(path, _read_one_fit, "fit spec")
+
+
+def _read_one_fit(p: Path) -> dict:
     from ..params import read_toml
-    from ..specs import merge_tables
-    p = Path(path)
     raw = read_toml(p, field="fit spec")
     fit = raw.get("fit")
     if isinstance(fit, dict) and isinstance(fit.get("base"), str) and fit["base"]:
@@ -385,17 +388,7 @@ def read_fit(path, _seen=()) -> dict:
             fit["base"] = str(resolve_base(p, fit["base"], field="fit.base"))
         except InputError:                     # reported by load_fit unless replaced
             fit["base"] = str((p.parent / fit["base"]).resolve())
-    base = raw.pop("extends", None)
-    if base is None:
-        return raw
-    if not isinstance(base, str):
-        raise InputError(f"{p}: extends", "must be the path of another fit spec (TOML)")
-    bp = (p.parent / base).resolve()
-    if bp == p.resolve() or bp in _seen:
-        raise InputError(f"{p}: extends", f"circular: {bp} extends itself")
-    if not bp.is_file():
-        raise InputError(f"{p}: extends", f"file not found: {bp}")
-    return merge_tables(read_fit(bp, _seen + (p.resolve(),)), raw)
+    return raw
 
 
 def load_fit(path) -> tuple[FitSpec, Path, dict]:
