@@ -214,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_protocols)
 
     s = sub.add_parser("threshold", help="field (V/m) that fires a cell type with a TMS pulse")
-    s.add_argument("--cell-type", required=True, help="IT_L23, IT_L5, PT_L5, PV or SST")
+    s.add_argument("--cell-type", required=True,
+                   help="a [cells.<name>] table of models/coupling.toml: IT_L23, IT_L5, PT_L5, "
+                        "PV, SST or afferent in the shipped model")
     s.add_argument("--waveform", default="biphasic",
                    help="biphasic, monophasic, half_sine or rectangular (default biphasic)")
     s.add_argument("--angle-deg", default="0",
