@@ -275,7 +275,9 @@ class GraupnerBrunel(PlasticityRule):
         synaptic.set_delays(S, delay, params=self.params)
 
     def collect(self, S, duration_s, i, j, counts):
-        syn = {name: np.asarray(getattr(S, name + "_")[:], dtype=float) for name in self.STATE}
+        # copies: the runtime device may hand out views of its live arrays, which the next
+        # run would overwrite (and the += below would write into)
+        syn = {name: np.array(getattr(S, name + "_")[:], dtype=float) for name in self.STATE}
         # spike counts per synapse while present ("on" is fixed during a run)
         syn["n_pre_spikes"] = syn["on"] * counts[i]
         syn["n_post_spikes"] = syn["on"] * counts[j]
