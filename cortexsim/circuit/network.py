@@ -47,7 +47,8 @@ __all__ = ["Circuit", "PhaseResult", "Stimulus", "pulse_slot_s", "fresh_standalo
 TARGETS = ("cpp_standalone", "runtime")
 #: per-synapse variables of the plastic synapses returned after each phase (Graupner-Brunel)
 SYN_VARS = ("on", "rho", "c", "t_last", "n_pre_spikes", "n_post_spikes", "t_above_p", "t_above_d")
-#: run-time overrides of per-cell values (``Circuit.run(overrides=...)``); ``<group>.g0`` too
+#: run-time overrides of per-cell values (``Circuit.run(overrides=...)``); ``<group>.g0`` too,
+#: and ``cells.<name>`` for the rules' postsynaptic variables (:attr:`Circuit.post_variables`)
 CELL_OVERRIDES = ("cells.g_bg", "cells.thr_tms", "cells.pol_gain")
 
 
@@ -306,6 +307,16 @@ class Circuit:
         return self.rules[self.groups[self.site_group].rule] if self.site_group else None
 
     @property
+    def post_variables(self) -> dict:
+        """Per-cell variables the plasticity rules read from the postsynaptic cell, name ->
+        neutral value (:meth:`~cortexsim.plasticity.rules.PlasticityRule.post_variables`);
+        settable per run as ``overrides["cells.<name>"]``."""
+        out = {}
+        for rule in self.rules.values():
+            out.update(rule.post_variables())
+        return out
+
+    @property
     def S_ee(self):
         """Brian2 ``Synapses`` of the spine sites (old name)."""
         return self.synapses[self.site_group]
@@ -318,7 +329,11 @@ class Circuit:
                            "n": self.n_total, "seed": self.seed, "dur": self.duration_s,
                            "slot": self.slot_s, "plastic": self.plastic,
                            "cells": self.cell_params.values() if self.cell_params else None,
-                           "syn": self.syn_params.values() if self.syn_params else None,
+                           # the sliding threshold's constants are run-time values: only
+                           # whether its variable exists (post_vars) changes the build
+                           "syn": {k: v for k, v in self.syn_params.values().items()
+                                   if k != "metaplasticity"} if self.syn_params else None,
+                           "post_vars": sorted(self.post_variables),
                            "coupling": self.coupling_params.values()
                            if self.coupling_params else None,
                            "wf": [self.waveform, self.angle_deg, self.pulse_width_us],
@@ -358,7 +373,9 @@ class Circuit:
             self._light_I = b2.TimedArray(np.zeros(n_slots), dt=self.slot_s * b2.second,
                                           name="light_I")
             ns.update(eq.opto_namespace(self.opto_params.values()), light_I=self._light_I)
-        G = b2.NeuronGroup(self.N, model.eqs + eq.cell_eqs(self.light),
+        post_vars = self.post_variables
+        G = b2.NeuronGroup(self.N, model.eqs + eq.cell_eqs(self.light)
+                           + "".join(f"\n{n} : 1 (constant)" for n in post_vars),
                            threshold=model.threshold, reset=model.reset + eq.COUNT_SPIKES,
                            refractory=model.refractory,
                            method=model.method, namespace=ns, name="cells")
@@ -369,6 +386,8 @@ class Circuit:
         G.g_bg = self.layout.per_cell({n: p.g_background_nS for n, p in pops.items()}) * b2.nS
         G.thr_tms = self.tms_threshold_vpm
         G.pol_gain = self.polarization_mV_per_vpm * b2.mV
+        for n, neutral in post_vars.items():
+            setattr(G, n, neutral)
         G.run_regularly(eq.BACKGROUND, dt=self.dt_s * b2.second, when="start", name="background")
         G.run_regularly(eq.TMS_PULSE, dt=self.slot_s * b2.second, when="start", name="tms")
         if self.light:
@@ -488,8 +507,9 @@ class Circuit:
         run_seed : int
             Seed of the background noise of this run.
         overrides : dict, optional
-            ``"cells.g_bg"``, ``"cells.thr_tms"``, ``"cells.pol_gain"`` or ``"<group>.g0"``
-            -> per-cell / per-synapse values in SI units.
+            ``"cells.g_bg"``, ``"cells.thr_tms"``, ``"cells.pol_gain"``, ``"<group>.g0"`` or
+            ``"cells.<name>"`` of a rule's postsynaptic variable (:attr:`post_variables`, e.g.
+            ``"cells.theta_scale"``) -> per-cell / per-synapse values in SI units.
         light_populations : list of str, optional
             Populations whose cells express channelrhodopsin-2 (conductance ``chr2.g_max`` of
             the opto model; every other cell none).  Light-driven builds only.
@@ -562,11 +582,13 @@ class Circuit:
         return self._collect()
 
     def _override_target(self, name: str):
-        """'cells.g_bg', 'cells.thr_tms', 'cells.pol_gain' or '<group>.g0' ('ee.g0': the spine
-        sites) -> the Brian2 variable to set per run."""
+        """'cells.g_bg', 'cells.thr_tms', 'cells.pol_gain', 'cells.<post variable>' or
+        '<group>.g0' ('ee.g0': the spine sites) -> the Brian2 variable to set per run."""
         groups = list(self.synapses) + (["ee"] if self.site_group and "ee" not in self.synapses
                                         else [])
-        check_choice("overrides", name, list(CELL_OVERRIDES) + [f"{g}.g0" for g in groups])
+        check_choice("overrides", name, list(CELL_OVERRIDES)
+                     + [f"cells.{n}" for n in self.post_variables]
+                     + [f"{g}.g0" for g in groups])
         grp, var = name.split(".")
         obj = self.G if grp == "cells" else self.synapses.get(grp) or self.S_ee
         return getattr(obj, var)

@@ -229,6 +229,7 @@ class ConditionRun:
         self.light = cond.get("modality", "tms") == "light"
         self.stimulus = self._stimulus()
         self.gate = self._dopamine_gate()
+        self.post_overrides = {}
         self.handlers = {"baseline": self.slow_phase, "stress": self.slow_phase,
                          "rest": self.slow_phase, "stimulation": self.stimulation}
 
@@ -347,6 +348,7 @@ class ConditionRun:
             rec.sample(state)
             return
         starts_h = proto.session_starts_s() / 3600.0
+        self.post_overrides = self._post_overrides(rec)
         for s_i in range(state.session, proto.n_sessions):
             if s_i > 0:
                 gap_h = starts_h[s_i] - starts_h[s_i - 1] - self.sess_len / 3600.0
@@ -360,6 +362,24 @@ class ConditionRun:
         if rest_h > 1e-9:
             self.advance(state, rec, rest_h, record=False)
         rec.sample(state)
+
+    def _post_overrides(self, rec: Recorder) -> dict:
+        """Run-time values of the spine-site rule's postsynaptic variables for the sessions
+        (the sliding threshold's scale, ``metaplasticity`` in ``models/synaptic.toml``): from
+        each cell's rate at the most recent read-out before the sessions (its slow activity
+        average) and at the first read-out (its reference), measured alike
+        (:meth:`cortexsim.experiment.runner._Runner.cell_rates`); both from checkpointed
+        snapshots, so a resumed run gets the same values.  {} without such variables (the
+        default model) or without a read-out."""
+        rule = self.layout.site_rule
+        if rule is None or not rule.post_variables() or not rec.snapshots:
+            return {}
+        labels = list(rec.snapshots)
+        ref = self.runner.cell_rates(self.key, self.trees, rec.snapshots[labels[0]],
+                                     self.thr_override)
+        now = ref if len(labels) == 1 else self.runner.cell_rates(
+            self.key, self.trees, rec.snapshots[labels[-1]], self.thr_override)
+        return {f"cells.{n}": v for n, v in rule.post_values(now, ref).items()}
 
     def readout(self, label: str, state: ConditionState, rec: Recorder) -> None:
         """Snapshot of the spine state (new spines reset) for the network read-out ``label``."""
@@ -413,7 +433,8 @@ class ConditionRun:
         state.prev_on = on
         res = c.run(self.stimulus, silence=self.cond["silence"] or None,
                     spines={"on": on, "rho": rho}, run_seed=self.seed * 1000 + 10 + s_i,
-                    overrides=self.thr_override, results_name=f"res_{os.getpid()}",
+                    overrides={**(self.thr_override or {}), **self.post_overrides} or None,
+                    results_name=f"res_{os.getpid()}",
                     light_populations=self.cond.get("light_populations") or None)
         npop = len(self.populations)
         w_before = mean_efficacy(rho, on, self.site_pop, npop)

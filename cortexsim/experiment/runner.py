@@ -229,12 +229,41 @@ class _Runner:
         bar.close()
         return res_all
 
+    def _readout_rest_run(self, circuit, spines, thr):
+        """The read-outs' run without stimulation (read-out noise seed) with the spine state
+        ``spines`` (``on``, ``rho``) and the TMS-threshold override ``thr``."""
+        return circuit.run(None, spines=spines, run_seed=self.seed * 1000 + 500, overrides=thr,
+                           results_name=f"res_{os.getpid()}")
+
+    def cell_rates(self, key, trees, snapshot, thr) -> np.ndarray:
+        """Rate of every cell (Hz) with the spine state of a read-out ``snapshot``, measured
+        as the read-outs measure the population rates (short build, read-out noise seed).
+
+        Parameters
+        ----------
+        key : str
+            Network-configuration key.
+        trees : dict
+            Model trees of the condition.
+        snapshot : cortexsim.experiment.recorder.Snapshot
+            Spine state (``on``, ``rho``).
+        thr : dict or None
+            TMS-threshold override of the condition.
+
+        Returns
+        -------
+        ndarray (n_cells,)
+        """
+        circuit = self._short_circuit(key, trees)
+        res = self._readout_rest_run(circuit, {"on": snapshot.on.astype(float),
+                                               "rho": snapshot.rho}, thr)
+        return res.spike_counts / res.duration_s
+
     def _measure_readout(self, circuit, spines, thr, pulse_t, field) -> dict:
         """Rates without stimulation, and the evoked-response proxy: extra spikes per cell in the
         window after one pulse vs the same window without it (same noise seed)."""
         from ..circuit.network import Stimulus
-        r0 = circuit.run(None, spines=spines, run_seed=self.seed * 1000 + 500, overrides=thr,
-                         results_name=f"res_{os.getpid()}")
+        r0 = self._readout_rest_run(circuit, spines, thr)
         r1 = circuit.run(Stimulus([pulse_t], [field]), spines=spines,
                          run_seed=self.seed * 1000 + 500, overrides=thr,
                          results_name=f"res_{os.getpid()}")

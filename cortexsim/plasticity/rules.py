@@ -10,6 +10,9 @@ circuit asks the rule, through :class:`PlasticityRule`, for everything rule-spec
   transmission delay, are put on the Brian2 object (:meth:`PlasticityRule.setup`);
 * what ``Circuit.run`` may set per synapse as a run-time value (:attr:`PlasticityRule.settable`)
   and what it returns per synapse after a run (:meth:`PlasticityRule.collect`);
+* the per-cell variables its code reads from the postsynaptic cell
+  (:meth:`PlasticityRule.post_variables`, e.g. a sliding threshold's scale) and their run-time
+  values from the cells' slow-average rates (:meth:`PlasticityRule.post_values`);
 * the carry-over of the state over unsimulated time of a session
   (:meth:`PlasticityRule.carry_over`);
 * the per-synapse signals that drive the structural (spine) model
@@ -150,6 +153,18 @@ class PlasticityRule(ABC):
         default: nothing (the delay went to the constructor, no per-synapse state)."""
         return None
 
+    def post_variables(self) -> dict[str, float]:
+        """Dimensionless per-cell variables the rule's code reads from the postsynaptic cell
+        (as ``<name>_post``), name -> neutral value; the circuit declares them on its cells
+        and sets them per run (``Circuit.run(overrides={"cells.<name>": ...})``).  Default:
+        none."""
+        return {}
+
+    def post_values(self, rate, rate_ref) -> dict[str, np.ndarray]:
+        """Run-time values of :meth:`post_variables` per cell from each cell's slow-average
+        rate and its reference rate (Hz, arrays of the cells).  Default: none."""
+        return {}
+
     def run_values(self, S, values: dict) -> dict:
         """Brian2 variable -> array for the run-time values ``values`` (names in
         :attr:`settable`)."""
@@ -198,7 +213,10 @@ class GraupnerBrunel(PlasticityRule):
 
     The AMPA conductance scales with the efficacy ``w`` relative to the mean initial efficacy
     ``w_ref`` (so the mean unitary conductance at build is the declared ``g``); NMDA only with
-    the presence ``on`` of the spine.  Signals for the structural model: ``rho``, the time the
+    the presence ``on`` of the spine.  With a sliding threshold (``metaplasticity.exponent``
+    != 0 in ``models/synaptic.toml``) both thresholds of a synapse are multiplied by its
+    postsynaptic cell's ``theta_scale`` (:func:`cortexsim.plasticity.synaptic.bcm_theta_scale`
+    of the cell's rates).  Signals for the structural model: ``rho``, the time the
     calcium spent above theta_p (``t_above_p``, and its fraction of the run) and the mean
     presynaptic (NMDA-receptor) calcium of the run (``nmda_ca``: the time integral of the
     presynaptic transients, each ``c_pre`` times the Mg2+ unblock at the postsynaptic voltage,
@@ -241,6 +259,14 @@ class GraupnerBrunel(PlasticityRule):
     def synapses_kwargs(self, delay) -> dict:
         return {}
 
+    def post_variables(self):
+        return {synaptic.THETA_SCALE: 1.0} if synaptic.sliding_threshold(self.params) else {}
+
+    def post_values(self, rate, rate_ref):
+        if not synaptic.sliding_threshold(self.params):
+            return {}
+        return {synaptic.THETA_SCALE: synaptic.bcm_theta_scale(rate, rate_ref, self.params)}
+
     def setup(self, S, state, delay):
         import brian2 as b2
         S.on = state["on"]
@@ -249,15 +275,19 @@ class GraupnerBrunel(PlasticityRule):
         synaptic.set_delays(S, delay, params=self.params)
 
     def collect(self, S, duration_s, i, j, counts):
-        syn = {name: np.asarray(getattr(S, name + "_")[:], dtype=float) for name in self.STATE}
+        # copies: the runtime device may hand out views of its live arrays, which the next
+        # run would overwrite (and the += below would write into)
+        syn = {name: np.array(getattr(S, name + "_")[:], dtype=float) for name in self.STATE}
         # spike counts per synapse while present ("on" is fixed during a run)
         syn["n_pre_spikes"] = syn["on"] * counts[i]
         syn["n_post_spikes"] = syn["on"] * counts[j]
         # bring rho and the threshold statistics to the end of the phase (as at events)
         on = syn["on"]
+        scale = np.asarray(getattr(S.target, synaptic.THETA_SCALE)[:], float)[j] \
+            if synaptic.sliding_threshold(self.params) else None
         c_, r_, tp, td = synaptic.advance(syn["c"], syn["rho"],
                                           np.maximum(duration_s - syn["t_last"], 0.0),
-                                          self.params)
+                                          self.params, theta_scale=scale)
         syn["rho"] = on * r_ + (1 - on) * syn["rho"]
         syn["t_above_p"] += on * tp
         syn["t_above_d"] += on * td

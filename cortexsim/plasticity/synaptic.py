@@ -44,7 +44,8 @@ __all__ = [
     "GBParams", "get_params", "mg_unblock", "simulate_pair_protocol", "Trajectory",
     "event_driven_rho", "EventResult", "event_driven_batch", "advance", "SynapseModelParts",
     "synapse_model", "set_delays", "flush_synapses", "initial_rho", "pairing_protocol",
-    "gb_transition", "gb_synaptic_change", "frequency_stdp_curves",
+    "gb_transition", "gb_synaptic_change", "frequency_stdp_curves", "bcm_theta_scale",
+    "sliding_threshold", "THETA_SCALE",
 ]
 
 
@@ -97,6 +98,10 @@ class GBParams:
         Substeps of the cubic term.
     reference_dt : float
         Step of the clock-driven reference (s).
+    bcm_exponent : float
+        Exponent of the sliding-threshold scale (``metaplasticity.exponent``; 0: none).
+    bcm_scale_min, bcm_scale_max : float
+        Bounds of the threshold scale (:func:`bcm_theta_scale`).
     """
     tau_ca: float      # s
     c_pre: float
@@ -122,6 +127,9 @@ class GBParams:
     noise: bool
     cubic_substeps: int
     reference_dt: float  # s
+    bcm_exponent: float
+    bcm_scale_min: float
+    bcm_scale_max: float
 
     @property
     def w_up(self) -> float:
@@ -201,6 +209,12 @@ def get_params(params=None) -> GBParams:
                                     min=1, integer=True),
         reference_dt=check_number("numerics.reference_dt", tree.to("numerics.reference_dt", "s"),
                                   min=0, strict_min=True),
+        bcm_exponent=check_number("metaplasticity.exponent", v("metaplasticity.exponent"),
+                                  min=0),
+        bcm_scale_min=check_number("metaplasticity.scale_min", v("metaplasticity.scale_min"),
+                                   min=0, max=1, strict_min=True),
+        bcm_scale_max=check_number("metaplasticity.scale_max", v("metaplasticity.scale_max"),
+                                   min=1),
     )
     if p.theta_p < p.theta_d:
         raise InputError("efficacy.theta_p", "must be >= theta_d (the scheme orders the phases "
@@ -279,11 +293,13 @@ def _cubic(r, Dt, p: GBParams):
     return r
 
 
-def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None):
+def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None,
+            theta_scale=None):
     """Advance (c, rho) over an interval ``Dt`` (s) without events.
 
     Returns ``(c_new, rho_new, t_above_p, t_above_d)``; arrays broadcast.  Noise is applied when
-    ``p.noise`` is true (``rng`` required).
+    ``p.noise`` is true (``rng`` required).  ``theta_scale`` multiplies both thresholds (per
+    synapse: the sliding threshold of its postsynaptic cell, :func:`bcm_theta_scale`).
 
     Parameters
     ----------
@@ -295,6 +311,8 @@ def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None):
         Rule parameters.
     rng : numpy.random.Generator, optional
         Noise source.
+    theta_scale : float or ndarray, optional
+        Factor on theta_d and theta_p (default: none, 1).
 
     Returns
     -------
@@ -304,9 +322,10 @@ def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None):
     c = np.asarray(c, dtype=float)
     rho = np.asarray(rho, dtype=float)
     Dt = np.asarray(Dt, dtype=float)
+    theta_p, theta_d = _thresholds(p, theta_scale)
     with np.errstate(divide="ignore"):
-        tp = np.clip(p.tau_ca * np.log(np.clip(c / p.theta_p, 1.0, None)), 0.0, Dt)
-        td = np.clip(p.tau_ca * np.log(np.clip(c / p.theta_d, 1.0, None)), 0.0, Dt)
+        tp = np.clip(p.tau_ca * np.log(np.clip(c / theta_p, 1.0, None)), 0.0, Dt)
+        td = np.clip(p.tau_ca * np.log(np.clip(c / theta_d, 1.0, None)), 0.0, Dt)
     g = p.gamma_p + p.gamma_d
     kp = g / p.tau
     kd = p.gamma_d / p.tau
@@ -324,6 +343,56 @@ def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None):
     return c * np.exp(-Dt / p.tau_ca), r, tp, td
 
 
+def _thresholds(p: GBParams, theta_scale):
+    """``(theta_p, theta_d)``, times ``theta_scale`` unless it is None."""
+    if theta_scale is None:
+        return p.theta_p, p.theta_d
+    s = np.asarray(theta_scale, dtype=float)
+    return p.theta_p * s, p.theta_d * s
+
+
+def bcm_theta_scale(rate, rate_ref, params=None) -> np.ndarray:
+    """Sliding-threshold factor of each cell (BCM; Bienenstock, Cooper & Munro 1982):
+    ``clip((rate / rate_ref) ** exponent, scale_min, scale_max)`` with the constants of
+    ``metaplasticity`` in ``models/synaptic.toml``; 1 where ``rate_ref`` is 0 (no reference)
+    and everywhere when ``exponent`` is 0 (no metaplasticity).
+
+    Both thresholds of every synapse onto the cell are multiplied by it: a cell whose slow
+    activity fell below its reference gets lower thresholds, so the same calcium transients
+    potentiate more (Shouval et al. 2002 PNAS; Yeung et al. 2004 PNAS).
+
+    Parameters
+    ----------
+    rate, rate_ref : array_like (n_cells,)
+        Slow-average rate of each cell and its reference (Hz, >= 0, same shape).
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters.
+
+    Returns
+    -------
+    ndarray (n_cells,)
+
+    Raises
+    ------
+    InputError
+        Rates of different shapes, negative or not finite.
+    """
+    p = params if isinstance(params, GBParams) else get_params(params)
+    r = np.asarray(rate, dtype=float)
+    r0 = np.asarray(rate_ref, dtype=float)
+    if r.shape != r0.shape:
+        raise InputError("rate", f"needs the shape of rate_ref {r0.shape}, got {r.shape}")
+    for name, x in (("rate", r), ("rate_ref", r0)):
+        if not np.all(np.isfinite(x)) or np.any(x < 0):
+            raise InputError(name, "rates must be finite and >= 0 (Hz)")
+    if p.bcm_exponent == 0:
+        return np.ones(r.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.clip((r / np.where(r0 > 0, r0, 1.0)) ** p.bcm_exponent, p.bcm_scale_min,
+                    p.bcm_scale_max)
+    return np.where(r0 > 0, s, 1.0)
+
+
 def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: float = 1.0):
     """Advance rho over ``duration_s`` (s) of a stationary, periodic activity pattern in which
     each synapse's calcium spends a fraction ``frac_p`` (``frac_d``) of the time above theta_p
@@ -331,7 +400,9 @@ def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: floa
 
     This is the mean-field limit GB 2012 (SI) use for long protocols: calcium varies on the
     scale of tau_ca (~23 ms), rho on the scale of tau (~346 s), so over many protocol periods rho
-    follows the drift averaged over the period.  Integrated with the same splitting as
+    follows the drift averaged over the period.  The thresholds enter only through the
+    fractions: with a sliding threshold (:func:`bcm_theta_scale`) they must be measured with
+    the same per-synapse scale, as a session's simulated sample is.  Integrated with the same splitting as
     :func:`advance` (potentiation, depression, then the cubic term) in steps of ``step_s``.
     The noise term is not extrapolated (drift only).
 
@@ -413,7 +484,8 @@ def _events(pre_times, post_times, p: GBParams, c_pre_scale=None):
     return t[o], inc[o], is_pre[o]
 
 
-def event_driven_batch(ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=None):
+def event_driven_batch(ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=None,
+                       theta_scale=None):
     """Event-driven rho for S synapses with K events each (``ev_t``, ``ev_inc``: (S, K), each row
     sorted; an increment of 0 is a no-op event).  Returns an :class:`EventResult` with arrays.
 
@@ -429,6 +501,8 @@ def event_driven_batch(ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=Non
         Read-out time (s).
     seed : int, optional
         Noise seed.
+    theta_scale : float or ndarray (S,), optional
+        Factor on both thresholds per synapse (default: none).
 
     Returns
     -------
@@ -447,19 +521,19 @@ def event_driven_batch(ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=Non
     td_sum = np.zeros(S)
     rho_ev = np.empty((S, K))
     for k in range(K):
-        c, rho, tp, td = advance(c, rho, ev_t[:, k] - tl, p, rng)
+        c, rho, tp, td = advance(c, rho, ev_t[:, k] - tl, p, rng, theta_scale)
         tp_sum += tp
         td_sum += td
         c = c + ev_inc[:, k]
         tl = ev_t[:, k]
         rho_ev[:, k] = rho
     t_end = ev_t[:, -1] if t_end is None else np.broadcast_to(np.asarray(t_end, float), (S,))
-    c, rho, tp, td = advance(c, rho, np.maximum(t_end - tl, 0.0), p, rng)
+    c, rho, tp, td = advance(c, rho, np.maximum(t_end - tl, 0.0), p, rng, theta_scale)
     return EventResult(ev_t, rho_ev, rho, t_end, None, None, tp_sum + tp, td_sum + td)
 
 
 def event_driven_rho(pre_times, post_times, params=None, rho0=0.5, t_end=None, seed=None,
-                     c_pre_scale=None) -> EventResult:
+                     c_pre_scale=None, theta_scale=None) -> EventResult:
     """Event-driven rho for one synapse (same update as the Brian2 code).
 
     ``pre_times`` / ``post_times`` in seconds (presynaptic spike times at the synapse; calcium
@@ -480,6 +554,8 @@ def event_driven_rho(pre_times, post_times, params=None, rho0=0.5, t_end=None, s
         Noise seed.
     c_pre_scale : array_like, optional
         Factor per presynaptic spike.
+    theta_scale : float, optional
+        Factor on both thresholds (the postsynaptic cell's sliding threshold; default none).
 
     Returns
     -------
@@ -489,7 +565,7 @@ def event_driven_rho(pre_times, post_times, params=None, rho0=0.5, t_end=None, s
     t, inc, is_pre = _events(pre_times, post_times, p, c_pre_scale)
     if t.size == 0:
         t, inc = np.zeros(1), np.zeros(1)
-    r = event_driven_batch(t[None, :], inc[None, :], p, rho0, t_end, seed)
+    r = event_driven_batch(t[None, :], inc[None, :], p, rho0, t_end, seed, theta_scale)
     return EventResult(r.t_events[0], r.rho_events[0], float(r.rho_final[0]), float(r.t_end[0]),
                        int(np.sum(is_pre)), int(np.sum(~is_pre)), float(r.t_above_p[0]),
                        float(r.t_above_d[0]))
@@ -566,7 +642,8 @@ class Trajectory:
 
 
 def simulate_pair_protocol(pre_times, post_times, params=None, rho0=0.5, dt=None, t_end=None,
-                           record_dt=1e-3, seed=None, c_pre_scale=None) -> Trajectory:
+                           record_dt=1e-3, seed=None, c_pre_scale=None,
+                           theta_scale=None) -> Trajectory:
     """Clock-driven integration of the original GB ODEs (forward Euler in rho, exact decay of c,
     Euler-Maruyama noise when ``numerics.noise`` is on), the ground truth for the event scheme.
 
@@ -591,6 +668,8 @@ def simulate_pair_protocol(pre_times, post_times, params=None, rho0=0.5, dt=None
         Noise seed.
     c_pre_scale : array_like, optional
         Factor per presynaptic spike.
+    theta_scale : float, optional
+        Factor on both thresholds (default none).
 
     Returns
     -------
@@ -608,9 +687,10 @@ def simulate_pair_protocol(pre_times, post_times, params=None, rho0=0.5, dt=None
     rec_every = max(1, int(round(record_dt / dt)))
     if p.noise and seed is None:
         raise InputError("seed", "noise is on: pass an explicit seed")
+    theta_p, theta_d = _thresholds(p, theta_scale)
     rec, rho, tp, td = _ref_kernel(steps, inc, n_steps, dt, rec_every, float(rho0), p.tau_ca,
-                                   p.theta_d, p.theta_p, p.gamma_d, p.gamma_p, p.tau, p.rho_star,
-                                   p.sigma, bool(p.noise), int(seed or 0))
+                                   float(theta_d), float(theta_p), p.gamma_d, p.gamma_p, p.tau,
+                                   p.rho_star, p.sigma, bool(p.noise), int(seed or 0))
     tr = np.arange(rec.size) * rec_every * dt
     tr[-1] = min(tr[-1], n_steps * dt)
     return Trajectory(tr, rec, float(rho), tp, td, dt)
@@ -680,11 +760,23 @@ VARIABLES_DOC = {
 }
 
 
+#: postsynaptic cell variable read by the synapse code when the thresholds slide
+#: (``metaplasticity.exponent`` != 0): the factor on both thresholds (:func:`bcm_theta_scale`)
+THETA_SCALE = "theta_scale"
+
+
+def sliding_threshold(p: GBParams) -> bool:
+    """The synapse code reads the postsynaptic :data:`THETA_SCALE` (exponent != 0)."""
+    return p.bcm_exponent != 0
+
+
 def _advance_code(p: GBParams) -> str:
+    th_p, th_d = (f"(gb_theta_p*{THETA_SCALE}_post)", f"(gb_theta_d*{THETA_SCALE}_post)") \
+        if sliding_threshold(p) else ("gb_theta_p", "gb_theta_d")
     L = [
         "gb_Dt = t - t_last",
-        "gb_tp = clip(gb_tau_ca*log(clip(c/gb_theta_p, 1, inf)), 0*second, gb_Dt)",
-        "gb_td = clip(gb_tau_ca*log(clip(c/gb_theta_d, 1, inf)), 0*second, gb_Dt)",
+        f"gb_tp = clip(gb_tau_ca*log(clip(c/{th_p}, 1, inf)), 0*second, gb_Dt)",
+        f"gb_td = clip(gb_tau_ca*log(clip(c/{th_d}, 1, inf)), 0*second, gb_Dt)",
         "gb_r = gb_rho_bar + (rho - gb_rho_bar)*exp(-gb_kp*gb_tp)",
     ]
     if p.noise:
@@ -718,7 +810,9 @@ def synapse_model(params=None, counters: bool = True) -> SynapseModelParts:
     """Brian2 model strings of the event-driven GB rule (no per-synapse clock-driven ODE).
     ``counters``: per-synapse pre/post spike counters (a network whose on-states are fixed during
     a run derives them from its per-neuron spike counts instead: one array less to touch per
-    event).
+    event).  With a sliding threshold (``metaplasticity.exponent`` != 0) the code multiplies
+    both thresholds by the postsynaptic group's variable :data:`THETA_SCALE` (dimensionless,
+    1: none), which the target group must declare; otherwise the code is that of GB 2012.
 
     Parameters
     ----------
@@ -817,13 +911,16 @@ def flush_synapses(S, t=None, params=None, seed=None):
         Noise seed.
     """
     p = get_params(params)
+    scale = np.asarray(getattr(S.target, THETA_SCALE)[:], float)[np.asarray(S.j[:])] \
+        if sliding_threshold(p) else None
     t = float(S.t_[:] if t is None else t)  # underscore: values in base SI units, no Quantity
     tl = np.asarray(S.t_last_[:], float)
     on = np.asarray(S.on[:], float)
     rng = np.random.default_rng(seed) if p.noise else None
     if p.noise and seed is None:
         raise InputError("seed", "noise is on: pass an explicit seed")
-    c, r, tp, td = advance(np.asarray(S.c[:]), np.asarray(S.rho[:]), np.maximum(t - tl, 0.0), p, rng)
+    c, r, tp, td = advance(np.asarray(S.c[:]), np.asarray(S.rho[:]), np.maximum(t - tl, 0.0), p,
+                           rng, scale)
     S.rho[:] = on * r + (1 - on) * np.asarray(S.rho[:])
     S.t_above_p_[:] = np.asarray(S.t_above_p_[:]) + on * tp
     S.t_above_d_[:] = np.asarray(S.t_above_d_[:]) + on * td
