@@ -766,7 +766,18 @@ THETA_SCALE = "theta_scale"
 
 
 def sliding_threshold(p: GBParams) -> bool:
-    """The synapse code reads the postsynaptic :data:`THETA_SCALE` (exponent != 0)."""
+    """Whether the synapse code reads the postsynaptic :data:`THETA_SCALE` (BCM sliding
+    threshold, ``metaplasticity.exponent`` != 0).
+
+    Parameters
+    ----------
+    p : GBParams
+        Rule parameters.
+
+    Returns
+    -------
+    bool
+    """
     return p.bcm_exponent != 0
 
 
