@@ -222,3 +222,24 @@ def test_shipped_mechanism_search_specs_validate(tmp_path):
                           [m.model_dump() for m in spec.metrics], out / "store", crit)[0]
         assert set(task["raw"]["conditions"]) == {"stress_sham", "stress_aitbs",
                                                   "stress_aitbs_it_silenced"}, p.stem
+
+
+def test_criterion_target_that_requires_another_criterion_is_judged():
+    """A criterion target such as finding 3 (``requires`` 2a) is judged with the whole chain
+    (regression: judging only the named criteria raised KeyError on the required one)."""
+    import numpy as np
+    import xarray as xr
+    ds = xr.Dataset(
+        {"spine_density_rel": (("condition", "population", "time_d"),
+                               np.array([[[0.8, 0.9]], [[0.8, 0.8]], [[0.8, 0.7]]])),
+         "readout_time_d": (("condition", "readout"), np.array([[1.0], [1.0], [1.0]]))},
+        coords={"condition": ["a", "sham", "s"], "population": ["IT_L5"],
+                "time_d": [0.0, 1.0], "readout": ["24h"]})
+    crit = [dict(name="2a", var="spine_density_rel", condition="a", minus_condition="sham",
+                 readout="24h", populations=["IT_L5"], op=">", value=0.05),
+            dict(name="3", var="spine_density_rel", condition="s", minus_condition="sham",
+                 readout="24h", populations=["IT_L5"], op="<", value=0.02, requires="2a")]
+    out = fit.criteria_values(ds, crit, ["3"])
+    assert list(out) == ["3"]
+    op, thr, obs = out["3"]
+    assert (op, thr) == ("<", 0.02) and obs == pytest.approx([-0.1])

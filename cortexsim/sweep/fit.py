@@ -346,13 +346,33 @@ def engine_evaluator(base_raw: dict, metrics: list[dict], crit_names: list[str],
 def _criteria_of(store: Path, task: dict, names: list[str]) -> dict:
     import xarray as xr
 
-    from ..criteria import evaluate
     from .store import PointStore
     ds = xr.load_dataset(PointStore(store).results_path(task["key"]))
-    crit = [c for c in json.loads(ds.attrs["config"])["criteria"] if c["name"] in names]
-    res = evaluate(ds, crit)
-    return {c["name"]: (c["op"], c["value"], list(r["observed"].values()))
-            for c, r in zip(crit, res)}
+    return criteria_values(ds, json.loads(ds.attrs["config"])["criteria"], names)
+
+
+def criteria_values(ds, criteria: list[dict], names) -> dict:
+    """``(op, threshold, observed values)`` of the criteria ``names`` of one run, judged with
+    every criterion of its config (a named criterion may ``require`` another one).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The run's results.
+    criteria : list of dict
+        The criteria of the run's config, in order.
+    names : iterable of str
+        The criteria wanted.
+
+    Returns
+    -------
+    dict
+        Criterion name -> ``(op, threshold, list of observed values)``.
+    """
+    from ..criteria import evaluate
+    rows = {r["name"]: r for r in evaluate(ds, criteria)}
+    return {c["name"]: (c["op"], c["value"], list(rows[c["name"]]["observed"].values()))
+            for c in criteria if c["name"] in set(names)}
 
 
 def read_fit(path) -> dict:
