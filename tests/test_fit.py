@@ -192,7 +192,14 @@ def test_fixed_overrides_apply_to_every_trial_and_to_the_best_spec(tmp_path):
     assert base_raw["overrides"]["mechanisms.pv_prefers_pt.enabled"] is True
     assert spec.overrides == {"mechanisms.pv_prefers_pt.enabled": True}
     txt = fit.best_spec_text({**spec.overrides, PATH: 7.0}, tmp_path / "exp" / "study.toml", out)
-    assert "mechanisms.pv_prefers_pt.enabled" in txt and "7.0" in txt
+    # best.toml is a valid spec: the fixed switch and the fitted value in [overrides]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "best.toml").write_text(txt)
+    from cortexsim.experiment import load_experiment, read_spec
+    raw = read_spec(out / "best.toml")
+    assert raw["overrides"]["mechanisms.pv_prefers_pt.enabled"] is True
+    assert raw["overrides"][PATH] == 7.0
+    load_experiment(out / "best.toml")
     bad = _fit_file(tmp_path / "bad.toml", f.read_text().replace(
         '"mechanisms.pv_prefers_pt.enabled" = true', f'"{PATH}" = 3.0'))
     with pytest.raises(InputError, match="overrides"):

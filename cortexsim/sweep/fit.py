@@ -288,12 +288,23 @@ def best_spec_text(best: dict, base_path: Path, out: Path) -> str:
         tables.setdefault(head, {})[leaf] = v
     for head, kv in tables.items():
         lines.append(f"[{head}]")
-        lines += [f"{k} = {v!r}" for k, v in kv.items()]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in kv.items()]
         lines.append("")
     if model:
         lines.append("[overrides]")
-        lines += [f'"{p}" = {v!r}' for p, v in model.items()]
+        lines += [f'"{p}" = {_toml_value(v)}' for p, v in model.items()]
     return "\n".join(lines) + "\n"
+
+
+def _toml_value(v) -> str:
+    """A TOML literal of a spec value (booleans lower case, strings quoted)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
 
 
 # --------------------------------------------------------------------------- on the engine
