@@ -118,7 +118,12 @@ def test_every_package_is_listed_in_pyproject():
     for pkg, folder in cfg["package-dir"].items():
         assert pkg in listed
         assert (ROOT / folder / "__init__.py").is_file(), folder
-        assert cfg["package-data"][pkg] == ["*.toml"]
+        # every TOML file of the data folder (sub-folders included) is package data
+        pats = cfg["package-data"][pkg]
+        for f in (ROOT / folder).rglob("*.toml"):
+            rel = f.relative_to(ROOT / folder)
+            assert any(rel.match(pat) and len(rel.parts) == len(Path(pat).parts)
+                       for pat in pats), f"{folder}/{rel} is not package data ({pats})"
 
 
 def test_wheel_contains_model_files_and_runs_outside_the_repository(tmp_path):
@@ -141,6 +146,9 @@ def test_wheel_contains_model_files_and_runs_outside_the_repository(tmp_path):
         assert f"cortexsim/models/{name}.toml" in names
     for name in EXPERIMENT_NAMES:
         assert f"cortexsim/experiments/{name}.toml" in names
+    shipped = {f"cortexsim/experiments/{p.relative_to(src / 'experiments').as_posix()}"
+               for p in (src / "experiments").rglob("*.toml")}
+    assert shipped <= names, sorted(shipped - names)      # sub-folders too (mechanism_search/)
     sources = {str(p.relative_to(src)) for p in (src / "cortexsim").rglob("*.py")}
     assert sources <= names, sorted(sources - names)
 
