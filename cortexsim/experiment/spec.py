@@ -324,6 +324,7 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
     if sum(p["kind"] == "stimulation" for p in phases) > 1:
         raise InputError("timeline", "at most one stimulation phase")
     check_overrides(spec.overrides, "overrides")
+    check_ablations(spec.ablations, where="ablations")
     pops = list(populations())
     from ..protocols import get_protocol, list_protocols
     conds = {}
@@ -339,7 +340,6 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
                 raise exc.within(f"{where}.protocol: ") from None
         check_overrides(c.overrides, f"{where}.overrides")
         check_ablations(c.ablations, where=f"{where}.ablations")
-        check_ablations(spec.ablations, where="ablations")
         # every mechanism, override and ablation of the condition resolves (before any run)
         model_trees({**spec.overrides, **c.overrides}, list(spec.ablations) + c.ablations)
         for p in c.silence:
