@@ -19,6 +19,12 @@ Variables (dims):
 * ``session_ltp_time`` (condition, session, population): mean time per second that a cell's
   plastic synapses' calcium spent above the GB potentiation threshold in each session (the
   input of the activity drive); NaN for populations without plastic synapses;
+* ``session_dopamine`` (condition, session): the session's dopamine DA in [0, 1) (from its
+  pulses and/or the release populations' evoked spikes; ``structural.session_dopamine``);
+* ``session_da_gate`` / ``session_nmda_excess`` / ``session_drive`` (condition, session,
+  population): population means of the dopamine gate of the session drive, the relative excess
+  of presynaptic NMDA calcium over rest (nmda / nmda_rest - 1) and the increment of the activity
+  drive in each session; NaN for populations without plastic synapses;
 * ``baseline_rate`` / ``baseline_ltp_time`` (condition, population): the same at rest with the
   initial spine state (pass 1: the activity drive's reference).
 Sessions and time points a condition lacks are NaN.  Attributes: ``config`` (the full resolved
@@ -56,6 +62,15 @@ _VARIABLES = {
     "session_ltp_time": {"units": "1", "long_name": "mean time per second that a cell's "
                                                     "synapses' calcium spent above the GB "
                                                     "potentiation threshold, in the session"},
+    "session_dopamine": {"units": "1", "long_name": "dopamine DA = E / (E + e_half) released "
+                                                    "by the session"},
+    "session_da_gate": {"units": "1", "long_name": "mean dopamine gate of the cells' session "
+                                                   "drive"},
+    "session_nmda_excess": {"units": "1", "long_name": "mean relative excess of presynaptic NMDA "
+                                                       "calcium over rest (nmda/nmda_rest - 1), "
+                                                       "in the session"},
+    "session_drive": {"units": "1", "long_name": "mean increment of the cells' activity drive "
+                                                 "in the session"},
     "baseline_rate": {"units": "Hz"},
     "baseline_ltp_time": {"units": "1", "long_name": "the same at rest with the initial spine "
                                                      "state (the activity drive's reference)"},

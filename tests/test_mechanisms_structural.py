@@ -190,7 +190,7 @@ def test_condition_dopamine_comes_from_its_pulses(protocol, light, active):
                           structural=trees["structural"].values(), populations=POPS,
                           layout=SimpleNamespace(pop_index=np.array([0, 1, 2])))
     run._pct_rmt = lambda: ConditionRun._pct_rmt(run)
-    gate = ConditionRun._dopamine_gate(run)
+    gate = ConditionRun._dopamine_gate(run, ConditionRun._session_dopamine(run))
     if active:
         assert gate[1] > 1 > gate[2]
     else:

@@ -49,8 +49,9 @@ def _state_and_recorder(seed=0, n_sites=500, n_cells=40):
     state.t_d += 1 / 3
     state.formed = 4
     rec.sample(state)
-    rec.session(rng.random(len(POPULATIONS)), rng.random(len(POPULATIONS)),
-                rng.random(len(POPULATIONS)))
+    n = len(POPULATIONS)
+    rec.session(rng.random(n), rng.random(n), rng.random(n), dopamine=rng.random(),
+                gate=rng.random(n), nmda_excess=rng.random(n), drive=rng.random(n))
     rec.snapshot("baseline", state)
     return state, rec
 
@@ -79,7 +80,8 @@ def test_checkpoint_round_trips_every_field_exactly(tmp_path):
     for f in ("k_step", "t_d", "phase", "session", "formed", "eliminated"):
         assert getattr(back, f) == getattr(state, f), f
     assert rback.t_d == rec.t_d and rback.formed == rec.formed == [5, 4]
-    for f in ("density", "weight", "session_rate", "session_dw", "session_ltp_time"):
+    for f in ("density", "weight", "session_rate", "session_dw", "session_ltp_time",
+              "session_dopamine", "session_da_gate", "session_nmda_excess", "session_drive"):
         np.testing.assert_array_equal(np.array(getattr(rback, f)), np.array(getattr(rec, f)))
     snap, snap0 = rback.snapshots["baseline"], rec.snapshots["baseline"]
     assert snap.t_d == snap0.t_d
@@ -161,7 +163,9 @@ def test_conditions_join_with_nan_where_one_lacks_points(tmp_path):
     _, a = _state_and_recorder(0)
     _, b = _state_and_recorder(1)
     b.t_d[1] += 0.25                                 # a time point the other lacks
-    b.session_rate, b.session_dw, b.session_ltp_time = [], [], []     # no sessions
+    for f in ("session_rate", "session_dw", "session_ltp_time", "session_dopamine",
+              "session_da_gate", "session_nmda_excess", "session_drive"):
+        setattr(b, f, [])                                # no sessions
     cfg = {**parse_spec(copy.deepcopy(RAW)), "criteria": []}
     res = Results.from_conditions(cfg, {
         "stim": a.dataset("stim", labels, ro, base, ltp0),

@@ -203,9 +203,13 @@ class ConditionRun:
     nmda0 : ndarray (n_cells,), optional
         Resting presynaptic NMDA calcium per cell (pass 1): reference of the NMDA drive
         (``structural.activity.nmda_gain``); None: zeros (no NMDA drive).
+    rest_rates : dict population -> Hz
+        Resting population rates (pass 1, the same run as ``a0``): reference of the dopamine
+        released by the sessions' evoked activity (``structural.dopamine.spike_weight``).
     """
 
-    def __init__(self, runner, cname: str, cond: dict, trees: dict, key: str, a0, nmda0=None):
+    def __init__(self, runner, cname: str, cond: dict, trees: dict, key: str, a0, nmda0=None,
+                 *, rest_rates: dict):
         from ..protocols import get_protocol
         self.runner = runner
         self.cname, self.cond, self.trees = cname, cond, trees
@@ -225,10 +229,17 @@ class ConditionRun:
         self.populations = tuple(self.layout.slices)
         self.a0 = a0
         self.nmda0 = np.zeros_like(a0) if nmda0 is None else nmda0
+        self.rest_rates = np.array([rest_rates[p] for p in self.populations], dtype=float)
         self.stress_schedule = self._stress_schedule()
         self.light = cond.get("modality", "tms") == "light"
         self.stimulus = self._stimulus()
-        self.gate = self._dopamine_gate()
+        # dopamine from the pulses alone is the same every session (computed once here); from
+        # the evoked activity it is computed after each session's run (ConditionRun.session)
+        from ..plasticity import structural as SP
+        SP.release_weights(self.populations, trees["structural"])   # bad tables fail now
+        self.da_from_activity = self.structural["dopamine"]["spike_weight"] != 0
+        self.da = self._session_dopamine()
+        self.gate = self._dopamine_gate(self.da)
         self.post_overrides = {}
         self.handlers = {"baseline": self.slow_phase, "stress": self.slow_phase,
                          "rest": self.slow_phase, "stimulation": self.stimulation}
@@ -269,19 +280,28 @@ class ConditionRun:
             pct = self.proto.intensity_pct_rmt or 100.0
         return pct
 
-    def _dopamine_gate(self):
-        """Dopamine gate of the session drive per cell (1.0 without the third factor): the
-        session's dopamine from its pulses (TMS: relative intensities x %RMT / 100; light:
-        x ``structural.dopamine.light_pulse_equivalent``), the receptors of each population."""
+    def _session_dopamine(self, rates=None) -> float:
+        """Dopamine of one of the condition's sessions (:func:`structural.session_dopamine`):
+        from its pulses (TMS: relative intensities x %RMT / 100; light: x
+        ``structural.dopamine.light_pulse_equivalent``) and, given the session's population
+        ``rates`` (Hz, in population order), from the excess spikes of the release populations
+        over their rest rates.  0 without a protocol."""
         from ..plasticity import structural as SP
         tree = self.trees["structural"]
         if self.proto is None:
-            da = 0.0
-        else:
-            scale = self.structural["dopamine"]["light_pulse_equivalent"] if self.light \
-                else self._pct_rmt() / 100.0
-            da = SP.session_dopamine(self.proto.intensities(), scale, tree)
-        return SP.dopamine_gate(da, self.populations, self.layout.pop_index, tree)
+            return 0.0
+        scale = self.structural["dopamine"]["light_pulse_equivalent"] if self.light \
+            else self._pct_rmt() / 100.0
+        spikes = 0.0 if rates is None else SP.excess_release_spikes(
+            rates, self.rest_rates, self.sess_len, self.populations, tree)
+        return SP.session_dopamine(self.proto.intensities(), scale, tree, spikes)
+
+    def _dopamine_gate(self, da: float):
+        """Dopamine gate of the session drive per cell for dopamine ``da`` (1.0 without the
+        third factor; the receptors of each population)."""
+        from ..plasticity import structural as SP
+        return SP.dopamine_gate(da, self.populations, self.layout.pop_index,
+                                self.trees["structural"])
 
     # ----------------------------------------------------------------- state and checkpoints
     def initial_state(self) -> ConditionState:
@@ -423,11 +443,11 @@ class ConditionRun:
 
     def session(self, s_i: int, state: ConditionState, rec: Recorder) -> None:
         """Stimulation session ``s_i`` on the network: GB efficacies and the activity drive
-        change; the session's rates, efficacy change and LTP-calcium time are recorded."""
+        change; the session's rates, efficacy change, LTP-calcium time, dopamine, dopamine gate,
+        relative NMDA-calcium excess and drive increment are recorded."""
         from ..plasticity import structural as SP
         c = self.runner._get_circuit(self.key, self.trees, self.sim_len,     # the session build
                                      self.slot_s, light=self.light)
-        act = self.structural["activity"]
         on = state.on
         rho = reset_new_spines(state.rho, on, state.prev_on)
         state.prev_on = on
@@ -440,14 +460,25 @@ class ConditionRun:
         w_before = mean_efficacy(rho, on, self.site_pop, npop)
         rho = np.where(on > 0, rho_after_session(res, self.sess_len, c.site_rule), rho)
         a = ltp_time_per_cell(res, self.site_post, c.N, res.duration_s)
+        rates = [res.mean_rate(p) for p in self.populations]
+        # the session's dopamine: from its pulses (the same every session), or also from the
+        # release populations' evoked spikes (after this run)
+        da, gate = self.da, self.gate
+        if self.da_from_activity:
+            da = self._session_dopamine(rates)
+            gate = self._dopamine_gate(da)
         # LTP-calcium excess and NMDA-calcium excess over rest, dopamine-gated, integrated over
         # the session into the cell's activity drive (structural.session_drive)
-        nm = nmda_calcium_per_cell(res, c.site_rule, self.site_post, c.N) \
-            if act["nmda_gain"] != 0 else 0.0
-        state.drive = state.drive + SP.session_drive(a, self.a0, nm, self.nmda0, self.sess_len,
-                                                     self.gate, self.trees["structural"])
+        nm = nmda_calcium_per_cell(res, c.site_rule, self.site_post, c.N)
+        d_drive = SP.session_drive(a, self.a0, nm, self.nmda0, self.sess_len, gate,
+                                   self.trees["structural"])
+        state.drive = state.drive + d_drive
         state.rho = rho
-        rec.session([res.mean_rate(p) for p in self.populations],
-                    mean_efficacy(rho, on, self.site_pop, npop) - w_before,
-                    by_population(a, c.pop_index, npop))
+        pop = c.pop_index
+        rec.session(rates, mean_efficacy(rho, on, self.site_pop, npop) - w_before,
+                    by_population(a, pop, npop), dopamine=da,
+                    gate=by_population(np.broadcast_to(gate, (c.N,)), pop, npop),
+                    nmda_excess=by_population(SP.relative_excess(nm, self.nmda0), pop, npop,
+                                              where=self.nmda0 > 0),
+                    drive=by_population(d_drive, pop, npop))
         state.t_d += self.sess_len / 86400.0

@@ -2,7 +2,8 @@
 
 The recorder keeps, per condition: the spine-density / weight trace and the spines formed and
 eliminated between its time points, per-session numbers (rates, change of GB efficacy,
-LTP-calcium time) and the spine snapshots at the read-outs (measured on the network after the
+LTP-calcium time, dopamine, dopamine gate, NMDA-calcium excess, drive increment) and the spine
+snapshots at the read-outs (measured on the network after the
 timeline).  :meth:`Recorder.dataset` turns it into the condition's Dataset; the conditions are
 joined by :meth:`cortexsim.results.Results.from_conditions`.
 """
@@ -13,9 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def by_population(x: np.ndarray, groups: np.ndarray, n_pop: int) -> np.ndarray:
+def by_population(x: np.ndarray, groups: np.ndarray, n_pop: int, where=None) -> np.ndarray:
     """Mean of ``x`` over the members of each of ``n_pop`` populations (``groups``: population
-    index per member); 0 for a population without members.
+    index per member), or over those members where ``where`` holds; 0 for a population without
+    (such) members.
 
     Parameters
     ----------
@@ -25,13 +27,17 @@ def by_population(x: np.ndarray, groups: np.ndarray, n_pop: int) -> np.ndarray:
         Population index per member.
     n_pop : int
         Number of populations.
+    where : ndarray of bool (n,), optional
+        Members to average over (default: all).
 
     Returns
     -------
     ndarray (n_pop,)
     """
-    n = np.bincount(groups, minlength=n_pop).astype(float)
-    return np.bincount(groups, weights=x, minlength=n_pop) / np.maximum(n, 1)
+    w = np.ones(len(groups)) if where is None else np.asarray(where, dtype=float)
+    n = np.bincount(groups, weights=w, minlength=n_pop)
+    return np.bincount(groups, weights=np.asarray(x, dtype=float) * w,
+                       minlength=n_pop) / np.maximum(n, 1)
 
 
 def mean_efficacy(rho: np.ndarray, on: np.ndarray, site_pop: np.ndarray, n_pop: int):
@@ -94,6 +100,14 @@ class Recorder:
         Per stimulation session: population rates (Hz); change of mean GB efficacy of present
         synapses; mean time per second that a cell's synapses' calcium spent above the GB
         potentiation threshold (the activity drive's input).
+    session_dopamine : list of float
+        Per stimulation session: its dopamine DA in [0, 1)
+        (:func:`cortexsim.plasticity.structural.session_dopamine`).
+    session_da_gate, session_nmda_excess, session_drive : lists of (n_pop,) arrays
+        Per stimulation session, population means: the dopamine gate of the cells' session
+        drive; the relative excess of their presynaptic NMDA calcium over rest
+        (``nmda / nmda_rest - 1``, over cells with NMDA calcium at rest); the increment of their
+        activity drive (:func:`cortexsim.plasticity.structural.session_drive`).
     snapshots : dict label -> Snapshot
         Spine state at every read-out so far.
     """
@@ -108,9 +122,16 @@ class Recorder:
     session_rate: list = field(default_factory=list)
     session_dw: list = field(default_factory=list)
     session_ltp_time: list = field(default_factory=list)
+    session_dopamine: list = field(default_factory=list)
+    session_da_gate: list = field(default_factory=list)
+    session_nmda_excess: list = field(default_factory=list)
+    session_drive: list = field(default_factory=list)
     snapshots: dict = field(default_factory=dict)
 
-    _TRACE = ("density", "weight", "session_rate", "session_dw", "session_ltp_time")
+    _TRACE = ("density", "weight", "session_rate", "session_dw", "session_ltp_time",
+              "session_da_gate", "session_nmda_excess", "session_drive")
+    #: per-session, per-population records that are NaN for populations without spine sites
+    _SITE_ONLY = ("session_ltp_time", "session_da_gate", "session_nmda_excess", "session_drive")
 
     @property
     def n_pop(self) -> int:
@@ -132,11 +153,16 @@ class Recorder:
         self.eliminated.append(int(state.eliminated))
         state.formed = state.eliminated = 0
 
-    def session(self, rates, dw, ltp_time) -> None:
-        """Numbers of one stimulation session (each per population)."""
+    def session(self, rates, dw, ltp_time, *, dopamine, gate, nmda_excess, drive) -> None:
+        """Numbers of one stimulation session: ``dopamine`` a float, the others per population
+        (see the attributes)."""
         self.session_rate.append(np.asarray(rates, dtype=float))
         self.session_dw.append(np.asarray(dw, dtype=float))
         self.session_ltp_time.append(np.asarray(ltp_time, dtype=float))
+        self.session_dopamine.append(float(dopamine))
+        self.session_da_gate.append(np.asarray(gate, dtype=float))
+        self.session_nmda_excess.append(np.asarray(nmda_excess, dtype=float))
+        self.session_drive.append(np.asarray(drive, dtype=float))
 
     def snapshot(self, label: str, state) -> None:
         """The spine state at read-out ``label``."""
@@ -148,7 +174,8 @@ class Recorder:
         """``(arrays, meta)`` for a checkpoint."""
         arrays = {"rec_t_d": np.asarray(self.t_d, dtype=float),
                   "rec_formed": np.asarray(self.formed, dtype=np.int64),
-                  "rec_eliminated": np.asarray(self.eliminated, dtype=np.int64)}
+                  "rec_eliminated": np.asarray(self.eliminated, dtype=np.int64),
+                  "rec_session_dopamine": np.asarray(self.session_dopamine, dtype=float)}
         for k in self._TRACE:
             arrays[f"rec_{k}"] = np.asarray(getattr(self, k), dtype=float).reshape(-1, self.n_pop)
         labels = list(self.snapshots)
@@ -162,7 +189,8 @@ class Recorder:
     def from_arrays(cls, populations, site_pop, arrays: dict, meta: dict) -> Recorder:
         rec = cls(tuple(populations), site_pop, t_d=[float(t) for t in arrays["rec_t_d"]],
                   formed=[int(x) for x in arrays["rec_formed"]],
-                  eliminated=[int(x) for x in arrays["rec_eliminated"]])
+                  eliminated=[int(x) for x in arrays["rec_eliminated"]],
+                  session_dopamine=[float(x) for x in arrays["rec_session_dopamine"]])
         for k in cls._TRACE:
             setattr(rec, k, list(arrays[f"rec_{k}"]))
         for i, (lab, t_d) in enumerate(meta["snapshots"]):
@@ -206,8 +234,9 @@ class Recorder:
             if lab in self.snapshots:
                 ro_t[li] = self.snapshots[lab].t_d
         per_session = {k: np.asarray(getattr(self, k), dtype=float).reshape(-1, self.n_pop)
-                       for k in ("session_rate", "session_dw", "session_ltp_time")}
-        per_session["session_ltp_time"][:, ~has_sites] = np.nan
+                       for k in self._TRACE if k.startswith("session_")}
+        for k in self._SITE_ONLY:
+            per_session[k][:, ~has_sites] = np.nan
         ltp0 = np.where(has_sites, baseline_ltp_time, np.nan)
         P, T, R, S = "population", "time_d", "readout", "session"
         ds = xr.Dataset(
@@ -222,6 +251,10 @@ class Recorder:
                 "session_rate": ((S, P), per_session["session_rate"]),
                 "session_dw": ((S, P), per_session["session_dw"]),
                 "session_ltp_time": ((S, P), per_session["session_ltp_time"]),
+                "session_dopamine": ((S,), np.asarray(self.session_dopamine, dtype=float)),
+                "session_da_gate": ((S, P), per_session["session_da_gate"]),
+                "session_nmda_excess": ((S, P), per_session["session_nmda_excess"]),
+                "session_drive": ((S, P), per_session["session_drive"]),
                 "baseline_rate": ((P,), np.array([baseline_rate[p] for p in pops])),
                 "baseline_ltp_time": ((P,), ltp0),
             },

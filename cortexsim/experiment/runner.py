@@ -140,7 +140,7 @@ class _Runner:
         recs, runs = {}, {}
         for c in sorted(conds, key=lambda c: (keys[c], conds.index(c))):
             runs[c] = ConditionRun(self, c, allc[c], trees[c], keys[c], rest[keys[c]][0],
-                                   rest[keys[c]][2])
+                                   rest[keys[c]][2], rest_rates=rest[keys[c]][1])
             recs[c] = runs[c].run()
         # pass 3: network read-outs from the spine snapshots (short build)
         readouts = self._readouts(recs, runs, trees, keys)

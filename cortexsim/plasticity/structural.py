@@ -349,14 +349,24 @@ def session_drive(ltp, ltp_rest, nmda, nmda_rest, session_s: float, gate=1.0,
     return u * gate * (session_s / 3600.0) / act["tau_h"]
 
 
-def session_dopamine(pulse_intensities, scale: float, params=None) -> float:
-    """Dopamine released by one stimulation session, in [0, 1): ``E / (E + e_half)`` with
-    ``E = scale * sum(pulse_intensities)`` the session's pulse-equivalents at 100 % RMT
-    (``[dopamine]``; 0 for a session without pulses or with zero intensity, e.g. sham).  rTMS
+def session_dopamine(pulse_intensities, scale: float, params=None,
+                     excess_spikes: float = 0.0) -> float:
+    """Dopamine released by one stimulation session, in [0, 1) (``[dopamine]`` of
+    ``models/structural.toml``)::
+
+        E = pulse_weight * scale * sum(pulse_intensities) + spike_weight * excess_spikes
+        DA = E / (E + e_half)        (0 when E <= 0)
+
+    The first term counts the session's pulse-equivalents at 100 % RMT (0 for a session
+    without pulses or with zero intensity, e.g. sham); the second the excess spikes per cell
+    that the release populations fired over their rest (:func:`excess_release_spikes`).  rTMS
     of prefrontal cortex releases dopamine (Strafella et al. 2001 J Neurosci 21:RC157; Cho &
-    Strafella 2009 PLoS One 4:e6725); release lasts longer than a session, so the session's
-    activity and the dopamine overlap whole (eligibility traces of seconds: Yagishita et al.
-    2014 Science 345:1616; He et al. 2015 Neuron 88:528).
+    Strafella 2009 PLoS One 4:e6725), and prefrontal activity does so through the projections
+    of prefrontal pyramidal cells to the VTA (Karreman & Moghaddam 1996 J Neurochem 66:589;
+    Carr & Sesack 2000 J Neurosci 20:3864).  Release lasts longer than a session, so the
+    session's activity and the dopamine overlap whole (eligibility traces of seconds:
+    Yagishita et al. 2014 Science 345:1616; He et al. 2015 Neuron 88:528).  With the defaults
+    (``pulse_weight`` 1, ``spike_weight`` 0) ``E`` is the pulse-equivalents alone, bit for bit.
 
     Parameters
     ----------
@@ -367,15 +377,80 @@ def session_dopamine(pulse_intensities, scale: float, params=None) -> float:
         for TMS, ``dopamine.light_pulse_equivalent`` for light.
     params : ParamTree or dict, optional
         Structural model.
+    excess_spikes : float, optional
+        Weighted excess spikes per cell of the release populations in the session
+        (:func:`excess_release_spikes`); 0: none counted.
 
     Returns
     -------
     float
     """
-    e = float(scale) * float(np.sum(np.asarray(pulse_intensities, dtype=np.float64)))
+    d = _params(params)["dopamine"]
+    e = d["pulse_weight"] * (float(scale) * float(np.sum(np.asarray(pulse_intensities,
+                                                                       dtype=np.float64))))
+    if d["spike_weight"] != 0:
+        e = e + d["spike_weight"] * float(excess_spikes)
     if e <= 0:
         return 0.0
-    return e / (e + _params(params)["dopamine"]["e_half"])
+    return e / (e + d["e_half"])
+
+
+def release_weights(populations, params=None) -> np.ndarray:
+    """Weight of each population's excess spikes in the session's dopamine release
+    (``[dopamine.release.<population>].weight``; 0 for a population without a table).
+
+    Parameters
+    ----------
+    populations : sequence of str
+        The circuit's populations.
+    params : ParamTree or dict, optional
+        Structural model.
+
+    Returns
+    -------
+    ndarray (n_pop,)
+        In the order of ``populations``.
+
+    Raises
+    ------
+    InputError
+        A release table names no population of the circuit.
+    """
+    rel = _params(params)["dopamine"].get("release", {})
+    pops = list(populations)
+    for p in rel:
+        if p not in pops:
+            raise InputError(f"structural.dopamine.release.{p}",
+                             "not a population of the circuit", pops)
+    return np.array([rel[p]["weight"] if p in rel else 0.0 for p in pops], dtype=np.float64)
+
+
+def excess_release_spikes(rates, rest_rates, session_s: float, populations,
+                          params=None) -> float:
+    """Excess spikes per cell that the release populations fire in one session over their
+    rest, weighted: ``S = sum_p w_p * (r_p - r0_p) * session_s`` (negative when they fire less
+    than at rest, e.g. silenced; :func:`release_weights` gives ``w_p``).
+
+    Parameters
+    ----------
+    rates, rest_rates : array_like (n_pop,)
+        Mean rate of each population in the session and at rest (Hz), in the order of
+        ``populations``.
+    session_s : float
+        Session length (s).
+    populations : sequence of str
+        The circuit's populations.
+    params : ParamTree or dict, optional
+        Structural model.
+
+    Returns
+    -------
+    float
+        Spikes per cell.
+    """
+    w = release_weights(populations, params)
+    excess = np.asarray(rates, dtype=np.float64) - np.asarray(rest_rates, dtype=np.float64)
+    return float(np.dot(w, excess)) * float(session_s)
 
 
 def dopamine_gate(da: float, populations, pop_of_cell, params=None) -> np.ndarray | float:
