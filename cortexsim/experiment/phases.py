@@ -235,8 +235,6 @@ class ConditionRun:
         self.stimulus = self._stimulus()
         # dopamine from the pulses alone is the same every session (computed once here); from
         # the evoked activity it is computed after each session's run (ConditionRun.session)
-        from ..plasticity import structural as SP
-        SP.release_weights(self.populations, trees["structural"])   # bad tables fail now
         self.da_from_activity = self.structural["dopamine"]["spike_weight"] != 0
         self.da = self._session_dopamine()
         self.gate = self._dopamine_gate(self.da)

@@ -341,7 +341,9 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
         check_overrides(c.overrides, f"{where}.overrides")
         check_ablations(c.ablations, where=f"{where}.ablations")
         # every mechanism, override and ablation of the condition resolves (before any run)
-        model_trees({**spec.overrides, **c.overrides}, list(spec.ablations) + c.ablations)
+        trees = model_trees({**spec.overrides, **c.overrides}, list(spec.ablations) + c.ablations)
+        from ..plasticity.structural import release_weights
+        release_weights(pops, trees["structural"])   # dopamine release tables name populations
         for p in c.silence:
             if p not in pops:
                 raise InputError(f"{where}.silence", f"unknown population {p!r}", pops)
