@@ -79,6 +79,7 @@ def _fake_run(protocol, light, overrides):
                           cond={"intensity_pct_rmt": 90.0}, sess_len=592.84,
                           structural=trees["structural"].values(), populations=POPS,
                           rest_rates=np.array([2.0, 0.7, 2.9, 13.0, 13.8]),
+                          release_ref=np.array([2.0, 0.7, 2.9, 13.0, 13.8]),
                           layout=SimpleNamespace(pop_index=np.arange(5)))
     run._pct_rmt = lambda: ConditionRun._pct_rmt(run)
     return run
@@ -183,13 +184,15 @@ def test_bundle_runs_and_records_the_session_dopamine(da_run):
     cfg = da_run.config
     tree = model_trees(cfg["overrides"])["structural"]
     sess_len = get_protocol(PROTO).duration_s + cfg["settings"]["session_tail_s"]
-    rest = ds.baseline_rate.sel(condition="tbs").values
+    # ... counted against the condition's rates at the read-out before the sessions
     for c in ("tbs", "tbs_pt_silenced"):
+        ref = ds.rate_readout.sel(condition=c, readout="baseline").values
         for s in range(n_s):
             rates = ds.session_rate.sel(condition=c).isel(session=s).values
-            spikes = SP.excess_release_spikes(rates, rest, sess_len, POPS, tree)
-            assert ds.session_dopamine.sel(condition=c).isel(session=s) == \
-                SP.session_dopamine(np.zeros(1), 0.0, tree, spikes)
+            spikes = SP.excess_release_spikes(rates, ref, sess_len, POPS, tree)
+            np.testing.assert_allclose(
+                ds.session_dopamine.sel(condition=c).isel(session=s),
+                SP.session_dopamine(np.zeros(1), 0.0, tree, spikes), rtol=1e-9)
     da = ds.session_dopamine.sel(condition="tbs").values
     assert (da > 0).all()
     gate = ds.session_da_gate.sel(condition="tbs")

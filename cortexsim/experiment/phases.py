@@ -205,7 +205,9 @@ class ConditionRun:
         (``structural.activity.nmda_gain``); None: zeros (no NMDA drive).
     rest_rates : dict population -> Hz
         Resting population rates (pass 1, the same run as ``a0``): reference of the dopamine
-        released by the sessions' evoked activity (``structural.dopamine.spike_weight``).
+        released by the sessions' evoked activity (``structural.dopamine.spike_weight``) when
+        no read-out precedes the sessions (otherwise the rates at the latest read-out before
+        them: :meth:`_release_reference`).
     """
 
     def __init__(self, runner, cname: str, cond: dict, trees: dict, key: str, a0, nmda0=None,
@@ -230,6 +232,7 @@ class ConditionRun:
         self.a0 = a0
         self.nmda0 = np.zeros_like(a0) if nmda0 is None else nmda0
         self.rest_rates = np.array([rest_rates[p] for p in self.populations], dtype=float)
+        self.release_ref = self.rest_rates      # set before the sessions (_release_reference)
         self.stress_schedule = self._stress_schedule()
         self.light = cond.get("modality", "tms") == "light"
         self.stimulus = self._stimulus()
@@ -291,7 +294,7 @@ class ConditionRun:
         scale = self.structural["dopamine"]["light_pulse_equivalent"] if self.light \
             else self._pct_rmt() / 100.0
         spikes = 0.0 if rates is None else SP.excess_release_spikes(
-            rates, self.rest_rates, self.sess_len, self.populations, tree)
+            rates, self.release_ref, self.sess_len, self.populations, tree)
         return SP.session_dopamine(self.proto.intensities(), scale, tree, spikes)
 
     def _dopamine_gate(self, da: float):
@@ -367,6 +370,8 @@ class ConditionRun:
             return
         starts_h = proto.session_starts_s() / 3600.0
         self.post_overrides = self._post_overrides(rec)
+        if self.da_from_activity:
+            self.release_ref = self._release_reference(rec)
         for s_i in range(state.session, proto.n_sessions):
             if s_i > 0:
                 gap_h = starts_h[s_i] - starts_h[s_i - 1] - self.sess_len / 3600.0
@@ -380,6 +385,19 @@ class ConditionRun:
         if rest_h > 1e-9:
             self.advance(state, rec, rest_h, record=False)
         rec.sample(state)
+
+    def _release_reference(self, rec: Recorder) -> np.ndarray:
+        """Population rates (Hz, population order) the dopamine release populations' evoked
+        spikes are counted against: their rates at the most recent read-out before the
+        sessions (the condition's own unstimulated state then, e.g. after chronic stress),
+        measured as the read-outs measure them
+        (:meth:`cortexsim.experiment.runner._Runner.cell_rates`, from a checkpointed snapshot,
+        so a resumed run gets the same values); without a read-out, the pass-1 rest rates."""
+        if not rec.snapshots:
+            return self.rest_rates
+        snap = rec.snapshots[list(rec.snapshots)[-1]]
+        r = self.runner.cell_rates(self.key, self.trees, snap, self.thr_override)
+        return np.array([float(np.mean(r[self.layout.slices[p]])) for p in self.populations])
 
     def _post_overrides(self, rec: Recorder) -> dict:
         """Run-time values of the spine-site rule's postsynaptic variables for the sessions
