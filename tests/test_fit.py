@@ -250,3 +250,36 @@ def test_criterion_target_that_requires_another_criterion_is_judged():
     assert list(out) == ["3"]
     op, thr, obs = out["3"]
     assert (op, thr) == ("<", 0.02) and obs == pytest.approx([-0.1])
+
+
+def test_start_points_are_tried_first_and_not_again_on_resume(tmp_path):
+    calls = []
+
+    def counting(points, seeds):
+        calls.extend(p[PATH] for p in points)
+        return _evaluate(points, seeds)
+
+    spec = _spec(n_trials=3)
+    spec = validate(fit.FitSpec, {**spec.model_dump(exclude_none=True),
+                                  "start": [{PATH: TRUE_GAIN}, {PATH: 150.0}]}, "fit spec")
+    res = fit.run_fit(spec, counting, tmp_path)
+    assert calls[:2] == [TRUE_GAIN, 150.0]
+    assert res["best_params"][PATH] == TRUE_GAIN and res["best_loss"] < 1e-12
+    fit.run_fit(spec, counting, tmp_path, n_trials=5)      # resumed: no start point again
+    assert len(calls) == 5 and TRUE_GAIN not in calls[2:] and 150.0 not in calls[2:]
+
+
+@pytest.mark.parametrize("start, message", [
+    ({"structural.formation.stress_gain": 1.0}, "not a fitted parameter"),
+    ({PATH: 500.0}, "outside its bounds"),
+    ({PATH: True}, "start"),
+])
+def test_bad_start_points_name_the_field(start, message):
+    raw = {"fit": {"name": "x", "base": "b.toml"},
+           "parameters": [{"path": PATH, "low": 2.0, "high": 200.0}],
+           "metrics": [{"name": "density", "var": "spine_density_rel", "condition": "stress",
+                        "readout": "end_stress", "population": "IT_L5"}],
+           "targets": [{"metric": "density", "value": 0.8}], "start": [start]}
+    with pytest.raises(InputError, match=message) as e:
+        validate(fit.FitSpec, raw, "fit spec")
+    assert "start" in str(e.value)

@@ -32,6 +32,10 @@ A fit spec (TOML)::
     # or a criterion: [[targets]] criterion = "1. chronic stress ..." (hinge loss on its
     # observed values, scaled by tolerance)
 
+    [[start]]                     # optional: points tried first (e.g. an earlier fit's best),
+    "structural.stable.stress_gain_elim" = 30.0   # fit parameters within their bounds; a
+                                  # parameter not named is sampled
+
 A fit spec may start from another with ``extends = "other_fit.toml"`` (see :func:`load_fit`).
 
 The study lives in ``<out>/study.log`` (Optuna's journal storage): a stopped fit resumes where
@@ -90,12 +94,24 @@ class FitSpec(_Strict):
     parameters: list[Parameter] = Field(min_length=1)
     metrics: list[Metric] = Field(default_factory=list)
     targets: list[Target] = Field(min_length=1)
+    #: points the study tries first (Optuna ``enqueue_trial``), e.g. an earlier fit's best
+    start: list[dict[str, Number]] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check(self):
         for p in self.parameters:
             if not p.is_range:
                 raise ValueError(f"parameters ({p.path}): a fit needs low/high bounds")
+        bounds = {p.path: (p.low, p.high) for p in self.parameters}
+        for k, point in enumerate(self.start):
+            for path, v in point.items():
+                if path not in bounds:
+                    raise ValueError(f"start.{k}: {path!r} is not a fitted parameter "
+                                     f"(allowed: {', '.join(bounds)})")
+                lo, hi = bounds[path]
+                if not lo <= v <= hi:
+                    raise ValueError(f"start.{k}: {path} = {v} outside its bounds "
+                                     f"[{lo}, {hi}]")
         names = [m.name for m in self.metrics]
         for t in self.targets:
             if t.metric is not None and t.metric not in names:
@@ -187,6 +203,9 @@ def run_fit(spec: FitSpec, evaluate: Callable, out, n_trials: int | None = None,
     # trials asked by a fit that was stopped before telling them: closed as failed
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+    if not study.trials:            # a new study: the start points first (not again on resume)
+        for point in spec.start:
+            study.enqueue_trial({k: float(v) for k, v in point.items()})
     total = n_trials or spec.fit.n_trials
 
     def n_done():
