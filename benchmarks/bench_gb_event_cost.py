@@ -4,10 +4,11 @@ built with variants of the GB update, profiled (Brian2 ``profile=True``).
 Variants (the event code comes from ``cortexsim.plasticity.synaptic._advance_code``; the
 variants replace it in a child process, the shipped code is not changed):
 
-* ``shipped``: the rule as it is (per event: times above theta_p and theta_d from two logs,
-  two exponential relaxations of rho, the exact cubic solution, the calcium decay);
-* ``shared_log``: one log instead of two (``t_p = t_d - tau_ca*log(theta_p/theta_d)``,
-  clipped) -- the same numbers up to rounding;
+* ``shipped``: the rule as it is (per event: times above theta_p and theta_d from one shared
+  log, ``t_p = t_d - tau_ca*log(theta_p/theta_d)`` clipped, two exponential relaxations of rho,
+  the exact cubic solution, the calcium decay);
+* ``two_logs``: the rule as first written (one log per threshold) -- the same numbers up to
+  rounding;
 * ``no_gb_math``: only the calcium decay and ``t_last`` (NOT the model: no plasticity) -- the
   floor set by memory access and the spike queues, i.e. what the GB arithmetic costs on top.
 
@@ -33,7 +34,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "results"
-VARIANTS = ("shipped", "shared_log", "no_gb_math")
+VARIANTS = ("shipped", "two_logs", "no_gb_math")
 
 
 def _patch(variant: str) -> None:
@@ -42,20 +43,20 @@ def _patch(variant: str) -> None:
     two_logs = ("gb_tp = clip(gb_tau_ca*log(clip(c/gb_theta_p, 1, inf)), 0*second, gb_Dt)\n"
                 "gb_td = clip(gb_tau_ca*log(clip(c/gb_theta_d, 1, inf)), 0*second, gb_Dt)")
 
-    def shared_log(p):
+    def two_logs_code(p):
         s = orig(p)
-        if two_logs not in s:
+        shared = ("gb_lc = log(clip(c/gb_theta_d, 1, inf))\n"
+                  "gb_td = clip(gb_tau_ca*gb_lc, 0*second, gb_Dt)\n"
+                  f"gb_tp = clip(gb_tau_ca*(gb_lc - {float(np.log(p.theta_p / p.theta_d))!r}), "
+                  "0*second, gb_Dt)")
+        if shared not in s:
             raise RuntimeError("the GB event code changed; update this benchmark's variant")
-        return s.replace(two_logs, (
-            "gb_lc = log(clip(c/gb_theta_d, 1, inf))\n"
-            "gb_td = clip(gb_tau_ca*gb_lc, 0*second, gb_Dt)\n"
-            f"gb_tp = clip(gb_tau_ca*(gb_lc - {float(np.log(p.theta_p / p.theta_d))!r}), "
-            "0*second, gb_Dt)"))
+        return s.replace(shared, two_logs)
 
     def no_gb_math(p):
         return "c = c*exp(-(t - t_last)/gb_tau_ca)\nt_last = t"
-    if variant == "shared_log":
-        synaptic._advance_code = shared_log
+    if variant == "two_logs":
+        synaptic._advance_code = two_logs_code
     elif variant == "no_gb_math":
         synaptic._advance_code = no_gb_math
 
