@@ -26,6 +26,19 @@ g_bg : siemens (constant)
 run_seed : 1 (constant)
 n_spk : 1
 """
+#: the voltage at the excitatory (AMPA/NMDA) synapses of a two-compartment group: the dendrite's
+#: for a cell with one (``dend`` = 1), the soma's otherwise; the Graupner-Brunel rule's NMDA
+#: Mg2+ unblock reads it (``nmda.v_name``)
+V_EXC = "v_exc"
+#: two-compartment groups (:data:`cortexsim.circuit.cells.DENDRITE_EQS`): excitatory currents at
+#: :data:`V_EXC` into the dendrite (``I_syn_d``), inhibition at the soma; replaces the
+#: ``I_syn`` line of :data:`CELL_EQS`
+I_SYN_DENDRITE = f"""
+{V_EXC} = v + dend*(v_d - v) : volt
+I_exc = g_ampa/(1 + g_ampa/g_sat)*(E_exc - {V_EXC}) + g_nmda/(1 + g_nmda/g_sat)*(E_exc - {V_EXC})/(1 + Mg/mg_k*exp(-mg_slope*{V_EXC}/mV)) : amp
+I_syn = (1 - dend)*I_exc + g_gaba/(1 + g_gaba/g_sat)*(E_inh - v) : amp
+I_syn_d = dend*I_exc : amp
+"""
 #: light-driven builds: the channelrhodopsin-2 photocurrent joins the external current
 #: (:data:`OPTO_EQS`); a build without light keeps :data:`CELL_EQS` as it is
 I_EXT_LIGHT = "I_ext = g_sil*sil*sil_t(t)*(E_sil - v) + I_chr2 : amp"
@@ -52,24 +65,29 @@ LIGHT_PULSE = """
             """
 
 
-def cell_eqs(light: bool = False) -> str:
+def cell_eqs(light: bool = False, dendrite: bool = False) -> str:
     """The cells' synaptic and external currents: :data:`CELL_EQS`, with the ChR2 photocurrent
-    (:data:`OPTO_EQS`) in the external current when ``light``.
+    (:data:`OPTO_EQS`) in the external current when ``light``, and the excitatory currents at
+    the dendrite (:data:`I_SYN_DENDRITE`) when ``dendrite``.
 
     Parameters
     ----------
     light : bool
         Include the channelrhodopsin-2 photocurrent.
+    dendrite : bool
+        The group has the dendritic compartment of :mod:`cortexsim.circuit.cells`.
 
     Returns
     -------
     str
         Brian2 equations.
     """
-    if not light:
+    if not light and not dendrite:
         return CELL_EQS
-    base = [ln for ln in CELL_EQS.splitlines() if not ln.startswith("I_ext =")]
-    return "\n".join(base) + "\n" + I_EXT_LIGHT + "\n" + OPTO_EQS
+    drop = ("I_ext =",) * light + ("I_syn =",) * dendrite
+    base = [ln for ln in CELL_EQS.splitlines() if not ln.startswith(drop)]
+    return ("\n".join(base) + "\n" + (I_EXT_LIGHT + "\n" + OPTO_EQS if light else "")
+            + (I_SYN_DENDRITE if dendrite else ""))
 
 
 def opto_namespace(ov: dict) -> dict:
