@@ -43,7 +43,7 @@ DENDRITE_PARAMS = {"g_c": "nS", "membrane_fraction": "1", "h_density_ratio": "1"
 #: the per-neuron constants of a two-compartment group (name -> Brian2 unit name); ``dend`` is
 #: 1 for a cell with a dendrite, 0 for a point neuron in the same group
 _DENDRITE_DECL = {"g_c": "siemens", "C_d": "farad", "g_Ld": "siemens", "g_hd": "siemens",
-                  "dend": "1"}
+                  "g_T": "siemens", "dend": "1"}
 
 #: The cell models of the active model folder (``models/cells.toml`` or ``CORTEXSIM_MODELS``).
 CELLS: ParamTree = load_model("cells")
@@ -275,16 +275,18 @@ def compartments(pop: str, params=None) -> dict:
     -------
     dict
         :func:`pop_values` with the soma's ``C``, ``g_L``, ``g_h``, plus ``g_c``, ``C_d``,
-        ``g_Ld``, ``g_hd`` (pF, nS) and ``dend`` (1: coupled dendrite, 0: point neuron).
+        ``g_Ld``, ``g_hd``, ``g_T`` (the spike current's conductance: the whole cell's g_L)
+        (pF, nS) and ``dend`` (1: coupled dendrite, 0: point neuron).
     """
     vals = pop_values(pop, params)
     d = dendrite_values(pop, params)
     if d["g_c"] == 0:
-        return dict(vals, g_c=0.0, C_d=vals["C"], g_Ld=0.0, g_hd=0.0, dend=0.0)
+        return dict(vals, g_c=0.0, C_d=vals["C"], g_Ld=0.0, g_hd=0.0, g_T=vals["g_L"],
+                    dend=0.0)
     f, r = d["membrane_fraction"], d["h_density_ratio"]
     return dict(vals, C=(1 - f) * vals["C"], g_L=(1 - f) * vals["g_L"],
                 g_h=(1 - f) * vals["g_h"], g_c=d["g_c"], C_d=f * vals["C"],
-                g_Ld=f * vals["g_L"], g_hd=r * f * vals["g_h"], dend=1.0)
+                g_Ld=f * vals["g_L"], g_hd=r * f * vals["g_h"], g_T=vals["g_L"], dend=1.0)
 
 
 def two_compartment_rest(pop: str, params=None) -> dict:
@@ -323,7 +325,7 @@ def two_compartment_rest(pop: str, params=None) -> dict:
     def balance(x):
         v, vd = x
         ex = np.minimum((v - p["V_T"]) / p["Delta_T"], p["exp_clip"])
-        soma = (s["g_L"] * (-(v - p["E_L"]) + p["Delta_T"] * np.exp(ex))
+        soma = (-s["g_L"] * (v - p["E_L"]) + p["g_L"] * p["Delta_T"] * np.exp(ex)
                 - p["a"] * (v - p["E_L"]) - s["g_h"] * _m_inf(v, p) * (v - p["E_h"])
                 + s["g_c"] * (vd - v))
         dend = (-s["g_Ld"] * (vd - p["E_L"]) - s["g_hd"] * _m_inf(vd, p) * (vd - p["E_h"])
@@ -371,7 +373,7 @@ class NeuronModel:
 # grid, like Brian2's), but the generated state-update loop has no branch, so the compiler can
 # vectorise it (exp included) -- 3-4x faster neuron updates in cpp_standalone.
 _EQS = """
-dv/dt = not_ref*(-{g_L}*(v - {E_L}) + {g_L}*{Delta_T}*exp(clip((v - {V_T})/{Delta_T}, -inf, {exp_clip})) - w_ad - I_h + I_syn + I_ext{coupling})/{C} : volt
+dv/dt = not_ref*(-{g_L}*(v - {E_L}) + {g_spike}*{Delta_T}*exp(clip((v - {V_T})/{Delta_T}, -inf, {exp_clip})) - w_ad - I_h + I_syn + I_ext{coupling})/{C} : volt
 not_ref = int(t - t_spike > {t_ref} - 0.5*dt) : 1
 t_spike : second
 dw_ad/dt = ({a}*(v - {E_L}) - w_ad)/{tau_w} : amp
@@ -418,7 +420,10 @@ def equations_template(suffix: str = "", dendrite: bool = False) -> tuple[str, s
     n = _names(suffix)
     if dendrite and suffix:
         raise InputError("suffix", "a dendritic compartment needs per-neuron constants")
-    eqs = _EQS.format(**n, coupling=" + I_c" if dendrite else "")
+    # the spike current of a two-compartment soma keeps the whole cell's g_L (``g_T``): the
+    # spike threshold and f-I fits are the whole cell's, the soma only has less membrane
+    eqs = _EQS.format(**n, coupling=" + I_c" if dendrite else "",
+                      g_spike="g_T" if dendrite else n["g_L"])
     return eqs + (DENDRITE_EQS if dendrite else ""), _THRESHOLD.format(**n), _RESET.format(**n)
 
 
@@ -571,7 +576,8 @@ def population_model(sizes: dict, params=None) -> PopulationModel:
     eqs = eqs + parameter_declarations(dendrite)
     units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
     if dendrite:
-        units.update({"g_c": "nS", "C_d": "pF", "g_Ld": "nS", "g_hd": "nS", "dend": "1"})
+        units.update({"g_c": "nS", "C_d": "pF", "g_Ld": "nS", "g_hd": "nS", "g_T": "nS",
+                      "dend": "1"})
     per = {k: [] for k in units}
     init = {"v": [], "w_ad": [], "m_h": []} | ({"v_d": [], "m_hd": []} if dendrite else {})
     for pop, n in items:
