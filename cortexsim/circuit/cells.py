@@ -428,8 +428,18 @@ def equations_template(suffix: str = "", dendrite: bool = False) -> tuple[str, s
 
 
 def parameter_declarations(dendrite: bool = False) -> str:
-    """Per-neuron ``(constant)`` declarations of all parameters (for a mixed-type group), with
-    those of the dendritic compartment when ``dendrite``."""
+    """Per-neuron ``(constant)`` declarations of all parameters (for a mixed-type group).
+
+    Parameters
+    ----------
+    dendrite : bool
+        Also declare those of the dendritic compartment (:data:`DENDRITE_EQS`).
+
+    Returns
+    -------
+    str
+        Brian2 equation lines.
+    """
     dims = {"pF": "farad", "nS": "siemens", "mV": "volt", "ms": "second", "pA": "amp", "1": "1"}
     units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
     decl = [f"{k} : {dims[u]} (constant)" for k, u in units.items()]
