@@ -30,6 +30,7 @@ two-compartment IT_L5 / PT_L5 cells whose excitatory synapses act on the dendrit
    depolarises more than the soma during the burst (and PT dendrites rest depolarised by their
    Ih, so PT synapses get more NMDA calcium per burst than IT ones).
 4. On: the circuit builds and runs at scale 100 with baseline rates in the published ranges.
+5. Inhibition stays somatic unless a projection declares ``target = "dendrite"``.
 """
 import numpy as np
 import pytest
@@ -241,9 +242,9 @@ def test_nmda_calcium_follows_the_dendritic_voltage():
 # --------------------------------------------------------------------------- 4. circuit
 @pytest.mark.slow
 def test_circuit_with_dendrites_runs_with_baseline_rates_in_range():
-    """Scale 100, compiled once (~30 s on a cold build cache; runs take ~0.1 s).  Measured
-    (seeds 1-2, 2 s): IT_L23 3.0, IT_L5 0.75, PT_L5 1.6, PV 12.9, SST 16.0 Hz; the point model
-    2.4, 1.0, 3.4, 13.6, 16.1 Hz."""
+    """Scale 100, compiled once (~10-30 s on a cold build cache; runs take ~0.1 s).  Measured
+    (seeds 1-3, 2 s): IT_L23 3.0, IT_L5 0.70, PT_L5 1.39, PV 12.7, SST 15.5 Hz; the point
+    model 2.5, 1.01, 3.35, 13.4, 17.2 Hz."""
     trees = model_trees(ON)
     c = Circuit(100, duration_s=2.0, seed=1, params=trees["circuit"],
                 cell_params=trees["cells"], syn_params=trees["synaptic"],
@@ -266,3 +267,34 @@ def test_circuit_with_dendrites_runs_with_baseline_rates_in_range():
     for p in L5:
         s = c.slices[p]
         assert np.mean(vd[s] - v[s]) > 0, p
+
+
+# --------------------------------------------------------------------------- dendritic inhibition
+def test_inhibition_stays_somatic_unless_a_projection_targets_the_dendrite():
+    """SST (Martinotti) -> PT_L5 synapses on the dendrite (a projection's ``target``; Hilscher
+    et al. 2017 PLoS Biol: Chrna2+ Martinotti cells inhibit the tufts of PT-type cells): they run
+    as their own group, open the dendritic GABA_A conductance of PT cells only, and on a
+    point-neuron build act on the one compartment (the somatic conductance)."""
+    over = {"circuit.conn.SST.PT_L5.target": "dendrite"}
+    built = {}
+    for name, ov in (("on", {**ON, **over}), ("point", over)):
+        trees = model_trees(ov)
+        c = Circuit(100, duration_s=0.3, seed=1, params=trees["circuit"],
+                    cell_params=trees["cells"], syn_params=trees["synaptic"],
+                    coupling_params=trees["coupling"], target="runtime")
+        (grp,) = [g for g in c.groups.values() if g.target == "dendrite"]
+        assert [(p.pre, p.post) for p in grp.projections] == [("SST", "PT_L5")]
+        code = c.synapses[grp.name].pre.code
+        assert ("g_gaba_d_post" in code) == (name == "on"), code
+        built[name] = (c, grp)
+    c, _ = built["on"]
+    c.run(run_seed=1)
+    g_d = np.asarray(c.G.g_gaba_d[:])
+    assert np.all(g_d[c.slices["PT_L5"]] > 0)
+    for p in ("IT_L23", "IT_L5", "PV", "SST"):
+        assert np.all(g_d[c.slices[p]] == 0), p
+    # excitatory projections cannot choose: the cell model places them
+    trees = model_trees({"circuit.conn.IT_L5.PT_L5.target": "dendrite"})
+    with pytest.raises(InputError, match="excitatory") as exc:
+        Circuit(100, duration_s=0.3, params=trees["circuit"], target="runtime")
+    assert exc.value.field == "circuit.conn.IT_L5.PT_L5.target"

@@ -30,14 +30,16 @@ n_spk : 1
 #: for a cell with one (``dend`` = 1), the soma's otherwise; the Graupner-Brunel rule's NMDA
 #: Mg2+ unblock reads it (``nmda.v_name``)
 V_EXC = "v_exc"
-#: two-compartment groups (:data:`cortexsim.circuit.cells.DENDRITE_EQS`): excitatory currents at
-#: :data:`V_EXC` into the dendrite (``I_syn_d``), inhibition at the soma; replaces the
-#: ``I_syn`` line of :data:`CELL_EQS`
+#: two-compartment groups (:data:`cortexsim.circuit.cells.DENDRITE_EQS`): excitatory currents and
+#: the GABA_A conductance of projections that target the dendrite (``g_gaba_d``) at
+#: :data:`V_EXC`, into the dendrite (``I_syn_d``; the soma of a point neuron of the group);
+#: somatic inhibition at the soma; replaces the ``I_syn`` line of :data:`CELL_EQS`
 I_SYN_DENDRITE = f"""
 {V_EXC} = v + dend*(v_d - v) : volt
-I_exc = g_ampa/(1 + g_ampa/g_sat)*(E_exc - {V_EXC}) + g_nmda/(1 + g_nmda/g_sat)*(E_exc - {V_EXC})/(1 + Mg/mg_k*exp(-mg_slope*{V_EXC}/mV)) : amp
+I_exc = g_ampa/(1 + g_ampa/g_sat)*(E_exc - {V_EXC}) + g_nmda/(1 + g_nmda/g_sat)*(E_exc - {V_EXC})/(1 + Mg/mg_k*exp(-mg_slope*{V_EXC}/mV)) + g_gaba_d/(1 + g_gaba_d/g_sat)*(E_inh - {V_EXC}) : amp
 I_syn = (1 - dend)*I_exc + g_gaba/(1 + g_gaba/g_sat)*(E_inh - v) : amp
 I_syn_d = dend*I_exc : amp
+dg_gaba_d/dt = -g_gaba_d/tau_gaba : siemens
 """
 #: light-driven builds: the channelrhodopsin-2 photocurrent joins the external current
 #: (:data:`OPTO_EQS`); a build without light keeps :data:`CELL_EQS` as it is
@@ -149,6 +151,9 @@ RECEPTOR_CODE = {
     "NMDA": "x_nmda_post += {dep}{before}{nmda_ratio}*g0{after}",
     "GABA_A": "g_gaba_post += {dep}{before}g0{after}",
 }
+#: the same for synapses on the dendrite of a two-compartment group (receptors whose conductance
+#: there differs from the somatic one; AMPA/NMDA act at :data:`V_EXC` in either case)
+RECEPTOR_CODE_DENDRITE = {"GABA_A": "g_gaba_d_post += {dep}{before}g0{after}"}
 
 
 def quantity(value, unit: str):
@@ -189,7 +194,8 @@ def nmda_norm(tau_rise_ms: float, tau_decay_ms: float) -> float:
     return 1.0 / (math.exp(-tpk / td) - math.exp(-tpk / tr))
 
 
-def transmission(receptors, short_term: str, rule, nmda_ratio: float) -> tuple[str, str]:
+def transmission(receptors, short_term: str, rule, nmda_ratio: float,
+                 dendrite: bool = False) -> tuple[str, str]:
     """(model, on_pre code) of the conductance update of a synapse group.
 
     Parameters
@@ -202,13 +208,17 @@ def transmission(receptors, short_term: str, rule, nmda_ratio: float) -> tuple[s
         Supplies the weight scaling per receptor (:meth:`receptor_scale`).
     nmda_ratio : float
         NMDA/AMPA peak-conductance ratio.
+    dendrite : bool
+        The synapses sit on the dendrite of a two-compartment group
+        (:data:`RECEPTOR_CODE_DENDRITE`).
     """
     dep = short_term == "depression"
     lines = []
     for r in receptors:
         before, after = rule.receptor_scale(r)
-        lines.append(RECEPTOR_CODE[r].format(dep="x_rel*" if dep else "", before=before,
-                                             after=after, nmda_ratio=nmda_ratio))
+        fmt = RECEPTOR_CODE_DENDRITE.get(r, RECEPTOR_CODE[r]) if dendrite else RECEPTOR_CODE[r]
+        lines.append(fmt.format(dep="x_rel*" if dep else "", before=before, after=after,
+                                nmda_ratio=nmda_ratio))
     code = "\n".join(lines)
     model = G0_VAR + ("\n" + DEP_VARS if dep else "")
     if dep:

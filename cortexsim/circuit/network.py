@@ -475,8 +475,10 @@ class Circuit:
         rule = self.rules[grp.rule]
         code = rule.synapse_code()
         state = self.state[name]
+        # on a point-neuron build, a dendritic target is the cells' one compartment
         model, trans = eq.transmission(grp.receptors, grp.short_term, rule,
-                                       pv["synapse"]["nmda_ratio"])
+                                       pv["synapse"]["nmda_ratio"],
+                                       dendrite=self.dendrite and grp.target == "dendrite")
         ns = dict(code.namespace, **rule.transmission_namespace(state))
         dep = grp.short_term == "depression"
         if dep:
