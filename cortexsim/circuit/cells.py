@@ -40,10 +40,10 @@ NUMERIC_PARAMS = {"spike_cut": "1", "exp_clip": "1"}
 #: cell's membrane (capacitance and leak) in the dendrite and the dendrite's h-channel density
 #: relative to the soma's (see :func:`compartments`).
 DENDRITE_PARAMS = {"g_c": "nS", "membrane_fraction": "1", "h_density_ratio": "1"}
-#: the per-neuron constants of a two-compartment group (name -> Brian2 unit name); ``dend`` is
-#: 1 for a cell with a dendrite, 0 for a point neuron in the same group
-_DENDRITE_DECL = {"g_c": "siemens", "C_d": "farad", "g_Ld": "siemens", "g_hd": "siemens",
-                  "g_T": "siemens", "dend": "1"}
+#: the per-neuron constants of a two-compartment group (name -> unit, see :func:`compartments`);
+#: ``dend`` is 1 for a cell with a dendrite, 0 for a point neuron in the same group
+DENDRITE_CONSTANTS = {"g_c": "nS", "C_d": "pF", "g_Ld": "nS", "g_hd": "nS", "g_T": "nS",
+                      "dend": "1"}
 
 #: The cell models of the active model folder (``models/cells.toml`` or ``CORTEXSIM_MODELS``).
 CELLS: ParamTree = load_model("cells")
@@ -380,8 +380,8 @@ dw_ad/dt = ({a}*(v - {E_L}) - w_ad)/{tau_w} : amp
 dm_h/dt = (1/(1 + exp((v - {V_half_h})/{k_h})) - m_h)/{tau_h} : 1
 I_h = {g_h}*m_h*(v - {E_h}) : amp
 """
-# The dendritic compartment of a two-compartment group (parameters per neuron: g_c, C_d, g_Ld,
-# g_hd, dend; the h-channel kinetics and E_L are the cell's).  The soma receives the coupling
+# The dendritic compartment of a two-compartment group (per-neuron DENDRITE_CONSTANTS; the
+# h-channel kinetics and E_L are the cell's).  The soma receives the coupling
 # current I_c; the dendrite the excitatory synaptic current I_syn_d (declared by the caller,
 # :func:`cortexsim.circuit.equations.cell_eqs`).  A point neuron of the group has g_c = g_Ld =
 # g_hd = 0 and dend = 0: its v_d stays where it starts.
@@ -441,11 +441,8 @@ def parameter_declarations(dendrite: bool = False) -> str:
         Brian2 equation lines.
     """
     dims = {"pF": "farad", "nS": "siemens", "mV": "volt", "ms": "second", "pA": "amp", "1": "1"}
-    units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
-    decl = [f"{k} : {dims[u]} (constant)" for k, u in units.items()]
-    if dendrite:
-        decl += [f"{k} : {u} (constant)" for k, u in _DENDRITE_DECL.items()]
-    return "\n".join(decl) + "\n"
+    units = {**MODEL_PARAMS, **NUMERIC_PARAMS, **(DENDRITE_CONSTANTS if dendrite else {})}
+    return "\n".join(f"{k} : {dims[u]} (constant)" for k, u in units.items()) + "\n"
 
 
 def brian_values(vals: dict) -> dict:
@@ -558,8 +555,8 @@ def population_model(sizes: dict, params=None) -> PopulationModel:
 
     When a population has a coupled dendrite (``[<pop>.dendrite]`` with ``g_c > 0``), the
     group gets the dendritic compartment (:data:`DENDRITE_EQS`; compartments as
-    :func:`compartments`); every other cell of the group stays a point neuron (``dend = 0``).  Without any,
-    the model is the point-neuron model, unchanged.
+    :func:`compartments`); every other cell of the group stays a point neuron (``dend = 0``).
+    Without any, the model is the point-neuron model, unchanged.
 
     Parameters
     ----------
@@ -584,10 +581,7 @@ def population_model(sizes: dict, params=None) -> PopulationModel:
     dendrite = has_dendrite([pop for pop, _ in items], params)
     eqs, thr, reset = equations_template("", dendrite=dendrite)
     eqs = eqs + parameter_declarations(dendrite)
-    units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
-    if dendrite:
-        units.update({"g_c": "nS", "C_d": "pF", "g_Ld": "nS", "g_hd": "nS", "g_T": "nS",
-                      "dend": "1"})
+    units = {**MODEL_PARAMS, **NUMERIC_PARAMS, **(DENDRITE_CONSTANTS if dendrite else {})}
     per = {k: [] for k in units}
     init = {"v": [], "w_ad": [], "m_h": []} | ({"v_d": [], "m_hd": []} if dendrite else {})
     for pop, n in items:
