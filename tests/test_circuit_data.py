@@ -159,7 +159,7 @@ def test_bad_projection_declarations(edit, field, allowed):
 
 
 def test_synapse_groups_follow_the_declarations():
-    """One group per (receptors, rule, short-term dynamics, delay); every declared projection
+    """One group per (receptors, rule, short-term dynamics, delay, target); every declared projection
     in exactly one; a projection with its own delay gets its own group."""
     def groups_of(tree):
         lay = Layout.build(200, tree)
@@ -175,7 +175,7 @@ def test_synapse_groups_follow_the_declarations():
     assert len(groups) == len({pr.group_key for pr in projs})
     for g in groups.values():
         assert {pr.group_key for pr in g.projections} == {
-            (g.receptors, g.rule, g.short_term, g.delay_ms)}
+            (g.receptors, g.rule, g.short_term, g.delay_ms, g.target)}
         assert g.sites == (rules.get_rule(g.rule).structural and any(
             P.population_table()[pr.post].spine_sites for pr in g.projections))
     (site,) = [g for g in groups.values() if g.sites]

@@ -35,6 +35,15 @@ MODEL_PARAMS = {
 }
 #: Numerical settings shared by all populations (top-level table ``[numerics]``).
 NUMERIC_PARAMS = {"spike_cut": "1", "exp_clip": "1"}
+#: Dendritic compartment of a population (optional table ``[<pop>.dendrite]``): soma-dendrite
+#: coupling conductance (0, the neutral value: no dendrite, a point neuron), the share of the
+#: cell's membrane (capacitance and leak) in the dendrite and the dendrite's h-channel density
+#: relative to the soma's (see :func:`compartments`).
+DENDRITE_PARAMS = {"g_c": "nS", "membrane_fraction": "1", "h_density_ratio": "1"}
+#: the per-neuron constants of a two-compartment group (name -> unit, see :func:`compartments`);
+#: ``dend`` is 1 for a cell with a dendrite, 0 for a point neuron in the same group
+DENDRITE_CONSTANTS = {"g_c": "nS", "C_d": "pF", "g_Ld": "nS", "g_hd": "nS", "g_T": "nS",
+                      "dend": "1"}
 
 #: The cell models of the active model folder (``models/cells.toml`` or ``CORTEXSIM_MODELS``).
 CELLS: ParamTree = load_model("cells")
@@ -148,6 +157,51 @@ def si_values(vals: dict) -> dict:
     return {k: convert(f"cells.{k}", v, units[k]) for k, v in vals.items()}
 
 
+def dendrite_values(pop: str, params=None) -> dict:
+    """Dendritic compartment of one population (file units), neutral when it declares none.
+
+    Parameters
+    ----------
+    pop : str
+        A cell model (:func:`cell_models`).
+    params : ParamTree or dict, optional
+        The whole cells file (default :data:`CELLS`); its ``[<pop>.dendrite]`` table is read.
+
+    Returns
+    -------
+    dict
+        :data:`DENDRITE_PARAMS` -> float (``g_c`` nS; fractions dimensionless); all 0 when the
+        population has no ``dendrite`` table.  ``g_c == 0`` means a point neuron.
+
+    Raises
+    ------
+    InputError
+        A negative or non-numeric value, a fraction outside [0, 1), or a coupled dendrite
+        (``g_c > 0``) without membrane (``membrane_fraction == 0``).
+    """
+    tree = params if isinstance(params, dict) and pop in params else CELLS
+    tree = tree.values() if isinstance(tree, ParamTree) else tree
+    table = tree[pop].get("dendrite", {}) if isinstance(tree[pop], dict) else {}
+    if not isinstance(table, dict):
+        raise InputError(f"params.{pop}.dendrite", "expected a table of parameters",
+                         list(DENDRITE_PARAMS))
+    out = {}
+    for k in DENDRITE_PARAMS:
+        v = _num(table.get(k, 0.0))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v < 0:
+            raise InputError(f"params.{pop}.dendrite.{k}", f"expected a finite number >= 0, "
+                             f"got {v!r}")
+        out[k] = float(v)
+    if out["membrane_fraction"] >= 1:
+        raise InputError(f"params.{pop}.dendrite.membrane_fraction", "must be < 1 (the soma "
+                         f"keeps part of the cell), got {out['membrane_fraction']!r}", "[0, 1)")
+    if out["g_c"] > 0 and out["membrane_fraction"] == 0:
+        raise InputError(f"params.{pop}.dendrite.membrane_fraction", "must be > 0 when the "
+                         "dendrite is coupled (g_c > 0)", "(0, 1)")
+    return out
+
+
 # --------------------------------------------------------------------------- steady state
 def _m_inf(v, p):
     return 1.0 / (1.0 + np.exp((v - p["V_half_h"]) / p["k_h"]))
@@ -201,6 +255,92 @@ def resting_state(pop: str, params=None) -> dict:
     return {"v": v0, "w_ad": p["a"] * (v0 - p["E_L"]), "m_h": float(_m_inf(v0, p))}
 
 
+def compartments(pop: str, params=None) -> dict:
+    """Membrane parameters of both compartments of one population's cell (file units).
+
+    With a coupled dendrite (``g_c > 0``) the soma keeps ``1 - membrane_fraction`` of the
+    cell's C, g_L and g_h (the point neuron's values, fitted to somatic recordings) and the
+    dendrite has ``membrane_fraction`` of C and g_L and ``h_density_ratio`` times the soma's
+    h-channel density; both share E_L and the h-channel kinetics.  Without one the soma is the
+    point neuron and the dendrite is inert (no conductance; ``C_d`` = C keeps it finite).
+
+    Parameters
+    ----------
+    pop : str
+        A cell model.
+    params : ParamTree or dict, optional
+        Cell parameters (see :func:`pop_values`, :func:`dendrite_values`).
+
+    Returns
+    -------
+    dict
+        :func:`pop_values` with the soma's ``C``, ``g_L``, ``g_h``, plus ``g_c``, ``C_d``,
+        ``g_Ld``, ``g_hd``, ``g_T`` (the spike current's conductance: the whole cell's g_L)
+        (pF, nS) and ``dend`` (1: coupled dendrite, 0: point neuron).
+    """
+    vals = pop_values(pop, params)
+    d = dendrite_values(pop, params)
+    if d["g_c"] == 0:
+        return dict(vals, g_c=0.0, C_d=vals["C"], g_Ld=0.0, g_hd=0.0, g_T=vals["g_L"],
+                    dend=0.0)
+    f, r = d["membrane_fraction"], d["h_density_ratio"]
+    return dict(vals, C=(1 - f) * vals["C"], g_L=(1 - f) * vals["g_L"],
+                g_h=(1 - f) * vals["g_h"], g_c=d["g_c"], C_d=f * vals["C"],
+                g_Ld=f * vals["g_L"], g_hd=r * f * vals["g_h"], g_T=vals["g_L"], dend=1.0)
+
+
+def two_compartment_rest(pop: str, params=None) -> dict:
+    """Resting state of one population's two-compartment cell (its ``[<pop>.dendrite]``).
+
+    Compartments as :func:`compartments`, coupled by ``g_c``.  Found from the point neuron's rest
+    (:func:`resting_state`) by solving both compartments' steady-state current balance
+    (scipy.optimize.fsolve).
+
+    Parameters
+    ----------
+    pop : str
+        A cell model.
+    params : ParamTree or dict, optional
+        Cell parameters (see :func:`pop_values`, :func:`dendrite_values`).
+
+    Returns
+    -------
+    dict
+        ``{"v", "v_d": V, "w_ad": A, "m_h", "m_hd": 1}``; for a point neuron (``g_c == 0``)
+        ``v_d`` and ``m_hd`` equal ``v`` and ``m_h``.
+
+    Raises
+    ------
+    InputError
+        Bad parameters, or no steady state near the point neuron's rest.
+    """
+    from scipy.optimize import fsolve
+    rest = resting_state(pop, params)
+    c = compartments(pop, params)
+    if c["dend"] == 0:
+        return {**rest, "v_d": rest["v"], "m_hd": rest["m_h"]}
+    p = si_values(pop_values(pop, params))
+    s = {k: c[k] * 1e-9 for k in ("g_L", "g_h", "g_c", "g_Ld", "g_hd")}   # nS -> S
+
+    def balance(x):
+        v, vd = x
+        ex = np.minimum((v - p["V_T"]) / p["Delta_T"], p["exp_clip"])
+        soma = (-s["g_L"] * (v - p["E_L"]) + p["g_L"] * p["Delta_T"] * np.exp(ex)
+                - p["a"] * (v - p["E_L"]) - s["g_h"] * _m_inf(v, p) * (v - p["E_h"])
+                + s["g_c"] * (vd - v))
+        dend = (-s["g_Ld"] * (vd - p["E_L"]) - s["g_hd"] * _m_inf(vd, p) * (vd - p["E_h"])
+                + s["g_c"] * (v - vd))
+        return [soma * 1e12, dend * 1e12]     # pA: well scaled for the solver
+
+    sol, _, ok, _ = fsolve(balance, [rest["v"], rest["v"]], full_output=True)
+    if ok != 1 or not np.all(np.abs(balance(sol)) < 1e-6) or sol[0] >= p["V_T"]:
+        raise InputError(f"params.{pop}.dendrite", "no resting state of the two-compartment "
+                         "cell below V_T")
+    v, vd = float(sol[0]), float(sol[1])
+    return {"v": v, "v_d": vd, "w_ad": p["a"] * (v - p["E_L"]), "m_h": float(_m_inf(v, p)),
+            "m_hd": float(_m_inf(vd, p))}
+
+
 # --------------------------------------------------------------------------- Brian2 pieces
 @dataclass
 class NeuronModel:
@@ -233,12 +373,23 @@ class NeuronModel:
 # grid, like Brian2's), but the generated state-update loop has no branch, so the compiler can
 # vectorise it (exp included) -- 3-4x faster neuron updates in cpp_standalone.
 _EQS = """
-dv/dt = not_ref*(-{g_L}*(v - {E_L}) + {g_L}*{Delta_T}*exp(clip((v - {V_T})/{Delta_T}, -inf, {exp_clip})) - w_ad - I_h + I_syn + I_ext)/{C} : volt
+dv/dt = not_ref*(-{g_L}*(v - {E_L}) + {g_spike}*{Delta_T}*exp(clip((v - {V_T})/{Delta_T}, -inf, {exp_clip})) - w_ad - I_h + I_syn + I_ext{coupling})/{C} : volt
 not_ref = int(t - t_spike > {t_ref} - 0.5*dt) : 1
 t_spike : second
 dw_ad/dt = ({a}*(v - {E_L}) - w_ad)/{tau_w} : amp
 dm_h/dt = (1/(1 + exp((v - {V_half_h})/{k_h})) - m_h)/{tau_h} : 1
 I_h = {g_h}*m_h*(v - {E_h}) : amp
+"""
+# The dendritic compartment of a two-compartment group (per-neuron DENDRITE_CONSTANTS; the
+# h-channel kinetics and E_L are the cell's).  The soma receives the coupling
+# current I_c; the dendrite the excitatory synaptic current I_syn_d (declared by the caller,
+# :func:`cortexsim.circuit.equations.cell_eqs`).  A point neuron of the group has g_c = g_Ld =
+# g_hd = 0 and dend = 0: its v_d stays where it starts.
+DENDRITE_EQS = """
+I_c = g_c*(v_d - v) : amp
+dv_d/dt = (-g_Ld*(v_d - E_L) - I_hd - I_c + I_syn_d)/C_d : volt
+dm_hd/dt = (1/(1 + exp((v_d - V_half_h)/k_h)) - m_hd)/tau_h : 1
+I_hd = g_hd*m_hd*(v_d - E_h) : amp
 """
 _THRESHOLD = "v > {V_T} + {spike_cut}*{Delta_T}"
 _RESET = "v = {V_reset}; w_ad += {b}; t_spike = t"
@@ -251,26 +402,46 @@ def _names(suffix: str) -> dict:
     return {k: f"{k}{suffix}" for k in keys}
 
 
-def equations_template(suffix: str = "") -> tuple[str, str, str]:
+def equations_template(suffix: str = "", dendrite: bool = False) -> tuple[str, str, str]:
     """(eqs, threshold, reset) strings with parameter names ``<name><suffix>``.
 
     Parameters
     ----------
     suffix : str
         Appended to every parameter name (``""``: per-neuron constants).
+    dendrite : bool
+        Add the dendritic compartment (:data:`DENDRITE_EQS`, per-neuron constants only): the
+        soma receives its coupling current ``I_c``.
 
     Returns
     -------
     eqs, threshold, reset : str
     """
     n = _names(suffix)
-    return _EQS.format(**n), _THRESHOLD.format(**n), _RESET.format(**n)
+    if dendrite and suffix:
+        raise InputError("suffix", "a dendritic compartment needs per-neuron constants")
+    # the spike current of a two-compartment soma keeps the whole cell's g_L (``g_T``): the
+    # spike threshold and f-I fits are the whole cell's, the soma only has less membrane
+    eqs = _EQS.format(**n, coupling=" + I_c" if dendrite else "",
+                      g_spike="g_T" if dendrite else n["g_L"])
+    return eqs + (DENDRITE_EQS if dendrite else ""), _THRESHOLD.format(**n), _RESET.format(**n)
 
 
-def parameter_declarations() -> str:
-    """Per-neuron ``(constant)`` declarations of all parameters (for a mixed-type group)."""
+def parameter_declarations(dendrite: bool = False) -> str:
+    """Per-neuron ``(constant)`` declarations of all parameters (for a mixed-type group).
+
+    Parameters
+    ----------
+    dendrite : bool
+        Also declare those of the dendritic compartment (:data:`DENDRITE_EQS`).
+
+    Returns
+    -------
+    str
+        Brian2 equation lines.
+    """
     dims = {"pF": "farad", "nS": "siemens", "mV": "volt", "ms": "second", "pA": "amp", "1": "1"}
-    units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
+    units = {**MODEL_PARAMS, **NUMERIC_PARAMS, **(DENDRITE_CONSTANTS if dendrite else {})}
     return "\n".join(f"{k} : {dims[u]} (constant)" for k, u in units.items()) + "\n"
 
 
@@ -345,6 +516,8 @@ class PopulationModel:
         ``t_spike``.
     per_neuron : dict
         Parameter name -> Brian2 quantity array (group size,).
+    dendrite : bool
+        The group has the dendritic compartment (``v_d``, ``m_hd``; :data:`DENDRITE_EQS`).
     """
     eqs: str
     threshold: str
@@ -354,23 +527,48 @@ class PopulationModel:
     namespace: dict
     init: dict
     per_neuron: dict
+    dendrite: bool = False
+
+
+def has_dendrite(cells_used, params=None) -> bool:
+    """Whether any of the cell models ``cells_used`` has a coupled dendrite (``g_c > 0``).
+
+    Parameters
+    ----------
+    cells_used : iterable of str
+        Cell models.
+    params : ParamTree or dict, optional
+        Cell parameters (see :func:`dendrite_values`).
+
+    Returns
+    -------
+    bool
+    """
+    return any(dendrite_values(c, params)["g_c"] > 0 for c in cells_used)
 
 
 def population_model(sizes: dict, params=None) -> PopulationModel:
     """One model for a group holding ``sizes[pop]`` neurons of each population, in the order of
-    ``sizes`` (a dict or a sequence of (cell model, count) pairs): every population has the same equations (AdEx + h-current), so the parameters
-    become per-neuron constants and the network needs a single NeuronGroup.
+    ``sizes`` (a dict or a sequence of (cell model, count) pairs): every population has the
+    same equations (AdEx + h-current), so the parameters become per-neuron constants and the
+    network needs a single NeuronGroup.
+
+    When a population has a coupled dendrite (``[<pop>.dendrite]`` with ``g_c > 0``), the
+    group gets the dendritic compartment (:data:`DENDRITE_EQS`; compartments as
+    :func:`compartments`); every other cell of the group stays a point neuron (``dend = 0``).
+    Without any, the model is the point-neuron model, unchanged.
 
     Parameters
     ----------
     sizes : dict or sequence of (str, int)
         Cell model -> number of neurons, in group order.
     params : ParamTree or dict, optional
-        Cell parameters (see :func:`pop_values`).
+        Cell parameters (see :func:`pop_values`, :func:`dendrite_values`).
 
     Returns
     -------
     PopulationModel
+        ``dendrite`` says whether the group has the dendritic compartment.
 
     Raises
     ------
@@ -379,21 +577,29 @@ def population_model(sizes: dict, params=None) -> PopulationModel:
     """
     import brian2 as b2
     import numpy as np
-    eqs, thr, reset = equations_template("")
-    eqs = eqs + parameter_declarations()
-    units = {**MODEL_PARAMS, **NUMERIC_PARAMS}
+    items = list(sizes.items() if isinstance(sizes, dict) else sizes)
+    dendrite = has_dendrite([pop for pop, _ in items], params)
+    eqs, thr, reset = equations_template("", dendrite=dendrite)
+    eqs = eqs + parameter_declarations(dendrite)
+    units = {**MODEL_PARAMS, **NUMERIC_PARAMS, **(DENDRITE_CONSTANTS if dendrite else {})}
     per = {k: [] for k in units}
-    init = {"v": [], "w_ad": [], "m_h": []}
-    for pop, n in (sizes.items() if isinstance(sizes, dict) else sizes):
-        vals = pop_values(pop, params)
-        rest = resting_state(pop, params)
+    init = {"v": [], "w_ad": [], "m_h": []} | ({"v_d": [], "m_hd": []} if dendrite else {})
+    for pop, n in items:
+        if dendrite:
+            vals = compartments(pop, params)
+            rest = two_compartment_rest(pop, params)
+        else:
+            vals = pop_values(pop, params)
+            rest = resting_state(pop, params)
         for k in units:
             per[k].append(np.full(int(n), float(vals[k])))
         for k in init:
             init[k].append(np.full(int(n), float(rest[k])))
     per_neuron = {k: np.concatenate(v) * _brian_unit(units[k]) for k, v in per.items()}
-    init_q = {"v": np.concatenate(init["v"]) * b2.volt,
-              "w_ad": np.concatenate(init["w_ad"]) * b2.amp, "m_h": np.concatenate(init["m_h"]),
-              "t_spike": -1.0 * b2.second}
+    init_q = {k: np.concatenate(v) * (b2.volt if k in ("v", "v_d") else
+                                      b2.amp if k == "w_ad" else 1)
+              for k, v in init.items()}
+    init_q["t_spike"] = -1.0 * b2.second
     return PopulationModel(eqs=eqs, threshold=thr, reset=reset, refractory=REFRACTORY,
-                           method="euler", namespace={}, init=init_q, per_neuron=per_neuron)
+                           method="euler", namespace={}, init=init_q, per_neuron=per_neuron,
+                           dendrite=dendrite)

@@ -349,3 +349,101 @@ def characterize_all(params=None) -> list[dict]:
                                   for k, v in sim.items()},
                     "target": tgt, "source": src})
     return out
+
+
+def synaptic_train(pops, params=None, *, times_ms, g_nS: float, duration_ms: float,
+                   circuit_params=None, syn_params=None) -> dict:
+    """Voltage response and NMDA calcium of one cell per population to one excitatory
+    (AMPA + NMDA) synapse activated at ``times_ms``, as wired in the network: the synapse has
+    the circuit's receptor kinetics, NMDA/AMPA ratio and excitatory delay, no short-term
+    depression, and the Graupner-Brunel rule with the network's NMDA calcium
+    (:func:`cortexsim.circuit.network.rule_params`).  Cells with a coupled dendrite
+    (``[<pop>.dendrite]``) receive it on the dendrite.  No background input; the cells start at
+    rest (numpy target, no compilation).
+
+    Parameters
+    ----------
+    pops : sequence of str
+        Cell models.
+    params : ParamTree or dict, optional
+        Cell parameters (see :func:`cortexsim.circuit.cells.population_model`).
+    times_ms : sequence of float
+        Presynaptic spike times (ms), in [0, duration_ms).
+    g_nS : float
+        Peak AMPA conductance of the synapse (nS; NMDA: nmda_ratio times it).
+    duration_ms : float
+        Length of the simulation (ms).
+    circuit_params, syn_params : ParamTree, optional
+        Trees replacing ``models/circuit.toml`` and ``models/synaptic.toml``.
+
+    Returns
+    -------
+    dict
+        cell model -> ``{"t_ms", "v_mV", "v_exc_mV"}`` (arrays: time, somatic voltage, voltage
+        at the excitatory synapse, recorded at every step) and ``"nmda_ca"`` (the synapse's
+        summed presynaptic NMDA calcium, :class:`~cortexsim.plasticity.rules.GraupnerBrunel`).
+
+    Raises
+    ------
+    InputError
+        Unknown cell model, bad parameters, a negative conductance or spike times outside the
+        run.
+    """
+    import brian2 as b2
+
+    from ..params import load_model
+    from ..plasticity.rules import get_rule
+    from . import equations as eq
+    from .network import rule_params
+
+    pops = [_check_model(p, params) for p in pops]
+    if isinstance(g_nS, bool) or not isinstance(g_nS, (int, float)) or not g_nS >= 0:
+        raise InputError("g_nS", f"must be a number >= 0, got {g_nS!r}")
+    times = np.asarray(times_ms, dtype=float)
+    if times.size == 0 or times.min() < 0 or times.max() >= duration_ms:
+        raise InputError("times_ms", f"needs spike times in [0, {duration_ms}) ms")
+    circ = circuit_params if circuit_params is not None else load_model("circuit")
+    pv = circ.values()
+    dt_s = circ.to("sim.dt", "s")
+    model = cells.population_model([(p, 1) for p in pops], params)
+    rule = get_rule("graupner_brunel", rule_params(circ, syn_params, model.dendrite))
+    gb = rule.params
+
+    b2.start_scope()
+    prev_target = b2.prefs.codegen.target
+    b2.prefs.codegen.target = "numpy"
+    try:
+        ns = eq.cell_namespace(pv, dt_s, gb.mg_k, gb.mg_slope)
+        ns["sil_t"] = b2.TimedArray(np.zeros(1), dt=dt_s * b2.second)   # no silencing
+        G = b2.NeuronGroup(len(pops), model.eqs + eq.cell_eqs(False, model.dendrite),
+                           threshold=model.threshold, reset=model.reset,
+                           refractory=model.refractory, method=model.method, namespace=ns,
+                           dt=dt_s * b2.second, name="train_cells")
+        for var, val in {**model.init, **model.per_neuron}.items():
+            setattr(G, var, val)
+        n = len(pops)
+        src = b2.SpikeGeneratorGroup(n, np.repeat(np.arange(n), times.size),
+                                     np.tile(times, n) * b2.ms, dt=dt_s * b2.second,
+                                     name="train_input")
+        code = rule.synapse_code()
+        state = {"on": np.ones(n), "rho": np.zeros(n)}
+        syn_model, trans = eq.transmission(("AMPA", "NMDA"), "none", rule,
+                                           pv["synapse"]["nmda_ratio"])
+        S = b2.Synapses(src, G, model=code.model + "\n" + syn_model,
+                        on_pre=code.with_transmission(trans), on_post=code.on_post,
+                        namespace=dict(code.namespace, **rule.transmission_namespace(state)),
+                        dt=dt_s * b2.second, name="train_synapses")
+        S.connect(j="i")
+        S.g0 = g_nS * b2.nS
+        rule.setup(S, state, eq.quantity(pv["synapse"]["delay_exc"], "ms"))
+        rec = ["v", eq.V_EXC] if model.dendrite else ["v"]
+        M = b2.StateMonitor(G, rec, record=True, dt=dt_s * b2.second)
+        b2.Network(G, src, S, M).run(duration_ms * b2.ms, namespace={})
+        t_ms = np.asarray(M.t / b2.ms)
+        v = np.asarray(M.v / b2.mV)
+        v_exc = np.asarray(getattr(M, eq.V_EXC) / b2.mV) if model.dendrite else v
+        nmda_ca = np.asarray(S.nmda_ca[:], dtype=float)
+    finally:
+        b2.prefs.codegen.target = prev_target
+    return {p: {"t_ms": t_ms, "v_mV": v[k], "v_exc_mV": v_exc[k], "nmda_ca": float(nmda_ca[k])}
+            for k, p in enumerate(pops)}

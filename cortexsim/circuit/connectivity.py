@@ -22,8 +22,11 @@ from .layout import Layout
 RECEPTORS = {"excitatory": ("AMPA", "NMDA"), "inhibitory": ("GABA_A",)}
 #: default transmission delay (a ``[synapse]`` parameter) by presynaptic type
 DEFAULT_DELAY = {"excitatory": "delay_exc", "inhibitory": "delay_inh"}
-#: compartments a projection may target (the cells are point neurons)
-TARGETS = ("soma",)
+#: compartments a projection may target: inhibitory (GABA_A) synapses act on the soma or, in a
+#: two-compartment cell (:func:`cortexsim.circuit.cells.compartments`), on its dendrite (on a
+#: point neuron "dendrite" is its one compartment); excitatory (AMPA/NMDA) synapses declare
+#: "soma" and act on the dendrite of a two-compartment cell, the soma of a point neuron
+TARGETS = ("soma", "dendrite")
 SHORT_TERM = ("depression", "none")
 _KEYS = ("p", "g", "receptors", "target", "plasticity", "short_term")
 
@@ -65,7 +68,7 @@ class Projection:
     @property
     def group_key(self) -> tuple:
         """Projections with equal keys run in one Brian2 ``Synapses`` group."""
-        return self.receptors, self.plasticity, self.short_term, self.delay_ms
+        return self.receptors, self.plasticity, self.short_term, self.delay_ms, self.target
 
 
 def projections(tree: ParamTree, layout: Layout) -> list[Projection]:
@@ -108,6 +111,10 @@ def projections(tree: ParamTree, layout: Layout) -> list[Projection]:
                 raise InputError(f"{where}.receptors", f"{rec!r} cannot be opened by an {kind} "
                                  "population", RECEPTORS[kind])
             check_choice(f"{where}.target", c["target"], TARGETS)
+            if c["target"] == "dendrite" and kind != "inhibitory":
+                raise InputError(f"{where}.target", "excitatory synapses are placed by the cell "
+                                 "model (the dendrite of a two-compartment cell, else the soma)",
+                                 ["soma"])
             check_choice(f"{where}.plasticity", c["plasticity"], rule_names())
             check_choice(f"{where}.short_term", c["short_term"], SHORT_TERM)
             delay = c.get("delay", pv["synapse"][DEFAULT_DELAY[kind]])
@@ -129,7 +136,7 @@ class SynapseGroup:
     ----------
     name : str
         Name of the Brian2 object (receptors, rule tag).
-    receptors, rule, short_term, delay_ms
+    receptors, rule, short_term, delay_ms, target
         What its projections share.
     projections : list of Projection
     sites : bool
@@ -143,6 +150,7 @@ class SynapseGroup:
     rule: str
     short_term: str
     delay_ms: float
+    target: str = "soma"
     projections: list = field(default_factory=list)
     sites: bool = False
     conn: dict = field(default_factory=dict)
@@ -208,7 +216,7 @@ def draw(projs: list[Projection], layout: Layout, rng: np.random.Generator, rule
         if key not in groups:
             name = _group_name(key, rules, {g.name for g in groups.values()})
             groups[key] = SynapseGroup(name, pr.receptors, pr.plasticity, pr.short_term,
-                                       pr.delay_ms)
+                                       pr.delay_ms, pr.target)
             parts[key] = []
         grp = groups[key]
         grp.projections.append(pr)

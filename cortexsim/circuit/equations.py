@@ -26,6 +26,21 @@ g_bg : siemens (constant)
 run_seed : 1 (constant)
 n_spk : 1
 """
+#: the voltage at the excitatory (AMPA/NMDA) synapses of a two-compartment group: the dendrite's
+#: for a cell with one (``dend`` = 1), the soma's otherwise; the Graupner-Brunel rule's NMDA
+#: Mg2+ unblock reads it (``nmda.v_name``)
+V_EXC = "v_exc"
+#: two-compartment groups (:data:`cortexsim.circuit.cells.DENDRITE_EQS`): excitatory currents and
+#: the GABA_A conductance of projections that target the dendrite (``g_gaba_d``) at
+#: :data:`V_EXC`, into the dendrite (``I_syn_d``; the soma of a point neuron of the group);
+#: somatic inhibition at the soma; replaces the ``I_syn`` line of :data:`CELL_EQS`
+I_SYN_DENDRITE = f"""
+{V_EXC} = v + dend*(v_d - v) : volt
+I_exc = g_ampa/(1 + g_ampa/g_sat)*(E_exc - {V_EXC}) + g_nmda/(1 + g_nmda/g_sat)*(E_exc - {V_EXC})/(1 + Mg/mg_k*exp(-mg_slope*{V_EXC}/mV)) + g_gaba_d/(1 + g_gaba_d/g_sat)*(E_inh - {V_EXC}) : amp
+I_syn = (1 - dend)*I_exc + g_gaba/(1 + g_gaba/g_sat)*(E_inh - v) : amp
+I_syn_d = dend*I_exc : amp
+dg_gaba_d/dt = -g_gaba_d/tau_gaba : siemens
+"""
 #: light-driven builds: the channelrhodopsin-2 photocurrent joins the external current
 #: (:data:`OPTO_EQS`); a build without light keeps :data:`CELL_EQS` as it is
 I_EXT_LIGHT = "I_ext = g_sil*sil*sil_t(t)*(E_sil - v) + I_chr2 : amp"
@@ -52,24 +67,29 @@ LIGHT_PULSE = """
             """
 
 
-def cell_eqs(light: bool = False) -> str:
+def cell_eqs(light: bool = False, dendrite: bool = False) -> str:
     """The cells' synaptic and external currents: :data:`CELL_EQS`, with the ChR2 photocurrent
-    (:data:`OPTO_EQS`) in the external current when ``light``.
+    (:data:`OPTO_EQS`) in the external current when ``light``, and the excitatory currents at
+    the dendrite (:data:`I_SYN_DENDRITE`) when ``dendrite``.
 
     Parameters
     ----------
     light : bool
         Include the channelrhodopsin-2 photocurrent.
+    dendrite : bool
+        The group has the dendritic compartment of :mod:`cortexsim.circuit.cells`.
 
     Returns
     -------
     str
         Brian2 equations.
     """
-    if not light:
+    if not light and not dendrite:
         return CELL_EQS
-    base = [ln for ln in CELL_EQS.splitlines() if not ln.startswith("I_ext =")]
-    return "\n".join(base) + "\n" + I_EXT_LIGHT + "\n" + OPTO_EQS
+    drop = ("I_ext =",) * light + ("I_syn =",) * dendrite
+    base = [ln for ln in CELL_EQS.splitlines() if not ln.startswith(drop)]
+    return ("\n".join(base) + "\n" + (I_EXT_LIGHT + "\n" + OPTO_EQS if light else "")
+            + (I_SYN_DENDRITE if dendrite else ""))
 
 
 def opto_namespace(ov: dict) -> dict:
@@ -131,6 +151,9 @@ RECEPTOR_CODE = {
     "NMDA": "x_nmda_post += {dep}{before}{nmda_ratio}*g0{after}",
     "GABA_A": "g_gaba_post += {dep}{before}g0{after}",
 }
+#: the same for synapses on the dendrite of a two-compartment group (receptors whose conductance
+#: there differs from the somatic one; AMPA/NMDA act at :data:`V_EXC` in either case)
+RECEPTOR_CODE_DENDRITE = {"GABA_A": "g_gaba_d_post += {dep}{before}g0{after}"}
 
 
 def quantity(value, unit: str):
@@ -171,7 +194,8 @@ def nmda_norm(tau_rise_ms: float, tau_decay_ms: float) -> float:
     return 1.0 / (math.exp(-tpk / td) - math.exp(-tpk / tr))
 
 
-def transmission(receptors, short_term: str, rule, nmda_ratio: float) -> tuple[str, str]:
+def transmission(receptors, short_term: str, rule, nmda_ratio: float,
+                 dendrite: bool = False) -> tuple[str, str]:
     """(model, on_pre code) of the conductance update of a synapse group.
 
     Parameters
@@ -184,13 +208,17 @@ def transmission(receptors, short_term: str, rule, nmda_ratio: float) -> tuple[s
         Supplies the weight scaling per receptor (:meth:`receptor_scale`).
     nmda_ratio : float
         NMDA/AMPA peak-conductance ratio.
+    dendrite : bool
+        The synapses sit on the dendrite of a two-compartment group
+        (:data:`RECEPTOR_CODE_DENDRITE`).
     """
     dep = short_term == "depression"
     lines = []
     for r in receptors:
         before, after = rule.receptor_scale(r)
-        lines.append(RECEPTOR_CODE[r].format(dep="x_rel*" if dep else "", before=before,
-                                             after=after, nmda_ratio=nmda_ratio))
+        fmt = RECEPTOR_CODE_DENDRITE.get(r, RECEPTOR_CODE[r]) if dendrite else RECEPTOR_CODE[r]
+        lines.append(fmt.format(dep="x_rel*" if dep else "", before=before, after=after,
+                                nmda_ratio=nmda_ratio))
     code = "\n".join(lines)
     model = G0_VAR + ("\n" + DEP_VARS if dep else "")
     if dep:

@@ -35,6 +35,7 @@ from .. import rng
 from ..errors import InputError, check_choice, check_number
 from ..params import ParamTree, load_model
 from ..plasticity.rules import PlasticityRule, get_rule
+from . import cells
 from . import equations as eq
 from .build_cache import cache_dir, code_version, compile_network
 from .connectivity import SynapseGroup, draw, projections
@@ -123,6 +124,37 @@ def fresh_standalone_device(b2, threads: int = 1):
 #: weak reference to the last cpp_standalone Circuit built in this process (see
 #: :func:`fresh_standalone_device`)
 _LAST_STANDALONE: list = [None]
+
+
+def rule_params(circuit_params: ParamTree, syn_params: ParamTree | None = None,
+                dendrite: bool = False) -> ParamTree:
+    """Synaptic rule parameters of a circuit: ``models/synaptic.toml`` (or ``syn_params``) with
+    the network's NMDA-dependent calcium and extracellular calcium as the circuit model says
+    (``plasticity.nmda_calcium``, ``plasticity.ca_ext``) and, in a build with two-compartment
+    cells (``dendrite``), the Mg2+ unblock read at the excitatory synapses' voltage
+    (:data:`.equations.V_EXC`: the dendrite's).
+
+    Parameters
+    ----------
+    circuit_params : ParamTree
+        The circuit model.
+    syn_params : ParamTree, optional
+        Tree replacing ``models/synaptic.toml``.
+    dendrite : bool
+        The cells have a dendritic compartment.
+
+    Returns
+    -------
+    ParamTree
+        A copy; the inputs are not changed.
+    """
+    tree = syn_params if syn_params is not None else load_model("synaptic")
+    tree = ParamTree.from_dict(dict(tree), name="synaptic")
+    tree.set("nmda.enabled", bool(circuit_params.value("plasticity.nmda_calcium")))
+    tree.set("extracellular.ca", circuit_params.to("plasticity.ca_ext", "mM"))
+    if dendrite:
+        tree.set("nmda.v_name", eq.V_EXC)
+    return tree
 
 
 class _Conn(dict):
@@ -253,6 +285,9 @@ class Circuit:
         self.sizes, self.N = self.layout.sizes, self.layout.N
         self.slices, self.pop_index = self.layout.slices, self.layout.pop_index
         projs = projections(self.params, self.layout)
+        # two-compartment cells (a population whose cell model has a coupled dendrite)
+        self.dendrite = cells.has_dendrite([p.cell for p in self.layout.populations.values()],
+                                           self.cell_params)
         syn_tree = self._syn_overrides()
         # NMDA Mg2+ unblock of the cells: the same Jahr & Stevens constants as the GB rule
         self.gb_params = synaptic.get_params(syn_tree)
@@ -286,14 +321,8 @@ class Circuit:
         return self.coupling.afferent_fraction(field_vpm)
 
     def _syn_overrides(self):
-        """Synaptic rule parameters: models/synaptic.toml (or the user's tree) with the
-        network's NMDA-dependent calcium and extracellular calcium as models/circuit.toml
-        says (``plasticity.nmda_calcium``, ``plasticity.ca_ext``)."""
-        tree = self.syn_params if self.syn_params is not None else load_model("synaptic")
-        tree = ParamTree.from_dict(dict(tree), name="synaptic")
-        tree.set("nmda.enabled", bool(self.params.value("plasticity.nmda_calcium")))
-        tree.set("extracellular.ca", self.params.to("plasticity.ca_ext", "mM"))
-        return tree
+        """Synaptic rule parameters of this circuit (:func:`rule_params`)."""
+        return rule_params(self.params, self.syn_params, self.dendrite)
 
     @property
     def n_sites(self) -> int:
@@ -344,7 +373,6 @@ class Circuit:
     def _build(self, pv, build_dir):
         import brian2 as b2
 
-        from . import cells
         hash_poisson = rng.brian2_functions()["hash_poisson"]
 
         if self.target == "cpp_standalone":
@@ -374,7 +402,7 @@ class Circuit:
                                           name="light_I")
             ns.update(eq.opto_namespace(self.opto_params.values()), light_I=self._light_I)
         post_vars = self.post_variables
-        G = b2.NeuronGroup(self.N, model.eqs + eq.cell_eqs(self.light)
+        G = b2.NeuronGroup(self.N, model.eqs + eq.cell_eqs(self.light, model.dendrite)
                            + "".join(f"\n{n} : 1 (constant)" for n in post_vars),
                            threshold=model.threshold, reset=model.reset + eq.COUNT_SPIKES,
                            refractory=model.refractory,
@@ -447,8 +475,10 @@ class Circuit:
         rule = self.rules[grp.rule]
         code = rule.synapse_code()
         state = self.state[name]
+        # on a point-neuron build, a dendritic target is the cells' one compartment
         model, trans = eq.transmission(grp.receptors, grp.short_term, rule,
-                                       pv["synapse"]["nmda_ratio"])
+                                       pv["synapse"]["nmda_ratio"],
+                                       dendrite=self.dendrite and grp.target == "dendrite")
         ns = dict(code.namespace, **rule.transmission_namespace(state))
         dep = grp.short_term == "depression"
         if dep:
