@@ -23,10 +23,14 @@ Variables (dims):
   pulses and/or the release populations' evoked spikes; ``structural.session_dopamine``);
 * ``session_da_gate`` / ``session_nmda_excess`` / ``session_drive`` (condition, session,
   population): population means of the dopamine gate of the session drive, the relative excess
-  of presynaptic NMDA calcium over rest (nmda / nmda_rest - 1) and the increment of the activity
-  drive in each session; NaN for populations without plastic synapses;
+  of presynaptic NMDA calcium over the unstimulated reference (nmda / nmda_rest - 1) and the
+  increment of the activity drive in each session; NaN for populations without plastic synapses;
+* ``session_reference_rate`` (condition, session, population): the unstimulated population
+  rates (Hz) the session is counted against: the network at rest with the spine state before
+  the sessions (at the latest read-out before them), whose LTP-calcium time and NMDA calcium
+  are the references of the activity drive and whose rates are those of the dopamine release;
 * ``baseline_rate`` / ``baseline_ltp_time`` (condition, population): the same at rest with the
-  initial spine state (pass 1: the activity drive's reference).
+  initial spine state (pass 1: the references when no read-out precedes the sessions).
 Sessions and time points a condition lacks are NaN.  Attributes: ``config`` (the full resolved
 spec, JSON), ``models`` (every model parameter used, JSON), ``cortexsim_version``, ``seed``,
 ``experiment``.
@@ -67,8 +71,11 @@ _VARIABLES = {
     "session_da_gate": {"units": "1", "long_name": "mean dopamine gate of the cells' session "
                                                    "drive"},
     "session_nmda_excess": {"units": "1", "long_name": "mean relative excess of presynaptic NMDA "
-                                                       "calcium over rest (nmda/nmda_rest - 1), "
-                                                       "in the session"},
+                                                       "calcium over the unstimulated reference "
+                                                       "(nmda/nmda_rest - 1), in the session"},
+    "session_reference_rate": {"units": "Hz", "long_name": "unstimulated population rate the "
+                                                          "session is counted against (spine "
+                                                          "state before the sessions)"},
     "session_drive": {"units": "1", "long_name": "mean increment of the cells' activity drive "
                                                  "in the session"},
     "baseline_rate": {"units": "Hz"},

@@ -184,15 +184,20 @@ def test_bundle_runs_and_records_the_session_dopamine(da_run):
     cfg = da_run.config
     tree = model_trees(cfg["overrides"])["structural"]
     sess_len = get_protocol(PROTO).duration_s + cfg["settings"]["session_tail_s"]
-    # ... counted against the condition's rates at the read-out before the sessions
+    # ... counted against the unstimulated network with the spine state before the sessions:
+    # the same for conditions with the same history (silencing acts in the sessions only),
+    # not the initial state's rates (a day of baseline turnover lies between them)
+    ref = ds.session_reference_rate.sel(condition="tbs").values
+    np.testing.assert_array_equal(ref, ds.session_reference_rate.sel(condition="tbs_pt_silenced"))
+    assert (ref == ref[0]).all() and not np.array_equal(
+        ref[0], ds.baseline_rate.sel(condition="tbs").values)
+    assert np.isnan(ds.session_reference_rate.sel(condition="control")).all()
     for c in ("tbs", "tbs_pt_silenced"):
-        ref = ds.rate_readout.sel(condition=c, readout="baseline").values
         for s in range(n_s):
             rates = ds.session_rate.sel(condition=c).isel(session=s).values
-            spikes = SP.excess_release_spikes(rates, ref, sess_len, POPS, tree)
-            np.testing.assert_allclose(
-                ds.session_dopamine.sel(condition=c).isel(session=s),
-                SP.session_dopamine(np.zeros(1), 0.0, tree, spikes), rtol=1e-9)
+            spikes = SP.excess_release_spikes(rates, ref[s], sess_len, POPS, tree)
+            assert ds.session_dopamine.sel(condition=c).isel(session=s) == \
+                SP.session_dopamine(np.zeros(1), 0.0, tree, spikes)
     da = ds.session_dopamine.sel(condition="tbs").values
     assert (da > 0).all()
     gate = ds.session_da_gate.sel(condition="tbs")

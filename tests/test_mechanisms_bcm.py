@@ -142,7 +142,7 @@ def test_off_leaves_the_rule_as_it_was():
     off = _params(False)
     code = syn.synapse_model(off)
     assert syn.THETA_SCALE not in code.on_pre["ca"] + code.on_post["post"]
-    assert "c/gb_theta_p," in code.on_post["post"]
+    assert "c/gb_theta_d," in code.on_post["post"]
     assert not syn.sliding_threshold(off) and syn.sliding_threshold(_params(True))
 
 

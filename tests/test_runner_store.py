@@ -51,7 +51,8 @@ def _state_and_recorder(seed=0, n_sites=500, n_cells=40):
     rec.sample(state)
     n = len(POPULATIONS)
     rec.session(rng.random(n), rng.random(n), rng.random(n), dopamine=rng.random(),
-                gate=rng.random(n), nmda_excess=rng.random(n), drive=rng.random(n))
+                gate=rng.random(n), nmda_excess=rng.random(n), drive=rng.random(n),
+                reference_rate=rng.random(n))
     rec.snapshot("baseline", state)
     return state, rec
 
@@ -81,7 +82,8 @@ def test_checkpoint_round_trips_every_field_exactly(tmp_path):
         assert getattr(back, f) == getattr(state, f), f
     assert rback.t_d == rec.t_d and rback.formed == rec.formed == [5, 4]
     for f in ("density", "weight", "session_rate", "session_dw", "session_ltp_time",
-              "session_dopamine", "session_da_gate", "session_nmda_excess", "session_drive"):
+              "session_dopamine", "session_da_gate", "session_nmda_excess", "session_drive",
+              "session_reference_rate"):
         np.testing.assert_array_equal(np.array(getattr(rback, f)), np.array(getattr(rec, f)))
     snap, snap0 = rback.snapshots["baseline"], rec.snapshots["baseline"]
     assert snap.t_d == snap0.t_d
@@ -164,7 +166,7 @@ def test_conditions_join_with_nan_where_one_lacks_points(tmp_path):
     _, b = _state_and_recorder(1)
     b.t_d[1] += 0.25                                 # a time point the other lacks
     for f in ("session_rate", "session_dw", "session_ltp_time", "session_dopamine",
-              "session_da_gate", "session_nmda_excess", "session_drive"):
+              "session_da_gate", "session_nmda_excess", "session_drive", "session_reference_rate"):
         setattr(b, f, [])                                # no sessions
     cfg = {**parse_spec(copy.deepcopy(RAW)), "criteria": []}
     res = Results.from_conditions(cfg, {

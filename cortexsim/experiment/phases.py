@@ -199,15 +199,15 @@ class ConditionRun:
     key : str
         Network-configuration key (conditions sharing it share compiled circuits).
     a0 : ndarray (n_cells,)
-        Resting LTP-calcium time per cell (pass 1): the activity drive's reference.
+        Resting LTP-calcium time per cell with the initial spine state (pass 1).
     nmda0 : ndarray (n_cells,), optional
-        Resting presynaptic NMDA calcium per cell (pass 1): reference of the NMDA drive
-        (``structural.activity.nmda_gain``); None: zeros (no NMDA drive).
+        Resting presynaptic NMDA calcium per cell with the initial spine state (pass 1); None:
+        zeros (no NMDA drive).
     rest_rates : dict population -> Hz
-        Resting population rates (pass 1, the same run as ``a0``): reference of the dopamine
-        released by the sessions' evoked activity (``structural.dopamine.spike_weight``) when
-        no read-out precedes the sessions (otherwise the rates at the latest read-out before
-        them: :meth:`_release_reference`).
+        Resting population rates with the initial spine state (pass 1, the same run as ``a0``).
+        These three are the references of the sessions' activity drive and dopamine release
+        when no read-out precedes the sessions; otherwise the same measured with the spine
+        state of the latest read-out before them (:meth:`_set_session_references`).
     """
 
     def __init__(self, runner, cname: str, cond: dict, trees: dict, key: str, a0, nmda0=None,
@@ -232,7 +232,7 @@ class ConditionRun:
         self.a0 = a0
         self.nmda0 = np.zeros_like(a0) if nmda0 is None else nmda0
         self.rest_rates = np.array([rest_rates[p] for p in self.populations], dtype=float)
-        self.release_ref = self.rest_rates      # set before the sessions (_release_reference)
+        self.release_ref = self.rest_rates      # set before the sessions (_set_session_references)
         self.stress_schedule = self._stress_schedule()
         self.light = cond.get("modality", "tms") == "light"
         self.stimulus = self._stimulus()
@@ -370,8 +370,7 @@ class ConditionRun:
             return
         starts_h = proto.session_starts_s() / 3600.0
         self.post_overrides = self._post_overrides(rec)
-        if self.da_from_activity:
-            self.release_ref = self._release_reference(rec)
+        self._set_session_references(rec)
         for s_i in range(state.session, proto.n_sessions):
             if s_i > 0:
                 gap_h = starts_h[s_i] - starts_h[s_i - 1] - self.sess_len / 3600.0
@@ -386,18 +385,25 @@ class ConditionRun:
             self.advance(state, rec, rest_h, record=False)
         rec.sample(state)
 
-    def _release_reference(self, rec: Recorder) -> np.ndarray:
-        """Population rates (Hz, population order) the dopamine release populations' evoked
-        spikes are counted against: their rates at the most recent read-out before the
-        sessions (the condition's own unstimulated state then, e.g. after chronic stress),
-        measured as the read-outs measure them
-        (:meth:`cortexsim.experiment.runner._Runner.cell_rates`, from a checkpointed snapshot,
-        so a resumed run gets the same values); without a read-out, the pass-1 rest rates."""
+    def _set_session_references(self, rec: Recorder) -> None:
+        """The references the sessions' activity drive and dopamine are counted against: the
+        network at rest with the spine state at the most recent read-out before the sessions
+        (after chronic stress, the stressed network) and the sessions' run-time values of the
+        rule's postsynaptic variables (sliding thresholds), measured as pass 1 measures the
+        initial state (:meth:`cortexsim.experiment.runner._Runner._baseline_stats`, same noise seed;
+        from a checkpointed snapshot, so a resumed run gets the same values).  A session whose
+        activity equals what the unstimulated network does then (sham) drives nothing, as the
+        same activity in unsimulated time drives nothing.  Without a read-out before the
+        sessions, the pass-1 references (initial spine state) stay."""
         if not rec.snapshots:
-            return self.rest_rates
+            return
         snap = rec.snapshots[list(rec.snapshots)[-1]]
-        r = self.runner.cell_rates(self.key, self.trees, snap, self.thr_override)
-        return np.array([float(np.mean(r[self.layout.slices[p]])) for p in self.populations])
+        circuit = self.runner._short_circuit(self.key, self.trees)
+        a0, rates, nmda0 = self.runner._baseline_stats(
+            circuit, self.cond, self.trees, {"on": snap.on.astype(float), "rho": snap.rho},
+            self.post_overrides)
+        self.a0, self.nmda0 = a0, nmda0
+        self.release_ref = np.array([rates[p] for p in self.populations], dtype=float)
 
     def _post_overrides(self, rec: Recorder) -> dict:
         """Run-time values of the spine-site rule's postsynaptic variables for the sessions
@@ -496,5 +502,5 @@ class ConditionRun:
                     gate=by_population(np.broadcast_to(gate, (c.N,)), pop, npop),
                     nmda_excess=by_population(SP.relative_excess(nm, self.nmda0), pop, npop,
                                               where=self.nmda0 > 0),
-                    drive=by_population(d_drive, pop, npop))
+                    drive=by_population(d_drive, pop, npop), reference_rate=self.release_ref)
         state.t_d += self.sess_len / 86400.0

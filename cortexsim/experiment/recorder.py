@@ -105,9 +105,12 @@ class Recorder:
         (:func:`cortexsim.plasticity.structural.session_dopamine`).
     session_da_gate, session_nmda_excess, session_drive : lists of (n_pop,) arrays
         Per stimulation session, population means: the dopamine gate of the cells' session
-        drive; the relative excess of their presynaptic NMDA calcium over rest
-        (``nmda / nmda_rest - 1``, over cells with NMDA calcium at rest); the increment of their
-        activity drive (:func:`cortexsim.plasticity.structural.session_drive`).
+        drive; the relative excess of their presynaptic NMDA calcium over the unstimulated
+        reference (``nmda / nmda_rest - 1``, over cells with NMDA calcium at rest); the
+        increment of their activity drive (:func:`cortexsim.plasticity.structural.session_drive`).
+    session_reference_rate : list of (n_pop,) arrays
+        Per stimulation session: the unstimulated population rates (Hz) its drive and dopamine
+        are counted against (the network with the spine state before the sessions).
     snapshots : dict label -> Snapshot
         Spine state at every read-out so far.
     """
@@ -126,10 +129,12 @@ class Recorder:
     session_da_gate: list = field(default_factory=list)
     session_nmda_excess: list = field(default_factory=list)
     session_drive: list = field(default_factory=list)
+    session_reference_rate: list = field(default_factory=list)
     snapshots: dict = field(default_factory=dict)
 
     _TRACE = ("density", "weight", "session_rate", "session_dw", "session_ltp_time",
-              "session_da_gate", "session_nmda_excess", "session_drive")
+              "session_da_gate", "session_nmda_excess", "session_drive",
+              "session_reference_rate")
     #: per-session, per-population records that are NaN for populations without spine sites
     _SITE_ONLY = ("session_ltp_time", "session_da_gate", "session_nmda_excess", "session_drive")
 
@@ -153,7 +158,8 @@ class Recorder:
         self.eliminated.append(int(state.eliminated))
         state.formed = state.eliminated = 0
 
-    def session(self, rates, dw, ltp_time, *, dopamine, gate, nmda_excess, drive) -> None:
+    def session(self, rates, dw, ltp_time, *, dopamine, gate, nmda_excess, drive,
+                reference_rate) -> None:
         """Numbers of one stimulation session: ``dopamine`` a float, the others per population
         (see the attributes)."""
         self.session_rate.append(np.asarray(rates, dtype=float))
@@ -163,6 +169,7 @@ class Recorder:
         self.session_da_gate.append(np.asarray(gate, dtype=float))
         self.session_nmda_excess.append(np.asarray(nmda_excess, dtype=float))
         self.session_drive.append(np.asarray(drive, dtype=float))
+        self.session_reference_rate.append(np.asarray(reference_rate, dtype=float))
 
     def snapshot(self, label: str, state) -> None:
         """The spine state at read-out ``label``."""
@@ -255,6 +262,7 @@ class Recorder:
                 "session_da_gate": ((S, P), per_session["session_da_gate"]),
                 "session_nmda_excess": ((S, P), per_session["session_nmda_excess"]),
                 "session_drive": ((S, P), per_session["session_drive"]),
+                "session_reference_rate": ((S, P), per_session["session_reference_rate"]),
                 "baseline_rate": ((P,), np.array([baseline_rate[p] for p in pops])),
                 "baseline_ltp_time": ((P,), ltp0),
             },

@@ -171,13 +171,19 @@ class _Runner:
         return SP.SpineState.initial(n_sites, np.random.default_rng([self.seed, 11]),
                                      params=trees["structural"])
 
-    def _baseline_stats(self, circuit, cond, trees):
+    def _baseline_stats(self, circuit, cond, trees, spines: dict | None = None,
+                        post_overrides: dict | None = None):
         """LTP-calcium time per cell, population rates and presynaptic NMDA calcium per cell
-        with the initial spine state (the rest references of the activity drive)."""
-        state = self._initial_spines(circuit.n_sites, trees)
-        res = circuit.run(None, spines={"on": (state.state > 0).astype(float),
-                                        "rho": circuit.initial_rho},
-                          run_seed=self.seed * 1000 + 1, overrides=self._thresholds(circuit, cond),
+        of the network at rest (short build, rest noise seed) with the spine state ``spines``
+        (``on``, ``rho``; default the initial one) and the sessions' run-time values of the
+        rule's postsynaptic variables ``post_overrides`` (default none): the references of the
+        activity drive and of the dopamine release."""
+        if spines is None:
+            state = self._initial_spines(circuit.n_sites, trees)
+            spines = {"on": (state.state > 0).astype(float), "rho": circuit.initial_rho}
+        over = {**(self._thresholds(circuit, cond) or {}), **(post_overrides or {})}
+        res = circuit.run(None, spines=spines,
+                          run_seed=self.seed * 1000 + 1, overrides=over or None,
                           results_name=f"res_{os.getpid()}")
         site_post = circuit.conn["ee"]["j"].astype(np.int64)
         a0 = ltp_time_per_cell(res, site_post, circuit.N, res.duration_s)
