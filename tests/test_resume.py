@@ -168,6 +168,7 @@ def test_resume_after_every_kind_of_stop_equals_uninterrupted_run(stopped_runs, 
     _assert_identical(xr.load_dataset(tmp / "out.nc"), uninterrupted)
     # one checkpoint for the one condition, the two read-outs stored, no temporary files
     assert [p.name.split(".")[0] for p in ckpt.glob("*.ckpt.npz")] == ["stress_tbs"]
+    assert len(list((ckpt / "references").glob("*.json"))) == 1     # the sessions' reference
     assert len(list((ckpt / "readouts").glob("*.json"))) == 2, \
         "more read-outs stored: cortexsim's sources changed during the test (state rightly " \
         "not resumed), or a resumed run did not find the stored read-outs"

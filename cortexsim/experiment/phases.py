@@ -399,11 +399,24 @@ class ConditionRun:
             return
         snap = rec.snapshots[list(rec.snapshots)[-1]]
         circuit = self.runner._short_circuit(self.key, self.trees)
-        a0, rates, nmda0 = self.runner._baseline_stats(
-            circuit, self.cond, self.trees, {"on": snap.on.astype(float), "rho": snap.rho},
-            self.post_overrides)
-        self.a0, self.nmda0 = a0, nmda0
-        self.release_ref = np.array([rates[p] for p in self.populations], dtype=float)
+
+        def measure():
+            a0, rates, nmda0 = self.runner._baseline_stats(
+                circuit, self.cond, self.trees, {"on": snap.on.astype(float), "rho": snap.rho},
+                self.post_overrides)
+            return {"a0": a0.tolist(), "rates": rates, "nmda0": nmda0.tolist()}
+        # conditions with the same history up to the sessions (sham, aiTBS, silenced after the
+        # same stress) share it: measured once, also across worker processes
+        thr = self.thr_override or {}
+        ident = ["session_reference", self.runner.version, self.key, circuit.config_hash(),
+                 snap.on, snap.rho, self.seed,
+                 *[x for k in sorted(thr) for x in (k, np.asarray(thr[k], dtype=float))],
+                 *[x for k in sorted(self.post_overrides)
+                   for x in (k, np.asarray(self.post_overrides[k], dtype=float))]]
+        ref = self.runner.shared_references.get(ident, measure)
+        self.a0 = np.asarray(ref["a0"], dtype=float)
+        self.nmda0 = np.asarray(ref["nmda0"], dtype=float)
+        self.release_ref = np.array([ref["rates"][p] for p in self.populations], dtype=float)
 
     def _post_overrides(self, rec: Recorder) -> dict:
         """Run-time values of the spine-site rule's postsynaptic variables for the sessions

@@ -43,6 +43,9 @@ class _Runner:
         self.checkpoints = CheckpointStore(self.checkpoint_dir) if self.checkpoint_dir else None
         self.shared_readouts = ReadoutStore(
             self.checkpoint_dir / "readouts" if self.checkpoint_dir else None)
+        # the sessions' rest references (ConditionRun._set_session_references), shared alike
+        self.shared_references = ReadoutStore(
+            self.checkpoint_dir / "references" if self.checkpoint_dir else None)
         self.version = code_version()
         self._circuit = None
         self._circuit_key = None
