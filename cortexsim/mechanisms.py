@@ -7,7 +7,8 @@ default model has it (``enabled``) and the parameter values it sets when on (``s
 ``circuit.conn.PV.PT_L5.g``).  Off, those parameters keep the values of their own model files
 (the mechanism-free model).  A spec switches a mechanism on with the override
 ``"mechanisms.<name>.enabled" = true`` and off with ``ablations = ["<name>"]`` (or the override
-``false``); an explicit override of one of its parameters wins over the mechanism's value.
+``false``); an explicit override of one of its parameters wins over the mechanism's value,
+and an ablation wins over both (its parameters go back to their model files' values).
 
 The mechanism's code (if it needs any beyond parameter values) reads only its parameters: its
 neutral value in the model file means "absent", so no code path names a mechanism or a cell type.

@@ -32,6 +32,18 @@ def test_enable_ablate_and_explicit_override_order():
     assert off["circuit"].value("conn.PV.PT_L5.g") == pytest.approx(2.0)
     mine = model_trees({"circuit.conn.PV.PT_L5.g": 3.0, "mechanisms.pv_prefers_pt.enabled": True})
     assert mine["circuit"].value("conn.PV.PT_L5.g") == pytest.approx(3.0)
+    # an ablation wins over explicit overrides of the mechanism's parameters (a spec with fitted
+    # gains, ablated, is the model without the mechanism), value and provenance alike
+    fitted = {"mechanisms.dopamine_d1.enabled": True, "structural.dopamine.gain_d1": 9.5,
+              "structural.dopamine.gain_d2": 2.7, "structural.activity.tau_h": 30.0}
+    abl = model_trees({**fitted, "circuit.conn.PV.PT_L5.g": 3.0}, ["dopamine_d1"])
+    shipped = model_trees({})
+    for path in ("dopamine.gain_d1", "dopamine.gain_d2"):
+        assert abl["structural"].value(path) == shipped["structural"].value(path) == 0.0
+        assert abl["structural"].meta(path) == shipped["structural"].meta(path)
+    assert abl["structural"].value("activity.tau_h") == 30.0         # not the mechanism's
+    assert abl["circuit"].value("conn.PV.PT_L5.g") == pytest.approx(3.0)
+    assert model_trees(fitted)["structural"].value("dopamine.gain_d1") == 9.5
 
 
 def test_unknown_ablation_and_bad_mechanism_values_are_input_errors(tmp_path, monkeypatch):

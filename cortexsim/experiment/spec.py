@@ -447,7 +447,9 @@ def model_trees(overrides: dict, ablations=()) -> dict:
 
     Order: overrides of ``mechanisms.*`` (switching mechanisms on/off); the parameter values of
     every enabled mechanism not in ``ablations`` (:func:`cortexsim.mechanisms.apply`); the other
-    overrides (an explicit override wins over a mechanism's value); the remaining ablations.
+    overrides (an explicit override wins over a mechanism's value); the parameters of every
+    mechanism in ``ablations`` back to their model files' values (an ablation wins over an
+    override); the remaining ablations.
 
     Parameters
     ----------
@@ -473,10 +475,22 @@ def model_trees(overrides: dict, ablations=()) -> dict:
         if model == "mechanisms":
             trees[model].set(rest, v)
     names = check_ablations(ablations, trees["mechanisms"])
-    mech.apply(trees, disabled=[a for a in names if a not in ABLATIONS])
+    ablated = [a for a in names if a not in ABLATIONS]
+    mech.apply(trees, disabled=ablated)
     for (model, rest), v in split:
         if model != "mechanisms":
             trees[model].set(rest, v)
+    # an ablated mechanism is off whatever the overrides set: its parameters go back to the
+    # values of their model files (e.g. a spec that fits a mechanism's gains, ablated)
+    for name in ablated:
+        for s in mech.mechanisms(trees["mechanisms"])[name].set:
+            model, _, rest = s.path.partition(".")
+            fresh, node = load_model(model)._node(rest), trees[model]._node(rest)
+            if isinstance(node, dict):           # value, unit, range and source together
+                node.clear()
+                node.update(copy.deepcopy(fresh))
+            else:
+                trees[model].set(rest, fresh)
     _apply_ablations(trees, [a for a in names if a in ABLATIONS])
     return trees
 
