@@ -231,8 +231,9 @@ class ConditionRun:
         self.populations = tuple(self.layout.slices)
         self.a0 = a0
         self.nmda0 = np.zeros_like(a0) if nmda0 is None else nmda0
-        self.rest_rates = np.array([rest_rates[p] for p in self.populations], dtype=float)
-        self.release_ref = self.rest_rates      # set before the sessions (_set_session_references)
+        # the dopamine release's reference rates (reset before the sessions:
+        # _set_session_references)
+        self.release_ref = np.array([rest_rates[p] for p in self.populations], dtype=float)
         self.stress_schedule = self._stress_schedule()
         self.light = cond.get("modality", "tms") == "light"
         self.stimulus = self._stimulus()
