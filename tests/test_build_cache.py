@@ -15,21 +15,37 @@ DEFAULT_FLAGS = ["-w", "-O3", "-ffast-math", "-fno-finite-math-only", "-march=na
 
 
 class FakeDevice:
-    """Writes a project like Brian2's standalone device: code, a binary, data folders."""
+    """Writes a project like Brian2's standalone device: code (``main.cpp`` rewritten only when
+    its content changes, its two clock initialisations in alternating order, as Brian2's set of
+    clocks may give them), data folders; ``compile_source`` rebuilds the binary like ``make``
+    when ``main.cpp`` is newer."""
 
     def __init__(self, prefs):
         self.prefs = prefs
         self.flags = []
+        self.compiled = 0
 
     def build(self, directory, compile, run, with_output):
-        assert compile and not run
+        assert not compile and not run
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         self.flags.append(list(self.prefs.codegen.cpp.extra_compile_args_gcc))
-        (d / "main").write_text("binary")
+        clocks = ["    _array_a_clock_timestep[0] = 0;", "    _array_b_clock_t[0] = 0.0;"]
+        if len(self.flags) % 2 == 0:
+            clocks.reverse()
+        code = "\n".join(["int main() {"] + clocks + ["    run();", "}"]) + "\n"
+        src = d / "main.cpp"
+        if not src.is_file() or src.read_text() != code:
+            src.write_text(code)
         for data in ("static_arrays", "results", "res_7"):
             (d / data).mkdir(exist_ok=True)
             (d / data / "x").write_text("data")
+
+    def compile_source(self, directory, compiler, debug, clean):
+        src, binary = Path(directory) / "main.cpp", Path(directory) / "main"
+        if not binary.is_file() or binary.stat().st_mtime_ns < src.stat().st_mtime_ns:
+            self.compiled += 1
+            binary.write_text("binary")
 
 
 @pytest.fixture
@@ -58,7 +74,8 @@ def test_miss_then_hit_from_another_process_then_rebuild(b2, tmp_path, monkeypat
     assert b2.prefs.codegen.cpp.extra_compile_args_gcc == DEFAULT_FLAGS
     # the cache keeps code and objects, no data
     cached = tmp_path / "cache_k1"
-    assert sorted(p.name for p in cached.iterdir()) == ["main"]
+    assert sorted(p.name for p in cached.iterdir()) == ["main", "main.cpp"]
+    assert b2.device.compiled == 1
     assert Path(d1).name.startswith("circuit_k1_") and (Path(d1) / "results").is_dir()
 
     # another process (another pid): starts from a copy of the cache, says nothing
@@ -66,11 +83,37 @@ def test_miss_then_hit_from_another_process_then_rebuild(b2, tmp_path, monkeypat
     d2, hit2 = build_cache.compile_network(b2, tmp_path, "k1")
     assert hit2 and d2 != d1 and (Path(d2) / "main").is_file()
     assert capsys.readouterr().err == ""
+    # its main.cpp came out with the clocks in the other order: the cached source is put
+    # back, so nothing is compiled again
+    assert (Path(d2) / "main.cpp").read_text() == (cached / "main.cpp").read_text()
+    assert b2.device.compiled == 1
     # the same process again: its own build directory, nothing printed (make: up to date)
     d3, hit3 = build_cache.compile_network(b2, tmp_path, "k1")
     assert d3 == d2 and not hit3
     assert capsys.readouterr().err == ""
     assert len(b2.device.flags) == 3
+    assert b2.device.compiled == 1
+
+
+def test_only_reordered_clock_initialisations_keep_the_cached_source(tmp_path):
+    own, cached = tmp_path / "own", tmp_path / "cached"
+    own.mkdir()
+    cached.mkdir()
+    body = ["int main() {", "    _array_a_clock_t[0] = 0.0;", "    _array_b_clock_t[0] = 0.0;",
+            "    x = 1;", "}"]
+    (cached / "main.cpp").write_text("\n".join(body))
+    (cached / "objects.cpp").write_text("\n".join(body))
+    (cached / "network.cpp").write_text("a\nb")
+    swapped = [body[0], body[2], body[1]] + body[3:]
+    (own / "main.cpp").write_text("\n".join(swapped))
+    # a swapped clock line and another change: a real difference, kept
+    (own / "objects.cpp").write_text("\n".join(swapped[:3] + ["    x = 2;", "}"]))
+    # any other reordering is a real difference, kept
+    (own / "network.cpp").write_text("b\na")
+    assert build_cache.keep_cached_sources(own, cached) == ["main.cpp"]
+    assert (own / "main.cpp").read_text() == "\n".join(body)
+    assert "x = 2" in (own / "objects.cpp").read_text()
+    assert (own / "network.cpp").read_text() == "b\na"
 
 
 def test_failed_build_says_so_and_caches_nothing(b2, tmp_path, capsys):

@@ -134,23 +134,24 @@ class _Runner:
         trees = {c: self._trees(allc[c]) for c in conds}
         keys = {c: self._network_key(trees[c]) for c in conds}
         # pass 1: resting activity statistics per network configuration (short build)
+        rkey = {c: self._rest_key(keys[c], allc[c], trees[c]) for c in conds}
         rest = {}
         for c in conds:
-            if keys[c] not in rest:
-                circuit = self._short_circuit(keys[c], trees[c])
-                rest[keys[c]] = self._baseline_stats(circuit, allc[c], trees[c])
+            if rkey[c] not in rest:
+                rest[rkey[c]] = self._rest_stats(keys[c], allc[c], trees[c])
         # pass 2: the timelines (session builds), conditions grouped by network configuration
         recs, runs = {}, {}
         for c in sorted(conds, key=lambda c: (keys[c], conds.index(c))):
-            runs[c] = ConditionRun(self, c, allc[c], trees[c], keys[c], rest[keys[c]][0],
-                                   rest[keys[c]][2], rest_rates=rest[keys[c]][1])
+            a0, rates, nmda0 = rest[rkey[c]]
+            runs[c] = ConditionRun(self, c, allc[c], trees[c], keys[c], a0, nmda0,
+                                   rest_rates=rates)
             recs[c] = runs[c].run()
         # pass 3: network read-outs from the spine snapshots (short build)
         readouts = self._readouts(recs, runs, trees, keys)
         labels = [ph["readout"] for ph in self.cfg["timeline"] if ph["readout"]]
         out = {}
         for c in conds:
-            a0, rates, _ = rest[keys[c]]
+            a0, rates, _ = rest[rkey[c]]
             ds = recs[c].dataset(c, labels, readouts[c], rates,
                                  by_population(a0, runs[c].layout.pop_index,
                                                len(runs[c].populations)))
@@ -173,6 +174,28 @@ class _Runner:
         from ..plasticity import structural as SP
         return SP.SpineState.initial(n_sites, np.random.default_rng([self.seed, 11]),
                                      params=trees["structural"])
+
+    def _rest_key(self, key: str, cond: dict, trees: dict) -> tuple:
+        """What the pass-1 statistics depend on besides the seed: the network configuration,
+        whether the TMS thresholds are pooled (:meth:`_thresholds`) and the structural model
+        (the initial spine state)."""
+        return (key, "coupling" in list(self.cfg["ablations"]) + cond["ablations"],
+                digest(trees["structural"].values()))
+
+    def _rest_stats(self, key: str, cond: dict, trees: dict) -> tuple:
+        """Pass 1: :meth:`_baseline_stats` with the initial spine state, measured once per
+        :meth:`_rest_key` and shared with the other worker processes through
+        :attr:`shared_references`; ``(a0, rates, nmda0)``, the same numbers either way."""
+        circuit = self._short_circuit(key, trees)
+
+        def measure():
+            a0, rates, nmda0 = self._baseline_stats(circuit, cond, trees)
+            return {"a0": a0.tolist(), "rates": rates, "nmda0": nmda0.tolist()}
+        ref = self.shared_references.get(
+            ["pass1_rest", self.version, *self._rest_key(key, cond, trees),
+             circuit.config_hash(), self.seed], measure)
+        return (np.asarray(ref["a0"], dtype=float), ref["rates"],
+                np.asarray(ref["nmda0"], dtype=float))
 
     def _baseline_stats(self, circuit, cond, trees, spines: dict | None = None,
                         post_overrides: dict | None = None):
