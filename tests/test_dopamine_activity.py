@@ -226,3 +226,48 @@ def test_spec_with_an_unknown_release_population_fails_before_any_run(monkeypatc
     monkeypatch.setattr(spec_mod, "model_trees", with_vip)
     with pytest.raises(InputError, match="structural.dopamine.release.VIP"):
         parse_spec(copy.deepcopy(SPEC))
+
+
+# --------------------------------------------------------------------------- paired references
+@pytest.fixture(scope="module")
+def paired_run(tmp_path_factory):
+    spec = copy.deepcopy(SPEC)
+    spec["settings"]["session_reference"] = "each_session"
+    spec["conditions"]["sham"] = {"stress": False, "protocol": {**PROTO, "sham": True},
+                                  "intensity_pct_rmt": 120}
+    return Experiment.from_dict(spec).run(progress=False,
+                                          checkpoint_dir=tmp_path_factory.mktemp("ck"))
+
+
+def test_each_session_reference_is_the_session_without_its_stimulation(paired_run):
+    """settings.session_reference = "each_session": a sham session is its own reference (it
+    drives nothing, releases no dopamine); a stimulated session is counted against the same
+    run without pulses and without silencing, so the first sessions of the PT-silenced and the
+    plain condition (same spine state, same noise) share their reference, and later sessions
+    get their own."""
+    ds = paired_run.data
+    exc = ["IT_L23", "IT_L5", "PT_L5"]
+    sham = ds.sel(condition="sham")
+    np.testing.assert_array_equal(sham.session_reference_rate.values, sham.session_rate.values)
+    assert (sham.session_drive.sel(population=exc) == 0).all()
+    assert (sham.session_nmda_excess.sel(population=exc) == 0).all()
+    assert (sham.session_dopamine == 0).all()
+    ref = ds.session_reference_rate
+    np.testing.assert_array_equal(ref.sel(condition="tbs").isel(session=0),
+                                  ref.sel(condition="tbs_pt_silenced").isel(session=0))
+    tbs = ds.sel(condition="tbs")
+    assert not np.array_equal(tbs.session_reference_rate.isel(session=0),
+                              tbs.session_reference_rate.isel(session=1))
+    # the pulses raise activity over the paired reference: dopamine and an IT drive
+    assert (tbs.session_rate.sel(population=exc) > tbs.session_reference_rate.sel(
+        population=exc)).all()
+    assert (tbs.session_dopamine > 0).all()
+    assert (tbs.session_drive.sel(population="IT_L5") > 0).all()
+
+
+def test_session_reference_setting_is_validated():
+    spec = copy.deepcopy(SPEC)
+    spec["settings"]["session_reference"] = "per_session"
+    with pytest.raises(InputError, match="session_reference") as e:
+        Experiment.from_dict(spec)
+    assert "each_session" in str(e.value)

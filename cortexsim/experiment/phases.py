@@ -8,6 +8,7 @@ a run resumed from a checkpoint continues exactly as the uninterrupted run would
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -371,7 +372,8 @@ class ConditionRun:
             return
         starts_h = proto.session_starts_s() / 3600.0
         self.post_overrides = self._post_overrides(rec)
-        self._set_session_references(rec)
+        if self.settings["session_reference"] == "before_sessions":
+            self._set_session_references(rec)
         for s_i in range(state.session, proto.n_sessions):
             if s_i > 0:
                 gap_h = starts_h[s_i] - starts_h[s_i - 1] - self.sess_len / 3600.0
@@ -418,6 +420,24 @@ class ConditionRun:
         self.a0 = np.asarray(ref["a0"], dtype=float)
         self.nmda0 = np.asarray(ref["nmda0"], dtype=float)
         self.release_ref = np.array([ref["rates"][p] for p in self.populations], dtype=float)
+
+    def _session_is_rest(self) -> bool:
+        """Whether a session's run is the network at rest: no pulse with a field or light
+        (a sham protocol) and nothing silenced."""
+        st = self.stimulus
+        return not self.cond["silence"] and (st is None or (
+            not np.any(st.field_vpm > 0) and (st.irradiance_mw_mm2 is None
+                                               or not np.any(st.irradiance_mw_mm2 > 0))))
+
+    def _set_paired_references(self, ref, circuit) -> None:
+        """``settings.session_reference = "each_session"``: the references of this session's
+        activity drive and dopamine release from ``ref``, the session's run without its
+        stimulation (pulses, light, silencing) -- same build, spine state, noise seed and
+        thresholds --, i.e. what the network does in that time without the session.  A sham
+        session is its own reference, so it drives nothing."""
+        self.a0 = ltp_time_per_cell(ref, self.site_post, circuit.N, ref.duration_s)
+        self.nmda0 = nmda_calcium_per_cell(ref, circuit.site_rule, self.site_post, circuit.N)
+        self.release_ref = np.array([ref.mean_rate(p) for p in self.populations], dtype=float)
 
     def _post_overrides(self, rec: Recorder) -> dict:
         """Run-time values of the spine-site rule's postsynaptic variables for the sessions
@@ -487,11 +507,14 @@ class ConditionRun:
         on = state.on
         rho = reset_new_spines(state.rho, on, state.prev_on)
         state.prev_on = on
-        res = c.run(self.stimulus, silence=self.cond["silence"] or None,
-                    spines={"on": on, "rho": rho}, run_seed=self.seed * 1000 + 10 + s_i,
-                    overrides={**(self.thr_override or {}), **self.post_overrides} or None,
-                    results_name=f"res_{os.getpid()}",
-                    light_populations=self.cond.get("light_populations") or None)
+        run = functools.partial(
+            c.run, spines={"on": on, "rho": rho}, run_seed=self.seed * 1000 + 10 + s_i,
+            overrides={**(self.thr_override or {}), **self.post_overrides} or None,
+            results_name=f"res_{os.getpid()}")
+        res = run(self.stimulus, silence=self.cond["silence"] or None,
+                  light_populations=self.cond.get("light_populations") or None)
+        if self.settings["session_reference"] == "each_session":
+            self._set_paired_references(res if self._session_is_rest() else run(None), c)
         npop = len(self.populations)
         w_before = mean_efficacy(rho, on, self.site_pop, npop)
         rho = np.where(on > 0, rho_after_session(res, self.sess_len, c.site_rule), rho)

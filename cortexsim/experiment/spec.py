@@ -26,6 +26,8 @@ settings.record_every_h    (0, 720] h
 settings.evoked_pct_rmt    [0, 300] % RMT              stimulators reach ~2-3x RMT
 settings.evoked_window_s   (0, 1] s
 settings.session_sample_s  "all" or (0, 86400] s
+settings.session_reference before_sessions,
+                           each_session
 timeline[k].days           (0, 3650] d
 timeline[k].hours_per_day  (0, 24] h
 conditions.*.intensity_    [0, 300] % RMT
@@ -85,6 +87,11 @@ class RunSettings(StrictModel):
     #: "all": every pulse of every session; a number (s): that much of each session (whole train
     #: periods) with every pulse, the GB mean field over the rest (synaptic.advance_fractions)
     session_sample_s: Any = "all"
+    #: what a session's activity drive and dopamine release are counted against: the network at
+    #: rest with the spine state of the latest read-out before the sessions (one run, shared by
+    #: conditions with that history), or, for every session, the same session run without its
+    #: stimulation (same spine state, noise and thresholds; one more run per stimulated session)
+    session_reference: Literal["before_sessions", "each_session"] = "before_sessions"
 
     @field_validator("session_sample_s", mode="before")
     @classmethod
