@@ -50,20 +50,21 @@ SPEC = {
 # (point, count, signal): stop this process at the count-th event of a kind.  Events: "save" --
 # a checkpoint was written (after each phase and each session); "advance" -- a structural step
 # is about to run (inside a slow phase, or a gap between sessions); "run" -- a network run
-# returned (run 1 is pass 1's resting run, then the sessions, then two runs per read-out).
+# returned (pass 1's resting run and the sessions' reference run happen once: a resumed process
+# finds them stored; then the sessions, then two runs per read-out).
 # Each run resumes from the previous one's checkpoints; every kind of stop gets both signals.
 STOPS = [
-    ("save", 1, "SIGINT"),       # end of the baseline phase
+    ("save", 1, "SIGINT"),       # end of the baseline phase (pass 1 stored before it)
     ("advance", 2, "SIGKILL"),   # mid stress phase
-    ("run", 2, "SIGINT"),        # session 1 simulated, not yet checkpointed
+    ("run", 2, "SIGINT"),        # reference run, session 1 simulated, not yet checkpointed
     ("save", 1, "SIGKILL"),      # after session 1 (mid stimulation phase)
     ("advance", 1, "SIGINT"),    # in the slow gap before session 2
-    ("run", 2, "SIGKILL"),       # session 2 simulated, not yet checkpointed
+    ("run", 1, "SIGKILL"),       # session 2 simulated, not yet checkpointed
     ("save", 2, "SIGINT"),       # end of the stimulation phase (after session 2's checkpoint)
     ("advance", 1, "SIGKILL"),   # mid rest phase
     ("save", 1, "SIGKILL"),      # end of the timeline, before the read-outs
-    ("run", 2, "SIGINT"),        # mid first read-out
-    ("run", 4, "SIGKILL"),       # mid second read-out (the first one stored)
+    ("run", 1, "SIGINT"),        # mid first read-out
+    ("run", 3, "SIGKILL"),       # mid second read-out (the first one stored)
 ]
 
 
@@ -168,7 +169,8 @@ def test_resume_after_every_kind_of_stop_equals_uninterrupted_run(stopped_runs, 
     _assert_identical(xr.load_dataset(tmp / "out.nc"), uninterrupted)
     # one checkpoint for the one condition, the two read-outs stored, no temporary files
     assert [p.name.split(".")[0] for p in ckpt.glob("*.ckpt.npz")] == ["stress_tbs"]
-    assert len(list((ckpt / "references").glob("*.json"))) == 1     # the sessions' reference
+    # pass 1's resting statistics and the sessions' reference
+    assert len(list((ckpt / "references").glob("*.json"))) == 2
     assert len(list((ckpt / "readouts").glob("*.json"))) == 2, \
         "more read-outs stored: cortexsim's sources changed during the test (state rightly " \
         "not resumed), or a resumed run did not find the stored read-outs"
