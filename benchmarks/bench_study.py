@@ -125,6 +125,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     spec = str(ROOT / "experiments" / "aitbs_study.toml")
     started = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="cortexsim_bench_study_") as tmp:
         tmp = Path(tmp)
         env = {**os.environ, "CORTEXSIM_BUILD_DIR": str(tmp / "builds")}
@@ -133,17 +134,19 @@ def main(argv=None):
         make = rebuild_make(args.scale, tmp / "builds")
     # the study's plastic synapses and the unsimulated part of a 592.8-s session (+1 s tail)
     mf = mean_field(119_371 if args.scale == "small" else int(args.scale), 593.8 - 10.0)
-    res = {"date": started, "machine": machine_info(), "scale": args.scale,
+    import brian2
+    res = {"date": started, "machine": machine_info(brian2, load_start), "scale": args.scale,
            "workers": args.workers, "cold_s": cold, "warm_s": warm,
-           "same_numbers": m_cold == m_warm, "mean_field": mf, "rebuild": make,
-           "load_avg_end": os.getloadavg()[0]}
+           "same_numbers": m_cold == m_warm, "mean_field": mf, "rebuild": make}
+    mach = res["machine"]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "study_time.json").write_text(json.dumps(res, indent=1))
     w_off, w_on = make["make_s_without"], make["make_s_with"]
     md = [f"# The study's wall time ({started})", "",
           f"`cortexsim run experiments/aitbs_study.toml --scale {args.scale} --workers "
-          f"{args.workers}` ({res['machine']}; 1-min load average at the end "
-          f"{res['load_avg_end']:.2f}):", "",
+          f"{args.workers}` ({mach['cpus']} CPU cores, Python {mach['python']}, Brian2 "
+          f"{mach['brian2']}; 1-min load average {mach['loadavg_start'][0]:.2f} at the start, "
+          f"{mach['loadavg_end'][0]:.2f} at the end):", "",
           "| build cache | wall (s) | target (issue 12) |", "|---|---|---|",
           f"| empty (compiles) | {cold:.1f} | <= 90 |", f"| warm | {warm:.1f} | <= 60 |", "",
           f"Same summary numbers in both runs: {res['same_numbers']}.", "",
