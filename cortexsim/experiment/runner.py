@@ -114,12 +114,19 @@ class _Runner:
             drawer = threading.Thread(target=draw_worker_progress, args=(queue,), daemon=True)
             drawer.start()
         try:
-            with ProcessPoolExecutor(self.workers, mp_context=ctx,
-                                     initializer=quiet_interrupt_in_worker) as ex:
+            ex = ProcessPoolExecutor(self.workers, mp_context=ctx,
+                                     initializer=quiet_interrupt_in_worker)
+            try:
                 futs = {ex.submit(_run_subset_worker, self.cfg, [c], self.checkpoint_dir,
                                   queue): c for c in order}
                 for f in as_completed(futs):
                     out.update(f.result())
+            except BaseException:
+                ex.shutdown(wait=True)
+                raise
+            # every result is in: the workers exit (and remove their build folders) while the
+            # caller goes on (the interpreter joins them at exit)
+            ex.shutdown(wait=False)
         finally:
             if drawer is not None:
                 queue.put(None)
