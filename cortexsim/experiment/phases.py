@@ -208,7 +208,9 @@ class ConditionRun:
         Resting population rates with the initial spine state (pass 1, the same run as ``a0``).
         These three are the references of the sessions' activity drive and dopamine release
         when no read-out precedes the sessions; otherwise the same measured with the spine
-        state of the latest read-out before them (:meth:`_set_session_references`).
+        state of the latest read-out before them (:meth:`_set_session_references`), or, with
+        ``settings.session_reference = "each_session"``, each session's own run without its
+        stimulation (:meth:`_set_paired_references`).
     """
 
     def __init__(self, runner, cname: str, cond: dict, trees: dict, key: str, a0, nmda0=None,

@@ -440,7 +440,7 @@ def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: floa
     ed = np.exp(-p.gamma_d / p.tau * (fd - fp) * h)
     if _exact_cubic(p):
         # the same arithmetic as the loop below with _cubic's exact branch, fused per synapse
-        # (numba): ~20x faster than the numpy loop, bit-identical (tests/test_synaptic.py)
+        # (numba): ~15x faster than the numpy loop, bit-identical (tests/test_synaptic.py)
         shape = np.broadcast_shapes(rho.shape, ep.shape, ed.shape)
         flat = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float).ravel()
                 for a in (rho, ep, ed)]
