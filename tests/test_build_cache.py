@@ -116,6 +116,27 @@ def test_only_reordered_clock_initialisations_keep_the_cached_source(tmp_path):
     assert (own / "network.cpp").read_text() == "b\na"
 
 
+@pytest.mark.parametrize("cached_lines, own_lines", [
+    # the same variable set twice: the order changes the result
+    (["_array_a_clock_t[0] = 1.0;", "_array_a_clock_t[0] = 0.0;"],
+     ["_array_a_clock_t[0] = 0.0;", "_array_a_clock_t[0] = 1.0;"]),
+    # a clock line moved across other code (not one contiguous block of assignments)
+    (["_array_a_clock_t[0] = 0.0;", "run();", "_array_b_clock_t[0] = 0.0;"],
+     ["_array_b_clock_t[0] = 0.0;", "run();", "_array_a_clock_t[0] = 0.0;"]),
+    # not a constant: a call may have side effects
+    (["_array_a_clock_t[0] = f();", "_array_b_clock_t[0] = g();"],
+     ["_array_b_clock_t[0] = g();", "_array_a_clock_t[0] = f();"]),
+])
+def test_reorderings_that_may_matter_are_kept(tmp_path, cached_lines, own_lines):
+    own, cached = tmp_path / "own", tmp_path / "cached"
+    own.mkdir()
+    cached.mkdir()
+    (cached / "main.cpp").write_text("\n".join(["int main() {"] + cached_lines + ["}"]))
+    (own / "main.cpp").write_text("\n".join(["int main() {"] + own_lines + ["}"]))
+    assert build_cache.keep_cached_sources(own, cached) == []
+    assert own_lines[0] in (own / "main.cpp").read_text().splitlines()[1]
+
+
 def test_failed_build_says_so_and_caches_nothing(b2, tmp_path, capsys):
     def broken(**kw):
         raise RuntimeError("compiler error")

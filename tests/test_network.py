@@ -206,6 +206,20 @@ def test_silencing_window(circuit):
     assert window_rate(r, "PT_L5", [(0.55, 1.0)]) > 0.5
 
 
+def test_one_ctrl_c_interrupts_a_build():
+    """Brian2's handler, which would turn a Ctrl+C during a run's set-up into "stop requested"
+    and carry on, is off for a standalone build (the CLI stops at the first Ctrl+C).  In a
+    subprocess: the device reset would release this module's compiled circuit."""
+    import subprocess
+    import sys
+    code = ("import brian2 as b2\n"
+            "from cortexsim.circuit.network import fresh_standalone_device\n"
+            "assert b2.prefs.core.stop_on_keyboard_interrupt is True\n"
+            "fresh_standalone_device(b2)\n"
+            "assert b2.prefs.core.stop_on_keyboard_interrupt is False\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
 # --------------------------------------------------------------------------- 5. reproducibility
 def test_same_run_seed_identical_spikes(circuit, baseline):
     again = circuit.run(run_seed=0)

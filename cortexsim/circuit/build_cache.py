@@ -171,8 +171,8 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
     return str(own), hit
 
 
-#: a line of generated code that sets a clock's initial time step or time
-_CLOCK_INIT = re.compile(r"^\s*_array_\w+_(timestep|t)\[0\] = [^;]*;\s*$")
+#: a line of generated code that sets a clock's initial time step or time to a number
+_CLOCK_INIT = re.compile(r"^\s*(_array_\w+_(?:timestep|t)\[0\]) = [-+0-9.eE]+;\s*$")
 
 
 def keep_cached_sources(own: Path, cached: Path) -> list[str]:
@@ -181,11 +181,11 @@ def keep_cached_sources(own: Path, cached: Path) -> list[str]:
 
     Brian2 2.9 writes the lines that set each clock's initial ``timestep`` and ``t`` in the
     iteration order of a set of clocks (ordered by object id, i.e. by memory address), so a
-    rebuild of the same network may swap two such lines in ``main.cpp``; ``make`` then
-    recompiles it and links again (~2.4 s on this machine, on ~half of the builds).  The order
-    of these assignments does not matter: each sets a different clock before the run.  A
-    file is only put back when every other line is identical and the clock lines differ only by
-    a permutation among their own positions.
+    rebuild of the same network may swap such lines in ``main.cpp``; ``make`` then recompiles it
+    and links again (~2.5 s on this machine, on ~half of the rebuilds).  The order of these
+    assignments does not matter: each sets a different variable to a constant before the run.
+    A file is only put back when every other line is identical and the differing lines are one
+    contiguous block of such assignments, each variable assigned once, in another order.
 
     Parameters
     ----------
@@ -195,7 +195,7 @@ def keep_cached_sources(own: Path, cached: Path) -> list[str]:
     Returns
     -------
     list of str
-        The sources put back (relative paths).
+        The sources put back (file names).
     """
     restored = []
     for src in sorted(own.glob("*.cpp")):
@@ -207,8 +207,14 @@ def keep_cached_sources(own: Path, cached: Path) -> list[str]:
         if a == b or len(a) != len(b):
             continue
         diff = [k for k, (x, y) in enumerate(zip(a, b)) if x != y]
-        if all(_CLOCK_INIT.match(a[k]) and _CLOCK_INIT.match(b[k]) for k in diff) \
-                and sorted(a[k] for k in diff) == sorted(b[k] for k in diff):
+        block = range(diff[0], diff[-1] + 1)
+        ma = [_CLOCK_INIT.match(a[k]) for k in block]
+        mb = [_CLOCK_INIT.match(b[k]) for k in block]
+        if not all(ma) or not all(mb):
+            continue
+        targets = [m.group(1) for m in ma]
+        if len(set(targets)) == len(targets) and sorted(a[k] for k in block) \
+                == sorted(b[k] for k in block):
             shutil.copy2(old, src)
             restored.append(src.name)
     return restored

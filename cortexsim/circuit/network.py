@@ -119,6 +119,9 @@ def fresh_standalone_device(b2, threads: int = 1):
     b2.device.activate(build_on_run=False)
     b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j2"]
     b2.prefs.devices.cpp_standalone.openmp_threads = 0 if threads == 1 else int(threads)
+    # one Ctrl+C stops cortexsim: Brian2's own handler would turn a Ctrl+C that falls while it
+    # sets up a run into "stop requested" and carry on
+    b2.prefs.core.stop_on_keyboard_interrupt = False
 
 
 #: weak reference to the last cpp_standalone Circuit built in this process (see

@@ -445,7 +445,7 @@ def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: floa
         flat = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float).ravel()
                 for a in (rho, ep, ed)]
         return _fractions_exact_kernel(*flat, float(rbar), float(np.exp(-h / (2.0 * p.tau))),
-                                       n).reshape(shape)
+                                       n).reshape(shape)[()]     # 0-d: a numpy scalar
     r = rho
     for _ in range(n):
         r = (rbar + (r - rbar) * ep) * ed
