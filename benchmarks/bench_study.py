@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import math
 import os
 import subprocess
 import sys
@@ -51,22 +50,6 @@ def _study(spec: str, scale: str, workers: int, env: dict, out: Path) -> tuple[f
     return wall, json.loads((out / "summary.json").read_text())["metrics"]
 
 
-def _numpy_loop(rho, fp, fd, duration_s, p, step_s=1.0):
-    """The split-step loop advance_fractions ran before (numpy, per step over all synapses)."""
-    from cortexsim.plasticity.synaptic import _cubic
-    n = int(math.ceil(duration_s / step_s - 1e-9))
-    h = duration_s / n
-    g = p.gamma_p + p.gamma_d
-    rbar = p.gamma_p / g
-    fd = np.maximum(fd, fp)
-    ep = np.exp(-g / p.tau * fp * h)
-    ed = np.exp(-p.gamma_d / p.tau * (fd - fp) * h)
-    r = rho
-    for _ in range(n):
-        r = _cubic((rbar + (r - rbar) * ep) * ed, h, p)
-    return r
-
-
 def mean_field(n_syn: int, duration_s: float, reps: int = 3) -> dict:
     from cortexsim.plasticity.synaptic import advance_fractions, get_params
     p = get_params()
@@ -81,7 +64,7 @@ def mean_field(n_syn: int, duration_s: float, reps: int = 3) -> dict:
         a = advance_fractions(rho, fp, fd, duration_s, p)
         t_k.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        b = _numpy_loop(rho, fp, fd, duration_s, p)
+        b = advance_fractions(rho, fp, fd, duration_s, p, backend="numpy")
         t_n.append(time.perf_counter() - t0)
     return {"synapses": n_syn, "duration_s": duration_s, "kernel_s": float(np.median(t_k)),
             "numpy_loop_s": float(np.median(t_n)), "bit_identical": bool(np.array_equal(a, b)),

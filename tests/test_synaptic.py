@@ -241,8 +241,8 @@ def test_mean_field_without_threshold_time_is_the_cubic_drift():
 
 def test_mean_field_kernel_is_the_split_step_loop_bit_for_bit():
     """The fused (numba) mean field for rho_star = 0.5 gives exactly the numbers of the
-    split-step loop it replaces (linear drifts, then _cubic's exact branch, step by step),
-    for arrays, broadcast scalars, fixed points and fractions of 0."""
+    split-step loop (``backend="numpy"``: linear drifts, then _cubic's exact branch, step by
+    step), for arrays, broadcast scalars, fixed points and fractions of 0."""
     from cortexsim.plasticity import synaptic as S
     p = S.get_params()
     assert abs(p.rho_star - 0.5) < 1e-12
@@ -252,25 +252,16 @@ def test_mean_field_kernel_is_the_split_step_loop_bit_for_bit():
     fp = rng.uniform(0, 0.05, 2000)
     fp[:10] = 0.0
     fd = fp + rng.uniform(0, 0.1, 2000)
-
-    def loop(rho, fp, fd, duration_s, step_s=1.0):
-        n = int(np.ceil(duration_s / step_s - 1e-9))
-        h = duration_s / n
-        g = p.gamma_p + p.gamma_d
-        rbar = p.gamma_p / g
-        fd = np.maximum(fd, fp)
-        ep = np.exp(-g / p.tau * fp * h)
-        ed = np.exp(-p.gamma_d / p.tau * (fd - fp) * h)
-        r = rho
-        for _ in range(n):
-            r = S._cubic((rbar + (r - rbar) * ep) * ed, h, p)
-        return r
-
-    np.testing.assert_array_equal(S.advance_fractions(rho, fp, fd, 582.8, p),
-                                  loop(rho, fp, fd, 582.8))
-    np.testing.assert_array_equal(S.advance_fractions(rho, 0.02, 0.05, 30.0, p, step_s=0.5),
-                                  loop(rho, 0.02, 0.05, 30.0, step_s=0.5))
-    assert isinstance(S.advance_fractions(0.3, 0.01, 0.02, 10.0, p), np.floating)
+    for args, kw in (((rho, fp, fd, 582.8, p), {}),
+                     ((rho, 0.02, 0.05, 30.0, p), {"step_s": 0.5}),
+                     ((rho[::2], fp[::2], 0.05, 10.0, p), {"step_s": 0.7})):
+        np.testing.assert_array_equal(S.advance_fractions(*args, **kw),
+                                      S.advance_fractions(*args, **kw, backend="numpy"))
+    x = S.advance_fractions(0.3, 0.01, 0.02, 10.0, p)
+    assert isinstance(x, np.floating) and x == S.advance_fractions(0.3, 0.01, 0.02, 10.0, p,
+                                                                   backend="numpy")
+    with pytest.raises(InputError, match="backend"):
+        S.advance_fractions(rho, fp, fd, 10.0, p, backend="cuda")
 
 
 # --------------------------------------------------------------------------- extracellular Ca

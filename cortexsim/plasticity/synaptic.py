@@ -393,7 +393,8 @@ def bcm_theta_scale(rate, rate_ref, params=None) -> np.ndarray:
     return np.where(r0 > 0, s, 1.0)
 
 
-def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: float = 1.0):
+def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: float = 1.0,
+                      backend: str = "numba"):
     """Advance rho over ``duration_s`` (s) of a stationary, periodic activity pattern in which
     each synapse's calcium spends a fraction ``frac_p`` (``frac_d``) of the time above theta_p
     (theta_d), e.g. measured in a simulated sample of a protocol.
@@ -418,12 +419,21 @@ def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: floa
         Rule parameters.
     step_s : float
         Integration step (s).
+    backend : {"numba", "numpy"}
+        ``"numba"``: one fused loop per synapse when rho_star = 0.5 (~15x faster); ``"numpy"``:
+        the split-step loop over all synapses (reference; the same numbers bit for bit).
 
     Returns
     -------
-    ndarray
+    ndarray or numpy scalar
         rho after ``duration_s``.
+
+    Raises
+    ------
+    InputError
+        Negative ``duration_s``, ``step_s`` <= 0, unknown ``backend``.
     """
+    check_choice("backend", backend, ("numba", "numpy"))
     p = params if isinstance(params, GBParams) else get_params(params)
     rho = np.asarray(rho, dtype=float)
     fp = np.clip(np.asarray(frac_p, dtype=float), 0.0, 1.0)
@@ -438,7 +448,7 @@ def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: floa
     rbar = p.gamma_p / g if g > 0 else 0.0
     ep = np.exp(-g / p.tau * fp * h)
     ed = np.exp(-p.gamma_d / p.tau * (fd - fp) * h)
-    if _exact_cubic(p):
+    if _exact_cubic(p) and backend == "numba":
         # the same arithmetic as the loop below with _cubic's exact branch, fused per synapse
         # (numba): ~15x faster than the numpy loop, bit-identical (tests/test_synaptic.py)
         shape = np.broadcast_shapes(rho.shape, ep.shape, ed.shape)
