@@ -155,6 +155,38 @@ def test_shared_readout_is_measured_once(tmp_path):
     assert calls == [1, 1, 1]
 
 
+def test_shared_readout_busy_elsewhere_is_left_for_later(tmp_path):
+    """wait=False: a read-out another process is measuring now returns None at once without
+    measuring (the runner measures its other read-outs first, then waits for it)."""
+    import subprocess
+    import sys
+    from cortexsim.experiment.store import digest
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return {"rates": {"PV": 2.0}}
+
+    store = ReadoutStore(tmp_path)
+    ident = ["v", np.arange(3), 0.2]
+    lock = str(tmp_path / f"{digest(*ident)}.json") + ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom filelock import FileLock\n"
+         f"held = FileLock({lock!r})\nheld.acquire()\nprint('held', flush=True)\n"
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert store.get(ident, measure, wait=False) is None
+        assert calls == []
+    finally:
+        holder.kill()
+        holder.wait()
+    assert store.get(ident, measure, wait=False) == {"rates": {"PV": 2.0}}
+    assert calls == [1]
+    assert store.get(ident, measure) == {"rates": {"PV": 2.0}} and calls == [1]
+
+
 def test_conditions_join_with_nan_where_one_lacks_points(tmp_path):
     from cortexsim.results import Results
     labels = ["baseline"]

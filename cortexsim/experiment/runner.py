@@ -255,6 +255,7 @@ class _Runner:
             pulse_t = round(st["baseline_fast_s"] / 2 / circuit.slot_s) * circuit.slot_s
             field = cell_field_vpm(st["evoked_pct_rmt"], trees[cname]["coupling"])
             thr = runs[cname].thr_override
+            todo = []
             for label, snap in recs[cname].snapshots.items():
                 sp = {"on": snap.on.astype(float), "rho": snap.rho}
                 # conditions that share a history share read-outs (every condition's baseline,
@@ -262,9 +263,18 @@ class _Runner:
                 ident = [self.version, keys[cname], circuit.config_hash(), snap.on, snap.rho,
                          None if thr is None else thr["cells.thr_tms"], self.seed, field,
                          pulse_t, st["evoked_window_s"]]
-                res_all[cname][label] = self.shared_readouts.get(ident, functools.partial(
-                    self._measure_readout, circuit, sp, thr, pulse_t, field))
-                bar.update(1, f"{cname} {label}")
+                todo.append((label, ident, functools.partial(
+                    self._measure_readout, circuit, sp, thr, pulse_t, field)))
+            # first the read-outs no other process is measuring now, then wait for the rest
+            for wait in (False, True):
+                for label, ident, measure in todo:
+                    if label in res_all[cname]:
+                        continue
+                    got = self.shared_readouts.get(ident, measure, wait=wait)
+                    if got is not None:
+                        res_all[cname][label] = got
+                        bar.update(1, f"{cname} {label}")
+            res_all[cname] = {label: res_all[cname][label] for label, _, _ in todo}
         bar.close()
         return res_all
 

@@ -217,17 +217,22 @@ class ReadoutStore:
     def __init__(self, directory):
         self.directory = Path(directory) if directory is not None else None
 
-    def get(self, identity: list, measure) -> dict:
+    def get(self, identity: list, measure, wait: bool = True) -> dict | None:
         """``measure()`` (a JSON-able dict of numbers), or its stored value for the same
-        ``identity`` (a list of arrays and JSON-able values, including the code version)."""
+        ``identity`` (a list of arrays and JSON-able values, including the code version).
+        ``wait=False``: None at once if another process is measuring it now (the caller may do
+        other work first and ask again)."""
         if self.directory is None:
             return measure()
-        from filelock import FileLock
+        from filelock import FileLock, Timeout
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{digest(*identity)}.json"
-        with FileLock(str(path) + ".lock"):
-            if path.is_file():
-                return json.loads(path.read_text())
-            value = measure()
-            _atomic_write(path, json.dumps(value).encode())
+        try:
+            with FileLock(str(path) + ".lock", timeout=-1 if wait else 0):
+                if path.is_file():
+                    return json.loads(path.read_text())
+                value = measure()
+                _atomic_write(path, json.dumps(value).encode())
+        except Timeout:
+            return None
         return value
