@@ -26,9 +26,10 @@ Variables (dims):
   of presynaptic NMDA calcium over the unstimulated reference (nmda / nmda_rest - 1) and the
   increment of the activity drive in each session; NaN for populations without plastic synapses;
 * ``session_reference_rate`` (condition, session, population): the unstimulated population
-  rates (Hz) the session is counted against: the network at rest with the spine state before
-  the sessions (at the latest read-out before them), whose LTP-calcium time and NMDA calcium
-  are the references of the activity drive and whose rates are those of the dopamine release;
+  rates (Hz) the session is counted against (``settings.session_reference``): the network at
+  rest with the spine state before the sessions (at the latest read-out before them), or the
+  session's own run without its stimulation; its LTP-calcium time and NMDA calcium are the
+  references of the activity drive and its rates those of the dopamine release;
 * ``baseline_rate`` / ``baseline_ltp_time`` (condition, population): the same at rest with the
   initial spine state (pass 1: the references when no read-out precedes the sessions).
 Sessions and time points a condition lacks are NaN.  Attributes: ``config`` (the full resolved
@@ -74,8 +75,8 @@ _VARIABLES = {
                                                        "calcium over the unstimulated reference "
                                                        "(nmda/nmda_rest - 1), in the session"},
     "session_reference_rate": {"units": "Hz", "long_name": "unstimulated population rate the "
-                                                          "session is counted against (spine "
-                                                          "state before the sessions)"},
+                                                          "session is counted against "
+                                                          "(settings.session_reference)"},
     "session_drive": {"units": "1", "long_name": "mean increment of the cells' activity drive "
                                                  "in the session"},
     "baseline_rate": {"units": "Hz"},

@@ -404,12 +404,6 @@ class ConditionRun:
             return
         snap = rec.snapshots[list(rec.snapshots)[-1]]
         circuit = self.runner._short_circuit(self.key, self.trees)
-
-        def measure():
-            a0, rates, nmda0 = self.runner._baseline_stats(
-                circuit, self.cond, self.trees, {"on": snap.on.astype(float), "rho": snap.rho},
-                self.post_overrides)
-            return {"a0": a0.tolist(), "rates": rates, "nmda0": nmda0.tolist()}
         # conditions with the same history up to the sessions (sham, aiTBS, silenced after the
         # same stress) share it: measured once, also across worker processes
         thr = self.thr_override or {}
@@ -418,10 +412,10 @@ class ConditionRun:
                  *[x for k in sorted(thr) for x in (k, np.asarray(thr[k], dtype=float))],
                  *[x for k in sorted(self.post_overrides)
                    for x in (k, np.asarray(self.post_overrides[k], dtype=float))]]
-        ref = self.runner.shared_references.get(ident, measure)
-        self.a0 = np.asarray(ref["a0"], dtype=float)
-        self.nmda0 = np.asarray(ref["nmda0"], dtype=float)
-        self.release_ref = np.array([ref["rates"][p] for p in self.populations], dtype=float)
+        self.a0, rates, self.nmda0 = self.runner.shared_rest_stats(
+            ident, circuit, self.cond, self.trees,
+            {"on": snap.on.astype(float), "rho": snap.rho}, self.post_overrides)
+        self.release_ref = np.array([rates[p] for p in self.populations], dtype=float)
 
     def _session_is_rest(self) -> bool:
         """Whether a session's run is the network at rest: no pulse with a field or light

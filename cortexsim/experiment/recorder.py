@@ -110,7 +110,8 @@ class Recorder:
         increment of their activity drive (:func:`cortexsim.plasticity.structural.session_drive`).
     session_reference_rate : list of (n_pop,) arrays
         Per stimulation session: the unstimulated population rates (Hz) its drive and dopamine
-        are counted against (the network with the spine state before the sessions).
+        are counted against (``settings.session_reference``: the network with the spine state
+        before the sessions, or the session's own run without its stimulation).
     snapshots : dict label -> Snapshot
         Spine state at every read-out so far.
     """

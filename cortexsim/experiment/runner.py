@@ -194,13 +194,20 @@ class _Runner:
         :meth:`_rest_key` and shared with the other worker processes through
         :attr:`shared_references`; ``(a0, rates, nmda0)``, the same numbers either way."""
         circuit = self._short_circuit(key, trees)
-
-        def measure():
-            a0, rates, nmda0 = self._baseline_stats(circuit, cond, trees)
-            return {"a0": a0.tolist(), "rates": rates, "nmda0": nmda0.tolist()}
-        ref = self.shared_references.get(
+        return self.shared_rest_stats(
             ["pass1_rest", self.version, *self._rest_key(key, cond, trees),
-             circuit.config_hash(), self.seed], measure)
+             circuit.config_hash(), self.seed], circuit, cond, trees)
+
+    def shared_rest_stats(self, identity: list, circuit, cond, trees,
+                          spines: dict | None = None, post_overrides: dict | None = None):
+        """:meth:`_baseline_stats`, measured once per ``identity`` (code version, network,
+        spine state, seed, overrides) and shared with the other worker processes and a resumed
+        run through :attr:`shared_references`; ``(a0, rates, nmda0)``."""
+        def measure():
+            a0, rates, nmda0 = self._baseline_stats(circuit, cond, trees, spines,
+                                                    post_overrides)
+            return {"a0": a0.tolist(), "rates": rates, "nmda0": nmda0.tolist()}
+        ref = self.shared_references.get(identity, measure)
         return (np.asarray(ref["a0"], dtype=float), ref["rates"],
                 np.asarray(ref["nmda0"], dtype=float))
 
