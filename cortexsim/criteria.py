@@ -14,6 +14,7 @@ A criterion (``[[criteria]]`` in a spec) compares a read-out value with a thresh
     op = "<"                         # <, <=, >, >=
     value = 0.9
     all = true                       # every population must pass (false: any)
+    abs = true                       # optional: judge |observed| (two-sided: "within 0.02")
     requires = "2a. aiTBS restores IT spines"   # optional: judged only if that criterion passed
 Observed values are reported per population.  A criterion that is judged relative to an effect
 (e.g. "PT spines stay unchanged by aiTBS", "silencing IT abolishes the restoration") names the
@@ -31,7 +32,7 @@ from .errors import InputError, check_choice
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 KEYS = ("name", "expected", "var", "condition", "readout", "populations", "minus_condition",
-        "op", "value", "all")
+        "op", "value", "all", "abs", "requires")
 
 
 def check(crit: list, conditions, readouts, variables) -> None:
@@ -133,7 +134,8 @@ def evaluate(ds, crit: list) -> list[dict]:
             if "minus_condition" in c:
                 v -= value_at(ds, c["var"], c["minus_condition"], c.get("readout"), p)
             obs[p or "all"] = round(v, 6)
-        ok = [bool(np.isfinite(v) and OPS[c["op"]](v, c["value"])) for v in obs.values()]
+        mag = abs if c.get("abs") else float
+        ok = [bool(np.isfinite(v) and OPS[c["op"]](mag(v), c["value"])) for v in obs.values()]
         passed = all(ok) if c.get("all", True) else any(ok)
         row = {"name": c["name"],
                "expected": c.get("expected", f'{c["var"]} {c["op"]} {c["value"]}'),

@@ -131,7 +131,7 @@ def test_wheel_contains_model_files_and_runs_outside_the_repository(tmp_path):
     list, install it into a plain folder and load a model and an experiment from there."""
     src = tmp_path / "src"
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for d in ("cortexsim", "models", "experiments"):
+    for d in ("cortexsim", "models", "experiments", "validation"):
         shutil.copytree(ROOT / d, src / d, ignore=skip)
     for f in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / f, src / f)
@@ -146,6 +146,8 @@ def test_wheel_contains_model_files_and_runs_outside_the_repository(tmp_path):
         assert f"cortexsim/models/{name}.toml" in names
     for name in EXPERIMENT_NAMES:
         assert f"cortexsim/experiments/{name}.toml" in names
+    for f in (src / "validation").glob("*.toml"):           # the validation suite
+        assert f"cortexsim/validation_suite/{f.name}" in names
     shipped = {f"cortexsim/experiments/{p.relative_to(src / 'experiments').as_posix()}"
                for p in (src / "experiments").rglob("*.toml")}
     assert shipped <= names, sorted(shipped - names)      # sub-folders too (mechanism_search/)

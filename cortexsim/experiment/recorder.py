@@ -266,6 +266,7 @@ class Recorder:
                 "session_reference_rate": ((S, P), per_session["session_reference_rate"]),
                 "baseline_rate": ((P,), np.array([baseline_rate[p] for p in pops])),
                 "baseline_ltp_time": ((P,), ltp0),
+                "n_sites": ((P,), np.bincount(self.site_pop, minlength=npop).astype(float)),
             },
             coords={P: pops, T: np.round(np.asarray(self.t_d, dtype=float), 6),
                     R: list(labels), S: np.arange(1, len(self.session_rate) + 1)},

@@ -1,0 +1,227 @@
+"""The model being scored and its fit provenance.
+
+A model is the default (the model files as shipped, or ``$CORTEXSIM_MODELS``) or a what-if
+spec: its ``[overrides]`` and ``ablations`` (from every file of its ``extends`` chain) and the
+``[settings]`` of the chain's files that have no timeline of their own (what a what-if changes;
+the experiment it extends keeps its own timing).  The suite's experiments are run with that
+model laid over them.
+
+Which suite entries the model was **fitted** to is computed, never typed into an entry:
+
+* a spec's ``[provenance]`` table (written by ``cortexsim fit`` into ``best.toml``) names the
+  fit spec (``fit``, a path relative to the file that declares it) and/or lists the fit's
+  targets as observables (``targets``); an experiment entry whose observable (experiment,
+  variable, condition, reference condition, read-out, population) is one of those targets is
+  fitted;
+* the default model's own calibrations are recorded in ``models/provenance.toml``: groups of
+  model parameters with the entries they were fitted or calibrated to; an entry is fitted
+  while at least one parameter of its group keeps its model-file value.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+
+
+@dataclass
+class Model:
+    """A model to score.
+
+    Attributes
+    ----------
+    name : str
+        ``"default"`` or the spec's experiment name.
+    path : str or None
+        The spec file.
+    overrides : dict
+        Dotted model path -> value.
+    ablations : list of str
+    settings : dict
+        Run settings a what-if changes (e.g. ``session_reference``).
+    targets : list of dict
+        Fit targets as observables (``experiment``, ``var``, ``condition``,
+        ``minus_condition``, ``readout``, ``populations``) with ``fit`` (where they come from).
+    """
+
+    name: str
+    path: str | None = None
+    overrides: dict = field(default_factory=dict)
+    ablations: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    targets: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dict(name=self.name, path=self.path, overrides=self.overrides,
+                    ablations=self.ablations, settings=self.settings, targets=self.targets)
+
+    def apply(self, raw: dict) -> dict:
+        """A copy of the raw experiment spec ``raw`` with this model laid over it."""
+        from ..specs import merge_tables
+        raw = copy.deepcopy(raw)
+        raw.pop("provenance", None)
+        raw["overrides"] = {**raw.get("overrides", {}), **self.overrides}
+        raw["ablations"] = list(dict.fromkeys(list(raw.get("ablations", [])) + self.ablations))
+        if self.settings:
+            raw["settings"] = merge_tables(raw.get("settings", {}), self.settings)
+        return raw
+
+
+def _chain(path: Path) -> list[dict]:
+    """The raw files of a spec's ``extends`` chain, the spec itself first."""
+    from ..experiment.spec import _read_one_spec
+    out, p, seen = [], Path(path), set()
+    while True:
+        raw = _read_one_spec(p)
+        out.append((p, raw))
+        base = raw.get("extends")
+        if not isinstance(base, str) or p.resolve() in seen:
+            return out
+        seen.add(p.resolve())
+        p = (p.parent / base).resolve()
+
+
+def load_model(spec=None) -> Model:
+    """The model of a what-if spec (path or shipped name), or the default model (``None``).
+
+    Parameters
+    ----------
+    spec : str or Path, optional
+        An experiment spec.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    InputError
+        Missing or invalid spec; a ``provenance.fit`` that cannot be read.
+    """
+    if spec is None:
+        return Model("default")
+    from ..experiment import load_experiment
+    exp = load_experiment(spec)            # validates the whole spec first
+    chain = _chain(Path(exp.path))
+    settings: dict = {}
+    from ..specs import merge_tables
+    for _, raw in reversed(chain):
+        if "timeline" not in raw and isinstance(raw.get("settings"), dict):
+            settings = merge_tables(settings, raw["settings"])
+    targets = []
+    for p, raw in chain:
+        prov = raw.get("provenance")
+        if not isinstance(prov, dict):
+            continue
+        if prov.get("fit"):
+            targets += fit_targets((p.parent / prov["fit"]).resolve())
+        for t in prov.get("targets", []):
+            targets.append(dict(t, fit=str(p)))
+    name = exp.spec["experiment"]["name"]
+    return Model(name, exp.path, dict(exp.spec["overrides"]), list(exp.spec["ablations"]),
+                 settings, targets)
+
+
+def fit_targets(fit_path) -> list[dict]:
+    """The targets of a fit spec as observables of its base experiment.
+
+    Parameters
+    ----------
+    fit_path : str or Path
+        A fit spec (``cortexsim fit``).
+
+    Returns
+    -------
+    list of dict
+        ``experiment`` (the base spec's experiment name), ``var``, ``condition``,
+        ``minus_condition``, ``readout``, ``populations`` and ``fit`` (the fit spec's path).
+
+    Raises
+    ------
+    InputError
+        The fit spec or its base cannot be read.
+    """
+    from ..sweep.fit import load_fit
+    try:
+        spec, _, base_raw = load_fit(fit_path)
+    except InputError as exc:
+        raise exc.within("provenance.fit: ") from None
+    exp_name = base_raw.get("experiment", {}).get("name")
+    metrics = {m.name: m for m in spec.metrics}
+    crits = {c.get("name"): c for c in base_raw.get("criteria", [])}
+    out = []
+    for t in spec.targets:
+        if t.metric is not None:
+            m = metrics[t.metric]
+            obs = dict(var=m.var, condition=m.condition, minus_condition=m.minus_condition,
+                       readout=m.readout, populations=[m.population] if m.population else [])
+        else:
+            c = crits[t.criterion]
+            obs = dict(var=c["var"], condition=c["condition"],
+                       minus_condition=c.get("minus_condition"), readout=c.get("readout"),
+                       populations=list(c.get("populations", [])))
+        out.append(dict(obs, experiment=exp_name, fit=str(fit_path)))
+    return out
+
+
+def _matches(target: dict, entry: dict, exp_name: str) -> bool:
+    o = entry["observable"]
+    return (target.get("experiment") == exp_name and target.get("var") == o["var"]
+            and target.get("condition") == o["condition"]
+            and target.get("minus_condition") == o.get("other_condition")
+            and target.get("readout") == o.get("readout")
+            and (not target.get("populations") or o.get("population") in target["populations"]))
+
+
+def calibrations() -> list[dict]:
+    """The default model's recorded calibrations (``provenance.toml`` of the model folder):
+    ``[[fitted]]`` groups with ``parameters`` (dotted model paths), ``entries`` (suite ids)
+    and ``how``.  An absent file means none."""
+    from ..params import models_dir, read_toml
+    p = models_dir() / "provenance.toml"
+    if not p.is_file():
+        return []
+    raw = read_toml(p, field="provenance")
+    groups = raw.get("fitted", [])
+    for k, g in enumerate(groups):
+        for key in ("parameters", "entries", "how"):
+            if key not in g:
+                raise InputError(f"provenance.toml: fitted[{k}].{key}", "missing (required)")
+    return groups
+
+
+def fitted_entries(model: Model, entries: list[dict], exp_names: dict) -> dict:
+    """Which entries the model was fitted to, and by what.
+
+    Parameters
+    ----------
+    model : Model
+    entries : list of dict
+        Suite entries.
+    exp_names : dict
+        Suite experiment name -> the experiment name in its spec (``[experiment] name``).
+
+    Returns
+    -------
+    dict
+        Entry id -> list of str (each a fit spec or a calibration that targets it).
+    """
+    out: dict[str, list] = {}
+    ids = {e["id"] for e in entries}
+    for g in calibrations():
+        kept = [p for p in g["parameters"] if p not in model.overrides]
+        if not kept:
+            continue
+        for i in g["entries"]:
+            if i in ids:
+                out.setdefault(i, []).append(f"models/provenance.toml: {g['how']}")
+    for e in entries:
+        o = e["observable"]
+        if o["kind"] != "experiment":
+            continue
+        for t in model.targets:
+            if _matches(t, e, exp_names[o["experiment"]]):
+                out.setdefault(e["id"], []).append(f"fit {t['fit']}")
+    return {k: sorted(set(v)) for k, v in out.items()}

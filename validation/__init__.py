@@ -1,0 +1,1 @@
+"""The validation suite (data): published experiments the scorecard scores a model against (see cortexsim.validation)."""
