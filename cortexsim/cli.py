@@ -115,13 +115,15 @@ def celltypes_table(rows: list[dict], width: int = 100) -> str:
     """
     import textwrap
 
-    def fmt(v):
+    from .circuit.characterize import ABSENT
+
+    def fmt(v, absent="-"):
         if not isinstance(v, float):
-            return "-" if v is None else str(v)
+            return absent if v is None else str(v)
         return "0" if abs(v) < 5e-4 else f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
     keys = list(dict.fromkeys(k for r in rows for k in r["simulated"]))
-    cells = [[f"{fmt(r['simulated'].get(k))} ({fmt(r['target'].get(k))})" for r in rows]
-             for k in keys]
+    cells = [[f"{fmt(r['simulated'].get(k), ABSENT.get(k, '-'))} ({fmt(r['target'].get(k))})"
+              for r in rows] for k in keys]
     kw = max(len("property"), *(len(k) for k in keys))
     cw = [max(len(r["name"]), *(len(c[i]) for c in cells)) for i, r in enumerate(rows)]
     out = ["simulated (published target; - where no source gives one)",
@@ -147,6 +149,7 @@ def cmd_run(a):
             raise InputError("--session-sample", f"expected 'all' or seconds, got {v!r}") from None
     summary = experiment.run_cli(a.spec, scale=a.scale, out=a.out, seed=a.seed,
                                  progress=not a.quiet, workers=a.workers, settings=settings)
+    summary["checkpoints"] = finished_checkpoints(summary["out"], a.keep_checkpoints)
     if a.json:
         _emit(summary, True)
         return
@@ -156,6 +159,52 @@ def cmd_run(a):
         mark = {"pass": "PASS", "fail": "FAIL"}.get(c.get("status"), "N/A")
         print(f"[{mark}] {c['name']}: expected {c['expected']}; "
               f"observed {obs}")
+    print(checkpoints_note(summary["checkpoints"]))
+
+
+def finished_checkpoints(out, keep: bool) -> dict:
+    """The checkpoints of a finished run (``OUT/checkpoints``): removed unless ``keep``; where
+    they are and their size.
+
+    Parameters
+    ----------
+    out : str or Path
+        The run's output folder.
+    keep : bool
+        Keep them (a re-run of the same command then resumes from them).
+
+    Returns
+    -------
+    dict
+        ``path``, ``bytes`` (0 when removed) and ``kept``.
+    """
+    import shutil
+    from pathlib import Path
+    ck = Path(out) / "checkpoints"
+    if not keep:
+        shutil.rmtree(ck, ignore_errors=True)
+    files = [f for f in ck.rglob("*") if f.is_file()] if ck.is_dir() else []
+    return {"path": str(ck), "bytes": sum(f.stat().st_size for f in files), "kept": ck.is_dir()}
+
+
+def checkpoints_note(ck: dict) -> str:
+    """One line on a finished run's checkpoints: where, how large, how to remove them.
+
+    Parameters
+    ----------
+    ck : dict
+        Output of :func:`finished_checkpoints`.
+
+    Returns
+    -------
+    str
+    """
+    import shlex
+    if not ck["kept"]:
+        return f"checkpoints: removed ({ck['path']}; --no-keep-checkpoints)"
+    return (f"checkpoints: {ck['path']} ({ck['bytes'] / 1e6:.1f} MB), kept so that re-running "
+            f"this command resumes from them; remove them with "
+            f"`rm -r {shlex.quote(ck['path'])}`, or run with --no-keep-checkpoints")
 
 
 def cmd_sweep(a):
@@ -246,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulate S seconds (whole train periods) of every stimulation session "
                         "and carry the GB efficacy over the rest by the GB mean field, or 'all' "
                         "for every pulse (default: the spec's setting for the scale)")
+    s.add_argument("--keep-checkpoints", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep OUT/checkpoints after a finished run, so that re-running the same "
+                        "command resumes from them (default: keep; "
+                        "--no-keep-checkpoints removes them once the results are written)")
+    s.add_argument("--force", action="store_true",
+                   help="run even if the estimated peak memory (cortexsim check) exceeds the "
+                        "memory available on this machine")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_run)

@@ -19,7 +19,15 @@ stimulation (cTBS, 1 Hz rTMS).  A schedule repeats the session ``sessions_per_da
 
 Public API: :class:`Protocol`, :func:`get_protocol`, :func:`protocol_from_spec`,
 :func:`list_protocols`, :func:`describe_builtins`, :func:`describe_protocols`,
-:func:`load_protocol_file`, :func:`builtin_sources`.
+:func:`load_protocol_file`, :func:`builtin_sources`, :func:`session_intensity`.
+
+Intensity: a session's dose is a % of the resting motor threshold (RMT), the unit the E-field
+calibration takes (:mod:`cortexsim.coupling.field`).  It is the condition's
+``intensity_pct_rmt``, else the protocol's; a protocol dosed only in % of the *active* motor
+threshold (``intensity_pct_amt``, e.g. ``itbs600``: 80 % AMT, Huang et al. 2005) or not at all
+is not run at a guessed % RMT: :func:`session_intensity` asks for the intensity.  No AMT -> RMT
+conversion is applied: AMT lies below RMT by an amount that differs between people, and no
+published population ratio was verified for this project.
 """
 from __future__ import annotations
 
@@ -212,6 +220,7 @@ class Protocol:
             "total_pulses": self.total_pulses,
             "sham": self.sham,
             "intensity_pct_rmt": self.intensity_pct_rmt,
+            "intensity_pct_amt": self.intensity_pct_amt,
             "description": self.description,
         }
 
@@ -418,6 +427,51 @@ def protocol_from_spec(spec: dict, name: str = "custom", *, library=None) -> Pro
     return proto
 
 
+# --------------------------------------------------------------------------- intensity
+def session_intensity(proto: Protocol, pct_rmt=None, *,
+                      field: str = "intensity_pct_rmt") -> tuple[float, str]:
+    """The intensity (% RMT) at which a TMS condition gives ``proto``'s sessions, and its origin.
+
+    The condition's ``pct_rmt`` if given, else the protocol's ``intensity_pct_rmt``; a sham
+    protocol without either delivers no field (0 % RMT).  Nothing else is assumed: a protocol
+    dosed only in % AMT, or not at all, is an error asking for the condition's intensity.
+
+    Parameters
+    ----------
+    proto : Protocol
+        The condition's protocol.
+    pct_rmt : float, optional
+        The condition's ``intensity_pct_rmt``.
+    field : str
+        The condition's field, named in the error (``conditions.<name>.intensity_pct_rmt``).
+
+    Returns
+    -------
+    pct_rmt : float
+        Intensity (% RMT).
+    source : str
+        Where it comes from: ``"condition"``, ``"protocol <name>"`` or
+        ``"sham protocol <name>: no field"``.
+
+    Raises
+    ------
+    InputError
+        No % RMT in the condition or the protocol of a real (not sham) protocol.
+    """
+    if pct_rmt is not None:
+        return float(pct_rmt), "condition"
+    if proto.intensity_pct_rmt is not None:
+        return float(proto.intensity_pct_rmt), f"protocol {proto.name}"
+    if proto.sham:
+        return 0.0, f"sham protocol {proto.name}: no field"
+    dosed = (f"gives only intensity_pct_amt = {proto.intensity_pct_amt:g} (% of active motor "
+             "threshold), which is not converted: AMT lies below RMT by an amount that differs "
+             "between people" if proto.intensity_pct_amt is not None
+             else "gives no intensity")
+    raise InputError(field, f"missing: the protocol ({proto.name!r}) {dosed}; the sessions' "
+                     "intensity decides the dose: give it in % RMT", "[0, 300] % RMT")
+
+
 # --------------------------------------------------------------------------- built-ins
 def list_protocols(library=None) -> list[str]:
     """Names of the built-in protocols (tables of models/protocols.toml, or of ``library``).
@@ -472,7 +526,8 @@ def get_protocol(name_or_spec, *, library=None) -> Protocol:
 
 def describe_builtins(library=None) -> list[dict]:
     """One summary row per built-in (stable keys: name, n_pulses, duration_s, sessions_per_day,
-    session_interval_min; also kind, days, total_pulses, sham, intensity_pct_rmt, description).
+    session_interval_min; also kind, days, total_pulses, sham, intensity_pct_rmt,
+    intensity_pct_amt, description).
 
     Parameters
     ----------
@@ -588,4 +643,5 @@ def describe_protocols(names=(), path=None) -> list[dict]:
 
 
 __all__ = ["KINDS", "Protocol", "builtin_sources", "describe_builtins", "describe_protocols",
-           "get_protocol", "list_protocols", "load_protocol_file", "protocol_from_spec"]
+           "get_protocol", "list_protocols", "load_protocol_file", "protocol_from_spec",
+           "session_intensity"]

@@ -30,6 +30,7 @@ def write_report(res, path, figures) -> None:
     L = [f"# {cfg['experiment']['name']}", "", cfg["experiment"].get("description", ""), "",
          f"Seed {cfg['experiment']['seed']}, scale {cfg['settings']['scale']}, "
          f"cortexsim {ds.attrs.get('cortexsim_version')}. " + _sessions_line(cfg["settings"]), ""]
+    L += _stimulation_section(res.doses(), cfg)
     L += ["## Criteria (judged by the simulation's own numbers)", ""]
     if res.criteria:
         result = {"pass": "PASS", "fail": "FAIL"}
@@ -77,6 +78,34 @@ def write_report(res, path, figures) -> None:
     L.append(_table(rows, ["condition", "readout"] + [str(p) for p in ds.population.values]))
     L += [""] + [f"![{f}]({f})" for f in figures] + [""]
     path.write_text("\n".join(L))
+
+
+def _protocol_name(protocol) -> str:
+    """A condition's protocol as written: a name, or ``<base> (modified)`` for a table."""
+    if isinstance(protocol, dict):
+        return f"{protocol.get('name') or protocol.get('base') or 'inline'} (modified)"
+    return str(protocol)
+
+
+def _stimulation_section(doses: dict, cfg: dict) -> list[str]:
+    """The stimulation table: every condition's protocol, intensity (% RMT) and where it came
+    from, and the E-field it gives at the target and at the cells."""
+    if not doses:
+        return []
+
+    def num(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    rows = [[c, _protocol_name(cfg["conditions"][c]["protocol"]),
+             num(d["intensity_pct_rmt"], "g"), d["intensity_source"],
+             num(d["field_macroscopic_vpm"], ".1f"), num(d["field_cell_vpm"], ".1f")]
+            for c, d in doses.items()]
+    return ["## Stimulation per condition", "",
+            "The sessions' intensity as run (% of resting motor threshold) and the E-field it "
+            "gives: macroscopic at the target, and acting on the neuron models "
+            "(models/coupling.toml [field]).", "",
+            _table(rows, ["condition", "protocol", "intensity (% RMT)", "from",
+                          "field at target (V/m)", "field at cells (V/m)"]), ""]
 
 
 def _readouts_after_stimulation(cfg) -> list[str]:

@@ -32,6 +32,13 @@ Variables (dims):
   references of the activity drive and its rates those of the dopamine release;
 * ``baseline_rate`` / ``baseline_ltp_time`` (condition, population): the same at rest with the
   initial spine state (pass 1: the references when no read-out precedes the sessions).
+* ``intensity_pct_rmt`` (condition): the sessions' TMS intensity (% RMT) as run (the
+  condition's, else its protocol's: :func:`cortexsim.protocols.session_intensity`); NaN without
+  TMS (no protocol, or light); ``intensity_source`` (condition): where it came from;
+* ``field_macroscopic_vpm`` / ``field_cell_vpm`` (condition): the E-field at the target that
+  this intensity gives (macroscopic, V/m: :func:`cortexsim.coupling.macroscopic_field_vpm`) and
+  the field acting on the neuron models (:func:`cortexsim.coupling.cell_field_vpm`); 0 for a
+  sham protocol (no field reaches the cortex), NaN without TMS.
 Sessions and time points a condition lacks are NaN.  Attributes: ``config`` (the full resolved
 spec, JSON), ``models`` (every model parameter used, JSON), ``cortexsim_version``, ``seed``,
 ``experiment``.
@@ -79,10 +86,63 @@ _VARIABLES = {
                                                           "(settings.session_reference)"},
     "session_drive": {"units": "1", "long_name": "mean increment of the cells' activity drive "
                                                  "in the session"},
+    "intensity_pct_rmt": {"units": "%RMT", "long_name": "TMS intensity of the sessions, % of "
+                                                         "resting motor threshold"},
+    "intensity_source": {"long_name": "where the sessions' intensity came from"},
+    "field_macroscopic_vpm": {"units": "V/m", "long_name": "macroscopic E-field at the target "
+                                                           "(0: sham)"},
+    "field_cell_vpm": {"units": "V/m", "long_name": "E-field acting on the neuron models "
+                                                    "(macroscopic x field.micro_scale_factor)"},
     "baseline_rate": {"units": "Hz"},
     "baseline_ltp_time": {"units": "1", "long_name": "the same at rest with the initial spine "
                                                      "state (the activity drive's reference)"},
 }
+
+
+#: per-condition variables of the stimulation given (see :func:`stimulation_doses`)
+_DOSE_VARIABLES = ("intensity_pct_rmt", "intensity_source", "field_macroscopic_vpm",
+                   "field_cell_vpm")
+
+
+def stimulation_doses(cfg: dict, models: dict) -> dict:
+    """The stimulation each condition of a run was given, from its config and model values.
+
+    Parameters
+    ----------
+    cfg : dict
+        The resolved experiment config (``conditions``).
+    models : dict
+        Condition -> model name -> parameter values used (``coupling``: the %RMT -> field
+        calibration of that condition; the shipped one where absent).
+
+    Returns
+    -------
+    dict
+        Condition -> ``{intensity_pct_rmt, intensity_source, field_macroscopic_vpm,
+        field_cell_vpm}`` (NaN where the condition has no TMS).
+    """
+    from .coupling import cell_field_vpm, macroscopic_field_vpm
+    from .protocols import get_protocol, session_intensity
+    out = {}
+    for c, cond in cfg["conditions"].items():
+        nan = {v: np.nan for v in _DOSE_VARIABLES}
+        if cond["protocol"] == "none":
+            out[c] = nan | {"intensity_source": "no stimulation"}
+            continue
+        proto = get_protocol(cond["protocol"])
+        if cond.get("modality", "tms") == "light":
+            out[c] = nan | {"intensity_source": "light (irradiance: opto.light.irradiance)"}
+            continue
+        pct, source = session_intensity(proto, cond["intensity_pct_rmt"],
+                                        field=f"conditions.{c}.intensity_pct_rmt")
+        coupling = models.get(c, {}).get("coupling")      # None: the shipped calibration
+        on = 0.0 if proto.sham else 1.0
+        out[c] = {"intensity_pct_rmt": pct,
+                  "intensity_source": source + ("" if not proto.sham or source.startswith("sham")
+                                                else " (sham: no field)"),
+                  "field_macroscopic_vpm": on * float(macroscopic_field_vpm(pct, coupling)),
+                  "field_cell_vpm": on * float(cell_field_vpm(pct, coupling))}
+    return out
 
 
 class Results:
@@ -116,6 +176,9 @@ class Results:
                        fill_value=np.nan, combine_attrs="drop")
         with np.errstate(invalid="ignore", divide="ignore"):
             ds["spine_density_rel"] = ds.spine_density / ds.spine_density.isel(time_d=0)
+        doses = stimulation_doses(cfg, models)
+        for var in _DOSE_VARIABLES:
+            ds[var] = ("condition", [doses[str(c)][var] for c in ds.condition.values])
         ds = ds[[v for v in _VARIABLES if v in ds] + [v for v in ds if v not in _VARIABLES]]
         for name in ds.data_vars:
             ds[name].attrs.update(_VARIABLES.get(name, {}))
@@ -151,8 +214,35 @@ class Results:
                         m[f"spine_density_rel.{c}.{p}.{lab}"] = round(float(v), 6)
         return m
 
+    def doses(self) -> dict:
+        """The stimulation each condition was given: condition -> ``{intensity_pct_rmt,
+        intensity_source, field_macroscopic_vpm, field_cell_vpm}`` (None where not applicable;
+        empty for results saved before these variables existed).
+
+        Returns
+        -------
+        dict
+        """
+        ds = self.data
+        if not all(v in ds for v in _DOSE_VARIABLES):
+            return {}
+        out = {}
+        for c in ds.condition.values:
+            row = {v: ds[v].sel(condition=c).item() for v in _DOSE_VARIABLES}
+            out[str(c)] = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                           for k, v in row.items()}
+        return out
+
     def summary(self) -> dict:
-        return {"metrics": self.metrics(), "criteria": self.criteria}
+        """What summary.json holds: the headline metrics, the stimulation of each condition
+        (:meth:`doses`) and the judged criteria.
+
+        Returns
+        -------
+        dict
+        """
+        return {"metrics": self.metrics(), "stimulation": self.doses(),
+                "criteria": self.criteria}
 
     # ----------------------------------------------------------------- save
     def save(self, out) -> Path:

@@ -189,6 +189,64 @@ def validate(model, data, prefix: str = ""):
 
 
 
+def shipped_specs(kind: str | None = None) -> list[str]:
+    """Names of the shipped specs (``experiments/*.toml``), sorted.
+
+    Parameters
+    ----------
+    kind : str, optional
+        Only specs with this top-level table (``"experiment"``, ``"sweep"``, ``"fit"``,
+        ``"sensitivity"``).
+
+    Returns
+    -------
+    list of str
+    """
+    import tomllib
+
+    from .params import experiments_dir
+    files = sorted(experiments_dir().glob("*.toml"))
+    if kind is not None:
+        files = [f for f in files if kind in tomllib.loads(f.read_text())]
+    return [f.stem for f in files]
+
+
+def spec_path(path, field: str = "spec", kind: str | None = "experiment"):
+    """The file of a spec given as a path or as the name of a shipped spec (``tiny``).
+
+    A path that is a file is itself; a name without a suffix is looked up among the shipped
+    specs.  Anything else that is not a file is an error listing the shipped names.
+
+    Parameters
+    ----------
+    path : str or Path
+        What the user gave.
+    field : str
+        Name for the error message.
+    kind : str, optional
+        The kind of spec expected (lists only the shipped specs of that kind).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    InputError
+        No such file and no shipped spec of that name (the message lists the shipped names).
+    """
+    from pathlib import Path
+
+    from .params import experiments_dir
+    p = Path(path)
+    if p.is_file():
+        return p
+    if not p.suffix and len(p.parts) == 1 and (experiments_dir() / f"{p}.toml").is_file():
+        return experiments_dir() / f"{p}.toml"
+    raise InputError(field, f"no such file, nor a shipped spec of that name: {str(path)!r}",
+                     ["a path to a TOML spec", *shipped_specs(kind)])
+
+
 def read_extending(path, read_one, kind: str = "spec", _seen=()) -> dict:
     """A spec file merged over the file it ``extends`` (a path relative to it), recursively,
     with :func:`merge_tables`: the one ``extends`` rule of experiment and fit specs.

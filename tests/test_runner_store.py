@@ -31,7 +31,8 @@ RAW = {
                  {"kind": "stimulation"},
                  {"kind": "rest", "days": 1, "readout": "24h"}],
     "conditions": {"control": {"stress": False},
-                   "stim": {"stress": False, "protocol": "itbs600"}},
+                   "stim": {"stress": False, "protocol": "itbs600",
+                            "intensity_pct_rmt": 90.0}},
     "criteria": [{"name": "c", "var": "spine_density", "condition": "stim", "readout": "24h",
                   "populations": ["IT_L5"], "op": ">", "value": 0.0}],
 }

@@ -19,7 +19,8 @@ models/cells.toml):
   Hattox & Nelson 2007 report 0.96 for PT-type and 0.33-0.43 for IT-type L5 cells).
 * ``resonance_Hz``: frequency (1 Hz grid, parabolic peak interpolation) of the largest
   impedance |Z(f)| = |V(f)| / |I(f)| for small sinusoidal currents at rest (1 ... f_sin_max
-  Hz); 1 Hz or below means low-pass (no resonance).
+  Hz); None where the impedance is largest at the lowest frequency sampled (a low-pass cell:
+  no resonance; ``cortexsim celltypes`` prints "none", ``--json`` gives null).
 """
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ from ..errors import InputError, check_choice
 from ..params import ParamTree
 from . import cells
 
-#: Keys of ``simulated`` / ``target`` (DESIGN.md), plus the optional resonance.
+#: Keys of ``simulated`` / ``target``, plus the optional resonance.
 KEYS = ("v_rest_mV", "input_resistance_MOhm", "sag_ratio", "rheobase_pA", "adaptation_ratio",
         "fi_slope_Hz_per_nA")
 EXTRA_KEYS = ("resonance_Hz",)
+#: What a simulated None means, per key (text output); other Nones: the cell never fires
+ABSENT = {"resonance_Hz": "none"}
 
 
 def _tree(params):
@@ -226,7 +229,9 @@ t_off : second (constant)
         zs = np.array(zs)
         fr = freq[i_sin]
         kmax = int(np.argmax(zs))
-        if 0 < kmax < zs.size - 1:
+        if kmax == 0:          # largest at the lowest frequency: low-pass, no resonance
+            f_res = None
+        elif kmax < zs.size - 1:
             y0, y1, y2 = zs[kmax - 1], zs[kmax], zs[kmax + 1]
             den = y0 - 2 * y1 + y2
             off = 0.5 * (y0 - y2) / den if den != 0 else 0.0

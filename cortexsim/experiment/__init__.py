@@ -68,10 +68,8 @@ def load_experiment(path) -> "Experiment":
     InputError
         Missing or malformed file or an invalid spec (one line naming the field).
     """
-    p = Path(path)
-    if not p.is_file() and not p.suffix:
-        from ..params import experiments_dir
-        p = experiments_dir() / f"{path}.toml"
+    from ..specs import spec_path
+    p = spec_path(path)
     return Experiment(parse_spec(read_spec(p), source=str(p)), path=str(p))
 
 

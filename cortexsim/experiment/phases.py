@@ -279,11 +279,9 @@ class ConditionRun:
             self.sim_len, self.layout.dt_s)
 
     def _pct_rmt(self) -> float:
-        """The sessions' TMS intensity (% RMT): the condition's, else the protocol's, else 100."""
-        pct = self.cond["intensity_pct_rmt"]
-        if pct is None:
-            pct = self.proto.intensity_pct_rmt or 100.0
-        return pct
+        """The sessions' TMS intensity (% RMT): :func:`cortexsim.protocols.session_intensity`."""
+        from ..protocols import session_intensity
+        return session_intensity(self.proto, self.cond["intensity_pct_rmt"])[0]
 
     def _session_dopamine(self, rates=None) -> float:
         """Dopamine of one of the condition's sessions (:func:`structural.session_dopamine`):

@@ -333,7 +333,7 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
     check_overrides(spec.overrides, "overrides")
     check_ablations(spec.ablations, where="ablations")
     pops = list(populations())
-    from ..protocols import get_protocol, list_protocols
+    from ..protocols import get_protocol, list_protocols, session_intensity
     conds = {}
     for cname, c in spec.conditions.items():
         where = f"conditions.{cname}"
@@ -342,9 +342,11 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
                 raise InputError(f"{where}.protocol", f"unknown protocol {c.protocol!r}",
                                  ["none"] + list_protocols())
             try:
-                get_protocol(c.protocol)
+                proto = get_protocol(c.protocol)
             except InputError as exc:
                 raise exc.within(f"{where}.protocol: ") from None
+            if c.modality == "tms":   # the dose is known (no silent default intensity)
+                session_intensity(proto, c.intensity_pct_rmt, field=f"{where}.intensity_pct_rmt")
         check_overrides(c.overrides, f"{where}.overrides")
         check_ablations(c.ablations, where=f"{where}.ablations")
         # every mechanism, override and ablation of the condition resolves (before any run)
