@@ -64,7 +64,11 @@ def judge(entry: dict, value: float) -> dict:
         dev, band = value / tol, [-1.0, 1.0]
     elif cmp == "range":
         mid, half = (pub["low"] + pub["high"]) / 2, (pub["high"] - pub["low"]) / 2
-        dev, band = (value - mid) / (half + tol), [-1.0, 1.0]
+        if half == 0:
+            dev = 0.0 if value == mid else math.copysign(math.inf, value - mid)
+        else:
+            dev = (value - mid) / half
+        band = [-1.0, 1.0]
     else:                                   # sign: effect of the published sign above tol
         sgn = 1.0 if pub["sign"] == "+" else -1.0
         dev, band = sgn * value / tol, [1.0, math.inf]
@@ -257,15 +261,15 @@ def _versions() -> dict:
 
 
 def run_cli(spec=None, scale=None, seeds=None, workers: int = 1, quick: bool = False, out=None,
-            entries=None, progress: bool = True) -> dict:
-    """``cortexsim validate``: run, write, print the summary line and where the files are.
+            entries=None, suite=None, progress: bool = True) -> dict:
+    """``cortexsim validate``: :func:`run_validation` with the command's defaults (scale small,
+    seeds 1, 2, 3).
 
     Returns
     -------
     dict
         The scorecard.
     """
-    card = run_validation(spec, scale=scale or "small", seeds=seeds or (1, 2, 3),
+    return run_validation(spec, scale=scale or "small", seeds=seeds or (1, 2, 3),
                           workers=workers, quick=quick, out=out, entry_ids=entries,
-                          progress=progress)
-    return card
+                          suite_folder=suite, progress=progress)

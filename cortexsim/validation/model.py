@@ -118,7 +118,7 @@ def load_model(spec=None) -> Model:
         if prov.get("fit"):
             targets += fit_targets((p.parent / prov["fit"]).resolve())
         for t in prov.get("targets", []):
-            targets.append(dict(t, fit=str(p)))
+            targets.append(dict(t, fit=_display(p)))
     name = exp.spec["experiment"]["name"]
     return Model(name, exp.path, dict(exp.spec["overrides"]), list(exp.spec["ablations"]),
                  settings, targets)
@@ -162,8 +162,16 @@ def fit_targets(fit_path) -> list[dict]:
             obs = dict(var=c["var"], condition=c["condition"],
                        minus_condition=c.get("minus_condition"), readout=c.get("readout"),
                        populations=list(c.get("populations", [])))
-        out.append(dict(obs, experiment=exp_name, fit=str(fit_path)))
+        out.append(dict(obs, experiment=exp_name, fit=_display(fit_path)))
     return out
+
+
+def _display(path) -> str:
+    """A spec's path for the scorecard: relative to the shipped experiments' folder
+    (``experiments/...``) when it lies there, else as given."""
+    from ..params import experiments_dir
+    p, root = Path(path).resolve(), experiments_dir().resolve()
+    return f"experiments/{p.relative_to(root).as_posix()}" if p.is_relative_to(root) else str(p)
 
 
 def _matches(target: dict, entry: dict, exp_name: str) -> bool:
@@ -183,12 +191,24 @@ def calibrations() -> list[dict]:
     p = models_dir() / "provenance.toml"
     if not p.is_file():
         return []
+    from ..params import load_model as load_tree
     raw = read_toml(p, field="provenance")
     groups = raw.get("fitted", [])
+    trees = {}
     for k, g in enumerate(groups):
         for key in ("parameters", "entries", "how"):
             if key not in g:
                 raise InputError(f"provenance.toml: fitted[{k}].{key}", "missing (required)")
+        for path in g["parameters"]:
+            model, _, rest = path.partition(".")
+            try:
+                tree = trees.setdefault(model, load_tree(model))
+                known = tree.has(rest)
+            except InputError:
+                known = False
+            if not known:
+                raise InputError(f"provenance.toml: fitted[{k}].parameters",
+                                 f"no model parameter {path!r}")
     return groups
 
 

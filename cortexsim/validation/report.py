@@ -65,7 +65,7 @@ def _published(r: dict) -> str:
 def _criterion(r: dict) -> str:
     tol, cmp = _fmt(r["tolerance"]), r["compare"]
     return {"value": f"within {tol}", "none": f"|x| <= {tol}",
-            "range": f"within range +- {tol}", "sign": f"sign, |x| > {tol}"}[cmp]
+            "range": "within the range", "sign": f"sign, |x| > {tol}"}[cmp]
 
 
 def _observable(o: dict) -> str:
@@ -135,7 +135,8 @@ def scorecard_markdown(card: dict) -> str:
         extra = f" Note: {r['note']}" if r.get("note") else ""
         fit = f" Fitted by: {'; '.join(r['fitted_by'])}." if r["fitted_by"] else ""
         err = f" Errors: {'; '.join(r['errors'])}." if r.get("errors") else ""
-        L.append(f"- `{r['id']}`: tolerance {_fmt(r['tolerance'])} — {r['tolerance_reason']}."
+        tol = "range" if r["compare"] == "range" else f"tolerance {_fmt(r['tolerance'])}"
+        L.append(f"- `{r['id']}`: {tol} — {r['tolerance_reason']}."
                  f"{fit}{extra}{err}")
     return "\n".join(L) + "\n"
 
@@ -169,7 +170,9 @@ def scorecard_figure(card: dict, path) -> None:
                 ax.text(0, y, "not measured", fontsize=6, va="center", ha="center")
                 continue
             x = max(min(r["deviation"], lim), -lim)
-            err = r["model_sd"] / r["tolerance"] if r["model_sd"] else 0.0
+            scale = r["tolerance"] or ((r["published"]["high"] - r["published"]["low"]) / 2
+                                       if r["compare"] == "range" else 1.0) or 1.0
+            err = r["model_sd"] / scale if r["model_sd"] else 0.0
             color = "tab:green" if r["verdict"] == "pass" else "tab:red"
             ax.errorbar([x], [y], xerr=[[err], [err]], fmt="o", ms=4, color=color, capsize=2)
             if abs(r["deviation"]) > lim:

@@ -44,7 +44,8 @@ quantity of ``other_population``.  Comparisons (``compare``):
 ``sign``   the model's sign is ``published.sign`` and ``|model| > tolerance`` (the smallest
            effect that counts)
 ``none``   ``|model| <= tolerance`` (no change)
-``range``  ``published.low - tolerance <= model <= published.high + tolerance``
+``range``  ``published.low <= model <= published.high`` (no tolerance: the range is the
+           criterion)
 
 Every entry is checked (:func:`load_suite`) before anything runs: a bad entry is one
 :class:`~cortexsim.errors.InputError` naming the file, the entry and the field.
@@ -147,9 +148,11 @@ class ExperimentObs(StrictModel):
     condition: str
     other_condition: str | None = None
     readout: str | None = None
-    population: str
+    #: every variable but ``turnover_per_day`` (counted over all spine sites) needs one
+    population: str | None = None
     other_population: str | None = None
     combine: Literal["difference", "ratio"] = "difference"
+    #: ``turnover_per_day``: the days before the read-out it is counted over
     window_d: Annotated[float, _pos()] = 2.0
 
 
@@ -163,7 +166,7 @@ class Entry(StrictModel):
     observable: Observable
     compare: Literal[COMPARES]
     published: Published
-    tolerance: Annotated[float, _pos()]
+    tolerance: Annotated[float, _pos()] | None = None
     tolerance_reason: Annotated[str, Field(min_length=3)]
     source: Source
     note: str = ""
@@ -177,8 +180,15 @@ class Entry(StrictModel):
             if getattr(pub, k) is None:
                 raise ValueError(InputError(f"published.{k}",
                                             f"missing: compare = {self.compare!r} needs it"))
-        if self.compare == "range" and pub.low > pub.high:
-            raise ValueError(InputError("published.low", "must be <= published.high"))
+        if self.compare == "range":
+            if pub.low > pub.high:
+                raise ValueError(InputError("published.low", "must be <= published.high"))
+            if self.tolerance is not None:
+                raise ValueError(InputError("tolerance", "a range entry takes no tolerance: "
+                                                         "the range is the criterion"))
+        elif self.tolerance is None:
+            raise ValueError(InputError("tolerance", f"missing: compare = {self.compare!r} "
+                                                     "needs a tolerance > 0"))
         return self
 
 
@@ -344,6 +354,13 @@ def _check_references(entries: list[dict], experiments: dict) -> None:
             if o.get(key) is not None and o[key] not in spec["conditions"]:
                 raise InputError(f"{where}.{key}", f"unknown condition {o[key]!r} of "
                                  f"experiment {o['experiment']!r}", list(spec["conditions"]))
+        if o["var"] == "turnover_per_day":
+            if o.get("population") is not None:
+                raise InputError(f"{where}.population", "turnover_per_day is counted over all "
+                                 "spine sites: give no population")
+        elif o.get("population") is None:
+            raise InputError(f"{where}.population", f"missing: {o['var']} is per population",
+                             pops)
         labels = [p["readout"] for p in spec["timeline"] if p["readout"]]
         needs_readout = o["var"] not in ("session_rate", "session_dw_sum")
         if needs_readout and o.get("readout") not in labels:
