@@ -148,6 +148,25 @@ def fit_targets(fit_path) -> list[dict]:
         spec, _, base_raw = load_fit(fit_path)
     except InputError as exc:
         raise exc.within("provenance.fit: ") from None
+    return [dict(t, fit=_display(fit_path)) for t in spec_targets(spec, base_raw)]
+
+
+def spec_targets(spec, base_raw: dict) -> list[dict]:
+    """The targets of a validated fit spec as observables of its base experiment.
+
+    Parameters
+    ----------
+    spec : cortexsim.sweep.fit.FitSpec
+        The fit spec.
+    base_raw : dict
+        Its base experiment spec (raw).
+
+    Returns
+    -------
+    list of dict
+        ``experiment``, ``var``, ``condition``, ``minus_condition``, ``readout`` (absent keys
+        omitted) and ``populations`` per target.
+    """
     exp_name = base_raw.get("experiment", {}).get("name")
     metrics = {m.name: m for m in spec.metrics}
     crits = {c.get("name"): c for c in base_raw.get("criteria", [])}
@@ -162,7 +181,7 @@ def fit_targets(fit_path) -> list[dict]:
             obs = dict(var=c["var"], condition=c["condition"],
                        minus_condition=c.get("minus_condition"), readout=c.get("readout"),
                        populations=list(c.get("populations", [])))
-        out.append(dict(obs, experiment=exp_name, fit=_display(fit_path)))
+        out.append({k: v for k, v in dict(obs, experiment=exp_name).items() if v is not None})
     return out
 
 
