@@ -1,8 +1,8 @@
 """The ``cortexsim`` command line.
 
 Sub-commands dispatch to the module that owns the concept (see DESIGN.md); this file only
-parses arguments, prints (text or ``--json``) and turns :class:`InputError` into one line on
-stderr with exit status 2.
+parses arguments, prints (text or ``--json``) and reports every error in one place
+(:func:`main`, exit statuses in :data:`EXIT_STATUSES`).
 """
 from __future__ import annotations
 
@@ -10,7 +10,20 @@ import argparse
 import json
 import sys
 
-from .errors import InputError
+from .errors import (EXIT_INTERRUPTED, EXIT_IO, InputError, StorageError, environment_error,
+                     interrupts_raise)
+
+#: what each exit status of ``cortexsim`` means (also in ``cortexsim --help``)
+EXIT_STATUSES = {
+    0: "success",
+    1: "an internal error (a bug in cortexsim: please report it) or a sub-command unavailable "
+       "in this installation",
+    2: "bad input (one line naming the option or spec field), or --out in use by another "
+       "process",
+    EXIT_IO: "an error of the environment while writing or reading a file (disk full, "
+             "permission denied...): one line naming the path and what to do",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGINT); a re-run resumes",
+}
 
 
 def _print_table(rows: list[dict]) -> None:
@@ -251,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     """
     p = argparse.ArgumentParser(
         prog="cortexsim",
-        description="TMS acting on prefrontal IT/PT circuits: from E-field to dendritic spines.")
+        description="TMS acting on prefrontal IT/PT circuits: from E-field to dendritic spines.",
+        epilog="exit status: " + "; ".join(f"{k} {v}" for k, v in EXIT_STATUSES.items()))
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -366,11 +380,23 @@ def _report_internal_error(command: str, exc: BaseException) -> None:
         traceback.print_exception(exc, file=sys.stderr)
 
 
+def _report_storage_error(command: str, exc: StorageError) -> None:
+    """An error of the environment: one line naming the path, the cause and what to do."""
+    import os
+    import traceback
+    print(f"cortexsim {command}: I/O error: {exc}; {exc.advice()}", file=sys.stderr)
+    if os.environ.get(ENV_TRACEBACK) == "1":
+        traceback.print_exception(exc, file=sys.stderr)
+
+
 def main(argv=None) -> int:
-    """Run the command line; returns the exit status: 0, 2 for bad input (one line naming the
-    field), 1 for a missing module or an internal error (one short report), 130 on Ctrl-C.
-    Every error is reported here, so Brian2's excepthook (its "report this to Brian 2" banner,
-    and the debug files it then keeps in the temp folder) never sees cortexsim's errors.
+    """Run the command line; returns the exit status (:data:`EXIT_STATUSES`): 0, 2 for bad
+    input (one line naming the field), 74 for an error of the environment while writing or
+    reading a file (one line naming the path and what to do), 1 for a missing module or an
+    internal error (one short report), 130 on Ctrl-C or SIGINT, whatever SIGINT handler the
+    process inherited (:func:`cortexsim.errors.interrupts_raise`).  Every error is reported
+    here, so Brian2's excepthook (its "report this to Brian 2" banner, and the debug files it
+    then keeps in the temp folder) never sees cortexsim's errors.
 
     Parameters
     ----------
@@ -385,7 +411,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        with interrupts_raise():
+            args.func(args)
     except InputError as exc:
         print(f"cortexsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -394,8 +421,12 @@ def main(argv=None) -> int:
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001  (every other error is a bug: reported as one)
+        storage = environment_error(exc)
+        if storage is not None:
+            _report_storage_error(args.command, storage)
+            return EXIT_IO
         _report_internal_error(args.command, exc)
         return 1
     return 0

@@ -1,14 +1,39 @@
-"""One error type for bad user input.
+"""Errors that are not bugs: bad user input, a failing environment, an interrupt.
 
 Every check on user input raises :class:`InputError` naming the offending field and what is
-allowed.  The CLI turns it into one line on stderr and exit status 2 (never a traceback).
+allowed.  The CLI turns it into one line on stderr and exit status 2 (never a traceback).  An
+operating-system error while writing or reading a file (disk full, permission denied) is an
+error of the environment (:class:`StorageError`, exit status :data:`EXIT_IO`), and Ctrl-C or
+SIGINT ends a command with "interrupted" and status 130 whatever SIGINT handler the process
+inherited (:func:`interrupts_raise`).
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
+import signal
+import threading
+from collections.abc import Iterable, Iterator
 
 import numpy as np
-from collections.abc import Iterable
+
+#: exit status of an error of the environment (EX_IOERR of sysexits.h)
+EXIT_IO = 74
+#: exit status after SIGINT (128 + its number, as a shell reports it)
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+#: OS errors that are the environment's, wherever raised: what to do about each
+_ENVIRONMENT_HINTS = {
+    errno.ENOSPC: "free some space on that file system (or use another output folder)",
+    errno.EDQUOT: "free some space within your quota (or use another output folder)",
+    errno.EACCES: "check the permissions of that path (or use another output folder)",
+    errno.EPERM: "check the permissions of that path (or use another output folder)",
+    errno.EROFS: "the file system is read-only: use another output folder",
+    errno.EIO: "check the disk or network file system",
+    errno.EMFILE: "raise the open-file limit (ulimit -n)",
+    errno.ENFILE: "too many files are open on this machine: retry later",
+    errno.ESTALE: "check the network file system",
+}
 
 
 class InputError(ValueError):
@@ -116,6 +141,119 @@ def check_number(field: str, value, *, min=None, max=None, strict_min=False, int
     return value
 
 
+class StorageError(OSError):
+    """An operating-system error while writing or reading a file: an error of the environment
+    (disk full, permission denied, read-only file system...), not a bug in cortexsim.
+
+    Parameters
+    ----------
+    errno_ : int or None
+        The error number.
+    strerror : str
+        Its description.
+    path : str or Path or None
+        The file or folder concerned (None: not known).
+    action : str
+        What was being done: ``"writing"`` or ``"reading"``.
+    """
+
+    def __init__(self, errno_, strerror, path, action: str = "writing"):
+        super().__init__(errno_, strerror, None if path is None else str(path))
+        self.action = action
+
+    @classmethod
+    def from_oserror(cls, exc: OSError, path, action: str = "writing") -> StorageError:
+        """The StorageError of ``exc``, naming ``exc.filename`` if set, else ``path``.
+
+        Parameters
+        ----------
+        exc : OSError
+            The error raised.
+        path : str or Path
+            The file or folder being written or read.
+        action : str
+            What was being done.
+
+        Returns
+        -------
+        StorageError
+        """
+        return cls(exc.errno, exc.strerror or str(exc), exc.filename or path, action)
+
+    def __reduce__(self):  # survives pickling (process pools, Dask workers)
+        return (StorageError, (self.errno, self.strerror, self.filename, self.action))
+
+    def __str__(self) -> str:
+        where = f" ({self.action} {self.filename})" if self.filename else ""
+        return f"{self.strerror}{where}"
+
+    def advice(self) -> str:
+        """What to do about it (by error number), and that a re-run keeps finished work.
+
+        Returns
+        -------
+        str
+        """
+        hint = _ENVIRONMENT_HINTS.get(self.errno, "check that path and its file system")
+        return f"{hint}, then run the same command again: it resumes from what was saved"
+
+
+def environment_error(exc: BaseException) -> StorageError | None:
+    """``exc`` as an error of the environment, or None if it may be a bug.
+
+    A :class:`StorageError` is one; so is any other :class:`OSError` whose error number says
+    the environment failed (disk full, quota, permissions, read-only or failing file system,
+    too many open files), wherever it was raised (a library writing a file, a lock file).
+
+    Parameters
+    ----------
+    exc : BaseException
+        An error that reached the command line.
+
+    Returns
+    -------
+    StorageError or None
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_HINTS:
+        return StorageError.from_oserror(exc, None, "writing or reading")
+    return None
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """Within the block, SIGINT raises :class:`KeyboardInterrupt`, whatever handler the process
+    inherited; the previous handler is put back afterwards.
+
+    A process started in the background by a script inherits SIGINT ignored (``SIG_IGN``), and
+    Brian2, on import, wraps the handler it finds and calls it on SIGINT: a non-callable one
+    (``SIG_IGN``, ``SIG_DFL``, or None for a handler not set from Python) then fails with
+    ``TypeError``.  Installing Python's own handler here first gives Brian2 (imported later)
+    a callable one, and a SIGINT is an interrupt like Ctrl-C at a terminal.  Outside the main
+    thread (where signals cannot be set) nothing is changed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _repair_brian2_interrupt_handler()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+
+
+def _repair_brian2_interrupt_handler() -> None:
+    """Brian2 imported earlier kept a non-callable previous SIGINT handler: make it Python's."""
+    import sys
+    brian2 = sys.modules.get("brian2")
+    handler = getattr(brian2, "_int_handler", None)
+    if handler is not None and not callable(getattr(handler, "previous_handler", None)):
+        handler.previous_handler = signal.default_int_handler
+
+
 def quiet_interrupt_in_worker() -> None:
     """Initializer of worker processes (``ProcessPoolExecutor(initializer=...)``).
 
@@ -124,7 +262,6 @@ def quiet_interrupt_in_worker() -> None:
     process's build directory are removed); the parent reports the interruption.  SIGTERM (a
     pool terminating its workers) ends a worker the same way.
     """
-    import signal
     signal.signal(signal.SIGINT, _exit_quietly)
     signal.signal(signal.SIGTERM, _exit_quietly)
 

@@ -153,3 +153,79 @@ def test_code_version_is_a_short_hash():
     v = build_cache.code_version()
     assert re.fullmatch(r"[0-9a-f]{12}", v)
     assert build_cache.code_version() == v
+
+
+# --------------------------------------------------------------------------- killed processes
+def _dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_build_prunes_the_folders_of_dead_processes_only(b2, tmp_path, monkeypatch):
+    """A process killed with SIGKILL leaves its own build folder (issue 22, case 28); the next
+    build removes the folders of this host's processes that no longer exist, and keeps those
+    of live processes (any user's), of other hosts (a shared cache) and its own."""
+    import os
+    host, dead = build_cache._host(), _dead_pid()
+    gone = [f"circuit_k1_{host}_{dead}", f"circuit_k1_{dead}",          # (older name)
+            f"cache_k1.tmp_{host}_{dead}", f"cache_k1.tmp{dead}"]
+    other_user = 4_000_000                      # a pid os.kill may not signal (see below)
+    kept = [f"circuit_k1_{host}_{os.getppid()}", f"circuit_k1_{host}_1",
+            f"circuit_k1_otherhost.example_{dead}", f"circuit_k1_{host}_{other_user}",
+            "cache_k2", "cache_k2.lock"]
+    for name in gone + kept:
+        d = tmp_path / name
+        if name.endswith(".lock"):
+            d.touch()
+        else:
+            d.mkdir()
+            (d / "main.cpp").write_text("x")
+    real_kill = os.kill
+
+    def kill(pid, sig):
+        if pid == other_user:
+            raise PermissionError(1, "Operation not permitted")
+        return real_kill(pid, sig)
+
+    monkeypatch.setattr(build_cache.os, "kill", kill)
+    assert build_cache.pid_alive(other_user) and build_cache.pid_alive(os.getpid())
+    assert not build_cache.pid_alive(dead)
+    own, _ = build_cache.compile_network(b2, tmp_path, "k1", label="network")
+    left = sorted(d.name for d in tmp_path.iterdir())
+    assert [name for name in gone if name in left] == []
+    assert set(kept) <= set(left)
+    assert Path(own).name == f"circuit_k1_{host}_{os.getpid()}" and Path(own).is_dir()
+
+
+def test_a_sigkilled_process_leaves_a_folder_the_next_build_removes(b2, tmp_path):
+    """End to end with a real process: it builds (stand-in device), is killed with SIGKILL
+    (its exit handler never runs), and the next build removes its folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    code = ("import sys, time\nfrom pathlib import Path\nfrom types import SimpleNamespace\n"
+            "sys.path.insert(0, sys.argv[2])\n"
+            "from test_build_cache import FakeDevice, DEFAULT_FLAGS\n"
+            "from cortexsim.circuit import build_cache\n"
+            "prefs = SimpleNamespace(codegen=SimpleNamespace(cpp=SimpleNamespace("
+            "extra_compile_args_gcc=list(DEFAULT_FLAGS))))\n"
+            "b2 = SimpleNamespace(prefs=prefs, device=FakeDevice(prefs))\n"
+            "print(build_cache.compile_network(b2, Path(sys.argv[1]), 'k1')[0], flush=True)\n"
+            "time.sleep(600)\n")
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path),
+                          str(Path(__file__).parent)], stdout=subprocess.PIPE, text=True)
+    theirs = Path(p.stdout.readline().strip())
+    assert theirs.is_dir()
+    build_cache.prune_dead_builds(tmp_path)
+    assert theirs.is_dir()                      # alive: kept
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert theirs.is_dir()                      # no exit handler ran
+    build_cache.compile_network(b2, tmp_path, "k1", label="network")
+    assert not theirs.exists()
+    assert (tmp_path / "cache_k1").is_dir()

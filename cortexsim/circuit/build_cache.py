@@ -11,8 +11,12 @@ Linux).  Inside it:
 ``cache_<key>.lock``
     a :class:`filelock.FileLock` that serialises the first build of a key, so parallel workers
     compile it once;
-``circuit_<key>_<pid>/``
-    the working copy of one process (its own static arrays and results), removed at exit.
+``circuit_<key>_<host>_<pid>/``
+    the working copy of one process (its own static arrays and results), removed at exit;
+    one left by a process that could not clean up (killed with SIGKILL, by the OOM killer, a
+    lost Dask worker) is removed by the next build on the same host
+    (:func:`prune_dead_builds`), as are unfinished copies into the cache
+    (``cache_<key>.tmp_<host>_<pid>``).
 
 ``key`` is the network's configuration hash, which includes :func:`code_version`.
 """
@@ -24,6 +28,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import sys
 import time
 from pathlib import Path
@@ -34,6 +39,11 @@ CACHE_KEEP = 40
 ENV_BUILD_DIR = "CORTEXSIM_BUILD_DIR"
 
 _OWN_DIRS: list[str] = []
+#: a process's own folder (``circuit_<key>_<host>_<pid>``; before the host was named:
+#: ``circuit_<key>_<pid>``) or unfinished cache copy (``cache_<key>.tmp_<host>_<pid>``;
+#: before: ``cache_<key>.tmp<pid>``)
+_PROCESS_DIR = re.compile(r"(?:circuit_[0-9a-zA-Z]+_|cache_[0-9a-zA-Z]+\.tmp_?)"
+                          r"(?:(?P<host>[A-Za-z0-9.-]+)_)?(?P<pid>\d+)")
 
 
 def cache_dir() -> Path:
@@ -110,7 +120,8 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
     """
     from filelock import FileLock
     base.mkdir(parents=True, exist_ok=True)
-    own = base / f"circuit_{key}_{os.getpid()}"
+    prune_dead_builds(base)
+    own = base / f"circuit_{key}_{_owner_tag()}"
     cached = base / f"cache_{key}"
     flags = compile_flags(b2)
     saved = b2.prefs.codegen.cpp.extra_compile_args_gcc
@@ -151,7 +162,7 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
         if real:
             build(announce=True)
             if not cached.is_dir():
-                tmp = base / f"cache_{key}.tmp{os.getpid()}"
+                tmp = base / f"cache_{key}.tmp_{_owner_tag()}"
                 shutil.rmtree(tmp, ignore_errors=True)
                 shutil.copytree(own, tmp, copy_function=shutil.copy2,
                                 # data is rewritten by every build/run: keep code and objects only
@@ -218,6 +229,75 @@ def keep_cached_sources(own: Path, cached: Path) -> list[str]:
             shutil.copy2(old, src)
             restored.append(src.name)
     return restored
+
+
+def _host() -> str:
+    """This machine's name as a file-name part."""
+    return re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
+
+
+def _owner_tag() -> str:
+    """``<host>_<pid>``: names this process's folders in a cache that several machines may
+    share (a home folder on a network file system), so pruning only judges local processes."""
+    return f"{_host()}_{os.getpid()}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (owned by anyone).
+
+    Parameters
+    ----------
+    pid : int
+        Process id.
+
+    Returns
+    -------
+    bool
+        False only when no such process exists; a process of another user (which may not be
+        signalled) counts as alive, and so does any doubt.
+    """
+    if pid <= 0:
+        return True          # 0 and negative ids address process groups: never judged dead
+    try:
+        os.kill(pid, 0)      # signal 0: existence and permission check only, nothing sent
+    except ProcessLookupError:
+        return False
+    except OSError:          # PermissionError: another user's process
+        return True
+    return True
+
+
+def prune_dead_builds(base: Path) -> list[Path]:
+    """Remove the build folders of processes of this host that no longer exist.
+
+    A process's folder (``circuit_<key>_<host>_<pid>``) is removed at its exit; a process
+    killed with SIGKILL leaves it.  Here every such folder (and unfinished cache copy) named
+    with this host and a pid that no process has any more is removed.  Folders of other hosts,
+    of live processes (any user's) and of this process are kept.  A folder named the older way,
+    without a host, is judged as this host's.
+
+    Parameters
+    ----------
+    base : Path
+        The cache folder (:func:`cache_dir`).
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    removed = []
+    host = _host()
+    for d in sorted(base.glob("c*_*")):
+        m = _PROCESS_DIR.fullmatch(d.name)
+        if m is None or m["host"] not in (None, host) or not d.is_dir():
+            continue
+        pid = int(m["pid"])
+        if pid == os.getpid() or pid_alive(pid):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
 
 
 def prune_cache(base: Path, keep: int = CACHE_KEEP) -> None:

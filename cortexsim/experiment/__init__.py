@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import copy
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError, check_number
+from ..outdir import check_out_dir  # noqa: F401  (re-exported: it was defined here)
+from ..outdir import claim_out_dir, storage_errors
 from .runner import _Runner, rho_after_session  # noqa: F401  (public: shared with benchmarks)
 from .spec import (  # noqa: F401  (re-exported: the spec vocabulary)
     ABLATIONS, DEFAULT_SETTINGS, MODEL_NAMES, PHASE_KINDS, RESULT_VARIABLES, RUN_SETTINGS,
@@ -146,42 +147,15 @@ def check_seed(seed, field: str = "seed") -> int:
     return int(seed)
 
 
-def check_out_dir(out) -> Path:
-    """``out`` is, or can be made, a writable directory (made here, before any work).
-
-    Parameters
-    ----------
-    out : str or Path
-        The output folder.
-
-    Returns
-    -------
-    Path
-
-    Raises
-    ------
-    InputError
-        ``--out`` is a file, lies under a file, or cannot be written.
-    """
-    p = Path(out)
-    if p.exists() and not p.is_dir():
-        raise InputError("--out", f"not a writable directory: {p} is a file")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=p, prefix=".write-test-"):
-            pass
-    except OSError as exc:
-        raise InputError("--out", f"not a writable directory: {p} ({exc.strerror})") from None
-    return p
-
-
 def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1,
             settings=None) -> dict:
     """What ``cortexsim run`` does: validate everything (spec, options, ``out``), run, save.
 
     Returns the summary dict (``out``, ``metrics``, ``criteria``) and writes results.nc,
     summary.json, report.md and figures into ``out`` (default ``out/<experiment name>``);
-    checkpoints go to ``out/checkpoints`` so that a stopped run resumes.
+    checkpoints go to ``out/checkpoints`` so that a stopped run resumes.  ``out`` is claimed
+    for the whole run (:func:`cortexsim.outdir.claim_out_dir`): another process writing it
+    now is refused at once.
 
     Parameters
     ----------
@@ -207,18 +181,21 @@ def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1,
     Raises
     ------
     InputError
-        Any bad input, before the run starts.
+        Any bad input, before the run starts; ``out`` in use by another process.
+    StorageError
+        A file of ``out`` could not be written (disk full, permission denied).
     """
     exp = load_experiment(spec)
     cfg = exp.resolved_config(seed, scale, settings, workers)     # every option checked here
     if out is None:
         out = Path("out") / exp.name
-    out = check_out_dir(out)
     st = cfg["settings"]
-    if progress and not isinstance(st["scale"], str):
-        print(f"scale {st['scale']} neurons: settings of scale {st['settings_scale']!r} apply "
-              f"(session_sample_s = {st['session_sample_s']})", file=sys.stderr)
-    res = exp.run(seed=seed, scale=scale, progress=progress,
-                  checkpoint_dir=out / "checkpoints", workers=workers, settings=settings)
-    res.save(out)
+    with claim_out_dir(out) as out:
+        if progress and not isinstance(st["scale"], str):
+            print(f"scale {st['scale']} neurons: settings of scale {st['settings_scale']!r} "
+                  f"apply (session_sample_s = {st['session_sample_s']})", file=sys.stderr)
+        res = exp.run(seed=seed, scale=scale, progress=progress,
+                      checkpoint_dir=out / "checkpoints", workers=workers, settings=settings)
+        with storage_errors(out):
+            res.save(out)
     return {"out": str(out), **res.summary()}

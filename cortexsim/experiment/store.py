@@ -13,9 +13,10 @@ A **shared read-out** is a JSON file named by the hash of its full identity (net
 snapshot, seed, stimulus and code version); conditions and worker processes with identical
 histories measure it once.  ``filelock`` serialises its first measurement.
 
-Every file is written to a temporary name in the same folder, flushed to disk and moved into
-place with :func:`os.replace`, so a run killed at any instant leaves either the previous file
-or the new one, never a partial one.
+Every file is written with :func:`cortexsim.outdir.atomic_write` (a temporary name in the same
+folder, flushed to disk and moved into place with :func:`os.replace`), so a run killed at any
+instant leaves either the previous file or the new one, never a partial one; a disk that is full
+or not writable raises :class:`cortexsim.errors.StorageError` naming the file.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ import functools
 import hashlib
 import io
 import json
-import os
 import re
 import warnings
 import zipfile
@@ -32,6 +32,8 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+
+from ..outdir import atomic_write
 
 #: version of the checkpoint layout; a file of another layout is ignored
 FORMAT = 2
@@ -122,17 +124,7 @@ def condition_key(cfg: dict, cname: str, version: str) -> str:
 
 # --------------------------------------------------------------------------- atomic files
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -170,12 +170,13 @@ class Sweep:
         progress : bool
             A progress bar over runs with an ETA.
         """
+        from ..outdir import claim_out_dir
         out = Path(out) if out is not None else Path("out") / self.name
-        store_dir = out / "store"
-        tasks = self.tasks(scale, store_dir)
-        records = run_tasks(tasks, workers=workers, scheduler=scheduler, progress=progress,
-                            desc=self.name)
-        return write_outputs(self, tasks, records, out)
+        tasks = self.tasks(scale, out / "store")
+        with claim_out_dir(out):          # one writer at a time (exit 2 naming it)
+            records = run_tasks(tasks, workers=workers, scheduler=scheduler,
+                                progress=progress, desc=self.name)
+            return write_outputs(self, tasks, records, out)
 
 
 def _parsed(raw: dict) -> dict:

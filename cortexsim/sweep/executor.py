@@ -57,6 +57,16 @@ def prepare_worker() -> None:
     Circuit.__init__ = counted
 
 
+def _init_worker() -> None:
+    """Initializer of a local worker process: SIGINT and SIGTERM end it quietly
+    (:func:`cortexsim.errors.quiet_interrupt_in_worker`, set before Brian2 is imported, so Brian2
+    never wraps a SIGINT handler it cannot call, such as the ``SIG_IGN`` a run started in the
+    background of a script inherits), then :func:`prepare_worker`."""
+    from ..errors import quiet_interrupt_in_worker
+    quiet_interrupt_in_worker()
+    prepare_worker()
+
+
 def compute_metrics(res, metrics: list[dict]) -> dict:
     """The metrics of one run from its :class:`~cortexsim.results.Results`.
 
@@ -192,7 +202,7 @@ def _run_local(tasks: list[dict], workers: int) -> Iterator[dict]:
         # long-lived workers: a worker's later runs rebuild their networks in its own build
         # folders (same object names, make finds them up to date: nothing recompiled), without
         # a new process, Brian2 import and cache copy per run
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=prepare_worker) as ex:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as ex:
             futs = {ex.submit(run_point, t): t for t in pending}
             done = set()
             for f in as_completed(futs):

@@ -553,9 +553,11 @@ def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress
     from ..errors import check_number
     if n_trials is not None:
         n_trials = check_number("--n-trials", n_trials, min=1, integer=True)
+    from ..outdir import claim_out_dir
     spec, base_path, base_raw, crit_names, out = prepare(spec_path, scale, out)
     evaluate = engine_evaluator(base_raw, [m.model_dump() for m in spec.metrics], crit_names,
                                 scale, out / "store", workers=workers, scheduler=scheduler,
                                 progress=progress)
-    result = run_fit(spec, evaluate, out, n_trials=n_trials)
-    return write_outputs(spec, result, out, base_path, evaluate)
+    with claim_out_dir(out):          # one writer at a time (exit 2 naming it)
+        result = run_fit(spec, evaluate, out, n_trials=n_trials)
+        return write_outputs(spec, result, out, base_path, evaluate)

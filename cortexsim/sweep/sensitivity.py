@@ -243,6 +243,8 @@ def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress
     InputError
         Any bad input, before any run.
     """
+    from ..outdir import claim_out_dir
+
     from . import run_tasks
     spec, points, tasks, out = prepare(spec_path, scale, out)
 
@@ -256,4 +258,5 @@ def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress
                 res[t["point"]].append(rec["metrics"])
         return res
 
-    return write_outputs(spec, analyze(spec, points, evaluate), out)
+    with claim_out_dir(out):          # one writer at a time (exit 2 naming it)
+        return write_outputs(spec, analyze(spec, points, evaluate), out)

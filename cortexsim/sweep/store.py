@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from ..outdir import atomic_write  # noqa: F401  (re-exported: the sweep's outputs use it)
 
 
 def code_version() -> str:
@@ -44,30 +44,6 @@ def point_key(raw_spec: dict, seed: int, scale, code: str | None = None) -> str:
     blob = json.dumps({"spec": raw_spec, "seed": int(seed), "scale": scale,
                        "code": code or code_version()}, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the file into ``path`` atomically (same folder).
-
-    Parameters
-    ----------
-    path : Path
-        Destination.
-    write : callable
-        ``write(tmp_path)`` writes the file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class PointStore:
