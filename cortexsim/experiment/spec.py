@@ -25,6 +25,7 @@ settings.session_tail_s    (0, 60] s
 settings.record_every_h    (0, 720] h
 settings.evoked_pct_rmt    [0, 300] % RMT              stimulators reach ~2-3x RMT
 settings.evoked_window_s   (0, 1] s
+settings.evoked_interval_s [0.1, 60] s                 test pulses of a read-out, averaged
 settings.session_sample_s  "all" or (0, 86400] s
 settings.session_reference before_sessions,
                            each_session
@@ -83,6 +84,9 @@ class RunSettings(StrictModel):
     record_every_h: Annotated[float, _range(0, 720, open_lo=True)] = 12.0
     evoked_pct_rmt: Annotated[float, _range(0, 300)] = 100.0
     evoked_window_s: Annotated[float, _range(0, 1, open_lo=True)] = 0.05
+    #: the read-outs' test pulses come every evoked_interval_s (the evoked response is their
+    #: mean, as MEPs are averaged over trials)
+    evoked_interval_s: Annotated[float, _range(0.1, 60)] = 0.5
     backend: Literal["numba", "numpy"] = "numba"
     #: "all": every pulse of every session; a number (s): that much of each session (whole train
     #: periods) with every pulse, the GB mean field over the rest (synaptic.advance_fractions)
@@ -189,6 +193,8 @@ class Criterion(StrictModel):
     op: Literal[OPS]
     value: float
     all: bool = True
+    #: judge the magnitude |observed| (a two-sided criterion such as "within 0.02 of sham")
+    abs: bool = False
     requires: str | None = None
 
 
@@ -200,6 +206,10 @@ class Spec(StrictModel):
     overrides: dict[str, Any] = {}
     ablations: list[str] = []
     criteria: list[Criterion] = []
+    #: where fitted values came from (``fit``: the fit spec, relative to the file that declares
+    #: it; ``targets``: the fit's targets as observables); read by ``cortexsim validate``
+    #: (:mod:`cortexsim.validation.model`) to tell fitted entries from predicted ones
+    provenance: dict[str, Any] = {}
 
 
 # --------------------------------------------------------------------------- overrides
