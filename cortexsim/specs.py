@@ -6,6 +6,7 @@ and the allowed values, and one merge rule for a spec that starts from another (
 from __future__ import annotations
 
 import copy
+import types
 import typing
 from typing import Annotated, Any, Literal
 
@@ -49,10 +50,8 @@ def _annotation_at(model, loc) -> tuple[Any, str]:
     Union branch tags that pydantic adds to ``loc`` end the walk."""
     tp, text = model, ""
     for part in loc:
+        tp = _unwrap(tp)
         origin = typing.get_origin(tp)
-        if origin is Annotated:
-            tp = typing.get_args(tp)[0]
-            origin = typing.get_origin(tp)
         if isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
             tp = tp.model_fields[part].annotation
             text += f".{part}" if text else str(part)
@@ -69,9 +68,19 @@ def _annotation_at(model, loc) -> tuple[Any, str]:
     return tp, text
 
 
-def _literal_values(tp) -> list:
+def _unwrap(tp):
+    """``X`` of ``Annotated[X, ...]`` and of ``X | None``."""
     if typing.get_origin(tp) is Annotated:
         tp = typing.get_args(tp)[0]
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 2 \
+            and type(None) in args:
+        tp = _unwrap(next(a for a in args if a is not type(None)))
+    return tp
+
+
+def _literal_values(tp) -> list:
+    tp = _unwrap(tp)
     if typing.get_origin(tp) is list:
         return _literal_values(typing.get_args(tp)[0])
     if typing.get_origin(tp) is Literal:
@@ -100,11 +109,13 @@ def input_error(exc: ValidationError, model, prefix: str = "") -> InputError:
     loc = e["loc"]
     parent_tp, parent = _annotation_at(model, loc[:-1])
     tp, field = _annotation_at(model, loc)
-    field = prefix + field
+    field = prefix + field if field else prefix.rstrip(".")   # a check of the whole table
     kind, ctx, given = e["type"], e.get("ctx") or {}, e.get("input")
     if kind == "value_error" and isinstance(ctx.get("error"), InputError):
         inner = ctx["error"]
         return InputError(field, inner.message, inner.allowed)
+    if kind == "value_error":                # a model's own check (``raise ValueError(...)``)
+        return InputError(field, e["msg"].removeprefix("Value error, "))
     if kind == "extra_forbidden":
         allowed = list(parent_tp.model_fields) if isinstance(parent_tp, type) and \
             issubclass(parent_tp, BaseModel) else None

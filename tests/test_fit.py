@@ -82,7 +82,11 @@ def test_criterion_targets_are_hinge_losses():
 
 @pytest.mark.parametrize("patch, field", [
     (lambda r: r["parameters"][0].update(low=300.0), "fit spec.parameters"),
-    (lambda r: r["parameters"][0].update(low=True), "fit spec.parameters.0.low"),
+    (lambda r: r["parameters"][0].update(low=True), "fit spec.parameters[0].low"),
+    (lambda r: r["parameters"][0].update(high=math.inf), "fit spec.parameters[0].high"),
+    (lambda r: r["targets"][0].update(value=math.nan), "fit spec.targets[0].value"),
+    (lambda r: r["targets"][0].update(tolerance=math.inf), "fit spec.targets[0].tolerance"),
+    (lambda r: r.update(overrides={"cells.x": -math.inf}), "fit spec.overrides.cells.x"),
     (lambda r: r["targets"][0].update(metric="nope"), "fit spec"),
     (lambda r: r["fit"].update(sampler="grid"), "fit spec.fit.sampler"),
     (lambda r: r["fit"].update(colour=1), "fit spec.fit.colour"),
@@ -283,3 +287,81 @@ def test_bad_start_points_name_the_field(start, message):
     with pytest.raises(InputError, match=message) as e:
         validate(fit.FitSpec, raw, "fit spec")
     assert "start" in str(e.value)
+
+
+def _trials(study):
+    return [(t.state.name, t.params.get(PATH), t.user_attrs.get("failure"))
+            for t in study.trials]
+
+
+def test_an_interrupted_start_point_is_run_on_resume(tmp_path):
+    """Case 26: Ctrl-C during the first trial (a ``[[start]]`` point) leaves it running in the
+    journal; the resumed fit closes it, runs its point again and does not count it."""
+    spec = _spec(n_trials=4)
+    spec = validate(fit.FitSpec, {**spec.model_dump(exclude_none=True),
+                                  "start": [{PATH: TRUE_GAIN}, {PATH: 150.0}]}, "fit spec")
+
+    def interrupted(points, seeds):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit.run_fit(spec, interrupted, tmp_path)
+    calls = []
+
+    def counting(points, seeds):
+        calls.extend(p[PATH] for p in points)
+        return _evaluate(points, seeds)
+
+    res = fit.run_fit(spec, counting, tmp_path)
+    assert sorted(calls[:2]) == [TRUE_GAIN, 150.0] and len(calls) == 4
+    assert res["n_trials"] == 4 and res["n_failed"] == 0
+    assert res["best_params"][PATH] == TRUE_GAIN
+    trials = _trials(res["study"])
+    assert trials[0] == ("FAIL", TRUE_GAIN, None)          # the interrupted one, not counted
+    assert ("COMPLETE", TRUE_GAIN, None) in trials[1:]
+    again = fit.run_fit(spec, counting, tmp_path)            # finished: nothing runs again
+    assert len(calls) == 4 and again["n_trials"] == 4
+
+
+def test_failed_trials_count_and_say_why(tmp_path):
+    """Case 27: a fit whose target is NaN for every run ends after its n_trials (failed ones
+    count) and says why; one whose runs all fail stops after MAX_FAILURES_BEFORE_SUCCESS; a
+    fit with some failed trials reports them next to its best point."""
+    def nan_metric(points, seeds):
+        return [[{"density": math.nan} for _ in seeds] for _ in points]
+
+    res = fit.run_fit(_spec(n_trials=3), nan_metric, tmp_path / "a")
+    assert res["n_trials"] == 3 and res["n_failed"] == 3 and res["best_params"] is None
+    assert res["failures"] == {"metric 'density' is NaN": 3}
+    with pytest.raises(InputError, match=r"no trial succeeded \(3 failed.*metric 'density' "
+                                         r"is NaN \(3 trials\)") as e:
+        fit.write_outputs(_spec(), res, tmp_path / "a", tmp_path / "base.toml")
+    assert e.value.field == "fit"
+    assert (tmp_path / "a" / "trials.csv").is_file()
+    assert not (tmp_path / "a" / "best.toml").exists()
+
+    def broken(points, seeds):
+        return [[{"__error__": "RuntimeError: boom"} for _ in seeds] for _ in points]
+
+    res = fit.run_fit(_spec(n_trials=50), broken, tmp_path / "b")
+    assert res["n_trials"] == fit.MAX_FAILURES_BEFORE_SUCCESS
+    assert res["failures"] == {"run failed: RuntimeError: boom": fit.MAX_FAILURES_BEFORE_SUCCESS}
+
+    def flaky(points, seeds):            # fails above a gain of 100
+        return [[{"__error__": "RuntimeError: unstable"}] * len(seeds) if p[PATH] > 100
+                else _evaluate([p], seeds)[0] for p in points]
+
+    spec = _spec(n_trials=5)
+    spec = validate(fit.FitSpec, {**spec.model_dump(exclude_none=True),
+                                  "start": [{PATH: 150.0}, {PATH: TRUE_GAIN}]}, "fit spec")
+    res = fit.run_fit(spec, flaky, tmp_path / "c")
+    assert res["n_trials"] == 5 and res["n_failed"] >= 1
+    summary = fit.write_outputs(spec, res, tmp_path / "c", tmp_path / "base.toml")
+    assert summary["n_failed"] == res["n_failed"]
+    assert summary["failures"] == {"run failed: RuntimeError: unstable": res["n_failed"]}
+    assert summary["best_params"][PATH] == TRUE_GAIN
+    # the engine's evaluator hands a failed run's error to the fit
+    rec = {"status": "error", "error": "RuntimeError: boom"}
+    assert fit._trial_metrics(tmp_path, {}, rec, []) == {"__error__": "RuntimeError: boom"}
+    assert fit.failure_reason([fit.Target(criterion="c")], [{"__criteria__": {
+        "c": (">", 0.0, [math.nan])}}]) == "criterion 'c' has no value"

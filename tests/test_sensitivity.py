@@ -48,7 +48,11 @@ def test_samples_are_reproducible_from_their_seed():
 
 @pytest.mark.parametrize("patch, field", [
     (lambda r: r["parameters"].pop(), "sensitivity spec.parameters"),
-    (lambda r: r["parameters"][0].update(high=-1.0), "sensitivity spec.parameters.0"),
+    (lambda r: r["parameters"][0].update(high=-1.0), "sensitivity spec.parameters[0]"),
+    (lambda r: r["parameters"][0].update(high=float("inf")),
+     "sensitivity spec.parameters[0].high: must be a finite number"),
+    (lambda r: r["sensitivity"].update(conf_level=float("nan")),
+     "sensitivity spec.sensitivity.conf_level: must be a finite number"),
     (lambda r: r["sensitivity"].update(n_base="8"), "sensitivity spec.sensitivity.n_base"),
     (lambda r: r["sensitivity"].update(conf_level=1.5), "sensitivity spec.sensitivity.conf"),
 ])

@@ -74,10 +74,15 @@ def test_grid_points_and_runs_are_validated_up_front(folder):
     ('path = "conditions.stim.intensity_pct_rmt"', 'path = "conditions.stim.colour"',
      "conditions.stim.colour"),
     ('path = "conditions.stim.intensity_pct_rmt"', 'path = "banana.x"', "parameters.banana.x"),
-    ("values = [60, 120]", "values = []", "sweep spec.parameters.0"),
-    ("low = 0.1", "low = 2.0", "sweep spec.parameters.1"),
-    ("low = 0.1", "low = true", "sweep spec.parameters.1.low"),
-    ("n = 3", 'n = "3"', "sweep spec.parameters.1.n"),
+    ("values = [60, 120]", "values = []", "sweep spec.parameters[0]"),
+    ("low = 0.1", "low = 2.0", "sweep spec.parameters[1]"),
+    ("low = 0.1", "low = true", "sweep spec.parameters[1].low"),
+    ("n = 3", 'n = "3"', "sweep spec.parameters[1].n"),
+    # non-finite numbers: the experiment spec's number check (one validator path)
+    ("values = [60, 120]", "values = [60, inf]", "sweep spec.parameters[0].values[1]"),
+    ("values = [60, 120]", "values = [nan]", "sweep spec.parameters[0].values[0]"),
+    ("high = 1.0", "high = inf", "sweep spec.parameters[1].high"),
+    ("low = 0.1", "low = -inf", "sweep spec.parameters[1].low"),
     ('design = "grid"', 'design = "random"', "sweep spec.sweep.design"),
     ("seeds = [1]", "seeds = [1]\ncolour = 2", "sweep spec.sweep.colour"),
     ('condition = "stim"', 'condition = "stimm"', "metrics[0].condition"),
@@ -274,3 +279,108 @@ def test_a_fit_trial_runs_only_what_its_criterion_target_needs(tmp_path):
     assert CRIT_2A in [c["name"] for c in raw["criteria"]]       # what 3. requires is judged
     with pytest.raises(InputError, match="criterion"):
         build_runs(base_raw, [{}], [1], 100, [], out / "store", ["no such criterion"])
+
+
+def _fake_runs(monkeypatch):
+    """Runs without a network, in this process: every result variable is a made-up function of
+    the point's ``ltp_gain``, condition, read-out and population.  Returns the gains run."""
+    import xarray as xr
+
+    from cortexsim.criteria import evaluate
+    from cortexsim.experiment import Experiment
+    from cortexsim.results import Results
+    from cortexsim.sweep import executor
+    runs = []
+
+    def run(self, seed=None, scale=None, progress=True, **kw):
+        gain = self.spec["overrides"].get("structural.activity.ltp_gain", 1.0)
+        runs.append(gain)
+        conds = list(self.spec["conditions"])
+        v = gain * (1 + np.arange(len(conds))[:, None, None] + 10 * np.arange(2)[:, None]
+                    + 100 * np.arange(2))
+        ds = xr.Dataset({var: (("condition", "readout", "population"), v)
+                         for var in ("spine_density", "spine_density_rel", "rate_readout")},
+                        coords={"condition": conds, "readout": ["baseline", "24h"],
+                                "population": ["IT_L5", "PT_L5"]},
+                        attrs={"config": json.dumps(self.spec)})
+        return Results(ds, evaluate(ds, self.spec["criteria"]))
+
+    monkeypatch.setattr(Experiment, "run", run)
+    monkeypatch.setattr(executor, "execute", lambda tasks, **kw: map(executor.run_point, tasks))
+    return runs
+
+
+STALE = """
+[sweep]
+name = "stale"
+base = "tiny.toml"
+[[parameters]]
+path = "structural.activity.ltp_gain"
+values = [0.5, 2.0]
+[[metrics]]
+name = "density"
+var = "spine_density_rel"
+condition = "stim"
+readout = "24h"
+population = "IT_L5"
+[[metrics]]
+name = "crit"
+criterion = "spines remain"
+population = "IT_L5"
+"""
+
+
+def test_a_metric_or_criterion_redefined_under_its_name_is_recomputed(folder, monkeypatch):
+    """Case 25: the stored value of a metric's old definition is never reported under its new
+    one.  A metric (or a criterion) whose definition changed is recomputed from the run's
+    stored results, without running it again; a stored run without its results is run again."""
+    import pandas as pd
+    runs = _fake_runs(monkeypatch)
+    out = folder / "out"
+
+    def sweep(text):
+        summary = load_sweep(_write(folder, text)).run(out=out, progress=False)
+        assert summary["finished"] == 2
+        df = pd.read_parquet(out / "points.parquet")
+        return df.density.tolist(), df.crit.tolist()
+
+    # stim is the one condition kept: IT_L5 at 24 h is gain * 11, PT_L5 at baseline gain * 101
+    assert sweep(STALE) == ([5.5, 22.0], [5.5, 22.0]) and runs == [0.5, 2.0]
+    edited = STALE.replace('readout = "24h"\npopulation = "IT_L5"',
+                           'readout = "baseline"\npopulation = "PT_L5"')
+    assert sweep(edited) == ([50.5, 202.0], [5.5, 22.0])
+    assert runs == [0.5, 2.0]                                   # recomputed, not run again
+    # the criterion edited in the base spec (24 h -> baseline): the store key does not change
+    tiny = folder / "tiny.toml"
+    tiny.write_text(TINY.replace('readout = "24h"\npopulations', 'readout = "baseline"\n'
+                                                                 'populations'))
+    assert sweep(edited) == ([50.5, 202.0], [0.5, 2.0]) and runs == [0.5, 2.0]
+    assert sweep(edited) == ([50.5, 202.0], [0.5, 2.0]) and runs == [0.5, 2.0]   # as stored
+    # a stored run whose results are gone cannot be recomputed: it runs again
+    tiny.write_text(TINY)
+    for nc in (out / "store").glob("*.nc"):
+        nc.unlink()
+    assert sweep(edited) == ([50.5, 202.0], [5.5, 22.0]) and sorted(runs[2:]) == [0.5, 2.0]
+
+
+def test_a_constant_metric_is_remarked_on_in_summary_and_plot(folder, monkeypatch):
+    """A metric with one value at every run says so (issue 23): a remark in the summary, and
+    in the plot's title instead of a page of equal values and zero spreads."""
+    import matplotlib.figure
+    import xarray as xr
+
+    from cortexsim.sweep.plots import constant_value, plot_metric
+    _fake_runs(monkeypatch)
+    text = STALE.replace("structural.activity.ltp_gain", "conditions.stim.intensity_pct_rmt")
+    text = text.replace("values = [0.5, 2.0]", "values = [60, 120]")
+    summary = load_sweep(_write(folder, text)).run(out=folder / "out", progress=False)
+    assert summary["remarks"] == ["metric 'density' is 11 at every run: constant over this "
+                                  "sweep", "metric 'crit' is 11 at every run: constant over "
+                                  "this sweep"]
+    titles = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: titles.extend(
+        ax.get_title() for ax in fig.axes))
+    plot_metric(xr.load_dataset(folder / "out" / "sweep.nc"), "density", folder / "p.png")
+    assert any("constant: 11 at every point and seed" in t for t in titles), titles
+    assert constant_value([1.0, np.nan, 1.0]) == 1.0
+    assert constant_value([1.0, 1.001]) is None and constant_value([2.0]) is None

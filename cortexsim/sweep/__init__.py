@@ -19,11 +19,11 @@ go on.  Output in ``--out`` (default ``out/<sweep name>``):
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError, check_choice, check_number
+from .command import Engine, command
 from .design import design_points
 from .spec import Metric, SweepSpec, apply_params, needed_conditions, resolve_base, validate
 
@@ -99,7 +99,8 @@ def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[d
     -------
     list of dict
         One task per point and seed: ``key`` (in the store), ``code``, ``point`` (index),
-        ``params``, ``raw`` (the point's spec), ``seed``, ``scale``, ``store``, ``metrics``.
+        ``params``, ``raw`` (the point's spec), ``seed``, ``scale``, ``store``, ``metrics``,
+        ``criteria`` (the point's validated criteria, judged on its stored results).
 
     Raises
     ------
@@ -113,13 +114,13 @@ def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[d
     for i, params in enumerate(points):
         raw = needed_conditions(apply_params(base_raw, params), metrics, criteria)
         try:
-            Experiment.from_dict(raw)
+            judged = Experiment.from_dict(raw).spec["criteria"]
         except InputError as exc:
             raise exc.within(f"point {i} {params}: ") from None
         for s in seeds:
             tasks.append(dict(key=point_key(raw, s, scale, code), code=code, point=i,
                               params=params, raw=raw, seed=int(s), scale=scale,
-                              store=str(store), metrics=metrics))
+                              store=str(store), metrics=metrics, criteria=judged))
     return tasks
 
 
@@ -146,9 +147,23 @@ class Sweep:
 
     @property
     def name(self) -> str:
+        """The sweep's name (``sweep.name``)."""
         return self.spec.sweep.name
 
     def tasks(self, scale, store: Path) -> list[dict]:
+        """Every run of the sweep (:func:`build_runs`), its metrics checked against the base.
+
+        Parameters
+        ----------
+        scale : str or int or None
+            Scale of every run.
+        store : Path
+            The point store's folder.
+
+        Returns
+        -------
+        list of dict
+        """
         check_metrics(self.spec.metrics, _parsed(self.base_raw))
         return build_runs(self.base_raw, self.points, self.spec.sweep.seeds, scale,
                           [m.model_dump() for m in self.spec.metrics], store)
@@ -236,7 +251,7 @@ def run_tasks(tasks: list[dict], workers=1, scheduler=None, progress=True,
         Task key -> record (metrics, status).
     """
     from .executor import execute
-    from .store import PointStore
+    from .store import PointStore, stale_metrics
     if scheduler is None:
         check_number("--workers", workers, min=1, integer=True)
     if not tasks:
@@ -244,7 +259,7 @@ def run_tasks(tasks: list[dict], workers=1, scheduler=None, progress=True,
     store = PointStore(tasks[0]["store"])
     todo, seen = [], set()
     for t in tasks:
-        if not store.done(t["key"]) and t["key"] not in seen:
+        if not store.reusable(t) and t["key"] not in seen:
             todo.append(t)
             seen.add(t["key"])
     bar = None
@@ -261,23 +276,45 @@ def run_tasks(tasks: list[dict], workers=1, scheduler=None, progress=True,
     records = {t["key"]: store.get(t["key"]) for t in tasks}
     for t in tasks:
         rec = records[t["key"]]
-        if rec and rec["status"] == "ok" and any(m["name"] not in rec["metrics"]
-                                                 for m in t["metrics"]):
-            rec["metrics"] = _metrics_from_store(store, t)
+        if rec and rec["status"] == "ok" and stale_metrics(rec, t):
+            records[t["key"]] = _recompute(store, rec, t)
     return records
 
 
-def _metrics_from_store(store, task: dict) -> dict:
-    """Metrics of a finished run recomputed from its stored results (a metric added to the
-    sweep spec after the run)."""
+def stored_results(store, task: dict):
+    """The stored results of a finished run, with the task's criteria judged on them (not the
+    criteria of the spec that ran it: a criterion edited since is judged as it reads now).
+
+    Parameters
+    ----------
+    store : PointStore
+        The point store.
+    task : dict
+        The run's task (:func:`build_runs`).
+
+    Returns
+    -------
+    cortexsim.results.Results
+    """
     import xarray as xr
 
     from ..criteria import evaluate
     from ..results import Results
-    from .executor import compute_metrics
     ds = xr.load_dataset(store.results_path(task["key"]))
-    res = Results(ds, evaluate(ds, json.loads(ds.attrs["config"]).get("criteria", [])))
-    return compute_metrics(res, task["metrics"])
+    return Results(ds, evaluate(ds, task["criteria"]))
+
+
+def _recompute(store, record: dict, task: dict) -> dict:
+    """The record of a finished run with the task's metrics recomputed from its stored results
+    (a metric added, or redefined under the same name, since the run); written back."""
+    from .executor import compute_metrics
+    from .store import metric_defs
+    new = compute_metrics(stored_results(store, task), task["metrics"])
+    record = {**record, "metrics": {**record.get("metrics", {}), **new},
+              "metric_defs": {**(record.get("metric_defs") or {}),
+                              **metric_defs(task["metrics"], task["criteria"])}}
+    store.put(task["key"], record)
+    return record
 
 
 def _table(tasks: list[dict], records: dict, metric_names: list[str]):
@@ -365,6 +402,7 @@ def write_outputs(sweep: Sweep, tasks: list[dict], records: dict, out: Path) -> 
     import xarray as xr
 
     from .. import __version__
+    from .plots import constant_value
     from .store import atomic_write, code_version
     metric_names = [m.name for m in sweep.spec.metrics]
     df = _table(tasks, records, metric_names)
@@ -382,53 +420,37 @@ def write_outputs(sweep: Sweep, tasks: list[dict], records: dict, out: Path) -> 
     atomic_write(out / "points.parquet", lambda t: df.to_parquet(t, index=False))
     atomic_write(out / "sweep.nc", lambda t: ds.to_netcdf(t))
     n_ok = int((df.status == "ok").sum())
-    return {"out": str(out), "points": len(sweep.points), "runs": len(df), "finished": n_ok,
-            "failed": int((df.status == "error").sum()),
-            "builds": int(df.builds.sum()), "cache_hits": int(df.cache_hits.sum()),
-            "errors": sorted(set(df.error[df.status == "error"]))}
+    summary = {"out": str(out), "points": len(sweep.points), "runs": len(df), "finished": n_ok,
+               "failed": int((df.status == "error").sum()),
+               "builds": int(df.builds.sum()), "cache_hits": int(df.cache_hits.sum()),
+               "errors": sorted(set(df.error[df.status == "error"]))}
+    constant = {m: constant_value(df[m]) for m in metric_names}
+    remarks = [f"metric {m!r} is {v:.6g} at every run: constant over this sweep"
+               for m, v in constant.items() if v is not None]
+    if remarks:
+        summary["remarks"] = remarks
+    return summary
 
 
-def run_cli(spec, workers=1, scheduler=None, out=None, scale=None, progress=True,
-            plot=None) -> dict:
+def _sweep_command(spec, engine: Engine, out=None, scale=None, plot=None) -> dict:
     """``cortexsim sweep``: load, validate, run (or resume), write outputs and plots.
 
     Parameters
     ----------
-    spec : str or Path
-        The sweep spec.
-    workers : int
-        Local worker processes.
-    scheduler : str, optional
-        Dask scheduler address.
-    out : str or Path, optional
-        Output folder.
-    scale : str or int, optional
-        Replaces the scale of every run.
-    progress : bool
-        Draw a progress bar.
     plot : str, optional
         A metric to plot (``plot_<metric>.png``).
-
-    Returns
-    -------
-    dict
-        The summary.
-
-    Raises
-    ------
-    InputError
-        Any bad input, before any run.
     """
-    t0 = time.perf_counter()
     sw = load_sweep(spec)
     if plot is not None:
         check_choice("--plot", plot, [m.name for m in sw.spec.metrics])
-    summary = sw.run(workers=workers, scheduler=scheduler, scale=scale, out=out,
-                     progress=progress)
+    summary = sw.run(workers=engine.workers, scheduler=engine.scheduler, scale=scale, out=out,
+                     progress=engine.progress)
     if plot is not None:
         import xarray as xr
         from .plots import plot_metric
         ds = xr.load_dataset(Path(summary["out"]) / "sweep.nc")
         summary["plot"] = str(plot_metric(ds, plot, Path(summary["out"]) / f"plot_{plot}.png"))
-    summary["wall_s"] = round(time.perf_counter() - t0, 2)
     return summary
+
+
+run_cli = command(_sweep_command)

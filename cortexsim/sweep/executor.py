@@ -1,10 +1,11 @@
 """Run sweep points: local worker processes by default, a Dask cluster when given a scheduler.
 
 A *task* is one run (point x seed): a dict with ``key``, ``point``, ``params``, ``raw`` (the
-resolved experiment spec), ``seed``, ``scale``, ``metrics`` and ``store`` (the point store's
-folder).  :func:`run_point` runs it in a worker, writes its record to the store (atomically)
-and returns the record; an exception inside the run is recorded (status ``"error"``) and the
-sweep goes on.
+resolved experiment spec), ``seed``, ``scale``, ``metrics``, ``criteria`` (the spec's validated
+criteria) and ``store`` (the point store's folder).  :func:`run_point` runs it in a worker,
+writes its record to the store (atomically; with a hash of each metric's definition) and
+returns the record; an exception inside the run is recorded (status ``"error"``) and the sweep
+goes on.
 
 Local workers are long-lived ``spawn``-ed processes (Brian2's standalone device is one per
 process; a worker's first build of a network starts from the build cache, its later builds of
@@ -24,7 +25,7 @@ import time
 from collections.abc import Iterable, Iterator
 
 from ..errors import check_number
-from .store import PointStore
+from .store import PointStore, metric_defs
 
 _LOCK = threading.Lock()
 _BUILDS = {"builds": 0, "cache_hits": 0}
@@ -118,9 +119,8 @@ def run_point(task: dict) -> dict:
     prepare_worker()
     with _LOCK:
         store = PointStore(task["store"])
-        rec = store.get(task["key"])
-        if rec is not None and rec.get("status") == "ok":
-            return rec
+        if store.reusable(task):
+            return store.get(task["key"])
         b0 = dict(_BUILDS)
         t0 = time.perf_counter()
         rec = {k: task.get(k) for k in ("key", "code", "point", "params", "seed", "scale")}
@@ -130,6 +130,7 @@ def run_point(task: dict) -> dict:
             res = Experiment.from_dict(task["raw"]).run(seed=task["seed"], scale=task["scale"],
                                                         progress=False)
             rec["metrics"] = compute_metrics(res, task["metrics"])
+            rec["metric_defs"] = metric_defs(task["metrics"], task.get("criteria", []))
             rec["status"] = "ok"
             data = res.data
         except Exception as exc:   # recorded; the sweep goes on with the other points
@@ -155,6 +156,13 @@ class Preload(_WorkerPlugin):
     name = "cortexsim-preload"
 
     def setup(self, worker=None):
+        """Prepare the worker (:func:`prepare_worker`).
+
+        Parameters
+        ----------
+        worker : distributed.Worker, optional
+            The Dask worker (unused).
+        """
         prepare_worker()
 
 
@@ -220,7 +228,7 @@ def _run_local(tasks: list[dict], workers: int) -> Iterator[dict]:
             return
         restarts += 1
         store = PointStore(tasks[0]["store"])
-        pending = [t for t in pending if t["key"] not in done and not store.done(t["key"])]
+        pending = [t for t in pending if t["key"] not in done and not store.reusable(t)]
         if restarts > MAX_POOL_RESTARTS:
             for t in pending:
                 yield _lost(t, RuntimeError("worker processes kept dying"))

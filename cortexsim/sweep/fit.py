@@ -39,10 +39,12 @@ A fit spec (TOML)::
 A fit spec may start from another with ``extends = "other_fit.toml"`` (see :func:`load_fit`).
 
 The study lives in ``<out>/study.log`` (Optuna's journal storage): a stopped fit resumes where
-it stopped, and finished runs come from the sweep store.  Trials run on the sweep executor
-(local processes or Dask).  The evaluation is pluggable: :func:`run_fit` takes any
-``evaluate(points, seeds) -> list[list[dict]]`` (metrics per point and seed), e.g. a cheap model
-in tests.  Output in ``--out``: ``best.toml`` (an ``extends`` spec of the base with the best
+it stopped (a trial it was running, a start point too, is asked again with its parameters), and
+finished runs come from the sweep store.  A trial without a finite loss (a run failed, a target
+metric is NaN) fails with its reason and counts toward ``n_trials``.  Trials run on the sweep
+executor (local processes or Dask).  The evaluation is pluggable: :func:`run_fit` takes any
+``evaluate(points, seeds) -> list[list[dict]]`` (metrics per point and seed), e.g. a cheap
+model in tests.  Output in ``--out``: ``best.toml`` (an ``extends`` spec of the base with the best
 values), ``trials.csv``, ``importance.png``, ``fit.json`` (best value, parameters, validation).
 """
 from __future__ import annotations
@@ -55,10 +57,12 @@ from typing import Callable, Literal
 from pydantic import Field, StrictInt, StrictStr, model_validator
 
 from ..errors import InputError
-from .spec import Metric, Number, Parameter, Scalar, _Strict, resolve_base, validate
+from ..specs import StrictModel
+from .command import Engine, command
+from .spec import Metric, Number, Parameter, Scalar, resolve_base, validate
 
 
-class FitTable(_Strict):
+class FitTable(StrictModel):
     name: StrictStr = Field(min_length=1)
     base: StrictStr = Field(min_length=1)
     n_trials: StrictInt = Field(default=40, ge=1)
@@ -70,7 +74,7 @@ class FitTable(_Strict):
     description: StrictStr = ""
 
 
-class Target(_Strict):
+class Target(StrictModel):
     """``metric`` near ``value`` (within ``tolerance``), or the criterion ``criterion`` met."""
     metric: StrictStr | None = None
     criterion: StrictStr | None = None
@@ -86,7 +90,7 @@ class Target(_Strict):
         return self
 
 
-class FitSpec(_Strict):
+class FitSpec(StrictModel):
     fit: FitTable
     #: fixed values for every trial (dotted path -> value, as a parameter's path), e.g. the
     #: mechanisms switched on in this fit; written into best.toml with the fitted values
@@ -143,6 +147,8 @@ def loss(targets: list[Target], metrics: dict, criteria: dict | None = None) -> 
         if t.metric is not None:
             v = metrics.get(t.metric, math.nan)
             total += ((v - t.value) / t.tolerance) ** 2
+        elif t.criterion not in (criteria or {}):    # a run that failed: no criteria judged
+            return math.inf
         else:
             op, thr, observed = criteria[t.criterion]
             for v in observed:
@@ -171,9 +177,15 @@ def _suggest(trial, params: list[Parameter]) -> dict:
             for p in params}
 
 
-def run_fit(spec: FitSpec, evaluate: Callable, out, n_trials: int | None = None,
-            criteria: dict | None = None) -> dict:
-    """Run (or resume) the study until it has ``n_trials`` finished trials.
+def run_fit(spec: FitSpec, evaluate: Callable, out, n_trials: int | None = None) -> dict:
+    """Run (or resume) the study until it has ``n_trials`` finished trials, failed ones
+    included.
+
+    A trial fails where its loss is not finite (a run failed, a target metric is NaN); the
+    reason is kept with the trial (user attribute ``failure``).  A fit none of whose first
+    :data:`MAX_FAILURES_BEFORE_SUCCESS` trials succeeds stops there.  A trial left running by
+    a fit that was stopped (Ctrl-C, ``kill``) is closed and asked again with the same
+    parameters (start points included); it does not count.
 
     Parameters
     ----------
@@ -182,7 +194,8 @@ def run_fit(spec: FitSpec, evaluate: Callable, out, n_trials: int | None = None,
     evaluate : callable
         ``evaluate(points, seeds)`` -> for each point (dict path -> value) a list (one per seed)
         of metric dicts; for criterion targets each metric dict carries
-        ``"__criteria__": {name: (op, threshold, observed values)}``.
+        ``"__criteria__": {name: (op, threshold, observed values)}``; a failed run's dict
+        carries ``"__error__"`` (its error).
     out : path
         Folder of the study journal and outputs.
     n_trials : int, optional
@@ -191,29 +204,16 @@ def run_fit(spec: FitSpec, evaluate: Callable, out, n_trials: int | None = None,
     Returns
     -------
     dict
-        ``best_params``, ``best_loss``, ``n_trials`` and the study object under ``study``.
+        ``best_params``, ``best_loss`` (None and NaN when no trial succeeded), ``n_trials``
+        (finished trials), ``n_failed``, ``failures`` (reason -> number of trials) and the
+        study object under ``study``.
     """
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    out = Path(out)
-    storage = _storage(out / "study.log")
-    study = optuna.create_study(study_name=spec.fit.name, storage=storage,
-                                sampler=_sampler(spec.fit.sampler, spec.fit.sampler_seed),
-                                direction="minimize", load_if_exists=True)
-    # trials asked by a fit that was stopped before telling them: closed as failed
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-    if not study.trials:            # a new study: the start points first (not again on resume)
-        for point in spec.start:
-            study.enqueue_trial({k: float(v) for k, v in point.items()})
+    study = _open_study(spec, Path(out))
     total = n_trials or spec.fit.n_trials
-
-    def n_done():
-        return len(study.get_trials(deepcopy=False,
-                                    states=(optuna.trial.TrialState.COMPLETE,)))
-
-    while n_done() < total:
-        trials = [study.ask() for _ in range(min(spec.fit.batch, total - n_done()))]
+    while (left := total - len(_finished(study))) > 0 and not _hopeless(study):
+        trials = [study.ask() for _ in range(min(spec.fit.batch, left))]
         points = [_suggest(t, spec.parameters) for t in trials]
         results = evaluate(points, list(spec.fit.seeds))
         for t, per_seed in zip(trials, results):
@@ -222,9 +222,90 @@ def run_fit(spec: FitSpec, evaluate: Callable, out, n_trials: int | None = None,
             if math.isfinite(value):
                 study.tell(t, value)
             else:
+                t.set_user_attr("failure", failure_reason(spec.targets, per_seed))
                 study.tell(t, state=optuna.trial.TrialState.FAIL)
-    return {"best_params": dict(study.best_params), "best_loss": float(study.best_value),
-            "n_trials": n_done(), "study": study}
+    return _outcome(study)
+
+
+#: a fit whose first this many trials all failed stops (its targets cannot be computed)
+MAX_FAILURES_BEFORE_SUCCESS = 10
+
+
+def _open_study(spec: FitSpec, out: Path):
+    """The study in ``out/study.log`` (new: the start points queued first); trials left
+    running by a stopped fit closed and queued again with their parameters."""
+    import optuna
+    study = optuna.create_study(study_name=spec.fit.name, storage=_storage(out / "study.log"),
+                                sampler=_sampler(spec.fit.sampler, spec.fit.sampler_seed),
+                                direction="minimize", load_if_exists=True)
+    if not study.trials:            # a new study: the start points first (not again on resume)
+        for point in spec.start:
+            study.enqueue_trial({k: float(v) for k, v in point.items()})
+    bounds = {p.path: (p.low, p.high) for p in spec.parameters}
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        params = {**t.system_attrs.get("fixed_params", {}), **t.params}
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)     # no "failure": not counted
+        if params and all(k in bounds and bounds[k][0] <= v <= bounds[k][1]
+                          for k, v in params.items()):
+            study.enqueue_trial(params)
+    return study
+
+
+def _finished(study) -> list:
+    """Trials that count toward the budget: complete ones, and failed ones with a reason (not
+    those closed because their fit was stopped)."""
+    import optuna
+    state = optuna.trial.TrialState
+    return [t for t in study.get_trials(deepcopy=False, states=(state.COMPLETE, state.FAIL))
+            if t.state == state.COMPLETE or "failure" in t.user_attrs]
+
+
+def _hopeless(study) -> bool:
+    done = _finished(study)
+    return len(done) >= MAX_FAILURES_BEFORE_SUCCESS and all(t.value is None for t in done)
+
+
+def _outcome(study) -> dict:
+    from collections import Counter
+    done = _finished(study)
+    failures = Counter(t.user_attrs["failure"] for t in done if t.value is None)
+    ok = [t for t in done if t.value is not None]
+    best = min(ok, key=lambda t: t.value) if ok else None
+    return {"best_params": dict(best.params) if best else None,
+            "best_loss": float(best.value) if best else math.nan,
+            "n_trials": len(done), "n_failed": sum(failures.values()),
+            "failures": dict(failures.most_common()), "study": study}
+
+
+def failure_reason(targets: list[Target], per_seed: list[dict]) -> str:
+    """Why a trial has no finite loss: the first failed run's error, else the first target
+    without a value (a metric that is NaN, a criterion with no finite observation).
+
+    Parameters
+    ----------
+    targets : list of Target
+        The fit's targets.
+    per_seed : list of dict
+        The trial's metric dicts, one per seed (``__error__`` for a failed run).
+
+    Returns
+    -------
+    str
+    """
+    if not per_seed:
+        return "no run of the trial gave a result"
+    for m in per_seed:
+        if m.get("__error__"):
+            return f"run failed: {m['__error__']}"
+    for t in targets:
+        for m in per_seed:
+            if t.metric is not None and not math.isfinite(m.get(t.metric, math.nan)):
+                return f"metric {t.metric!r} is NaN"
+            crit = (m.get("__criteria__") or {}).get(t.criterion)
+            if t.criterion is not None and (crit is None
+                                            or not all(math.isfinite(v) for v in crit[2])):
+                return f"criterion {t.criterion!r} has no value"
+    return "loss is not finite"
 
 
 def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=None) -> dict:
@@ -246,7 +327,13 @@ def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=No
     Returns
     -------
     dict
-        The summary written to fit.json.
+        The summary written to fit.json (with ``n_failed`` and ``failures``, reason -> number
+        of trials, where trials failed).
+
+    Raises
+    ------
+    InputError
+        No trial succeeded (field ``fit``): the reasons, after trials.csv is written.
     """
     import optuna
 
@@ -254,13 +341,20 @@ def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=No
     from .store import atomic_write
     out = Path(out)
     study = result["study"]
-    best = result["best_params"]
-    text = best_spec_text({**spec.overrides, **best}, base_path, out)
-    atomic_write(out / "best.toml", lambda t: t.write_text(text))
     df = study.trials_dataframe()
     atomic_write(out / "trials.csv", lambda t: df.to_csv(t, index=False))
+    best = result["best_params"]
+    if best is None:
+        reasons = "; ".join(f"{r} ({n} trial{'s' if n > 1 else ''})"
+                            for r, n in result["failures"].items())
+        raise InputError("fit", f"no trial succeeded ({result['n_failed']} failed, trials in "
+                                f"{out / 'trials.csv'}): {reasons}")
+    text = best_spec_text({**spec.overrides, **best}, base_path, out)
+    atomic_write(out / "best.toml", lambda t: t.write_text(text))
     summary = {"out": str(out), "best_params": best, "best_loss": result["best_loss"],
                "n_trials": result["n_trials"], "best_spec": str(out / "best.toml")}
+    if result.get("n_failed"):
+        summary.update(n_failed=result["n_failed"], failures=result["failures"])
     if len(spec.parameters) > 1 and result["n_trials"] > 1:
         imp = optuna.importance.get_param_importances(study)
         plot_bars(list(imp), {"importance": (list(imp.values()), None)},
@@ -270,8 +364,8 @@ def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=No
         per_seed = evaluate([best], list(spec.fit.validation_seeds))[0]
         losses = [loss(spec.targets, m, m.get("__criteria__")) for m in per_seed]
         summary["validation"] = {"seeds": list(spec.fit.validation_seeds), "losses": losses,
-                                 "metrics": [{k: v for k, v in m.items() if k != "__criteria__"}
-                                             for m in per_seed]}
+                                 "metrics": [{k: v for k, v in m.items()
+                                              if not k.startswith("__")} for m in per_seed]}
     text = json.dumps(summary, indent=2, default=float)
     atomic_write(out / "fit.json", lambda t: t.write_text(text))
     return summary
@@ -328,7 +422,7 @@ def _toml_value(v) -> str:
 
 # --------------------------------------------------------------------------- on the engine
 def engine_evaluator(base_raw: dict, metrics: list[dict], crit_names: list[str], scale,
-                     store: Path, workers=1, scheduler=None, progress=False) -> Callable:
+                     store: Path, engine: Engine | None = None) -> Callable:
     """``evaluate(points, seeds)`` running experiment runs on the sweep executor (and its
     store: a resumed fit re-uses finished runs).
 
@@ -344,41 +438,41 @@ def engine_evaluator(base_raw: dict, metrics: list[dict], crit_names: list[str],
         Scale of every run.
     store : Path
         The point store's folder.
-    workers : int
-        Local worker processes.
-    scheduler : str, optional
-        Dask scheduler address.
-    progress : bool
-        Draw a progress bar.
+    engine : Engine, optional
+        Where the runs go (default: one local worker, no progress bar).
 
     Returns
     -------
     callable
+        ``evaluate(points, seeds)``: per point, per seed, the run's metrics (with
+        ``__criteria__`` for criterion targets), or ``{"__error__": error}`` for a failed run.
     """
-    from . import build_runs, run_tasks
+    from . import build_runs
+    engine = engine or Engine(progress=False)
 
     def evaluate(points, seeds):
         tasks = build_runs(base_raw, points, seeds, scale, metrics, store, crit_names)
-        recs = run_tasks(tasks, workers=workers, scheduler=scheduler, progress=progress,
-                         desc="trials")
-        out = [[] for _ in points]
-        for t in tasks:
-            rec = recs[t["key"]] or {}
-            m = dict(rec.get("metrics", {})) if rec.get("status") == "ok" else {}
-            if crit_names and m:
-                m["__criteria__"] = _criteria_of(store, t, crit_names)
-            out[t["point"]].append(m)
-        return out
+        by_point = engine.records_by_point(tasks, len(points), "trials")
+        tasks_by_point = [[t for t in tasks if t["point"] == i] for i in range(len(points))]
+        return [[_trial_metrics(store, t, rec, crit_names) for t, rec in zip(ts, recs)]
+                for ts, recs in zip(tasks_by_point, by_point)]
 
     return evaluate
 
 
-def _criteria_of(store: Path, task: dict, names: list[str]) -> dict:
-    import xarray as xr
+def _trial_metrics(store: Path, task: dict, rec: dict, crit_names: list[str]) -> dict:
+    """One run's metrics for the loss: its metrics and the criteria a target needs (judged on
+    its stored results as the criteria read now), or its error."""
+    if rec.get("status") != "ok":
+        return {"__error__": rec.get("error") or f"no result (status {rec.get('status')})"}
+    m = dict(rec.get("metrics", {}))
+    if crit_names:
+        import xarray as xr
 
-    from .store import PointStore
-    ds = xr.load_dataset(PointStore(store).results_path(task["key"]))
-    return criteria_values(ds, json.loads(ds.attrs["config"])["criteria"], names)
+        from .store import PointStore
+        ds = xr.load_dataset(PointStore(store).results_path(task["key"]))
+        m["__criteria__"] = criteria_values(ds, task["criteria"], crit_names)
+    return m
 
 
 def criteria_values(ds, criteria: list[dict], names) -> dict:
@@ -401,7 +495,9 @@ def criteria_values(ds, criteria: list[dict], names) -> dict:
     """
     from ..criteria import evaluate
     rows = {r["name"]: r for r in evaluate(ds, criteria)}
-    return {c["name"]: (c["op"], c["value"], list(rows[c["name"]]["observed"].values()))
+    mag = {c["name"]: (abs if c.get("abs") else float) for c in criteria}   # two-sided: |v|
+    return {c["name"]: (c["op"], c["value"],
+                        [mag[c["name"]](v) for v in rows[c["name"]]["observed"].values()])
             for c in criteria if c["name"] in set(names)}
 
 
@@ -518,37 +614,14 @@ def prepare(spec_path, scale=None, out=None):
     return spec, base_path, base_raw, crit_names, out
 
 
-def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress=True,
-            n_trials=None) -> dict:
+def _fit_command(spec_path, engine: Engine, out=None, scale=None, n_trials=None) -> dict:
     """``cortexsim fit``: validate everything, then run or resume the study and write the
     outputs.
 
     Parameters
     ----------
-    spec_path : str or Path
-        The fit spec.
-    workers : int
-        Local worker processes.
-    scheduler : str, optional
-        Dask scheduler address.
-    out : str or Path, optional
-        Output folder.
-    scale : str or int, optional
-        Replaces the scale of every run.
-    progress : bool
-        Draw progress bars.
     n_trials : int, optional
         Replaces the spec's number of trials.
-
-    Returns
-    -------
-    dict
-        The summary.
-
-    Raises
-    ------
-    InputError
-        Any bad input, before any run.
     """
     from ..errors import check_number
     if n_trials is not None:
@@ -556,8 +629,10 @@ def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress
     from ..outdir import claim_out_dir
     spec, base_path, base_raw, crit_names, out = prepare(spec_path, scale, out)
     evaluate = engine_evaluator(base_raw, [m.model_dump() for m in spec.metrics], crit_names,
-                                scale, out / "store", workers=workers, scheduler=scheduler,
-                                progress=progress)
+                                scale, out / "store", engine)
     with claim_out_dir(out):          # one writer at a time (exit 2 naming it)
         result = run_fit(spec, evaluate, out, n_trials=n_trials)
         return write_outputs(spec, result, out, base_path, evaluate)
+
+
+run_cli = command(_fit_command)

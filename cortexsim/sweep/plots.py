@@ -13,10 +13,31 @@ def _plt():
     return plt
 
 
+def constant_value(values) -> float | None:
+    """The one value of a metric that is the same at every run: its finite values (at least
+    two) equal to within 1e-12 relative; None where it varies (or has fewer values).
+
+    Parameters
+    ----------
+    values : array_like
+        The metric at every run (NaN for a run without a value).
+
+    Returns
+    -------
+    float or None
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size < 2 or np.ptp(v) > 1e-12 * max(1.0, abs(float(v[0]))):
+        return None
+    return float(v[0])
+
+
 def plot_metric(ds, metric: str, path) -> Path:
     """One metric of a sweep Dataset: a line with replicate spread (one grid parameter), a
     heat map of the replicate mean with the spread written in each cell (two), or the metric
-    against each parameter (samples, lists, larger grids).
+    against each parameter (samples, lists, larger grids).  A metric with one value at every
+    run says so in the title (:func:`constant_value`).
 
     Parameters
     ----------
@@ -78,7 +99,11 @@ def plot_metric(ds, metric: str, path) -> Path:
             ax.plot(x, flat.values.ravel(), "o", ms=5)
             ax.set_xlabel(p)
             ax.set_ylabel(metric)
-    ax.set_title(f"{metric} ({nseed} seed{'s' if nseed > 1 else ''} per point)", fontsize=9)
+    title = f"{metric} ({nseed} seed{'s' if nseed > 1 else ''} per point)"
+    const = constant_value(da.values)
+    if const is not None:          # else a page of equal values and zero spreads, unremarked
+        title += f"\nconstant: {const:.6g} at every point and seed"
+    ax.set_title(title, fontsize=9, color="C3" if const is not None else None)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)

@@ -32,10 +32,12 @@ from typing import Callable
 import numpy as np
 from pydantic import Field, StrictFloat, StrictInt, StrictStr, model_validator
 
-from .spec import Metric, Parameter, _Strict, resolve_base, validate
+from ..specs import StrictModel
+from .command import Engine, command
+from .spec import Metric, Parameter, resolve_base, validate
 
 
-class SensitivityTable(_Strict):
+class SensitivityTable(StrictModel):
     name: StrictStr = Field(min_length=1)
     base: StrictStr = Field(min_length=1)
     n_base: StrictInt = Field(default=8, ge=2)
@@ -45,7 +47,7 @@ class SensitivityTable(_Strict):
     description: StrictStr = ""
 
 
-class SensitivitySpec(_Strict):
+class SensitivitySpec(StrictModel):
     sensitivity: SensitivityTable
     parameters: list[Parameter] = Field(min_length=2)
     metrics: list[Metric] = Field(min_length=1)
@@ -120,6 +122,8 @@ def analyze(spec: SensitivitySpec, points: list[dict], evaluate: Callable) -> di
     dict
     """
     from SALib.analyze import sobol as sobol_analyze
+
+    from .plots import constant_value
     prob = problem(spec.parameters)
     per_point = evaluate(points, list(spec.sensitivity.seeds))
     out = {}
@@ -128,6 +132,10 @@ def analyze(spec: SensitivitySpec, points: list[dict], evaluate: Callable) -> di
                       for rs in per_point])
         if not np.all(np.isfinite(y)):
             out[m.name] = {"error": f"{int((~np.isfinite(y)).sum())} runs without a value"}
+            continue
+        if constant_value(y) is not None:
+            out[m.name] = {"error": f"constant ({y[0]:.6g}) at every point: it depends on "
+                                    "none of the parameters in this box"}
             continue
         si = sobol_analyze.analyze(prob, y, calc_second_order=False,
                                    conf_level=spec.sensitivity.conf_level,
@@ -214,49 +222,18 @@ def prepare(spec_path, scale=None, out=None):
     return spec, points, tasks, out
 
 
-def run_cli(spec_path, workers=1, scheduler=None, out=None, scale=None, progress=True) -> dict:
+def _sensitivity_command(spec_path, engine: Engine, out=None, scale=None) -> dict:
     """``cortexsim sensitivity``: sample, validate, run on the sweep engine, analyse and write
-    the outputs.
-
-    Parameters
-    ----------
-    spec_path : str or Path
-        The sensitivity spec.
-    workers : int
-        Local worker processes.
-    scheduler : str, optional
-        Dask scheduler address.
-    out : str or Path, optional
-        Output folder.
-    scale : str or int, optional
-        Replaces the scale of every run.
-    progress : bool
-        Draw progress bars.
-
-    Returns
-    -------
-    dict
-        The summary.
-
-    Raises
-    ------
-    InputError
-        Any bad input, before any run.
-    """
+    the outputs."""
     from ..outdir import claim_out_dir
-
-    from . import run_tasks
     spec, points, tasks, out = prepare(spec_path, scale, out)
 
     def evaluate(pts, seeds):
-        recs = run_tasks(tasks, workers=workers, scheduler=scheduler, progress=progress,
-                         desc=spec.sensitivity.name)
-        res = [[] for _ in pts]
-        for t in tasks:
-            rec = recs[t["key"]] or {}
-            if rec.get("status") == "ok":
-                res[t["point"]].append(rec["metrics"])
-        return res
+        return [[r["metrics"] for r in recs if r.get("status") == "ok"]
+                for recs in engine.records_by_point(tasks, len(pts), spec.sensitivity.name)]
 
     with claim_out_dir(out):          # one writer at a time (exit 2 naming it)
         return write_outputs(spec, analyze(spec, points, evaluate), out)
+
+
+run_cli = command(_sensitivity_command)

@@ -32,31 +32,43 @@ A sweep spec (TOML)::
 A parameter path whose first component is a model file name (``circuit``, ``cells``,
 ``synaptic``, ``structural``, ``stress``, ``coupling``) becomes an entry of the spec's
 ``[overrides]`` table; any other path sets that key in the experiment spec (its tables must
-exist; the key itself is checked by the experiment's own validation).  Every error is an
-:class:`~cortexsim.errors.InputError` naming the field.
+exist; the key itself is checked by the experiment's own validation).  The models are
+validated on the experiment spec's path (:mod:`cortexsim.specs`: strict types, no unknown keys,
+NaN and infinities rejected, with the number checks of :func:`cortexsim.errors.check_number`);
+every error is an :class:`~cortexsim.errors.InputError` naming the field.
 """
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
-from pydantic import ValidationError, model_validator
+from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import model_validator
 
-from ..errors import InputError
+from ..errors import InputError, check_number
+from ..specs import StrictModel
+from ..specs import validate as validate_model
 
-Number = Union[StrictInt, StrictFloat]
-Scalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
+
+def _number(v):
+    """A finite number, not a boolean or a string (:func:`~cortexsim.errors.check_number`)."""
+    return check_number("value", v)
+
+
+def _finite(v):
+    """A number is finite (:func:`_number`); a boolean or a string is left to its type."""
+    return v if isinstance(v, (bool, str)) else _number(v)
+
+
+#: a number of a spec (an int or a float, finite)
+Number = Annotated[Union[StrictInt, StrictFloat], BeforeValidator(_number)]
+#: a value a parameter may take (a finite number, a boolean or a string)
+Scalar = Annotated[Union[StrictBool, StrictInt, StrictFloat, StrictStr], BeforeValidator(_finite)]
 DESIGNS = ("grid", "list", "sobol", "lhs")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class Parameter(_Strict):
+class Parameter(StrictModel):
     """One swept or fitted parameter: explicit ``values``, or a range ``low``..``high``
     (``n`` values for a grid; bounds for samples, fits and sensitivity), optionally log."""
     path: StrictStr = Field(min_length=1)
@@ -76,8 +88,6 @@ class Parameter(_Strict):
             return self
         if self.low is None or self.high is None:
             raise ValueError("needs values, or low and high")
-        if not (math.isfinite(self.low) and math.isfinite(self.high)):
-            raise ValueError("low and high must be finite")
         if self.high <= self.low:
             raise ValueError(f"empty or inverted range: low {self.low} >= high {self.high}")
         if self.log and self.low <= 0:
@@ -86,10 +96,11 @@ class Parameter(_Strict):
 
     @property
     def is_range(self) -> bool:
+        """A range ``low``..``high`` (not a list of values)."""
         return self.values is None
 
 
-class Metric(_Strict):
+class Metric(StrictModel):
     """A number per run: ``var`` at condition/read-out/population (minus another condition),
     or the observed value of the criterion named ``criterion`` for ``population``."""
     name: StrictStr = Field(min_length=1)
@@ -112,7 +123,7 @@ class Metric(_Strict):
         return self
 
 
-class SweepTable(_Strict):
+class SweepTable(StrictModel):
     name: StrictStr = Field(min_length=1)
     base: StrictStr = Field(min_length=1)
     design: Literal["grid", "list", "sobol", "lhs"] = "grid"
@@ -122,7 +133,7 @@ class SweepTable(_Strict):
     description: StrictStr = ""
 
 
-class SweepSpec(_Strict):
+class SweepSpec(StrictModel):
     sweep: SweepTable
     parameters: list[Parameter] = Field(default_factory=list)
     points: list[dict[str, Scalar]] = Field(default_factory=list)
@@ -164,23 +175,9 @@ class SweepSpec(_Strict):
         return self
 
 
-def _first_error(exc: ValidationError, where: str) -> InputError:
-    e = exc.errors()[0]
-    loc = ".".join(str(x) for x in e["loc"])
-    msg = e["msg"].removeprefix("Value error, ")
-    field = f"{where}.{loc}" if loc else where
-    if e["type"] == "extra_forbidden":
-        return InputError(field, "unknown key")
-    if e["type"] == "missing":
-        return InputError(field, "missing")
-    if e["type"] == "literal_error":
-        return InputError(field, f"unknown value {e.get('input')!r}",
-                          e.get("ctx", {}).get("expected"))
-    return InputError(field, msg)
-
-
-def validate(model: type[BaseModel], raw: dict, where: str):
-    """``model.model_validate(raw)`` with the first error as an InputError naming the field.
+def validate(model: type[StrictModel], raw: dict, where: str):
+    """``model.model_validate(raw)`` with the first error as an InputError naming the field
+    (:func:`cortexsim.specs.validate`, the experiment spec's validation).
 
     Parameters
     ----------
@@ -202,10 +199,7 @@ def validate(model: type[BaseModel], raw: dict, where: str):
     """
     if not isinstance(raw, dict):
         raise InputError(where, "must be a table")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise _first_error(exc, where) from None
+    return validate_model(model, raw, f"{where}.")
 
 
 # --------------------------------------------------------------------------- paths

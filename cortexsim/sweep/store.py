@@ -1,11 +1,16 @@
 """The resumable point store: one file per finished run, written atomically.
 
-A run (one point, one seed) is keyed by a hash of its resolved experiment spec, seed, scale and
-the code version (the package's source and the model files).  Its record ``<key>.json`` (the
-parameters, metrics, status, error, builds, wall time) and its results ``<key>.nc`` are written
-to a temporary file in the same folder, flushed to disk and moved into place with
-``os.replace``: a reader sees either no file or a whole one, and ``kill -9`` at any moment leaves
-no corrupt file.  The record is written last, so it marks the point as finished.
+A run (one point, one seed) is keyed by a hash of its resolved experiment spec without its
+criteria (they judge results, they do not change them), seed, scale and the code version (the
+package's source and the model files).  What is computed from a run's results (its metrics, the
+criteria judged on it) is recomputed from the stored ``<key>.nc`` whenever its definition
+changed: the record keeps a hash of each metric's definition (:func:`metric_defs`).
+
+A run's record ``<key>.json`` (the parameters, metrics and their definitions' hashes, status,
+error, builds, wall time) and its results ``<key>.nc`` are written to a temporary file in the
+same folder, flushed to disk and moved into place with ``os.replace``: a reader sees either no
+file or a whole one, and ``kill -9`` at any moment leaves no corrupt file.  The record is
+written last, so it marks the point as finished.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ def code_version() -> str:
 
 
 def point_key(raw_spec: dict, seed: int, scale, code: str | None = None) -> str:
-    """The store key of one run: resolved spec + seed + scale + code version.
+    """The store key of one run: resolved spec (without its criteria) + seed + scale + code
+    version.
 
     Parameters
     ----------
@@ -41,9 +47,35 @@ def point_key(raw_spec: dict, seed: int, scale, code: str | None = None) -> str:
     -------
     str
     """
-    blob = json.dumps({"spec": raw_spec, "seed": int(seed), "scale": scale,
-                       "code": code or code_version()}, sort_keys=True, default=str)
+    spec = {k: v for k, v in raw_spec.items() if k != "criteria"}
+    return _digest({"spec": spec, "seed": int(seed), "scale": scale,
+                    "code": code or code_version()})
+
+
+def _digest(obj) -> str:
+    blob = json.dumps(obj, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def metric_defs(metrics: list[dict], criteria: list[dict]) -> dict:
+    """A hash of each metric's definition: its own fields, and for a criterion's observed value
+    the criteria of the run as well (a criterion may ``require`` another).  A stored value
+    whose hash differs from the current one is stale.
+
+    Parameters
+    ----------
+    metrics : list of dict
+        The metrics (:class:`~cortexsim.sweep.spec.Metric` dumps).
+    criteria : list of dict
+        The run's validated criteria.
+
+    Returns
+    -------
+    dict
+        Metric name -> hash.
+    """
+    return {m["name"]: _digest({"metric": m, "criteria": criteria if m.get("criterion")
+                                else None}) for m in metrics}
 
 
 class PointStore:
@@ -60,12 +92,25 @@ class PointStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def record_path(self, key: str) -> Path:
+        """The file of the record of the run ``key`` (:func:`point_key`): ``<key>.json``."""
         return self.root / f"{key}.json"
 
     def results_path(self, key: str) -> Path:
+        """The file of the results of the run ``key``: ``<key>.nc``."""
         return self.root / f"{key}.nc"
 
     def get(self, key: str) -> dict | None:
+        """The record of run ``key``, or None where there is none.
+
+        Parameters
+        ----------
+        key : str
+            A run's key (:func:`point_key`).
+
+        Returns
+        -------
+        dict or None
+        """
         p = self.record_path(key)
         if not p.is_file():
             return None
@@ -76,6 +121,24 @@ class PointStore:
         rec = self.get(key)
         return rec is not None and rec.get("status") == "ok"
 
+    def reusable(self, task: dict) -> bool:
+        """The run of ``task`` is finished and gives its metrics: as stored, or recomputed
+        from its stored results (a metric whose definition changed since the run).
+
+        Parameters
+        ----------
+        task : dict
+            A task (:func:`cortexsim.sweep.build_runs`): ``key``, ``metrics``, ``criteria``.
+
+        Returns
+        -------
+        bool
+        """
+        rec = self.get(task["key"])
+        if rec is None or rec.get("status") != "ok":
+            return False
+        return not stale_metrics(rec, task) or self.results_path(task["key"]).is_file()
+
     def put(self, key: str, record: dict, data=None) -> None:
         """Write the results Dataset (if any), then the record (the 'finished' mark)."""
         if data is not None:
@@ -84,7 +147,29 @@ class PointStore:
         atomic_write(self.record_path(key), lambda t: t.write_text(text))
 
     def keys(self) -> list[str]:
+        """Keys of every run with a record, sorted."""
         return sorted(p.stem for p in self.root.glob("*.json") if not p.name.startswith("."))
+
+
+def stale_metrics(record: dict, task: dict) -> list[dict]:
+    """The metrics of ``task`` that ``record`` (a finished run) holds under another definition,
+    or not at all.
+
+    Parameters
+    ----------
+    record : dict
+        The run's record.
+    task : dict
+        A task with ``metrics`` and ``criteria``.
+
+    Returns
+    -------
+    list of dict
+    """
+    have = record.get("metric_defs") or {}
+    want = metric_defs(task["metrics"], task.get("criteria", []))
+    return [m for m in task["metrics"] if have.get(m["name"]) != want[m["name"]]
+            or m["name"] not in record.get("metrics", {})]
 
 
 def _json_default(v):
