@@ -7,8 +7,13 @@ integers such as counts of things) are settings, not parameters, and are allowed
 
 ``load_model("cells")`` reads ``models/cells.toml`` and returns a :class:`ParamTree`, a nested
 dict whose parameter leaves keep their metadata.  ``tree.value("IT_L5.tau_m")`` gives the bare
-number (in the file's unit), ``tree.meta(path)`` its unit and source, ``tree.values()`` a plain
+number (in the shipped file's unit, see below), ``tree.meta(path)`` its unit and source, ``tree.values()`` a plain
 nested dict of numbers, and ``tree.set(path, v)`` overrides a value (used by specs and sweeps).
+
+Units are enforced where a model file is read (:func:`load_model`, :func:`conform_units`): the
+shipped file of the same name declares the unit the code computes in, and every parameter of a
+user's file (``CORTEXSIM_MODELS``) is converted to it, so ``values()`` is always in the shipped
+units.  A wrong dimension, an unknown unit or a missing unit is an error naming file and key.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import functools
 import importlib.resources
 import math
 import os
+import tokenize
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -25,9 +31,14 @@ from .errors import InputError
 
 PARAM_KEYS = {"value", "unit", "source"}
 #: without an explicit ``range = [lo, hi]`` in its model file, an overridden number keeps the
-#: sign of its default and stays within this factor of it (both ways); zero defaults take any
+#: sign of its default and stays less than this factor away from it, both ways (strictly
+#: between ``|default| / 1000`` and ``1000 |default|``: a number typed in a unit 1000x off is
+#: refused), or is exactly 0 (the term switched off, as ablations do); zero defaults take any
 #: finite value.  Integers stay integers.
 DEFAULT_RANGE_FACTOR = 1000.0
+#: significant digits kept by a unit conversion on load (removes the rounding noise of the
+#: conversion factor, so 0.153929 nF gives the shipped 153.929 pF bit for bit)
+_CONVERTED_DIGITS = 15
 
 
 def _kind(v) -> str:
@@ -43,8 +54,10 @@ def _kind(v) -> str:
 
 
 def allowed_range(node: dict) -> tuple[float, float]:
-    """The values a parameter may take: its ``range`` or the default rule (see
-    :data:`DEFAULT_RANGE_FACTOR`).
+    """The bounds of a parameter's values: its ``range`` (inclusive), or the default rule
+    (exclusive bounds: the default's sign and less than :data:`DEFAULT_RANGE_FACTOR` times
+    away from it either way, so a number typed in a unit 1,000x off is refused; 0 is allowed
+    besides, see :func:`in_allowed_range`).
 
     Parameters
     ----------
@@ -60,10 +73,40 @@ def allowed_range(node: dict) -> tuple[float, float]:
         return float(lo), float(hi)
     v = node["value"]
     if v > 0:
-        return 0.0, v * DEFAULT_RANGE_FACTOR
+        return v / DEFAULT_RANGE_FACTOR, v * DEFAULT_RANGE_FACTOR
     if v < 0:
-        return v * DEFAULT_RANGE_FACTOR, 0.0
+        return v * DEFAULT_RANGE_FACTOR, v / DEFAULT_RANGE_FACTOR
     return -math.inf, math.inf
+
+
+def in_allowed_range(node: dict, value: float) -> bool:
+    """Whether ``value`` may replace the parameter's value: within its ``range``, or, where the
+    model file declares none, exactly 0 (the term switched off) or strictly inside
+    :func:`allowed_range`.
+
+    Parameters
+    ----------
+    node : dict
+        A parameter ``{value, unit, source, range?}``.
+    value : float
+        The new value, in the node's unit.
+
+    Returns
+    -------
+    bool
+    """
+    lo, hi = allowed_range(node)
+    if "range" in node:
+        return lo <= value <= hi
+    return value == 0 or lo < value < hi
+
+
+def _allowed_text(node: dict, unit: str | None) -> str:
+    lo, hi = allowed_range(node)
+    u = f" {unit}" if unit not in (None, "", "1") else ""
+    if "range" in node or math.isinf(hi - lo):
+        return f"[{lo:g}, {hi:g}]{u}"
+    return f"0, or above {lo:g} and below {hi:g}{u}"
 
 
 def convert(path: str, q, unit: str, to: str | None = None) -> float:
@@ -106,9 +149,38 @@ def convert(path: str, q, unit: str, to: str | None = None) -> float:
     except pint.DimensionalityError:
         raise InputError(path, f"unit {unit!r} has the wrong dimension", f"units of {to!r}") \
             from None
-    except (pint.UndefinedUnitError, AttributeError, TypeError, ValueError, AssertionError):
+    except (pint.PintError, tokenize.TokenError, AttributeError, TypeError, ValueError,
+            AssertionError):  # an unknown unit, or a string pint cannot parse
         raise InputError(path, f"cannot convert {unit!r}" + (f" to {to!r}" if to else ""),
                          [to] if to else None) from None
+
+
+def number_in(path: str, node, unit: str):
+    """A plain value as it is, or a parameter leaf ``{value, unit, ...}`` converted to ``unit``.
+
+    For readers of model values handed in as dicts (not read by :func:`load_model`), so that
+    a leaf's unit is never dropped.
+
+    Parameters
+    ----------
+    path : str
+        Dotted path of the value (for the error message).
+    node : object
+        A number (taken to be in ``unit``) or a parameter leaf.
+    unit : str
+        The unit wanted.
+
+    Returns
+    -------
+    object
+        The number in ``unit`` (a plain value unchanged).
+
+    Raises
+    ------
+    InputError
+        Naming ``path``: the leaf's unit has another dimension or is unknown.
+    """
+    return convert(path, node["value"], node["unit"], unit) if is_param(node) else node
 
 
 def _pint_name(unit: str) -> str:
@@ -127,10 +199,11 @@ def _ureg():
 def check_override(path: str, node: dict, value):
     """The checked new value of a parameter node ``{value, unit?, range?}`` or a setting.
 
-    A number may come with a unit, ``{value = 50, unit = "us"}`` or ``"50 us"``, converted to
-    the file's unit (pint).  The new value must have the old one's type (a boolean is not a
-    number, a numeric string is not a number, a list stays a list of the same element type) and,
-    for numbers, lie in :func:`allowed_range`.
+    A number may come with a unit, ``{value = 50, unit = "us"}`` (a ``source`` may go with it)
+    or ``"50 us"``, converted to the file's unit (pint) before its range is checked.  The new
+    value must have the old one's type (a boolean is not a number, a numeric string is not a
+    number, a list stays a list of the same element type) and, for numbers, be allowed by
+    :func:`in_allowed_range`.
 
     Parameters
     ----------
@@ -154,7 +227,7 @@ def check_override(path: str, node: dict, value):
     old = node["value"]
     unit = node.get("unit")
     if isinstance(old, (int, float)) and not isinstance(old, bool) and unit:
-        if isinstance(value, dict) and set(value) == {"value", "unit"}:
+        if isinstance(value, dict) and {"value", "unit"} <= set(value) <= PARAM_KEYS:
             value = convert(path, value["value"], str(value["unit"]), unit)
         elif isinstance(value, str):
             parts = value.split(maxsplit=1)
@@ -179,10 +252,8 @@ def check_override(path: str, node: dict, value):
             raise InputError(path, f"must be a finite number, got {value!r}")
         if isinstance(old, int) and float(value) != int(value):
             raise InputError(path, f"expected an integer, got {value!r}")
-        lo, hi = allowed_range(node)
-        if not lo <= value <= hi:
-            raise InputError(path, f"out of range: {value!r}",
-                             f"[{lo:g}, {hi:g}]{' ' + unit if unit not in (None, '1') else ''}")
+        if not in_allowed_range(node, value):
+            raise InputError(path, f"out of range: {value!r}", _allowed_text(node, unit))
         return int(value) if isinstance(old, int) else float(value)
     return value
 
@@ -278,6 +349,107 @@ def _check_tree(node, path: str, fname: str):
     elif isinstance(node, float):
         raise InputError(f"{fname}:{path}", "a bare float is not allowed in a model file",
                          "inline table {value, unit, source}")
+
+
+@functools.lru_cache(maxsize=16)
+def _read_shipped(path: str) -> dict | None:
+    """The raw shipped model file at ``path`` (read once; never mutated), or None."""
+    p = Path(path)
+    return read_toml(p, field=f"model {p.name}") if p.is_file() else None
+
+
+def _reference(ref, parts: tuple):
+    """The node of the shipped tree ``ref`` at ``parts``: the same key, else the same key under
+    a sibling table (a table the shipped file names otherwise: a user's population, a dendrite
+    added to another cell model), the first match in file order; None where the shipped file
+    has nothing like it."""
+    if not isinstance(ref, dict) or is_param(ref):
+        return None
+    head, rest = parts[0], parts[1:]
+    if not rest:
+        return ref.get(head)
+    tables = [k for k, v in ref.items() if k != head and isinstance(v, dict) and not is_param(v)]
+    for k in ([head] if head in ref else []) + tables:
+        found = _reference(ref[k], rest)
+        if found is not None:
+            return found
+    return None
+
+
+def _converted(field: str, q, unit: str, want: str, integer: bool):
+    """``q`` in ``unit`` converted to ``want`` (a whole number where ``integer``)."""
+    if isinstance(q, bool) or not isinstance(q, (int, float)):
+        raise InputError(field, f"expected a number, got {q!r}")
+    x = float(f"{convert(field, q, unit, want):.{_CONVERTED_DIGITS}g}")
+    if not integer:
+        return x
+    if not math.isfinite(x) or abs(x - round(x)) > 1e-9 * max(1.0, abs(x)):
+        raise InputError(field, f"{q!r} {unit} is not a whole number of {want}")
+    return int(round(x))
+
+
+def _in_reference_unit(field: str, node, ref: dict):
+    """A model file's ``node`` in the unit of the shipped parameter ``ref``."""
+    want = ref["unit"]
+    if not is_param(node):
+        raise InputError(field, f"a parameter needs a unit, got the bare value {node!r}",
+                         f"an inline table {{value, unit = {want!r}, source}}")
+    unit = node["unit"]
+    if unit == want:
+        return node
+    integer = isinstance(ref["value"], int) and not isinstance(ref["value"], bool)
+    out = dict(node, unit=want, value=_converted(field, node["value"], unit, want, integer))
+    if isinstance(node.get("range"), list):
+        out["range"] = [_converted(f"{field}.range", x, unit, want, False)
+                        for x in node["range"]]
+    return out
+
+
+def conform_units(tree: dict, name: str, where: str) -> dict:
+    """Convert, in place, every parameter of a model file to the unit the code computes in.
+
+    The shipped model file of the same ``name`` (``models/<name>.toml`` of the package) declares
+    that unit for each key; a key the shipped file lacks takes the unit of the same key under a
+    sibling table (e.g. ``[VIP] C`` that of ``[SST] C``, ``[conn.VIP.PV] g`` that of the other
+    projections' ``g``); keys with nothing alike, and files of other names, stay as they are.
+    Values (and a ``range``) are converted with pint (:func:`convert`), rounded to 15
+    significant digits; a count stays an integer.  For the shipped files this is the identity.
+
+    Parameters
+    ----------
+    tree : dict
+        The file's tables (parsed TOML, checked by :func:`load_model`).
+    name : str
+        The model's name (``cells``, ``circuit``...).
+    where : str
+        The file, for error messages (field ``<where>:<dotted key>``).
+
+    Returns
+    -------
+    dict
+        ``tree``.
+
+    Raises
+    ------
+    InputError
+        Naming file and key: a unit of another dimension, an unknown unit, a bare value where the
+        shipped file has a parameter with a unit, or a count that is not a whole number.
+    """
+    ref = _read_shipped(str(_shipped("models") / f"{name}.toml"))
+
+    def walk(node: dict, parts: tuple):
+        for k, v in node.items():
+            key = parts + (k,)
+            if isinstance(v, dict) and not is_param(v):
+                walk(v, key)
+                continue
+            r = _reference(ref, key)
+            if is_param(r):
+                node[k] = _in_reference_unit(f"{where}:{'.'.join(key)}", v, r)
+
+    if ref is not None:
+        walk(tree, ())
+    return tree
 
 
 class ParamTree(dict):
@@ -378,7 +550,8 @@ class ParamTree(dict):
 
 
 def load_model(name_or_path) -> ParamTree:
-    """Load ``models/<name>.toml`` (or an explicit path) as a validated ParamTree.
+    """Load ``models/<name>.toml`` (or an explicit path) as a validated ParamTree, in the units
+    of the shipped files (:func:`conform_units`).
 
     Parameters
     ----------
@@ -393,7 +566,8 @@ def load_model(name_or_path) -> ParamTree:
     Raises
     ------
     InputError
-        Missing or malformed file, or a parameter without ``value``/``unit``/``source``.
+        Missing or malformed file, a parameter without ``value``/``unit``/``source``, or a
+        unit that does not convert to the shipped file's (the field names file and key).
     """
     p = Path(name_or_path)
     if p.suffix != ".toml":
@@ -401,4 +575,6 @@ def load_model(name_or_path) -> ParamTree:
         if not p.is_file():
             avail = sorted(x.stem for x in models_dir().glob("*.toml"))
             raise InputError("model", f"unknown model file {name_or_path!r}", avail)
-    return ParamTree.from_dict(read_toml(p, field=f"model {p.name}"), name=p.stem)
+    raw = read_toml(p, field=f"model {p.name}")
+    _check_tree(raw, "", str(p))
+    return ParamTree.from_dict(conform_units(raw, p.stem, str(p)), name=p.stem)

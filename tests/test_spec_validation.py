@@ -88,6 +88,15 @@ def test_condition_overrides_unquoted(tmp_path):
      "50000"),
     ('[overrides]\n"circuit.conn.IT_L5.PT_L5.p" = -0.2\n',
      "overrides.circuit.conn.IT_L5.PT_L5.p", "out of range"),
+    # no range in the model file: both ways within 1,000x of the default (case 32)
+    ('[overrides]\n"circuit.synapse.tau_ampa" = 5.3e-9\n', "overrides.circuit.synapse.tau_ampa",
+     "above 0.0053 and below 5300 ms"),
+    ('[overrides]\n"circuit.synapse.tau_ampa" = 0.0053\n', "overrides.circuit.synapse.tau_ampa",
+     "above 0.0053"),                                   # seconds typed into a ms field
+    ('[overrides]\n"circuit.synapse.tau_ampa" = { value = 5.3, unit = "s" }\n',
+     "overrides.circuit.synapse.tau_ampa", "below 5300 ms"),   # checked after conversion
+    ('[conditions.stim.overrides]\n"circuit.populations.IT_L5.g_background" = 3.85e-9\n',
+     "conditions.stim.overrides.circuit.populations.IT_L5.g_background", "above 0.00385"),
     # units: another unit of the same dimension is converted, a wrong dimension is an error
     ('[overrides]\n"circuit.sim.dt" = { value = 1, unit = "mV" }\n', "overrides.circuit.sim.dt",
      "wrong dimension"),

@@ -19,13 +19,15 @@ Parameter names carry the population as suffix (``g_L_PT_L5``) and live in the n
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError, check_choice
-from ..params import ParamTree, convert, is_param, load_model
+from ..params import ParamTree, convert, load_model, models_dir, number_in
 
 #: Model parameters of every population: name -> (file unit, Brian2 dimension name).
 MODEL_PARAMS = {
@@ -45,8 +47,32 @@ DENDRITE_PARAMS = {"g_c": "nS", "membrane_fraction": "1", "h_density_ratio": "1"
 DENDRITE_CONSTANTS = {"g_c": "nS", "C_d": "pF", "g_Ld": "nS", "g_hd": "nS", "g_T": "nS",
                       "dend": "1"}
 
-#: The cell models of the active model folder (``models/cells.toml`` or ``CORTEXSIM_MODELS``).
-CELLS: ParamTree = load_model("cells")
+
+
+def default_cells() -> ParamTree:
+    """The cells file of the active model folder (``models/cells.toml`` or
+    ``$CORTEXSIM_MODELS/cells.toml``), in the shipped units.
+
+    Read when first needed (never at import) and again when the folder or the file changes;
+    the tree returned is shared: read it, do not change it (``load_model("cells")`` gives a
+    copy of one's own).
+
+    Returns
+    -------
+    ParamTree
+
+    Raises
+    ------
+    InputError
+        A missing or malformed file, or a bad unit (see :func:`cortexsim.params.load_model`).
+    """
+    p = models_dir() / "cells.toml"
+    return _cells_file(str(p), p.stat().st_mtime_ns if p.is_file() else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _cells_file(path: str, mtime_ns: int | None) -> ParamTree:
+    return load_model(Path(path)) if mtime_ns is not None else load_model("cells")
 
 
 def cell_models(params=None) -> tuple[str, ...]:
@@ -60,14 +86,14 @@ def cell_models(params=None) -> tuple[str, ...]:
     ----------
     params : ParamTree, optional
         A whole cells file (e.g. a user's, with a ``[VIP]`` table).  Default, and for any other
-        value (a plain dict of overrides): :data:`CELLS`.
+        value (a plain dict of overrides): :func:`default_cells`.
 
     Returns
     -------
     tuple of str
         Table names, e.g. ``("IT_L23", "IT_L5", "PT_L5", "PV", "SST")`` for the shipped file.
     """
-    tree = params if isinstance(params, ParamTree) else CELLS
+    tree = params if isinstance(params, ParamTree) else default_cells()
     return tuple(k for k, v in tree.values().items()
                  if isinstance(v, dict) and set(MODEL_PARAMS) <= set(v))
 
@@ -75,10 +101,6 @@ def cell_models(params=None) -> tuple[str, ...]:
 def _brian_unit(unit: str):
     import brian2 as b2
     return {"pF": b2.pF, "nS": b2.nS, "mV": b2.mV, "ms": b2.ms, "pA": b2.pA, "1": 1}[unit]
-
-
-def _num(node):
-    return node["value"] if is_param(node) else node
 
 
 def pop_values(pop: str, params=None) -> dict:
@@ -109,7 +131,8 @@ def pop_values(pop: str, params=None) -> dict:
         Unknown cell model (field ``cell_type``), a non-finite or non-numeric value, a
         non-positive capacitance/conductance/time constant/slope, or a negative ``t_ref``/``g_h``.
     """
-    base = (params if isinstance(params, ParamTree) and pop in params else CELLS).values()
+    base = (params if isinstance(params, ParamTree) and pop in params
+            else default_cells()).values()
     # a table the given file lacks falls back to the active model folder's
     check_choice("cell_type", pop, list(dict.fromkeys(cell_models(params) + cell_models())))
     vals = {k: base[pop][k] for k in MODEL_PARAMS}
@@ -118,7 +141,7 @@ def pop_values(pop: str, params=None) -> dict:
         return vals
     if not isinstance(params, dict):
         raise InputError("params", f"expected a ParamTree or dict, got {type(params).__name__}")
-    tree = params.values() if isinstance(params, ParamTree) else params
+    tree = dict(params)  # leaves keep their units: number_in converts them
     # this population's table, or ``params`` itself when it holds parameters, not tables
     own = tree.get(pop, tree if set(tree) & set(MODEL_PARAMS) else {})
     num = tree.get("numerics", {})
@@ -127,7 +150,7 @@ def pop_values(pop: str, params=None) -> dict:
             raise InputError(f"params.{pop}", "expected a table of parameters")
         for k, v in src.items():
             if k in vals:
-                v = _num(v)
+                v = number_in(f"params.{pop}.{k}", v, {**MODEL_PARAMS, **NUMERIC_PARAMS}[k])
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                     raise InputError(f"params.{pop}.{k}", f"expected a finite number, got {v!r}")
                 vals[k] = float(v)
@@ -165,7 +188,8 @@ def dendrite_values(pop: str, params=None) -> dict:
     pop : str
         A cell model (:func:`cell_models`).
     params : ParamTree or dict, optional
-        The whole cells file (default :data:`CELLS`); its ``[<pop>.dendrite]`` table is read.
+        The whole cells file (default :func:`default_cells`); its ``[<pop>.dendrite]`` table
+        is read.
 
     Returns
     -------
@@ -179,15 +203,14 @@ def dendrite_values(pop: str, params=None) -> dict:
         A negative or non-numeric value, a fraction outside [0, 1), or a coupled dendrite
         (``g_c > 0``) without membrane (``membrane_fraction == 0``).
     """
-    tree = params if isinstance(params, dict) and pop in params else CELLS
-    tree = tree.values() if isinstance(tree, ParamTree) else tree
+    tree = params if isinstance(params, dict) and pop in params else default_cells()
     table = tree[pop].get("dendrite", {}) if isinstance(tree[pop], dict) else {}
     if not isinstance(table, dict):
         raise InputError(f"params.{pop}.dendrite", "expected a table of parameters",
                          list(DENDRITE_PARAMS))
     out = {}
     for k in DENDRITE_PARAMS:
-        v = _num(table.get(k, 0.0))
+        v = number_in(f"params.{pop}.dendrite.{k}", table.get(k, 0.0), DENDRITE_PARAMS[k])
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
                 or v < 0:
             raise InputError(f"params.{pop}.dendrite.{k}", f"expected a finite number >= 0, "

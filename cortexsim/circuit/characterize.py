@@ -31,20 +31,24 @@ import math
 import numpy as np
 
 from ..errors import InputError, check_choice
-from ..params import ParamTree
+from ..params import ParamTree, number_in
 from . import cells
 
 #: Keys of ``simulated`` / ``target``, plus the optional resonance.
 KEYS = ("v_rest_mV", "input_resistance_MOhm", "sag_ratio", "rheobase_pA", "adaptation_ratio",
         "fi_slope_Hz_per_nA")
 EXTRA_KEYS = ("resonance_Hz",)
+#: the unit each key names
+TARGET_UNITS = {"v_rest_mV": "mV", "input_resistance_MOhm": "MOhm", "sag_ratio": "1",
+                "rheobase_pA": "pA", "adaptation_ratio": "1", "fi_slope_Hz_per_nA": "Hz/nA",
+                "resonance_Hz": "Hz"}
 #: What a simulated None means, per key (text output); other Nones: the cell never fires
 ABSENT = {"resonance_Hz": "none"}
 
 
 def _tree(params):
     if params is None:
-        return cells.CELLS
+        return cells.default_cells()
     if isinstance(params, ParamTree):
         return params
     if isinstance(params, dict):
@@ -53,14 +57,13 @@ def _tree(params):
 
 
 def _protocol(params) -> dict:
-    base = cells.CELLS.values()["protocol"]
-    tree = _tree(params)
-    vals = tree.values() if isinstance(tree, ParamTree) else tree
-    over = vals.get("protocol", {}) if isinstance(vals, dict) else {}
-    p = dict(base)
+    default = cells.default_cells()
+    over = _tree(params).get("protocol", {})
+    p = dict(default.values()["protocol"])
     for k, v in over.items():
         if k in p:
-            p[k] = float(v["value"] if isinstance(v, dict) else v)
+            path = f"protocol.{k}"
+            p[k] = float(number_in(path, v, default.meta(path)["unit"]))
     return p
 
 
@@ -315,12 +318,12 @@ def targets(pop: str, params=None) -> tuple[dict, str]:
     tree = _tree(params)
     vals = tree if isinstance(tree, dict) else {}
     own = vals.get(pop) if isinstance(vals.get(pop), dict) else {}
-    node = own.get("target") or cells.CELLS.get(pop, {}).get("target") or {}
+    node = own.get("target") or cells.default_cells().get(pop, {}).get("target") or {}
     tgt, src = {}, []
     for k in KEYS + EXTRA_KEYS:
         leaf = node.get(k)
         if isinstance(leaf, dict):
-            tgt[k] = float(leaf["value"])
+            tgt[k] = float(number_in(f"{pop}.target.{k}", leaf, TARGET_UNITS[k]))
             src.append(f"{k}: {leaf['source']}")
         elif isinstance(leaf, (int, float)):
             tgt[k] = float(leaf)

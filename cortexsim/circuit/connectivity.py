@@ -117,9 +117,12 @@ def projections(tree: ParamTree, layout: Layout) -> list[Projection]:
                                  ["soma"])
             check_choice(f"{where}.plasticity", c["plasticity"], rule_names())
             check_choice(f"{where}.short_term", c["short_term"], SHORT_TERM)
-            delay = c.get("delay", pv["synapse"][DEFAULT_DELAY[kind]])
-            if "delay" in c and tree.meta(f"conn.{pre}.{post}.delay")["unit"] != "ms":
-                raise InputError(f"{where}.delay", "unit must be ms", ["ms"])
+            delay = pv["synapse"][DEFAULT_DELAY[kind]]
+            if "delay" in c:
+                try:  # a delay of its own, in any unit of time
+                    delay = tree.to(f"conn.{pre}.{post}.delay", "ms")
+                except InputError as exc:
+                    raise exc.within("circuit.") from None
             for k, v in (("p", c["p"]), ("g", c["g"]), ("delay", delay)):
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
                     raise InputError(f"{where}.{k}", f"must be a number >= 0, got {v!r}")

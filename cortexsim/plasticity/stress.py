@@ -92,7 +92,7 @@ def _params(params) -> dict:
     if isinstance(params, dict):
         base = load_model("stress")
         for k, v in params.items():
-            base.set(k, v["value"] if isinstance(v, dict) else v)
+            base.set(k, v)  # a {value, unit} leaf is converted to the file's unit
         return base.values()
     raise InputError("params", f"expected ParamTree, dict or None, got {type(params).__name__}")
 

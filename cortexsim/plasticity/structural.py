@@ -62,7 +62,7 @@ def _flatten(d, prefix=""):
         if isinstance(v, dict) and not ("value" in v and "unit" in v):
             yield from _flatten(v, p)
         else:
-            yield p, (v["value"] if isinstance(v, dict) else v)
+            yield p, v  # a leaf keeps its unit: ParamTree.set converts it
 
 
 def _rate_vector(P: dict) -> np.ndarray:

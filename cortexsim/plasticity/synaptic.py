@@ -177,7 +177,7 @@ def get_params(params=None) -> GBParams:
                 raise InputError("params", f"expected None, ParamTree, GBParams or dict, got "
                                            f"{type(params).__name__}")
             for path, v in _flatten(params):
-                tree.set(path, v["value"] if isinstance(v, dict) else v)
+                tree.set(path, v)  # a {value, unit} leaf is converted to the file's unit
     v = tree.value
     mode = check_choice("readout.mode", v("readout.mode"), ["linear", "two_state"])
     pre_f, post_f = calcium_factors(tree)
