@@ -16,6 +16,7 @@ A criterion (``[[criteria]]`` in a spec) compares a read-out value with a thresh
     all = true                       # every population must pass (false: any)
     abs = true                       # optional: judge |observed| (two-sided: "within 0.02")
     requires = "2a. aiTBS restores IT spines"   # optional: judged only if that criterion passed
+
 Observed values are reported per population.  A criterion that is judged relative to an effect
 (e.g. "PT spines stay unchanged by aiTBS", "silencing IT abolishes the restoration") names the
 criterion that establishes the effect in ``requires``: when that one fails there is nothing to

@@ -364,3 +364,63 @@ def test_validate_static_entries_end_to_end_writes_the_three_files(tmp_path):
                         "tolerance", "source", "observable", "fitted_by", "deviation", "band"}
     md = (tmp_path / "out" / "scorecard.md").read_text()
     assert card["summary"]["line"] in md and "e_rin" in md
+
+
+def test_a_fit_writes_its_targets_into_best_toml_and_validate_counts_them_fitted(tmp_path):
+    """``cortexsim fit``'s best.toml carries [provenance] targets: the entries they match are
+    fitted for that model, the others stay predicted."""
+    from cortexsim.experiment import read_spec
+    from cortexsim.sweep import fit
+    spec, base_path, _ = fit.load_fit(ROOT / "experiments" / "mechanism_search" / "nmda_daact.toml")
+    out = tmp_path / "fitout"
+    out.mkdir()
+    text = fit.best_spec_text({"structural.activity.nmda_gain": 5.0}, base_path, out,
+                              fit.spec_targets(spec, read_spec(base_path)))
+    (out / "best.toml").write_text(text)
+    suite = load_suite()
+    names = {n: n for n in ("aitbs_study", "protocol_effects", "optogenetic_aitbs")}
+    got = fitted_entries(load_model(out / "best.toml"), suite.entries, names)
+    assert "gongwer2025_f2a_aitbs_restores_it_it_l5" in got
+    assert "gongwer2025_f1_stress_spine_loss_it_l5" not in [
+        i for i, why in got.items() if any("fit" in w and "provenance.toml" not in w for w in why)]
+    assert "gongwer2025_f2c_it_activity_during_it_l5" not in got
+
+
+def test_an_entry_whose_required_effect_is_absent_is_not_applicable_not_a_pass():
+    from cortexsim.validation import apply_requires, summarise
+    rows = [{"id": "b", "verdict": "pass", "status": "predicted"},     # "no change": passes
+            {"id": "a", "verdict": "fail", "status": "predicted"},     # the effect is absent
+            {"id": "c", "verdict": "pass", "status": "fitted"}]
+    apply_requires(rows, {"b": "a", "a": None, "c": None})
+    assert rows[0]["verdict"] == "not applicable" and "requires a" in rows[0]["reason"]
+    s = summarise(rows)
+    assert s["predicted"] == {"pass": 0, "fail": 1, "not_measured": 0, "not_applicable": 1,
+                              "total": 2}
+    assert "1 not applicable" in s["line"]
+    # selecting an entry brings the one it requires
+    suite = load_suite()
+    got = [e["id"] for e in suite.select(ids=["huang2007_nmda_block_abolishes_itbs"])]
+    assert got == ["huang2005_itbs600_facilitates_dw", "huang2007_nmda_block_abolishes_itbs"]
+
+
+def test_readout_turnover_counts_what_two_snapshots_see():
+    """Zuo et al. 2005 compare two images: spines gained and lost between them, not every
+    event in between."""
+    from cortexsim.experiment.recorder import Recorder, Snapshot
+    site_pop = np.array([0, 0, 0, 0, 1, 1])
+    rec = Recorder(("IT_L5", "PV"), site_pop)
+    rec.snapshots["a"] = Snapshot(2.0, np.array([1, 1, 1, 0, 1, 0], np.int8), np.zeros(6))
+    rec.snapshots["b"] = Snapshot(16.0, np.array([1, 1, 0, 1, 1, 0], np.int8), np.zeros(6))
+    t = rec._readout_turnover(["a", "b"])
+    assert np.isnan(t[0]).all()
+    assert t[1, 0] == pytest.approx((1 + 1) / 2 / 3 / 14.0)     # one gained, one lost of 3
+    assert t[1, 1] == 0.0
+
+
+def test_differences_between_readouts_within_a_condition():
+    ds = _synthetic_results().drop_vars(["readout_time_d", "readout"])
+    ds["readout_time_d"] = (("condition", "readout"), np.array([[3.0, 0.0]] * 3))
+    ds = ds.assign_coords(readout=["24h", "0h"])
+    o = {"kind": "experiment", "var": "spine_density_rel", "condition": "stress_aitbs",
+         "readout": "24h", "other_readout": "0h", "population": "IT_L5"}
+    assert experiment_value(o, ds) == pytest.approx(0.08)

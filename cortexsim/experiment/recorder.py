@@ -207,6 +207,34 @@ class Recorder:
         return rec
 
     # ----------------------------------------------------------------- results
+    def _readout_turnover(self, labels: list) -> np.ndarray:
+        """Spine turnover between consecutive read-outs, as two imaging sessions measure it
+        (Zuo et al. 2005; Holtmaat et al. 2005): (spines gained + spines lost) / 2 between the
+        previous read-out's snapshot and this one's, per spine present at the previous one, per
+        day; spines born and lost in between are not seen.  NaN at the first read-out and for
+        populations without spine sites.
+
+        Returns
+        -------
+        ndarray (n_readouts, n_pop)
+            Fraction of spines per day.
+        """
+        out = np.full((len(labels), self.n_pop), np.nan)
+        prev = None
+        for li, lab in enumerate(labels):
+            snap = self.snapshots.get(lab)
+            if snap is None:
+                continue
+            if prev is not None and snap.t_d > prev.t_d:
+                a, b = prev.on.astype(bool), snap.on.astype(bool)
+                gained = np.bincount(self.site_pop, weights=b & ~a, minlength=self.n_pop)
+                lost = np.bincount(self.site_pop, weights=a & ~b, minlength=self.n_pop)
+                present = np.bincount(self.site_pop, weights=a, minlength=self.n_pop)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out[li] = (gained + lost) / 2 / present / (snap.t_d - prev.t_d)
+            prev = snap
+        return out
+
     def dataset(self, name: str, labels: list, readouts: dict, baseline_rate: dict,
                 baseline_ltp_time: np.ndarray):
         """The condition's results (an ``xarray.Dataset`` with a ``condition`` dimension of
@@ -241,6 +269,7 @@ class Recorder:
                 ro_ev[li] = [readouts[lab]["evoked"][p] for p in pops]
             if lab in self.snapshots:
                 ro_t[li] = self.snapshots[lab].t_d
+        ro_turn = self._readout_turnover(labels)
         per_session = {k: np.asarray(getattr(self, k), dtype=float).reshape(-1, self.n_pop)
                        for k in self._TRACE if k.startswith("session_")}
         for k in self._SITE_ONLY:
@@ -255,6 +284,7 @@ class Recorder:
                 "eliminated": ((T,), np.asarray(self.eliminated, dtype=float)),
                 "rate_readout": ((R, P), ro_rate),
                 "evoked_response": ((R, P), ro_ev),
+                "turnover_readout": ((R, P), ro_turn),
                 "readout_time_d": ((R,), ro_t),
                 "session_rate": ((S, P), per_session["session_rate"]),
                 "session_dw": ((S, P), per_session["session_dw"]),

@@ -12,9 +12,9 @@ trees with overrides and ablations applied.
 
 Ranges of the spec's numbers (all checked up front)
 ---------------------------------------------------
-=========================  ==========================  ==========================================
+========================== ==========================  ==========================================
 field                      allowed                     why
-=========================  ==========================  ==========================================
+========================== ==========================  ==========================================
 experiment.seed            0 ... 2**31 - 1             stored as a 32-bit integer in results.nc
                                                        and used exactly by every generator
 settings.scale             small/default/large or      memory: 50,000 neurons is ~30 GB of
@@ -33,7 +33,7 @@ timeline[k].days           (0, 3650] d
 timeline[k].hours_per_day  (0, 24] h
 conditions.*.intensity_    [0, 300] % RMT
 pct_rmt
-=========================  ==========================  ==========================================
+========================== ==========================  ==========================================
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ MODEL_NAMES = ("circuit", "cells", "synaptic", "structural", "stress", "coupling
 #: (channelrhodopsin-2 in ``light_populations``; models/opto.toml)
 MODALITIES = ("tms", "light")
 RESULT_VARIABLES = ("spine_density", "spine_density_rel", "mean_weight", "rate_readout",
-                    "evoked_response", "session_rate")
+                    "evoked_response", "turnover_readout", "session_rate")
 #: variables judged at a read-out (its time for time_d variables); session_rate is a mean over
 #: the condition's sessions and takes no read-out
 READOUT_VARIABLES = tuple(v for v in RESULT_VARIABLES if v != "session_rate")

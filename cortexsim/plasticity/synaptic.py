@@ -45,7 +45,7 @@ __all__ = [
     "event_driven_rho", "EventResult", "event_driven_batch", "advance", "SynapseModelParts",
     "synapse_model", "set_delays", "flush_synapses", "initial_rho", "pairing_protocol",
     "gb_transition", "gb_synaptic_change", "frequency_stdp_curves", "bcm_theta_scale",
-    "sliding_threshold", "THETA_SCALE",
+    "sliding_threshold", "THETA_SCALE", "protocol_strength_change",
 ]
 
 
@@ -1138,3 +1138,37 @@ def frequency_stdp_curves(delta_ts, freqs, n_pairs=75, params=None):
         out["p_up"][i], out["p_down"][i] = pu, pd
         out["rho_from_down"][i], out["rho_from_up"][i] = r0.rho_final, r1.rho_final
     return out
+
+
+def protocol_strength_change(pre_times, post_times, params=None) -> float:
+    """Relative change of synaptic strength that a spike protocol causes at one synapse, read
+    out as in Graupner & Brunel 2012 (PNAS 109:3991, Fig. 4B and SI): the fractions of time the
+    calcium spends above theta_d and theta_p over the protocol give the DOWN->UP and UP->DOWN
+    transition probabilities (:func:`gb_transition`), and the population of synapses (a
+    fraction ``beta`` initially DOWN) changes its mean strength by :func:`gb_synaptic_change`.
+
+    The protocol runs from the first calcium event to ten calcium time constants after the
+    last one; the result does not depend on that span (the transition depends only on the
+    times above the thresholds).
+
+    Parameters
+    ----------
+    pre_times, post_times : array_like
+        Pre- and postsynaptic spike times (s); either may be empty.
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters (noise is switched off: the readout is the mean-field one).
+
+    Returns
+    -------
+    float
+        after / before - 1 (e.g. +0.3 = 30 % potentiation; 0 = no change).
+    """
+    p = replace(get_params(params), noise=False)
+    t, inc, _ = _events(pre_times, post_times, p)
+    if t.size == 0:
+        return 0.0
+    t_end = t[-1] + 10 * p.tau_ca
+    r = event_driven_batch(t[None, :], inc[None, :], p, 0.0, t_end=t_end)
+    T = float(t_end - t[0])
+    _, _, _, pu, pd = gb_transition(r.t_above_d[0] / T, r.t_above_p[0] / T, T, p)
+    return float(gb_synaptic_change(pu, pd, p)) - 1.0

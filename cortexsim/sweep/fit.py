@@ -349,7 +349,9 @@ def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=No
                             for r, n in result["failures"].items())
         raise InputError("fit", f"no trial succeeded ({result['n_failed']} failed, trials in "
                                 f"{out / 'trials.csv'}): {reasons}")
-    text = best_spec_text({**spec.overrides, **best}, base_path, out)
+    from ..experiment import read_spec
+    text = best_spec_text({**spec.overrides, **best}, base_path, out,
+                          spec_targets(spec, read_spec(base_path)))
     atomic_write(out / "best.toml", lambda t: t.write_text(text))
     summary = {"out": str(out), "best_params": best, "best_loss": result["best_loss"],
                "n_trials": result["n_trials"], "best_spec": str(out / "best.toml")}
@@ -371,9 +373,11 @@ def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=No
     return summary
 
 
-def best_spec_text(best: dict, base_path: Path, out: Path) -> str:
+def best_spec_text(best: dict, base_path: Path, out: Path, targets=None) -> str:
     """An experiment spec that extends the base with the best values (model paths in
-    ``[overrides]``, other paths as nested tables).
+    ``[overrides]``, other paths as nested tables) and, with ``targets``, records them as its
+    ``[provenance]`` (``cortexsim validate`` then counts the suite entries they match as fitted,
+    not predicted: :mod:`cortexsim.validation.model`).
 
     Parameters
     ----------
@@ -383,6 +387,8 @@ def best_spec_text(best: dict, base_path: Path, out: Path) -> str:
         The base experiment spec.
     out : Path
         Folder of the written spec (``extends`` is relative to it).
+    targets : list of dict, optional
+        The fit's targets as observables (:func:`spec_targets`).
 
     Returns
     -------
@@ -393,6 +399,12 @@ def best_spec_text(best: dict, base_path: Path, out: Path) -> str:
     from ..experiment import MODEL_NAMES
     rel = os.path.relpath(Path(base_path).resolve(), Path(out).resolve())
     lines = ["# best parameters of a cortexsim fit", f'extends = "{rel}"', ""]
+    if targets:
+        lines += ["# what these values were fitted to (read by `cortexsim validate`)",
+                  "[provenance]", "targets = ["]
+        lines += ["    { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in t.items()) + " },"
+                  for t in targets]
+        lines += ["]", ""]
     model = {p: v for p, v in best.items() if p.split(".", 1)[0] in MODEL_NAMES}
     other = {p: v for p, v in best.items() if p not in model}
     tables: dict[str, dict] = {}
@@ -407,6 +419,40 @@ def best_spec_text(best: dict, base_path: Path, out: Path) -> str:
         lines.append("[overrides]")
         lines += [f'"{p}" = {_toml_value(v)}' for p, v in model.items()]
     return "\n".join(lines) + "\n"
+
+
+def spec_targets(spec, base_raw: dict) -> list[dict]:
+    """The targets of a validated fit spec as observables of its base experiment.
+
+    Parameters
+    ----------
+    spec : cortexsim.sweep.fit.FitSpec
+        The fit spec.
+    base_raw : dict
+        Its base experiment spec (raw).
+
+    Returns
+    -------
+    list of dict
+        ``experiment``, ``var``, ``condition``, ``minus_condition``, ``readout`` (absent keys
+        omitted) and ``populations`` per target.
+    """
+    exp_name = base_raw.get("experiment", {}).get("name")
+    metrics = {m.name: m for m in spec.metrics}
+    crits = {c.get("name"): c for c in base_raw.get("criteria", [])}
+    out = []
+    for t in spec.targets:
+        if t.metric is not None:
+            m = metrics[t.metric]
+            obs = dict(var=m.var, condition=m.condition, minus_condition=m.minus_condition,
+                       readout=m.readout, populations=[m.population] if m.population else [])
+        else:
+            c = crits[t.criterion]
+            obs = dict(var=c["var"], condition=c["condition"],
+                       minus_condition=c.get("minus_condition"), readout=c.get("readout"),
+                       populations=list(c.get("populations", [])))
+        out.append({k: v for k, v in dict(obs, experiment=exp_name).items() if v is not None})
+    return out
 
 
 def _toml_value(v) -> str:

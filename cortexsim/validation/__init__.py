@@ -190,6 +190,7 @@ def _score(model, suite, entries, scale, seeds, workers, quick, out: Path, progr
         rows.append(_row(e, vals, fitted, static=False, errors=errors))
     order = {e["id"]: k for k, e in enumerate(entries)}
     rows.sort(key=lambda r: order[r["id"]])
+    apply_requires(rows, {e["id"]: e["requires"] for e in entries})
     card = dict(model=model.as_dict(), scale=scale, seeds=list(seeds), quick=quick,
                 suite=str(suite.folder), entries=rows, summary=summarise(rows),
                 wall_s=round(time.perf_counter() - t0, 1), versions=_versions())
@@ -231,6 +232,26 @@ def _row(e: dict, values: list, fitted: dict, static: bool, errors=()) -> dict:
     return row
 
 
+def apply_requires(rows: list[dict], requires: dict) -> None:
+    """An entry whose required entry did not pass is "not applicable" (nothing to keep or
+    abolish), in place; its own numbers stay in the row."""
+    by_id, done = {r["id"]: r for r in rows}, set()
+
+    def settle(r):
+        if r["id"] in done:
+            return
+        done.add(r["id"])
+        req = requires.get(r["id"])
+        if req is None or req not in by_id:
+            return
+        settle(by_id[req])                # the required entry's own verdict first
+        if by_id[req]["verdict"] != "pass":
+            r.update(verdict="not applicable",
+                     reason=f"requires {req}, which did not pass: no effect to judge")
+    for r in rows:
+        settle(r)
+
+
 def summarise(rows: list[dict]) -> dict:
     """Counts per status (fitted, predicted) and the one-line summary.
 
@@ -245,10 +266,13 @@ def summarise(rows: list[dict]) -> dict:
         out[st] = {"pass": sum(r["verdict"] == "pass" for r in rs),
                    "fail": sum(r["verdict"] == "fail" for r in rs),
                    "not_measured": sum(r["verdict"] == "not measured" for r in rs),
+                   "not_applicable": sum(r["verdict"] == "not applicable" for r in rs),
                    "total": len(rs)}
     p, f = out["predicted"], out["fitted"]
+    na = p["not_applicable"] + f["not_applicable"]
     out["line"] = (f"predicted: {p['pass']} of {p['total']} within tolerance; "
-                   f"fitted: {f['pass']} of {f['total']}")
+                   f"fitted: {f['pass']} of {f['total']}"
+                   + (f" ({na} not applicable: no effect to judge)" if na else ""))
     return out
 
 

@@ -143,46 +143,12 @@ def fit_targets(fit_path) -> list[dict]:
     InputError
         The fit spec or its base cannot be read.
     """
-    from ..sweep.fit import load_fit
+    from ..sweep.fit import load_fit, spec_targets
     try:
         spec, _, base_raw = load_fit(fit_path)
     except InputError as exc:
         raise exc.within("provenance.fit: ") from None
     return [dict(t, fit=_display(fit_path)) for t in spec_targets(spec, base_raw)]
-
-
-def spec_targets(spec, base_raw: dict) -> list[dict]:
-    """The targets of a validated fit spec as observables of its base experiment.
-
-    Parameters
-    ----------
-    spec : cortexsim.sweep.fit.FitSpec
-        The fit spec.
-    base_raw : dict
-        Its base experiment spec (raw).
-
-    Returns
-    -------
-    list of dict
-        ``experiment``, ``var``, ``condition``, ``minus_condition``, ``readout`` (absent keys
-        omitted) and ``populations`` per target.
-    """
-    exp_name = base_raw.get("experiment", {}).get("name")
-    metrics = {m.name: m for m in spec.metrics}
-    crits = {c.get("name"): c for c in base_raw.get("criteria", [])}
-    out = []
-    for t in spec.targets:
-        if t.metric is not None:
-            m = metrics[t.metric]
-            obs = dict(var=m.var, condition=m.condition, minus_condition=m.minus_condition,
-                       readout=m.readout, populations=[m.population] if m.population else [])
-        else:
-            c = crits[t.criterion]
-            obs = dict(var=c["var"], condition=c["condition"],
-                       minus_condition=c.get("minus_condition"), readout=c.get("readout"),
-                       populations=list(c.get("populations", [])))
-        out.append({k: v for k, v in dict(obs, experiment=exp_name).items() if v is not None})
-    return out
 
 
 def _display(path) -> str:

@@ -10,8 +10,9 @@ import math
 
 import numpy as np
 
-#: rectangular widths (us) of the strength-duration fit, as in docs/strength_duration.png
-SD_WIDTHS_US = (20, 30, 40, 60, 80, 100, 150, 200, 300, 400, 500)
+#: rectangular widths (us) of the strength-duration fit: the cTMS widths of D'Ostilio et al. 2016
+#: and Peterchev et al. 2013 (30, 60, 120 us), so the model is fitted as the data were
+SD_WIDTHS_US = (30, 60, 120)
 
 
 def _combine(a: float, b: float | None, how: str) -> float:
@@ -131,14 +132,23 @@ def experiment_value(o: dict, ds) -> float:
 
 
 def _cond_value(o: dict, ds, cond: str, pop) -> float:
+    v = _at_readout(o, ds, cond, pop, o.get("readout"))
+    if o.get("other_readout"):
+        v -= _at_readout(o, ds, cond, pop, o["other_readout"])
+    return v
+
+
+def _at_readout(o: dict, ds, cond: str, pop, readout) -> float:
     from ..criteria import value_at
     var = o["var"]
     if var == "session_dw_sum":
         da = ds["session_dw"].sel(condition=cond, population=pop)
         return float(da.sum("session", skipna=True)) if np.isfinite(da).any() else math.nan
     if var == "turnover_per_day":
-        return turnover_per_day(ds, cond, o["readout"], o.get("window_d", 2.0))
-    return value_at(ds, var, cond, o.get("readout"), pop)
+        return turnover_per_day(ds, cond, readout, o.get("window_d", 2.0))
+    if var not in ds:                  # a result of older code that lacks the variable
+        return math.nan
+    return value_at(ds, var, cond, readout, pop)
 
 
 def turnover_per_day(ds, cond: str, readout: str, window_d: float) -> float:

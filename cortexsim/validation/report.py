@@ -112,7 +112,9 @@ def scorecard_markdown(card: dict) -> str:
         rows = [r for r in card["entries"] if r["status"] == st]
         c = card["summary"][st]
         L += [f"## {st.capitalize()} ({c['pass']} of {c['total']} pass"
-              + (f", {c['not_measured']} not measured" if c["not_measured"] else "") + ")", ""]
+              + (f", {c['not_measured']} not measured" if c["not_measured"] else "")
+              + (f", {c['not_applicable']} not applicable" if c["not_applicable"] else "")
+              + ")", ""]
         if not rows:
             L += ["(none)", ""]
             continue
@@ -121,7 +123,7 @@ def scorecard_markdown(card: dict) -> str:
         for r in rows:
             model_v = _fmt(r["model_mean"]) + ("" if r["deterministic"] else
                                               f" ({_fmt(r['model_sd'])})")
-            res = r["verdict"].upper() if r["verdict"] != "not measured" else "not measured"
+            res = r["verdict"].upper() if r["verdict"] in ("pass", "fail") else r["verdict"]
             if st == "fitted":
                 res += " (fitted)"
             src = r["source"]
@@ -135,6 +137,7 @@ def scorecard_markdown(card: dict) -> str:
         extra = f" Note: {r['note']}" if r.get("note") else ""
         fit = f" Fitted by: {'; '.join(r['fitted_by'])}." if r["fitted_by"] else ""
         err = f" Errors: {'; '.join(r['errors'])}." if r.get("errors") else ""
+        err += f" Not applicable: {r['reason']}." if r.get("reason") else ""
         tol = "range" if r["compare"] == "range" else f"tolerance {_fmt(r['tolerance'])}"
         L.append(f"- `{r['id']}`: {tol} — {r['tolerance_reason']}."
                  f"{fit}{extra}{err}")
@@ -173,7 +176,7 @@ def scorecard_figure(card: dict, path) -> None:
             scale = r["tolerance"] or ((r["published"]["high"] - r["published"]["low"]) / 2
                                        if r["compare"] == "range" else 1.0) or 1.0
             err = r["model_sd"] / scale if r["model_sd"] else 0.0
-            color = "tab:green" if r["verdict"] == "pass" else "tab:red"
+            color = {"pass": "tab:green", "fail": "tab:red"}.get(r["verdict"], "0.6")
             ax.errorbar([x], [y], xerr=[[err], [err]], fmt="o", ms=4, color=color, capsize=2)
             if abs(r["deviation"]) > lim:
                 ax.text(x, y + 0.3, f"{r['deviation']:.3g}", fontsize=5, ha="center")

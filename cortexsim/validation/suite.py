@@ -40,12 +40,14 @@ Observables (``kind``):
 Any observable may subtract (``combine = "difference"``) or divide by (``"ratio"``) the same
 quantity of ``other_population``.  Comparisons (``compare``):
 
+=========  ======================================================================
 ``value``  ``|model - published.value| <= tolerance``
 ``sign``   the model's sign is ``published.sign`` and ``|model| > tolerance`` (the smallest
            effect that counts)
 ``none``   ``|model| <= tolerance`` (no change)
 ``range``  ``published.low <= model <= published.high`` (no tolerance: the range is the
            criterion)
+=========  ======================================================================
 
 Every entry is checked (:func:`load_suite`) before anything runs: a bad entry is one
 :class:`~cortexsim.errors.InputError` naming the file, the entry and the field.
@@ -148,6 +150,9 @@ class ExperimentObs(StrictModel):
     condition: str
     other_condition: str | None = None
     readout: str | None = None
+    #: observable = value at ``readout`` minus value at ``other_readout`` (e.g. recovery: 7d
+    #: minus end of stress, within each condition)
+    other_readout: str | None = None
     #: every variable but ``turnover_per_day`` (counted over all spine sites) needs one
     population: str | None = None
     other_population: str | None = None
@@ -171,6 +176,9 @@ class Entry(StrictModel):
     source: Source
     note: str = ""
     quick: bool = False
+    #: judged only when the entry it names passed (an effect to keep or abolish); otherwise
+    #: "not applicable", never a pass that only says there was no effect
+    requires: str | None = None
 
     @model_validator(mode="after")
     def _published_fits(self):
@@ -226,7 +234,8 @@ class Suite:
         self.folder = folder
 
     def select(self, quick: bool = False, ids=None) -> list[dict]:
-        """Entries to score: all, the ``quick`` subset, or those named in ``ids``."""
+        """Entries to score: all, the ``quick`` subset, or those named in ``ids``; with the
+        entries they ``require`` (transitively), which decide whether they apply."""
         out = [e for e in self.entries if (not quick or e["quick"])]
         if ids:
             known = [e["id"] for e in self.entries]
@@ -234,7 +243,15 @@ class Suite:
                 if i not in known:
                     raise InputError("--entries", f"unknown entry {i!r}", known)
             out = [e for e in out if e["id"] in ids]
-        return out
+        by_id = {e["id"]: e for e in self.entries}
+        want = {e["id"] for e in out}
+        todo = list(want)
+        while todo:
+            req = by_id[todo.pop()]["requires"]
+            if req is not None and req not in want:
+                want.add(req)
+                todo.append(req)
+        return [e for e in self.entries if e["id"] in want]
 
 
 def suite_dir() -> Path:
@@ -306,6 +323,11 @@ def load_suite(folder=None) -> Suite:
             seen[e.id] = f.name
             entries.append(dict(e.model_dump(), group=parsed.suite.group, file=f.name,
                                 where=where))
+    for e in entries:
+        if e["requires"] is not None and e["requires"] not in seen:
+            raise InputError(f"{e['where']}.requires", f"unknown entry {e['requires']!r}")
+        if e["requires"] == e["id"]:
+            raise InputError(f"{e['where']}.requires", "an entry cannot require itself")
     _check_references(entries, experiments)
     return Suite(entries, experiments, folder)
 
@@ -365,6 +387,9 @@ def _check_references(entries: list[dict], experiments: dict) -> None:
         needs_readout = o["var"] not in ("session_rate", "session_dw_sum")
         if needs_readout and o.get("readout") not in labels:
             raise InputError(f"{where}.readout", f"{o['var']} needs a read-out of experiment "
+                             f"{o['experiment']!r}", labels)
+        if o.get("other_readout") is not None and o["other_readout"] not in labels:
+            raise InputError(f"{where}.other_readout", f"unknown read-out of experiment "
                              f"{o['experiment']!r}", labels)
         if not needs_readout and o.get("readout") is not None:
             raise InputError(f"{where}.readout", f"{o['var']} is a sum or mean over sessions "
