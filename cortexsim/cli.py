@@ -151,8 +151,8 @@ def celltypes_table(rows: list[dict], width: int = 100) -> str:
     return "\n".join(ln.rstrip() for ln in out)
 
 
-def cmd_run(a):
-    experiment = _import_module("experiment")
+def _run_settings(a) -> dict:
+    """Run options of ``run`` and ``check`` given on the command line (``--session-sample``)."""
     settings = {}
     if a.session_sample is not None:
         v = a.session_sample
@@ -160,6 +160,15 @@ def cmd_run(a):
             settings["session_sample_s"] = v if v == "all" else float(v)
         except ValueError:
             raise InputError("--session-sample", f"expected 'all' or seconds, got {v!r}") from None
+    return settings
+
+
+def cmd_run(a):
+    experiment = _import_module("experiment")
+    settings = _run_settings(a)
+    from .cost import guard_run     # refuses a run that will not fit in memory (exit 2)
+    guard_run(a.spec, scale=a.scale, workers=a.workers, settings=settings, seed=a.seed,
+              force=a.force)
     summary = experiment.run_cli(a.spec, scale=a.scale, out=a.out, seed=a.seed,
                                  progress=not a.quiet, workers=a.workers, settings=settings)
     summary["checkpoints"] = finished_checkpoints(summary["out"], a.keep_checkpoints)
@@ -239,6 +248,26 @@ def cmd_sensitivity(a):
     summary = sens.run_cli(a.spec, workers=a.workers, scheduler=a.scheduler, out=a.out,
                            scale=a.scale, progress=not a.quiet)
     _emit(summary, a.json)
+
+
+def cmd_check(a):
+    from .cost import check, format_report
+    rep = check(a.spec, scale=a.scale, workers=a.workers, settings=_run_settings(a))
+    if a.json:
+        _emit(rep, True)
+    else:
+        print(format_report(rep))
+
+
+def cmd_export(a):
+    if not a.nwb:
+        raise InputError("export", "name a format", ["--nwb"])
+    from .nwb import export_cli
+    got = export_cli(a.out_dir, a.out)
+    if a.json:
+        _emit(got, True)
+    else:
+        print(f"NWB file written to {got['nwb']}")
 
 
 def _sweep_options(s, what: str) -> None:
@@ -336,6 +365,29 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sensitivity", help="first- and total-order Sobol indices (SALib)")
     _sweep_options(s, "sensitivity")
     s.set_defaults(func=cmd_sensitivity)
+
+    s = sub.add_parser("check", help="validate a spec as run/sweep/fit would, say what it "
+                                     "would run and estimate its wall time and peak memory")
+    s.add_argument("spec", help="experiment, sweep, fit or sensitivity spec (TOML), or the name "
+                                "of a shipped experiment spec")
+    s.add_argument("--scale", default=None,
+                   help="small, default, large or a neuron count (default: the spec's)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="worker processes the run would use (default 1)")
+    s.add_argument("--session-sample", default=None, metavar="S|all",
+                   help="as for run (experiment specs)")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("export", help="export a run's results (OUT/results.nc) to another "
+                                      "format: NWB")
+    s.add_argument("out_dir", metavar="OUT", help="a run's output folder (or its results.nc)")
+    s.add_argument("--nwb", action="store_true",
+                   help="write NWB (pynwb; pip install 'cortexsim[nwb]')")
+    s.add_argument("--out", default=None, metavar="FILE",
+                   help="the file to write (default OUT/results.nwb)")
+    s.add_argument("--json", action="store_true", help="print {\"nwb\": path} as JSON")
+    s.set_defaults(func=cmd_export)
     return p
 
 

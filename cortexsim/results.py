@@ -266,6 +266,30 @@ class Results:
             shutil.rmtree(tmp, ignore_errors=True)
         return out
 
+    def to_nwb(self, path, session_start_time=None) -> Path:
+        """Write these results as an NWB file (pynwb; ``pip install 'cortexsim[nwb]'``):
+        time series per condition, stimulation sessions and pulses, the config, the model
+        values with their sources and the code version (layout: :mod:`cortexsim.nwb`).
+
+        Parameters
+        ----------
+        path : str or Path
+            The ``.nwb`` file to write.
+        session_start_time : datetime, optional
+            Wall-clock time of the timeline's time 0 (default: now, UTC).
+
+        Returns
+        -------
+        Path
+
+        Raises
+        ------
+        InputError
+            pynwb is not installed, or the file cannot be written.
+        """
+        from .nwb import to_nwb
+        return to_nwb(self, path, session_start_time=session_start_time)
+
     @classmethod
     def load(cls, path) -> Results:
         import xarray as xr
