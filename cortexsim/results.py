@@ -2,6 +2,7 @@
 figures + report.md.
 
 Variables (dims):
+
 * ``spine_density`` (condition, population, time_d): occupied fraction of spine sites
   (nascent + stable); NaN for populations without structural sites (interneurons);
 * ``spine_density_rel``: the same relative to its value at time 0;
@@ -39,6 +40,7 @@ Variables (dims):
   this intensity gives (macroscopic, V/m: :func:`cortexsim.coupling.macroscopic_field_vpm`) and
   the field acting on the neuron models (:func:`cortexsim.coupling.cell_field_vpm`); 0 for a
   sham protocol (no field reaches the cortex), NaN without TMS.
+
 Sessions and time points a condition lacks are NaN.  Attributes: ``config`` (the full resolved
 spec, JSON), ``models`` (every model parameter used, JSON), ``cortexsim_version``, ``seed``,
 ``experiment``.

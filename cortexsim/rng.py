@@ -14,7 +14,7 @@ Two constructions:
   ``mix64(key + (site + 1) * GOLDEN)``, i.e. element ``site`` of the splitmix64 sequence started
   at that key.  Keys are computed once per call in numpy, so the per-draw cost in the kernel is
   one ``mix64``.  The exponential variate ``-ln(u)`` is computed by :func:`neg_log` from
-  ``frexp`` and a fixed polynomial (atanh series) with only +, -, *, /, which IEEE-754 rounds
+  ``frexp`` and a fixed polynomial (atanh series) with only ``+ - * /``, which IEEE-754 rounds
   identically in numpy and numba (``np.log`` and libm ``log`` differ in the last bit for ~0.3 %
   of arguments on this machine, measured).
 * **Network noise** (Brian2 C++ with a numpy twin): Brian2's standalone binary compiles its RNG
