@@ -189,7 +189,7 @@ class Protocol:
         return self.n_pulses * self.n_sessions
 
     def session_starts_s(self) -> np.ndarray:
-        """Start time (s) of every session: day d, session k at d*86400 + k*interval*60."""
+        """Start time (s) of every session: day d, session k at ``d*86400 + k*interval*60``."""
         day = np.arange(self.days, dtype=np.int64) * SECONDS_PER_DAY
         k = np.arange(self.sessions_per_day, dtype=np.int64) * (self.session_interval_min * 60.0)
         return np.add.outer(day, k).ravel().astype(np.float64)

@@ -182,7 +182,7 @@ def _image_term(a: float, s: np.ndarray) -> np.ndarray:
 
 
 def step_response(s, length_ratio: float | None, model: str = "images") -> np.ndarray:
-    """End potential of a sealed cable for a unit step of field, in units of lambda*E.
+    """End potential of a sealed cable for a unit step of field, in units of ``lambda*E``.
 
     ``s`` = t / tau (array), ``length_ratio`` = L / lambda (None or inf: semi-infinite).
 
@@ -330,7 +330,7 @@ def _peaks(wf: Waveform, tau_us: float, length_ratio: float | None, tail: float,
 
 def response_peaks(waveform, tau_us: float, length_ratio: float | None, params=None,
                    pulse_width_us=None) -> tuple[float, float]:
-    """(p+, p-): peak of the Na-filtered terminal depolarisation per unit lambda*E for the
+    """(p+, p-): peak of the Na-filtered terminal depolarisation per unit ``lambda*E`` for the
     field along / against the fibre.
 
     Parameters

@@ -17,12 +17,14 @@ silencing it uses.  Phases:
     (``protocol = "none"``) spends the same time as a slow phase.
 
 Fast -> slow coupling (operator splitting, all in models/structural.toml ``[activity]``):
+
 * each site's plasticity signal ``plast`` is its Graupner-Brunel efficacy ``rho`` at the end of
   the latest fast phase (potentiated spines stabilise, depressed ones are removed);
 * each postsynaptic cell's **activity drive** is the excess, over the resting value measured in
   a baseline fast phase, of the time its synapses' calcium spent above the potentiation
   threshold (per second), times ``ltp_gain``; it decays with ``tau_h`` and raises formation and
   stabilisation of that cell's spines (LTP-driven spinogenesis and spine stabilisation).
+
 Nothing here names a cell type: differences between IT and PT come from coupling thresholds,
 intrinsic properties, connectivity and the plasticity rule (see README, "Mechanisms").
 
