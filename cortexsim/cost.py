@@ -483,8 +483,15 @@ def _scale(scale):
 # --------------------------------------------------------------------------- kinds
 #: top-level table -> checker(path, scale=..., workers=...) returning a dict with ``kind``
 #: and ``estimate``; :func:`register_kind` adds one (e.g. a validation-suite spec)
+def check_suite(path, scale=None, workers: int = 1) -> dict:
+    """A validation-suite file (``[suite]``): :func:`cortexsim.validation.check_suite_file`."""
+    from .validation import check_suite_file
+    return check_suite_file(path, scale=scale, workers=workers)
+
+
 KINDS: dict[str, Callable[..., dict]] = {"experiment": check_experiment, "sweep": check_sweep,
-                                         "fit": check_fit, "sensitivity": check_sensitivity}
+                                         "fit": check_fit, "sensitivity": check_sensitivity,
+                                         "suite": check_suite}
 
 
 def register_kind(table: str, checker: Callable[..., dict]) -> None:

@@ -424,3 +424,13 @@ def test_differences_between_readouts_within_a_condition():
     o = {"kind": "experiment", "var": "spine_density_rel", "condition": "stress_aitbs",
          "readout": "24h", "other_readout": "0h", "population": "IT_L5"}
     assert experiment_value(o, ds) == pytest.approx(0.08)
+
+
+def test_check_validates_suite_files_and_estimates_their_runs(tmp_path):
+    from cortexsim.cost import check
+    rep = check(ROOT / "validation" / "protocols.toml")
+    assert rep["kind"] == "suite" and rep["experiments"] == ["protocol_effects"]
+    assert rep["estimate"]["experiment_runs"] == 3 and rep["estimate"]["wall_s"] > 0
+    bad = _suite(tmp_path, GOOD.replace('tolerance = 0.05', 'tolerance = 0'))
+    with pytest.raises(InputError, match="e_2a"):
+        check(bad / "s.toml")

@@ -198,6 +198,52 @@ def _score(model, suite, entries, scale, seeds, workers, quick, out: Path, progr
     return card
 
 
+def check_suite_file(path, scale=None, workers: int = 1) -> dict:
+    """``cortexsim check`` of a suite file (``[suite]`` table): the whole suite folder is
+    checked as ``cortexsim validate`` checks it, and the default model's runs of the entries
+    of this file (seeds 1, 2, 3) are estimated.
+
+    Parameters
+    ----------
+    path : str or Path
+        A suite file (``validation/*.toml``).
+    scale : str or int, optional
+        Scale of the experiments (default small).
+    workers : int
+        Worker processes.
+
+    Returns
+    -------
+    dict
+        ``kind`` ("suite"), ``spec``, ``group``, ``entries`` (number per observable kind),
+        ``experiments`` (those the file's entries read) and ``estimate``.
+
+    Raises
+    ------
+    InputError
+        A bad entry anywhere in the suite folder (as ``cortexsim validate``).
+    """
+    import tempfile
+
+    from ..cost import _tasks_estimate
+    path = Path(path)
+    suite = load_suite(path.parent)
+    mine = [e for e in suite.entries if e["file"] == path.name]
+    scale = scale or "small"
+    seeds = _check_run_args(scale, [1, 2, 3], workers)
+    with tempfile.TemporaryDirectory() as tmp:
+        tasks = experiment_tasks(load_model(None), suite, mine, seeds, scale, Path(tmp))
+    kinds: dict[str, int] = {}
+    for e in mine:
+        kinds[e["observable"]["kind"]] = kinds.get(e["observable"]["kind"], 0) + 1
+    rep = {"kind": "suite", "spec": str(path), "group": mine[0]["group"] if mine else None,
+           "entries": kinds, "experiments": sorted(tasks), "seeds": list(seeds)}
+    all_tasks = [t for ts in tasks.values() for t in ts]
+    if all_tasks:
+        rep["estimate"] = _tasks_estimate(all_tasks, workers)
+    return rep
+
+
 def _experiment_name(path) -> str:
     from ..experiment import load_experiment
     return load_experiment(path).spec["experiment"]["name"]
