@@ -29,6 +29,7 @@ from cortexsim.experiment.phases import (_simulated_session_s, ltp_time_per_cell
 from cortexsim.plasticity.structural import SpineState
 from cortexsim.populations import EXCITATORY, POPULATIONS
 from cortexsim.protocols import get_protocol
+from cortexsim.rng import SeedSchedule
 
 OUT = Path(__file__).resolve().parent / "results"
 TAIL_S = 1.0
@@ -38,13 +39,15 @@ def one(scale, proto, sim_len, sess_len, field, seed, nmda_rest=None):
     t0 = time.perf_counter()
     c = Circuit(scale, duration_s=sim_len, seed=seed)
     t_build = time.perf_counter() - t0
-    state = SpineState.initial(c.n_sites, np.random.default_rng([seed, 11]))
+    streams = SeedSchedule(seed)      # the experiment's streams: its initial spines, session 0
+    state = SpineState.initial(c.n_sites, streams.generator("initial_spines"))
     on = (state.state > 0).astype(float)
     rho0 = np.asarray(c.initial_rho, float)
     stim = None if proto is None else \
         Stimulus.from_protocol(proto, field, offset_s=c.slot_s).until(sim_len, c.dt_s)
     t0 = time.perf_counter()
-    res = c.run(stim, spines={"on": on, "rho": rho0}, run_seed=seed * 1000 + 10)
+    res = c.run(stim, spines={"on": on, "rho": rho0},
+                run_seed=streams.noise_seed("session", condition="stress_aitbs", session=0))
     t_run = time.perf_counter() - t0
     rho_sample_only = np.asarray(res.syn["rho"], float)
     rho = rho_after_session(res, sess_len, c.site_rule)

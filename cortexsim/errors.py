@@ -130,7 +130,8 @@ def check_number(field: str, value, *, min=None, max=None, strict_min=False, int
     if not math.isfinite(value):
         raise InputError(field, f"must be a finite number, got {value!r}")
     if integer:
-        if float(value) != int(value):
+        # an int is one (float() would round one above 2**53 and call it fractional)
+        if not isinstance(value, (int, np.integer)) and float(value) != int(value):
             raise InputError(field, f"must be an integer, got {value!r}")
         value = int(value)
     if min is not None and (value <= min if strict_min else value < min):

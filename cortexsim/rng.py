@@ -21,13 +21,24 @@ Two constructions:
   seed in, so a compiled network re-run with ``run_args`` would replay the same noise.  The
   background input draws from a hash of (run seed, neuron index, time step, stream)
   (:func:`hashed_uniform_np`, C++ ``hash_poisson``), which makes each run's noise a function of a
-  per-run seed variable that ``run_args`` can change.  Run seeds are exact in the float64
-  variable that carries them for every accepted experiment seed (< 2**31, times 1000 + k).
+  per-run seed variable that ``run_args`` can change.  Run seeds (:meth:`SeedSchedule.noise_seed`,
+  52 bits) are exact in the float64 variable that carries them.
+
+Every seed of a run is derived from the experiment seed in one place, the **seed schedule**
+(:class:`SeedSchedule`, registry :data:`STREAMS`): a named stream and its index (a condition, a
+session) make a :class:`numpy.random.SeedSequence` ``SeedSequence(seed, spawn_key=(stream id,
+*index))``, from which come the numpy generators that lay out a network, the integer seed of the
+structural kernel above and the noise seed of every network run.  No two streams of one seed, or
+of two seeds, share a SeedSequence, so their numbers are independent (up to the chance of a
+64-bit -- for noise seeds 52-bit -- collision, tested for a long protocol).
 """
+
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -41,12 +52,12 @@ _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 _S11 = np.uint64(11)
 _ONE = np.uint64(1)
-TWO_M53 = 2.0 ** -53
+TWO_M53 = 2.0**-53
 
 # streams (distinct key families)
-STREAM_INIT = 1      # residual hazard drawn at the start of a call
-STREAM_NEXT = 2      # residual hazard redrawn after an event
-STREAM_FATE = 3      # fate of a nascent spine (stabilise vs eliminate)
+STREAM_INIT = 1  # residual hazard drawn at the start of a call
+STREAM_NEXT = 2  # residual hazard redrawn after an event
+STREAM_FATE = 3  # fate of a nascent spine (stabilise vs eliminate)
 
 _LN2 = math.log(2.0)
 _SQRT_HALF = math.sqrt(0.5)
@@ -104,8 +115,7 @@ def bits_np(key, sites: np.ndarray) -> np.ndarray:
     ndarray of uint64
         Broadcast shape of ``key`` and ``sites``.
     """
-    return _mix64_np(np.asarray(key, dtype=np.uint64)
-                     + (sites.astype(np.uint64) + _ONE) * GOLDEN)
+    return _mix64_np(np.asarray(key, dtype=np.uint64) + (sites.astype(np.uint64) + _ONE) * GOLDEN)
 
 
 def uniform_open_np(key, sites):
@@ -216,7 +226,9 @@ def hashed_uniform_np(seed, i, step, stream):
     ndarray of float
     """
     with np.errstate(over="ignore"):
-        b = np.broadcast_arrays(np.asarray(seed), np.asarray(i), np.asarray(step), np.asarray(stream))
+        b = np.broadcast_arrays(
+            np.asarray(seed), np.asarray(i), np.asarray(step), np.asarray(stream)
+        )
         seed, i, step, stream = (np.asarray(x).astype(np.int64).astype(np.uint64) for x in b)
         z = seed * GOLDEN
         z = _mix64_np(z + i)
@@ -239,7 +251,9 @@ def hashed_poisson_np(lam, i, step, seed, stream):
     -------
     ndarray of int
     """
-    lam, i, step, seed, stream = np.broadcast_arrays(*(np.asarray(x) for x in (lam, i, step, seed, stream)))
+    lam, i, step, seed, stream = np.broadcast_arrays(
+        *(np.asarray(x) for x in (lam, i, step, seed, stream))
+    )
     u = hashed_uniform_np(seed, i, step, stream)
     lam = lam.astype(np.float64)
     p = np.exp(-lam)
@@ -274,7 +288,9 @@ static inline double _cs_uniform(long long seed, long long i, long long step, lo
     return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }}
 """
-CPP_POISSON = _CPP_MIX + r"""
+CPP_POISSON = (
+    _CPP_MIX
+    + r"""
 static inline int hash_poisson(double lam, long long i, long long step, long long seed, long long stream) {
     if (lam <= 0.0) return 0;
     const double u = _cs_uniform(seed, i, step, stream);
@@ -285,12 +301,16 @@ static inline int hash_poisson(double lam, long long i, long long step, long lon
     return k;
 }
 """
+)
 # a second copy under other names: Brian2 may paste each function's support code once per file
-CPP_UNIFORM = _CPP_MIX.replace("_cs_", "_csu_") + r"""
+CPP_UNIFORM = (
+    _CPP_MIX.replace("_cs_", "_csu_")
+    + r"""
 static inline double hash_uniform(long long i, long long step, long long seed, long long stream) {
     return _csu_uniform(seed, i, step, stream);
 }
 """
+)
 
 
 @functools.cache
@@ -311,3 +331,278 @@ def brian2_functions() -> dict:
         return hashed_uniform_np(seed, i, step, stream)
 
     return {"hash_poisson": hash_poisson, "hash_uniform": hash_uniform}
+
+
+# --------------------------------------------------------------------------- seed schedule
+#: bits of a network run's noise seed: exact in the float64 run-time variable that carries it
+NOISE_SEED_BITS = 52
+_WORD = 2**32
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One named random stream of the seed schedule (:data:`STREAMS`).
+
+    Attributes
+    ----------
+    id : int
+        First element of the stream's spawn key; never reused for another stream.
+    index : tuple of str
+        Names of the index fields: ``condition`` takes a condition name (hashed,
+        :func:`condition_words`), every other field an int in [0, 2**32).
+    kind : str
+        What the stream gives: ``"generator"`` (a numpy Generator), ``"kernel"`` (the 64-bit
+        seed of the counter-based structural kernel) or ``"noise"`` (the 52-bit seed of a
+        network run's counter-based noise, C++ ``hash_poisson``).
+    doc : str
+        What it draws, and who shares it.
+    """
+
+    id: int
+    index: tuple[str, ...]
+    kind: str
+    doc: str
+
+
+#: The named streams of one experiment seed.  The network (connectivity, thresholds, initial
+#: efficacies), the initial spine state, the structural kernel, the rest references and the
+#: read-outs are shared by every condition on purpose (one animal per seed, paired comparisons:
+#: conditions with the same history up to a point have the same state there, and identical
+#: spine states give identical measurements, measured once); each condition's sessions have
+#: their own stream, keyed by the condition's name (not its position, so adding or reordering
+#: conditions changes no other condition's numbers).
+STREAMS: dict[str, Stream] = {
+    "connectivity": Stream(
+        1, (), "generator",
+        "synapses of every projection (declaration order) and the spine sites' initial "
+        "occupancy; one network per seed",
+    ),
+    "thresholds": Stream(
+        2, (), "generator",
+        "TMS thresholds and polarisation gains of every cell (population order); part of the "
+        "seed's network",
+    ),
+    "initial_efficacies": Stream(
+        3, (), "generator",
+        "initial per-synapse state of the plasticity rules (GB efficacies), group by group in "
+        "declaration order; part of the seed's network",
+    ),
+    "initial_spines": Stream(
+        4, (), "generator",
+        "the initial spine state: every condition starts from the same one",
+    ),
+    "coupling_ablation": Stream(
+        5, (), "generator",
+        "permutation of the excitatory cells' TMS thresholds under the 'coupling' ablation; "
+        "the same in every condition with the ablation",
+    ),
+    "spine_kernel": Stream(
+        6, (), "kernel",
+        "draws of the structural kernel at (step, site): shared, so that conditions with the "
+        "same history up to a read-out have the same spine state there",
+    ),
+    "rest": Stream(
+        7, (), "noise",
+        "the network at rest: pass-1 statistics and the sessions' references; one measurement "
+        "of a spine state wherever it is taken",
+    ),
+    "readout": Stream(
+        8, (), "noise",
+        "every read-out run (rates without stimulation, and the evoked-response pair with and "
+        "without a pulse): one instrument noise for all read-outs, so that their differences "
+        "come from the spine state",
+    ),
+    "session": Stream(
+        9, ("condition", "session"), "noise",
+        "stimulation session `session` (0-based; a timeline has one stimulation phase) of "
+        "condition `condition`, and its paired run without stimulation",
+    ),
+    "receptors": Stream(
+        10, (), "generator",
+        "which cells express D1 / D2 dopamine receptors (structural.draw_receptors, one "
+        "uniform per cell in cell order); part of the seed's animal: the same cells in every "
+        "condition",
+    ),
+}  # fmt: skip
+
+
+def condition_words(name: str) -> tuple[int, int]:
+    """Stable 64-bit identity of a condition name, as two 32-bit words (BLAKE2b of the UTF-8
+    name): the same in every process and Python version, independent of the condition's
+    position in a spec.
+
+    Parameters
+    ----------
+    name : str
+        Condition name.
+
+    Returns
+    -------
+    tuple of int
+        (high word, low word).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a condition name must be a non-empty string, got {name!r}")
+    h = int.from_bytes(
+        hashlib.blake2b(name.encode("utf-8"), digest_size=8, person=b"cortexsim-cond").digest(),
+        "big",
+    )
+    return h >> 32, h & (_WORD - 1)
+
+
+@dataclass(frozen=True)
+class SeedSchedule:
+    """Every seed of one experiment seed, by named stream (:data:`STREAMS`).
+
+    Stream ``name`` with index fields ``index`` is ``numpy.random.SeedSequence(seed,
+    spawn_key=(STREAMS[name].id, *index words))``: a spawn key of fixed length per stream, so
+    distinct (stream, index) pairs never share a SeedSequence, and no stream equals the plain
+    ``default_rng(seed)`` of any seed (its spawn key is empty).
+
+    Parameters
+    ----------
+    seed : int
+        Experiment seed (>= 0).
+
+    Examples
+    --------
+    >>> s = SeedSchedule(1)
+    >>> s.noise_seed("session", condition="stress_aitbs", session=3) != s.noise_seed("readout")
+    True
+    """
+
+    seed: int
+
+    def __post_init__(self):
+        if isinstance(self.seed, (bool, np.bool_)) or int(self.seed) != self.seed or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        object.__setattr__(self, "seed", int(self.seed))
+
+    def spawn_key(self, stream: str, **index) -> tuple[int, ...]:
+        """Spawn key of stream ``stream`` at ``index`` (the stream's index fields, by name).
+
+        Parameters
+        ----------
+        stream : str
+            A name of :data:`STREAMS`.
+        **index
+            The stream's index fields: ``condition`` a name, the others ints in [0, 2**32).
+
+        Returns
+        -------
+        tuple of int
+            ``(stream id, *index words)``, each < 2**32.
+
+        Raises
+        ------
+        ValueError
+            Unknown stream, missing or extra index fields, or an index out of range.
+        """
+        if stream not in STREAMS:
+            raise ValueError(f"unknown random stream {stream!r}; streams: {', '.join(STREAMS)}")
+        st = STREAMS[stream]
+        if set(index) != set(st.index):
+            raise ValueError(f"stream {stream!r} is indexed by {st.index}, got {tuple(index)}")
+        words = [st.id]
+        for field in st.index:
+            v = index[field]
+            if field == "condition":
+                words.extend(condition_words(v))
+                continue
+            if isinstance(v, (bool, np.bool_)) or int(v) != v or not 0 <= v < _WORD:
+                raise ValueError(
+                    f"stream {stream!r}: {field} must be an integer in [0, 2**32), got {v!r}"
+                )
+            words.append(int(v))
+        return tuple(words)
+
+    def sequence(self, stream: str, **index) -> np.random.SeedSequence:
+        """The SeedSequence of stream ``stream`` at ``index`` (see :meth:`spawn_key`).
+
+        Parameters
+        ----------
+        stream : str
+            A name of :data:`STREAMS`.
+        **index
+            The stream's index fields.
+
+        Returns
+        -------
+        numpy.random.SeedSequence
+        """
+        return np.random.SeedSequence(self.seed, spawn_key=self.spawn_key(stream, **index))
+
+    def _of_kind(self, stream: str, kind: str) -> None:
+        got = STREAMS[stream].kind if stream in STREAMS else None
+        if got is not None and got != kind:
+            raise ValueError(f"stream {stream!r} gives a {got}, not a {kind}")
+
+    def generator(self, stream: str, **index) -> np.random.Generator:
+        """A fresh numpy Generator (PCG64) of a ``"generator"`` stream.
+
+        Parameters
+        ----------
+        stream : str
+            A name of :data:`STREAMS` of kind ``"generator"``.
+        **index
+            The stream's index fields.
+
+        Returns
+        -------
+        numpy.random.Generator
+        """
+        self._of_kind(stream, "generator")
+        return np.random.Generator(np.random.PCG64(self.sequence(stream, **index)))
+
+    def integer(self, stream: str, **index) -> int:
+        """The 64-bit integer of stream ``stream`` at ``index`` (its identity in tests).
+
+        Parameters
+        ----------
+        stream : str
+            A name of :data:`STREAMS`.
+        **index
+            The stream's index fields.
+
+        Returns
+        -------
+        int
+            In [0, 2**64).
+        """
+        w = self.sequence(stream, **index).generate_state(2, np.uint32)
+        return (int(w[0]) << 32) | int(w[1])
+
+    def kernel_seed(self, stream: str = "spine_kernel") -> int:
+        """Seed of the counter-based structural kernel (:func:`step_keys`).
+
+        Parameters
+        ----------
+        stream : str
+            A name of :data:`STREAMS` of kind ``"kernel"``.
+
+        Returns
+        -------
+        int
+            In [0, 2**64).
+        """
+        self._of_kind(stream, "kernel")
+        return self.integer(stream)
+
+    def noise_seed(self, stream: str, **index) -> int:
+        """Seed of one network run's counter-based noise (``Circuit.run(run_seed=...)``):
+        the top :data:`NOISE_SEED_BITS` bits of :meth:`integer`, exact in float64.
+
+        Parameters
+        ----------
+        stream : str
+            A name of :data:`STREAMS` of kind ``"noise"``.
+        **index
+            The stream's index fields.
+
+        Returns
+        -------
+        int
+            In [0, 2**52).
+        """
+        self._of_kind(stream, "noise")
+        return self.integer(stream, **index) >> (64 - NOISE_SEED_BITS)

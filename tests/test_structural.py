@@ -226,17 +226,19 @@ def test_input_validation():
 
 
 def test_network_noise_is_exact_and_distinct_for_large_seeds():
-    """Run seeds (experiment seed * 1000 + k, carried as float64 in the network) stay exact for
-    every accepted seed, and neighbouring seeds give different noise (issue 9, kind 4)."""
+    """Run seeds (:meth:`cortexsim.rng.SeedSchedule.noise_seed`, carried as float64 in the
+    network) stay exact for every accepted seed, and neighbouring experiment seeds give
+    different noise (issue 9, kind 4; tests/test_rng_streams.py for the whole schedule)."""
     from cortexsim.experiment import SEED_MAX
-    top = SEED_MAX * 1000 + 999
-    assert int(float(top)) == top
+    top, below = (R.SeedSchedule(s).noise_seed("session", condition="c", session=0)
+                  for s in (SEED_MAX, SEED_MAX - 1))
+    assert int(float(top)) == top and int(float(below)) == below
     i, step = np.arange(1000), np.full(1000, 7)
-    a = R.hashed_uniform_np(float(SEED_MAX * 1000 + 10), i, step, 0)
-    b = R.hashed_uniform_np(float((SEED_MAX - 1) * 1000 + 10), i, step, 0)
+    a = R.hashed_uniform_np(float(top), i, step, 0)
+    b = R.hashed_uniform_np(float(below), i, step, 0)
     assert not np.array_equal(a, b)
     assert abs(a.mean() - 0.5) < 0.05 and abs(b.mean() - 0.5) < 0.05
-    k = R.hashed_poisson_np(np.full(1000, 2.0), i, step, SEED_MAX * 1000, 0)
+    k = R.hashed_poisson_np(np.full(1000, 2.0), i, step, top, 0)
     assert abs(k.mean() - 2.0) < 0.2
 
 

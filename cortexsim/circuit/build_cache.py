@@ -58,11 +58,14 @@ def cache_dir() -> Path:
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
     """Hash of the Brian2 version and the source of the modules that generate the network's
-    code (``cortexsim/circuit/*.py`` and ``cortexsim/plasticity/synaptic.py``); 12 hex digits."""
+    code (``cortexsim/circuit/*.py``, ``cortexsim/plasticity/synaptic.py`` and
+    ``cortexsim/rng.py``: the noise's C++ code and the seed schedule that draws connectivity,
+    thresholds and initial efficacies); 12 hex digits."""
     import brian2
     h = hashlib.sha1(brian2.__version__.encode())
     here = Path(__file__).resolve().parent
-    for f in sorted(here.glob("*.py")) + [here.parent / "plasticity" / "synaptic.py"]:
+    for f in sorted(here.glob("*.py")) + [here.parent / "plasticity" / "synaptic.py",
+                                          here.parent / "rng.py"]:
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 

@@ -188,8 +188,9 @@ class Circuit:
     slot_s : float
         The pulse grid (s, a multiple of dt); pulses of every later ``Stimulus`` must lie on it.
     seed : int
-        Build seed: connectivity, TMS thresholds and the initial plasticity state are drawn
-        from one generator seeded with it, in that order.
+        Experiment seed: connectivity, TMS thresholds and the initial plasticity state are
+        drawn from its named streams ``connectivity``, ``thresholds`` and
+        ``initial_efficacies`` (:class:`cortexsim.rng.SeedSchedule`).
     params, cell_params, syn_params : ParamTree, optional
         Trees replacing ``models/circuit.toml`` (populations, projections...),
         ``models/cells.toml`` and ``models/synaptic.toml``.
@@ -296,10 +297,11 @@ class Circuit:
         self.gb_params = synaptic.get_params(syn_tree)
         self.rules: dict[str, PlasticityRule] = {
             name: get_rule(name, syn_tree) for name in dict.fromkeys(p.plasticity for p in projs)}
-        # draws, in this order: connectivity, TMS thresholds, initial plasticity state
-        self.rng = np.random.default_rng(self.seed)
+        # one named stream each: connectivity, TMS thresholds, initial plasticity state
+        streams = rng.SeedSchedule(self.seed)
         self.groups: dict[str, SynapseGroup] = draw(
-            projs, self.layout, self.rng, self.rules, n_total=self.n_total,
+            projs, self.layout, streams.generator("connectivity"), self.rules,
+            n_total=self.n_total,
             reference=pv["scale"]["reference"], occupancy=pv["plasticity"]["site_occupancy"],
             sites_on=self.plastic)
         structural = [n for n, g in self.groups.items() if self.rules[g.rule].structural]
@@ -310,9 +312,10 @@ class Circuit:
         self.site_group = structural[0] if structural else None
         self.conn = _Conn({n: g.conn for n, g in self.groups.items()}, self.site_group)
         self.tms_threshold_vpm, self.polarization_mV_per_vpm = \
-            self.coupling.cell_properties(self.layout, self.rng)
+            self.coupling.cell_properties(self.layout, streams.generator("thresholds"))
+        efficacies = streams.generator("initial_efficacies")
         self.state = {n: {"on": g.conn["on"],
-                          **self.rules[g.rule].initial_state(g.conn["i"].size, self.rng)}
+                          **self.rules[g.rule].initial_state(g.conn["i"].size, efficacies)}
                       for n, g in self.groups.items()}
         self.initial_rho = self.state[self.site_group].get("rho", np.zeros(self.n_sites)) \
             if self.site_group else np.zeros(0)
@@ -538,7 +541,9 @@ class Circuit:
             Per-site values the spine-site rule accepts (Graupner-Brunel: ``on``, ``rho``),
             arrays of length :attr:`n_sites`.
         run_seed : int
-            Seed of the background noise of this run.
+            Seed of the counter-based noise of this run (background and afferent TMS input),
+            in [0, 2**52): carried losslessly by a float64 run-time variable.  An experiment's
+            runs take theirs from :meth:`cortexsim.rng.SeedSchedule.noise_seed`.
         overrides : dict, optional
             ``"cells.g_bg"``, ``"cells.thr_tms"``, ``"cells.pol_gain"``, ``"<group>.g0"`` or
             ``"cells.<name>"`` of a rule's postsynaptic variable (:attr:`post_variables`, e.g.
@@ -555,8 +560,10 @@ class Circuit:
         ------
         InputError
             Unknown population, spine variable or override; wrong array lengths; pulses off
-            the build's grid or beyond the phase.
+            the build's grid or beyond the phase; a ``run_seed`` out of range.
         """
+        run_seed = int(check_number("run_seed", run_seed, min=0,
+                                    max=2 ** rng.NOISE_SEED_BITS - 1, integer=True))
         if self.target == "cpp_standalone" and (
                 "G" not in self.__dict__ or self._device.arrays is not self._device_arrays):
             raise RuntimeError("this cpp_standalone circuit was superseded by a later "

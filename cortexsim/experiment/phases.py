@@ -219,6 +219,10 @@ class ConditionRun:
         self.runner = runner
         self.cname, self.cond, self.trees = cname, cond, trees
         self.seed = runner.seed
+        # the named streams of the seed (cortexsim.rng.SeedSchedule): the structural kernel's
+        # (shared by all conditions) and the sessions' (this condition's own, by name)
+        self.streams = runner.streams
+        self.kernel_seed = self.streams.kernel_seed("spine_kernel")
         st = self.settings = runner.settings
         self.structural = trees["structural"].values()
         self.proto = get_protocol(cond["protocol"]) if cond["protocol"] != "none" else None
@@ -480,8 +484,8 @@ class ConditionRun:
             mean_fac = act["tau_h"] / chunk * (1 - decay)
             cell_drive = np.clip(state.drive * mean_fac, -act["drive_max"], act["drive_max"])
             state.spines, cnt = SP.advance(state.spines, np.clip(state.rho, 0.0, 1.0),
-                                           hd + cell_drive[self.site_post], S, dt, n, self.seed,
-                                           state.k_step, tree, st["backend"])
+                                           hd + cell_drive[self.site_post], S, dt, n,
+                                           self.kernel_seed, state.k_step, tree, st["backend"])
             state.formed += cnt["totals"]["formed"]
             state.eliminated += cnt["totals"]["eliminated"]
             state.k_step += n
@@ -502,7 +506,8 @@ class ConditionRun:
         rho = reset_new_spines(state.rho, on, state.prev_on)
         state.prev_on = on
         run = functools.partial(
-            c.run, spines={"on": on, "rho": rho}, run_seed=self.seed * 1000 + 10 + s_i,
+            c.run, spines={"on": on, "rho": rho},
+            run_seed=self.streams.noise_seed("session", condition=self.cname, session=s_i),
             overrides={**(self.thr_override or {}), **self.post_overrides} or None,
             results_name=f"res_{os.getpid()}")
         res = run(self.stimulus, silence=self.cond["silence"] or None,

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import check_number
 from ..populations import excitatory
+from ..rng import SeedSchedule
 from .phases import (  # noqa: F401  (rho_after_session, _simulated_session_s: public helpers)
     ConditionRun,
     _simulated_session_s,
@@ -39,6 +40,9 @@ class _Runner:
         self.workers = int(check_number("workers", workers, min=1, integer=True))
         self.settings = cfg["settings"]
         self.seed = cfg["experiment"]["seed"]
+        #: every seed of the run, by named stream (what is shared between conditions, and why:
+        #: cortexsim.rng.STREAMS)
+        self.streams = SeedSchedule(self.seed)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.checkpoints = CheckpointStore(self.checkpoint_dir) if self.checkpoint_dir else None
         self.shared_readouts = ReadoutStore(
@@ -177,9 +181,10 @@ class _Runner:
         return self._get_circuit(key, trees, self.settings["baseline_fast_s"])
 
     def _initial_spines(self, n_sites, trees):
-        """Every condition starts from the same spine state (paired comparison)."""
+        """Every condition starts from the same spine state (paired comparison): stream
+        ``initial_spines``."""
         from ..plasticity import structural as SP
-        return SP.SpineState.initial(n_sites, np.random.default_rng([self.seed, 11]),
+        return SP.SpineState.initial(n_sites, self.streams.generator("initial_spines"),
                                      params=trees["structural"])
 
     def _rest_key(self, key: str, cond: dict, trees: dict) -> tuple:
@@ -214,16 +219,16 @@ class _Runner:
     def _baseline_stats(self, circuit, cond, trees, spines: dict | None = None,
                         post_overrides: dict | None = None):
         """LTP-calcium time per cell, population rates and presynaptic NMDA calcium per cell
-        of the network at rest (short build, rest noise seed) with the spine state ``spines``
-        (``on``, ``rho``; default the initial one) and the sessions' run-time values of the
-        rule's postsynaptic variables ``post_overrides`` (default none): the references of the
-        activity drive and of the dopamine release."""
+        of the network at rest (short build, noise stream ``rest``) with the spine state
+        ``spines`` (``on``, ``rho``; default the initial one) and the sessions' run-time values
+        of the rule's postsynaptic variables ``post_overrides`` (default none): the references
+        of the activity drive and of the dopamine release."""
         if spines is None:
             state = self._initial_spines(circuit.n_sites, trees)
             spines = {"on": (state.state > 0).astype(float), "rho": circuit.initial_rho}
         over = {**(self._thresholds(circuit, cond) or {}), **(post_overrides or {})}
         res = circuit.run(None, spines=spines,
-                          run_seed=self.seed * 1000 + 1, overrides=over or None,
+                          run_seed=self.streams.noise_seed("rest"), overrides=over or None,
                           results_name=f"res_{os.getpid()}")
         site_post = circuit.conn["ee"]["j"].astype(np.int64)
         a0 = ltp_time_per_cell(res, site_post, circuit.N, res.duration_s)
@@ -231,15 +236,15 @@ class _Runner:
         return a0, {p: res.mean_rate(p) for p in circuit.slices}, nmda0
 
     def _thresholds(self, circuit, cond):
-        """Run-time TMS thresholds: as built, or pooled across excitatory cells (ablation)."""
+        """Run-time TMS thresholds: as built, or pooled across excitatory cells (ablation;
+        permuted by stream ``coupling_ablation``, the same in every condition)."""
         abl = list(self.cfg["ablations"]) + cond["ablations"]
         if "coupling" not in abl:
             return None
         thr = np.array(circuit.tms_threshold_vpm, dtype=float)
         idx = np.concatenate([np.arange(circuit.slices[p].start, circuit.slices[p].stop)
                               for p in excitatory(circuit.params)])
-        rng = np.random.default_rng(self.seed + 7)
-        thr[idx] = rng.permutation(thr[idx])
+        thr[idx] = self.streams.generator("coupling_ablation").permutation(thr[idx])
         return {"cells.thr_tms": thr}
 
     def _site_groups(self, circuit):
@@ -286,14 +291,18 @@ class _Runner:
         return res_all
 
     def _readout_rest_run(self, circuit, spines, thr):
-        """The read-outs' run without stimulation (read-out noise seed) with the spine state
-        ``spines`` (``on``, ``rho``) and the TMS-threshold override ``thr``."""
-        return circuit.run(None, spines=spines, run_seed=self.seed * 1000 + 500, overrides=thr,
-                           results_name=f"res_{os.getpid()}")
+        """The read-outs' run without stimulation with the spine state ``spines`` (``on``,
+        ``rho``) and the TMS-threshold override ``thr``."""
+        return self._readout_run(circuit, None, spines, thr)
+
+    def _readout_run(self, circuit, stimulus, spines, thr):
+        """A read-out run (noise stream ``readout``: every read-out of every condition)."""
+        return circuit.run(stimulus, spines=spines, run_seed=self.streams.noise_seed("readout"),
+                           overrides=thr, results_name=f"res_{os.getpid()}")
 
     def cell_rates(self, key, trees, snapshot, thr) -> np.ndarray:
         """Rate of every cell (Hz) with the spine state of a read-out ``snapshot``, measured
-        as the read-outs measure the population rates (short build, read-out noise seed).
+        as the read-outs measure the population rates (short build, noise stream ``readout``).
 
         Parameters
         ----------
@@ -320,9 +329,7 @@ class _Runner:
         window after one pulse vs the same window without it (same noise seed)."""
         from ..circuit.network import Stimulus
         r0 = self._readout_rest_run(circuit, spines, thr)
-        r1 = circuit.run(Stimulus([pulse_t], [field]), spines=spines,
-                         run_seed=self.seed * 1000 + 500, overrides=thr,
-                         results_name=f"res_{os.getpid()}")
+        r1 = self._readout_run(circuit, Stimulus([pulse_t], [field]), spines, thr)
         win = (pulse_t, pulse_t + self.settings["evoked_window_s"])
         evoked = {}
         for p, s in circuit.slices.items():

@@ -4,7 +4,8 @@ A checkpoint is this state plus the recorder's lists (:mod:`cortexsim.experiment
 what is not here is recomputed identically from the config and the seed (the circuit, its
 connectivity and thresholds, the resting statistics of pass 1, the stress schedule, the
 stimulus).  Random numbers need no saved generator state: the structural kernel draws from a
-counter-based stream at ``(seed, k_step, site)`` and every network run gets its own seed.
+counter-based stream at ``(kernel seed, k_step, site)`` and every network run gets its own
+noise seed, both derived from the seed by named stream (:class:`cortexsim.rng.SeedSchedule`).
 """
 from __future__ import annotations
 
