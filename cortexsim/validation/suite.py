@@ -346,8 +346,8 @@ def _check_references(entries: list[dict], experiments: dict) -> None:
     """Every name an entry uses exists: experiments, their conditions, read-outs and result
     variables; populations; coupling cell types."""
     from ..coupling import cell_types
-    from ..experiment import RESULT_VARIABLES, load_experiment
-    from ..populations import populations
+    from ..experiment import load_experiment
+    from ..populations import population_table, populations
     pops = list(populations())
     specs = {}
     for e in entries:
@@ -355,12 +355,9 @@ def _check_references(entries: list[dict], experiments: dict) -> None:
         for key in ("population", "other_population"):
             if o.get(key) is not None and o[key] not in pops:
                 raise InputError(f"{where}.{key}", f"unknown population {o[key]!r}", pops)
-        if o["kind"] == "threshold":
-            from ..populations import population_table
-            ct = [population_table()[o["population"]].coupling]
-            for c in ct:
-                if c not in cell_types():
-                    raise InputError(f"{where}.population", "has no coupling cell type")
+        if o["kind"] == "threshold" and \
+                population_table()[o["population"]].coupling not in cell_types():
+            raise InputError(f"{where}.population", "has no coupling cell type")
         if o["kind"] != "experiment":
             continue
         if o["experiment"] not in experiments:
@@ -368,29 +365,33 @@ def _check_references(entries: list[dict], experiments: dict) -> None:
                              list(experiments) or "declare it under [experiments]")
         if o["experiment"] not in specs:
             specs[o["experiment"]] = load_experiment(experiments[o["experiment"]]).spec
-        spec = specs[o["experiment"]]
-        allowed_vars = list(RESULT_VARIABLES) + list(DERIVED_VARS)
-        if o["var"] not in allowed_vars:
-            raise InputError(f"{where}.var", f"unknown variable {o['var']!r}", allowed_vars)
-        for key in ("condition", "other_condition"):
-            if o.get(key) is not None and o[key] not in spec["conditions"]:
-                raise InputError(f"{where}.{key}", f"unknown condition {o[key]!r} of "
-                                 f"experiment {o['experiment']!r}", list(spec["conditions"]))
-        if o["var"] == "turnover_per_day":
-            if o.get("population") is not None:
-                raise InputError(f"{where}.population", "turnover_per_day is counted over all "
-                                 "spine sites: give no population")
-        elif o.get("population") is None:
-            raise InputError(f"{where}.population", f"missing: {o['var']} is per population",
-                             pops)
-        labels = [p["readout"] for p in spec["timeline"] if p["readout"]]
-        needs_readout = o["var"] not in ("session_rate", "session_dw_sum")
-        if needs_readout and o.get("readout") not in labels:
-            raise InputError(f"{where}.readout", f"{o['var']} needs a read-out of experiment "
-                             f"{o['experiment']!r}", labels)
-        if o.get("other_readout") is not None and o["other_readout"] not in labels:
-            raise InputError(f"{where}.other_readout", f"unknown read-out of experiment "
-                             f"{o['experiment']!r}", labels)
-        if not needs_readout and o.get("readout") is not None:
-            raise InputError(f"{where}.readout", f"{o['var']} is a sum or mean over sessions "
-                             "and takes no read-out")
+        _check_experiment_observable(o, where, specs[o["experiment"]], pops)
+
+
+def _check_experiment_observable(o: dict, where: str, spec: dict, pops: list) -> None:
+    """An ``experiment`` observable against its experiment's validated spec."""
+    from ..experiment import RESULT_VARIABLES
+    allowed_vars = list(RESULT_VARIABLES) + list(DERIVED_VARS)
+    if o["var"] not in allowed_vars:
+        raise InputError(f"{where}.var", f"unknown variable {o['var']!r}", allowed_vars)
+    for key in ("condition", "other_condition"):
+        if o.get(key) is not None and o[key] not in spec["conditions"]:
+            raise InputError(f"{where}.{key}", f"unknown condition {o[key]!r} of "
+                             f"experiment {o['experiment']!r}", list(spec["conditions"]))
+    if o["var"] == "turnover_per_day":
+        if o.get("population") is not None:
+            raise InputError(f"{where}.population", "turnover_per_day is counted over all "
+                             "spine sites: give no population")
+    elif o.get("population") is None:
+        raise InputError(f"{where}.population", f"missing: {o['var']} is per population", pops)
+    labels = [p["readout"] for p in spec["timeline"] if p["readout"]]
+    needs_readout = o["var"] not in ("session_rate", "session_dw_sum")
+    if needs_readout and o.get("readout") not in labels:
+        raise InputError(f"{where}.readout", f"{o['var']} needs a read-out of experiment "
+                         f"{o['experiment']!r}", labels)
+    if o.get("other_readout") is not None and o["other_readout"] not in labels:
+        raise InputError(f"{where}.other_readout", f"unknown read-out of experiment "
+                         f"{o['experiment']!r}", labels)
+    if not needs_readout and o.get("readout") is not None:
+        raise InputError(f"{where}.readout", f"{o['var']} is a sum or mean over sessions "
+                         "and takes no read-out")
