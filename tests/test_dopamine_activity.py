@@ -19,6 +19,7 @@ from cortexsim.experiment.spec import model_trees
 from cortexsim.params import ParamTree, load_model
 from cortexsim.plasticity import structural as SP
 from cortexsim.protocols import get_protocol
+from cortexsim.rng import SeedSchedule
 
 POPS = ("IT_L23", "IT_L5", "PT_L5", "PV", "SST")
 ACTIVITY = {"mechanisms.dopamine_from_activity.enabled": True,
@@ -73,15 +74,18 @@ def test_defaults_keep_the_pulse_formula_bit_for_bit():
 
 
 def _fake_run(protocol, light, overrides):
-    """What ConditionRun._session_dopamine / _dopamine_gate read, without a network."""
+    """What ConditionRun._session_dopamine / _dopamine_gate read, without a network (200
+    cells per population, receptors from seed 1's stream)."""
     trees = model_trees(overrides)
     run = SimpleNamespace(proto=get_protocol(protocol), light=light, trees=trees,
                           cond={"intensity_pct_rmt": 90.0}, sess_len=592.84,
                           structural=trees["structural"].values(), populations=POPS,
                           rest_rates=np.array([2.0, 0.7, 2.9, 13.0, 13.8]),
                           release_ref=np.array([2.0, 0.7, 2.9, 13.0, 13.8]),
-                          layout=SimpleNamespace(pop_index=np.arange(5)))
+                          streams=SeedSchedule(1),
+                          layout=SimpleNamespace(pop_index=np.repeat(np.arange(5), 200)))
     run._pct_rmt = lambda: ConditionRun._pct_rmt(run)
+    run.receptors = ConditionRun._draw_receptors(run)
     return run
 
 
@@ -95,7 +99,9 @@ def test_light_pulses_with_raised_activity_now_release_dopamine():
     da = ConditionRun._session_dopamine(run, raised)
     assert da > 0.5
     gate = ConditionRun._dopamine_gate(run, da)
-    assert gate[POPS.index("IT_L5")] > 1 > gate[POPS.index("PT_L5")]
+    assert gate.min() == 1.0                      # cells without receptors: ungated
+    for p in ("IT_L5", "PT_L5"):                  # D1 (IT, PT) and D2 (PT) cells raised
+        assert gate[run.layout.pop_index == POPS.index(p)].mean() > 1, p
     # the same evoked activity releases the same dopamine under TMS (the pulse counts 0)
     assert ConditionRun._session_dopamine(_fake_run("aitbs_day", False, ACTIVITY), raised) == da
 
@@ -201,7 +207,8 @@ def test_bundle_runs_and_records_the_session_dopamine(da_run):
     da = ds.session_dopamine.sel(condition="tbs").values
     assert (da > 0).all()
     gate = ds.session_da_gate.sel(condition="tbs")
-    assert (gate.sel(population="IT_L5") > 1).all() and (gate.sel(population="PT_L5") < 1).all()
+    # population means of the per-cell gate: D1 cells (IT, PT) and D2 cells (PT) raised
+    assert (gate.sel(population="IT_L5") > 1).all() and (gate.sel(population="PT_L5") > 1).all()
     # silenced PT cells (a GIRK-like conductance) fire less under the same pulses and count as
     # they fire: less dopamine, a gate nearer 1
     pt = ds.session_rate.sel(population="PT_L5")

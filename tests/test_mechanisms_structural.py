@@ -123,7 +123,7 @@ def test_session_drive_off_equals_the_ltp_drive():
     act = tree.values()["activity"]
     old = act["ltp_gain"] * ((a - a0) / act["ltp_ref"]) * (591.84 / 3600.0) / act["tau_h"]
     new = SP.session_drive(a, a0, rng.random(50), rng.random(50), 591.84,
-                           SP.dopamine_gate(0.7, POPS, rng.integers(0, 5, 50), tree), tree)
+                           SP.dopamine_gate(0.7, None, tree), tree)
     np.testing.assert_array_equal(new, old)
 
 
@@ -138,36 +138,42 @@ def test_session_dopamine_from_the_pulses():
     assert SP.session_dopamine(np.ones(int(e_half)), 1.0, tree) == pytest.approx(0.5)
 
 
-def test_dopamine_d1_favours_d1_populations_and_needs_dopamine():
+def test_dopamine_raises_the_drive_of_receptor_cells_and_needs_dopamine():
+    """A D1 cell and a D2 cell get more spines than a cell without receptors with the same
+    NMDA eligibility (both signs measured positive); without dopamine all three alike."""
     on = _trees("nmda_spinogenesis", "dopamine_d1")
     nm = _trees("nmda_spinogenesis")
-    pops = np.array([1, 2])                       # one IT_L5 and one PT_L5 cell
-    ltp = np.zeros(2)
-    nmda, nmda_rest = np.array([0.02, 0.02]), np.array([0.01, 0.01])   # same eligibility
+    rec = SP.Receptors(d1=np.array([True, False, False]), d2=np.array([False, True, False]))
+    ltp = np.zeros(3)
+    nmda, nmda_rest = np.full(3, 0.02), np.full(3, 0.01)   # same eligibility
     da = SP.session_dopamine(np.ones(1800), 0.9, on)
-    gate = SP.dopamine_gate(da, POPS, pops, on)
-    assert gate[0] > 1 > gate[1] >= 0              # IT_L5 carries D1, PT_L5 D2
+    gate = SP.dopamine_gate(da, rec, on)
+    assert gate[0] > 1 and gate[1] > 1 and gate[2] == 1.0
     d = SP.session_drive(ltp, ltp, nmda, nmda_rest, 10 * 592.0, gate, on)
-    f_it = _formed_over_a_day(d[0], params=on)
-    f_pt = _formed_over_a_day(d[1], params=on)
-    assert f_it > 1.2 * f_pt, (f_it, f_pt)
+    f = [_formed_over_a_day(x, params=on) for x in d]
+    assert f[0] > 1.2 * f[2] and f[1] > 1.2 * f[2], f
     # without dopamine (sham) the gate is 1: the drive is that of NMDA alone
-    g0 = SP.dopamine_gate(SP.session_dopamine(np.zeros(1800), 0.9, on), POPS, pops, on)
+    g0 = SP.dopamine_gate(SP.session_dopamine(np.zeros(1800), 0.9, on), rec, on)
     np.testing.assert_array_equal(g0, 1.0)
     np.testing.assert_array_equal(SP.session_drive(ltp, ltp, nmda, nmda_rest, 600.0, g0, on),
                                   SP.session_drive(ltp, ltp, nmda, nmda_rest, 600.0, 1.0, nm))
-    # gains 0 (mechanism off): gate 1 whatever the dopamine
-    assert SP.dopamine_gate(0.9, POPS, pops, nm) == 1.0
+    # gains 0 (mechanism off): gate 1 whatever the dopamine, no receptors needed
+    assert SP.dopamine_gate(0.9, rec, nm) == 1.0
+    assert SP.dopamine_gate(0.9, None, nm) == 1.0
+    with pytest.raises(ValueError, match="no receptors"):
+        SP.dopamine_gate(0.9, None, on)
 
 
-def test_dopamine_gate_needs_every_population_declared():
+def test_receptors_need_every_population_declared():
     tree = _trees("dopamine_d1")
     with pytest.raises(InputError, match="structural.dopamine.receptors.VIP"):
-        SP.dopamine_gate(0.5, POPS + ("VIP",), np.array([5]), tree)
+        SP.draw_receptors(POPS + ("VIP",), np.array([5]), np.random.default_rng(0), tree)
 
 
-@pytest.mark.parametrize("path, value", [("dopamine.receptors.IT_L5.d1_fraction", 1.5),
+@pytest.mark.parametrize("path, value", [("dopamine.receptors.IT_L5.d1_probability", 1.5),
+                                         ("dopamine.receptors.PT_L5.d2_probability", -0.1),
                                          ("dopamine.gain_d1", -1.0),
+                                         ("dopamine.gain_d2", -1.0),
                                          ("activity.nmda_gain", True)])
 def test_bad_mechanism_parameters_are_input_errors(path, value):
     with pytest.raises(InputError, match=path.replace(".", r"\.")):
@@ -184,15 +190,20 @@ def test_condition_dopamine_comes_from_its_pulses(protocol, light, active):
 
     from cortexsim.experiment.phases import ConditionRun
     from cortexsim.protocols import get_protocol
+    from cortexsim.rng import SeedSchedule
     trees = model_trees({"mechanisms.dopamine_d1.enabled": True})
+    pop_index = np.repeat(np.arange(len(POPS)), 200)
     run = SimpleNamespace(proto=get_protocol(protocol), light=light, trees=trees,
-                          cond={"intensity_pct_rmt": None},
+                          cond={"intensity_pct_rmt": None}, streams=SeedSchedule(1),
                           structural=trees["structural"].values(), populations=POPS,
-                          layout=SimpleNamespace(pop_index=np.array([0, 1, 2])))
+                          layout=SimpleNamespace(pop_index=pop_index))
     run._pct_rmt = lambda: ConditionRun._pct_rmt(run)
+    run.receptors = ConditionRun._draw_receptors(run)
     gate = ConditionRun._dopamine_gate(run, ConditionRun._session_dopamine(run))
     if active:
-        assert gate[1] > 1 > gate[2]
+        assert gate.min() == 1.0
+        for p in ("IT_L5", "PT_L5"):
+            assert gate[pop_index == POPS.index(p)].mean() > 1, p
     else:
         np.testing.assert_array_equal(gate, 1.0)
 

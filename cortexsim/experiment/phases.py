@@ -248,6 +248,7 @@ class ConditionRun:
         # the evoked activity it is computed after each session's run (ConditionRun.session)
         self.da_from_activity = self.structural["dopamine"]["spike_weight"] != 0
         self.da = self._session_dopamine()
+        self.receptors = self._draw_receptors()
         self.gate = self._dopamine_gate(self.da)
         self.post_overrides = {}
         self.handlers = {"baseline": self.slow_phase, "stress": self.slow_phase,
@@ -303,12 +304,22 @@ class ConditionRun:
             rates, self.release_ref, self.sess_len, self.populations, tree)
         return SP.session_dopamine(self.proto.intensities(), scale, tree, spikes)
 
+    def _draw_receptors(self):
+        """The cells' D1 / D2 receptors (:func:`structural.draw_receptors`), from the seed's
+        stream ``"receptors"``: the same cells in every condition.  None when the dopamine
+        gains are 0 (no gate, no receptor table read)."""
+        from ..plasticity import structural as SP
+        tree = self.trees["structural"]
+        if not SP.dopamine_gains_on(tree):
+            return None
+        return SP.draw_receptors(self.populations, self.layout.pop_index,
+                                 self.streams.generator("receptors"), tree)
+
     def _dopamine_gate(self, da: float):
         """Dopamine gate of the session drive per cell for dopamine ``da`` (1.0 without the
-        third factor; the receptors of each population)."""
+        third factor; :func:`structural.dopamine_gate` with the cells' receptors)."""
         from ..plasticity import structural as SP
-        return SP.dopamine_gate(da, self.populations, self.layout.pop_index,
-                                self.trees["structural"])
+        return SP.dopamine_gate(da, self.receptors, self.trees["structural"])
 
     # ----------------------------------------------------------------- state and checkpoints
     def initial_state(self) -> ConditionState:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -453,27 +454,134 @@ def excess_release_spikes(rates, rest_rates, session_s: float, populations,
     return float(np.dot(w, excess)) * float(session_s)
 
 
-def dopamine_gate(da: float, populations, pop_of_cell, params=None) -> np.ndarray | float:
-    """Third-factor gate of each cell's session drive (mechanism ``dopamine_d1``)::
-
-        G = max(0, 1 + gain_d1 * DA * d1 - gain_d2 * DA * d2)
-
-    ``d1``, ``d2``: fractions of the cell's population expressing D1 / D2 receptors
-    (``[dopamine.receptors.<population>]``, measured: Santana et al. 2009 Cereb Cortex 19:849;
-    Seong & Carter 2012 J Neurosci 32:10516; Gee et al. 2012 J Neurosci 32:4959).  D1 receptors
-    activate PKA, which new spines need together with NMDA receptors (Kwon & Sabatini 2011
-    Nature 474:100; Yagishita et al. 2014 Science 345:1616); D2 receptors (Gi) lower cAMP/PKA
-    and dopamine on them suppresses spine enlargement (Iino et al. 2020 Nature 579:555).  With
-    both gains 0 (the default) the gate is 1 and no receptor table is read.
+def dopamine_gains_on(params=None) -> bool:
+    """Whether the dopamine third factor acts (``dopamine.gain_d1`` or ``gain_d2`` non-zero).
 
     Parameters
     ----------
-    da : float
-        Dopamine of the session (:func:`session_dopamine`).
+    params : ParamTree or dict, optional
+        Structural model.
+
+    Returns
+    -------
+    bool
+    """
+    d = _params(params)["dopamine"]
+    return d["gain_d1"] != 0 or d["gain_d2"] != 0
+
+
+class Receptors(NamedTuple):
+    """Which cells express dopamine receptors (:func:`draw_receptors`).
+
+    Attributes
+    ----------
+    d1, d2 : ndarray of bool (n_cells,)
+        The cell expresses D1 / D2 receptors (never both: see :func:`draw_receptors`).
+    """
+
+    d1: np.ndarray
+    d2: np.ndarray
+
+
+def receptor_probabilities(populations, params=None) -> tuple[np.ndarray, np.ndarray]:
+    """Probability that a cell of each population expresses D1 / D2 receptors
+    (``[dopamine.receptors.<population>]`` ``d1_probability`` / ``d2_probability``; their
+    sources and which numbers are inferences: ``models/structural.toml``).
+
+    Parameters
+    ----------
+    populations : sequence of str
+        Population names.
+    params : ParamTree or dict, optional
+        Structural model.
+
+    Returns
+    -------
+    p1, p2 : ndarray (n_pop,)
+        In the order of ``populations``.
+
+    Raises
+    ------
+    InputError
+        A population without a receptor table, or ``p1 + p2 > 1`` (the two are drawn as
+        exclusive).
+    """
+    rec = _params(params)["dopamine"].get("receptors", {})
+    pops = list(populations)
+    missing = [p for p in pops if p not in rec]
+    if missing:
+        raise InputError(f"structural.dopamine.receptors.{missing[0]}",
+                         "no D1/D2 receptor probabilities for this population (needed when "
+                         "dopamine.gain_d1 or gain_d2 is non-zero)", sorted(rec))
+    p1 = np.array([rec[p]["d1_probability"] for p in pops], dtype=np.float64)
+    p2 = np.array([rec[p]["d2_probability"] for p in pops], dtype=np.float64)
+    over = np.flatnonzero(p1 + p2 > 1.0)
+    if over.size:
+        p = pops[over[0]]
+        raise InputError(f"structural.dopamine.receptors.{p}",
+                         f"d1_probability + d2_probability = {p1[over[0]] + p2[over[0]]:g} > 1 "
+                         "(a cell expresses D1 or D2, not both)", "a sum <= 1")
+    return p1, p2
+
+
+def draw_receptors(populations, pop_of_cell, rng: np.random.Generator,
+                   params=None) -> Receptors:
+    """Draw which cells express D1 / D2 receptors, each cell with its population's
+    probabilities (:func:`receptor_probabilities`).
+
+    One uniform ``u`` per cell (in cell order): D1 if ``u < p1``, D2 if ``u >= 1 - p2``.  So
+    no cell expresses both (Santana et al. 2009 Cereb Cortex 19:849 find "little overlap" of D1
+    and D2 mRNA in layer V pyramidal cells; none is an approximation), the D1 cells depend on
+    ``p1`` alone and the D2 cells on ``p2`` alone, and a larger probability only adds cells.
+    The runner draws once per seed from the named stream ``"receptors"``
+    (:data:`cortexsim.rng.STREAMS`), so every condition of a run has the same cells' receptors.
+
+    Parameters
+    ----------
     populations : sequence of str
         Population names, in the order of the indices in ``pop_of_cell``.
     pop_of_cell : ndarray of int (n_cells,)
         Population index of each cell.
+    rng : numpy.random.Generator
+        Source of the draws (one ``random(n_cells)`` call).
+    params : ParamTree or dict, optional
+        Structural model.
+
+    Returns
+    -------
+    Receptors
+    """
+    p1, p2 = receptor_probabilities(populations, params)
+    idx = np.asarray(pop_of_cell)
+    u = rng.random(idx.shape[0])
+    return Receptors(d1=u < p1[idx], d2=u >= 1.0 - p2[idx])
+
+
+def dopamine_gate(da: float, receptors: Receptors | None,
+                  params=None) -> np.ndarray | float:
+    """Third-factor gate of each cell's session drive (mechanism ``dopamine_d1``)::
+
+        G_i = 1 + DA * (gain_d1 * D1_i + gain_d2 * D2_i),    gain_d1, gain_d2 >= 0
+
+    ``D1_i``, ``D2_i`` in {0, 1}: cell ``i`` expresses the receptor (:func:`draw_receptors`).
+    Both receptors raise the calcium-driven drive of the cells that carry them, the signs
+    measured in prefrontal cortex: D1 receptors (Gs, PKA) enhance the firing of the L5 cells
+    that express them (Seong & Carter 2012 J Neurosci 32:10516), and new spines need PKA with
+    NMDA receptors (Kwon & Sabatini 2011 Nature 474:100; Yagishita et al. 2014 Science
+    345:1616); a D2 agonist evokes in thick-tufted, subcortically projecting (PT-type) L5 cells
+    an afterdepolarisation that needs NMDA receptors and L-type Ca2+ channels, and enhances
+    their Ca2+ potentials (Gee et al. 2012 J Neurosci 32:4959).  The gate multiplies the
+    session's calcium excess over rest (:func:`session_drive`), so, as in Gee et al., it acts
+    only with synaptic (NMDA) activity.  ``G_i >= 1``: no cell's drive is shut.  A cell
+    without receptors, or a session without dopamine, has ``G_i = 1``; with both gains 0 (the
+    default) the gate is 1 and no receptor is needed.
+
+    Parameters
+    ----------
+    da : float
+        Dopamine of the session (:func:`session_dopamine`), in [0, 1).
+    receptors : Receptors or None
+        The cells' receptors (:func:`draw_receptors`); may be None when both gains are 0.
     params : ParamTree or dict, optional
         Structural model.
 
@@ -484,22 +592,16 @@ def dopamine_gate(da: float, populations, pop_of_cell, params=None) -> np.ndarra
 
     Raises
     ------
-    InputError
-        A population without a receptor table while a gain is non-zero.
+    ValueError
+        A gain is non-zero and ``receptors`` is None.
     """
-    d = _params(params)["dopamine"]
-    if d["gain_d1"] == 0 and d["gain_d2"] == 0:
+    if not dopamine_gains_on(params):
         return 1.0
-    rec = d.get("receptors", {})
-    missing = [p for p in populations if p not in rec]
-    if missing:
-        raise InputError(f"structural.dopamine.receptors.{missing[0]}",
-                         "no D1/D2 receptor fractions for this population (needed when "
-                         "dopamine.gain_d1 or gain_d2 is non-zero)", sorted(rec))
-    d1 = np.array([rec[p]["d1_fraction"] for p in populations], dtype=np.float64)
-    d2 = np.array([rec[p]["d2_fraction"] for p in populations], dtype=np.float64)
-    g = np.maximum(0.0, 1.0 + d["gain_d1"] * da * d1 - d["gain_d2"] * da * d2)
-    return g[np.asarray(pop_of_cell)]
+    d = _params(params)["dopamine"]
+    if receptors is None:
+        raise ValueError("dopamine_gate: gain_d1 or gain_d2 is non-zero but no receptors were "
+                         "drawn (draw_receptors)")
+    return 1.0 + da * (d["gain_d1"] * receptors.d1 + d["gain_d2"] * receptors.d2)
 
 
 # ----------------------------------------------------------------------------- numba kernel
