@@ -35,6 +35,7 @@ conditions.*.intensity_    [0, 300] % RMT
 pct_rmt
 ========================== ==========================  ==========================================
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,15 +51,37 @@ from ..params import load_model, read_toml
 from ..populations import population_table, populations
 
 PHASE_KINDS = ("baseline", "stress", "stimulation", "rest")
-ABLATIONS = ("coupling", "h_current", "intrinsic", "connectivity", "nmda_calcium",
-             "activity_structural", "homeostasis")
-MODEL_NAMES = ("circuit", "cells", "synaptic", "structural", "stress", "coupling", "opto",
-               "mechanisms")
+ABLATIONS = (
+    "coupling",
+    "h_current",
+    "intrinsic",
+    "connectivity",
+    "nmda_calcium",
+    "activity_structural",
+    "homeostasis",
+)
+MODEL_NAMES = (
+    "circuit",
+    "cells",
+    "synaptic",
+    "structural",
+    "stress",
+    "coupling",
+    "opto",
+    "mechanisms",
+)
 #: how a condition's protocol pulses reach the cells: TMS (coupling model) or light
 #: (channelrhodopsin-2 in ``light_populations``; models/opto.toml)
 MODALITIES = ("tms", "light")
-RESULT_VARIABLES = ("spine_density", "spine_density_rel", "mean_weight", "rate_readout",
-                    "evoked_response", "turnover_readout", "session_rate")
+RESULT_VARIABLES = (
+    "spine_density",
+    "spine_density_rel",
+    "mean_weight",
+    "rate_readout",
+    "evoked_response",
+    "turnover_readout",
+    "session_rate",
+)
 #: variables judged at a read-out (its time for time_d variables); session_rate is a mean over
 #: the condition's sessions and takes no read-out
 READOUT_VARIABLES = tuple(v for v in RESULT_VARIABLES if v != "session_rate")
@@ -102,10 +125,17 @@ class RunSettings(StrictModel):
     def _sample(cls, v):
         if v == "all":
             return v
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) \
-                or not 0 < v <= 86400:
-            raise InputError("session_sample_s", f"expected 'all' or seconds, got {v!r}",
-                             "'all' or a number of seconds in (0, 86400]")
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not np.isfinite(v)
+            or not 0 < v <= 86400
+        ):
+            raise InputError(
+                "session_sample_s",
+                f"expected 'all' or seconds, got {v!r}",
+                "'all' or a number of seconds in (0, 86400]",
+            )
         return float(v)
 
 
@@ -144,9 +174,11 @@ def check_scale(v, field: str = "scale"):
         return v
     if isinstance(v, int) and not isinstance(v, bool) and SCALE_RANGE[0] <= v <= SCALE_RANGE[1]:
         return v
-    raise InputError(field, f"unknown scale {v!r}",
-                     f"{', '.join(SCALE_NAMES)} or a neuron count in "
-                     f"[{SCALE_RANGE[0]}, {SCALE_RANGE[1]}]")
+    raise InputError(
+        field,
+        f"unknown scale {v!r}",
+        f"{', '.join(SCALE_NAMES)} or a neuron count in [{SCALE_RANGE[0]}, {SCALE_RANGE[1]}]",
+    )
 
 
 DEFAULT_SETTINGS = Settings().model_dump(exclude={"by_scale"})
@@ -247,6 +279,7 @@ def flatten_overrides(ov, where: str) -> dict:
                 walk(v, p)
             else:
                 out[p] = v
+
     walk(ov, "")
     return out
 
@@ -271,8 +304,11 @@ def check_overrides(ov: dict, where: str) -> None:
         if model not in MODEL_NAMES:
             raise InputError(f"{where}.{path}", f"unknown model {model!r}", MODEL_NAMES)
         if not rest:
-            raise InputError(f"{where}.{path}", "a model name alone is not a parameter: give a "
-                             "dotted path such as circuit.sim.dt", MODEL_NAMES)
+            raise InputError(
+                f"{where}.{path}",
+                "a model name alone is not a parameter: give a dotted path such as circuit.sim.dt",
+                MODEL_NAMES,
+            )
         try:
             load_model(model).set(rest, v)
         except InputError as exc:
@@ -303,117 +339,190 @@ def parse_spec(raw: dict, source: str = "spec") -> dict:
     """
     if not isinstance(raw, dict):
         raise InputError(source, "spec must be a table")
+    spec = validate(Spec, _flatten_spec_overrides(raw))
+    settings = _parse_settings(spec.settings)
+    phases = _parse_timeline(spec.timeline)
+    labels = [p["readout"] for p in phases if p["readout"]]
+    check_overrides(spec.overrides, "overrides")
+    check_ablations(spec.ablations, where="ablations")
+    pops = list(populations())
+    conds = {
+        cname: _parse_condition(c, f"conditions.{cname}", spec, pops)
+        for cname, c in spec.conditions.items()
+    }
+    crit = [
+        _parse_criterion(c, k, spec.criteria[:k], conds, labels, pops)
+        for k, c in enumerate(spec.criteria)
+    ]
+    return dict(
+        experiment=spec.experiment.model_dump(),
+        settings=settings,
+        timeline=phases,
+        conditions=conds,
+        overrides=dict(spec.overrides),
+        ablations=list(spec.ablations),
+        criteria=crit,
+    )
+
+
+def _flatten_spec_overrides(raw: dict) -> dict:
+    """A deep copy of ``raw`` without ``extends``, its ``[overrides]`` and every condition's
+    flattened to dotted paths (:func:`flatten_overrides`)."""
     raw = copy.deepcopy(raw)
     raw.pop("extends", None)
     if "overrides" in raw:
         raw["overrides"] = flatten_overrides(raw["overrides"], "overrides")
-    for cname, c in (raw.get("conditions") or {}).items() \
-            if isinstance(raw.get("conditions"), dict) else ():
+    conditions = raw.get("conditions")
+    for cname, c in conditions.items() if isinstance(conditions, dict) else ():
         if isinstance(c, dict) and "overrides" in c:
             c["overrides"] = flatten_overrides(c["overrides"], f"conditions.{cname}.overrides")
-    spec = validate(Spec, raw)
-    settings = spec.settings.model_dump(exclude={"by_scale"})
-    for sc, tab in spec.settings.by_scale.items():
+    return raw
+
+
+def _parse_settings(spec_settings: Settings) -> dict:
+    """The settings as a dict; every scale's table checked as run settings over them."""
+    settings = spec_settings.model_dump(exclude={"by_scale"})
+    for sc, tab in spec_settings.by_scale.items():
         where = f"settings.by_scale.{sc}."
         validate(RunSettings, {**{k: settings[k] for k in RUN_SETTINGS}, **tab}, prefix=where)
-    settings["by_scale"] = {k: dict(v) for k, v in spec.settings.by_scale.items()}
-    phases = []
-    for k, ph in enumerate(spec.timeline):
-        where = f"timeline[{k}]"
-        if ph.kind == "stimulation":
-            if ph.days is not None:
-                raise InputError(f"{where}.days", "a stimulation phase lasts its protocol's days; "
-                                 "remove days")
-        elif ph.days is None:
-            raise InputError(f"{where}.days", "missing (required)", "(0, 3650] days")
-        hpd = None
-        if ph.kind == "stress":
-            hpd = 6.0 if ph.hours_per_day is None else ph.hours_per_day
-            if abs(ph.days - round(ph.days)) > 1e-9:
-                raise InputError(f"{where}.days", "stress phases last whole days")
-        elif ph.hours_per_day is not None:
-            raise InputError(f"{where}.hours_per_day", "only stress phases have hours_per_day")
-        phases.append(dict(kind=ph.kind, days=float(ph.days or 0.0), hours_per_day=hpd,
-                           readout=ph.readout, label=ph.label or f"{ph.kind}_{k}"))
+    settings["by_scale"] = {k: dict(v) for k, v in spec_settings.by_scale.items()}
+    return settings
+
+
+def _parse_timeline(timeline: list[Phase]) -> list[dict]:
+    """The phases as dicts (:func:`_parse_phase`); read-out labels unique, at most one
+    stimulation phase."""
+    phases = [_parse_phase(ph, k) for k, ph in enumerate(timeline)]
     labels = [p["readout"] for p in phases if p["readout"]]
     if len(set(labels)) != len(labels):
         raise InputError("timeline.readout", "read-out labels must be unique")
     if sum(p["kind"] == "stimulation" for p in phases) > 1:
         raise InputError("timeline", "at most one stimulation phase")
-    check_overrides(spec.overrides, "overrides")
-    check_ablations(spec.ablations, where="ablations")
-    pops = list(populations())
+    return phases
+
+
+def _parse_phase(ph: Phase, k: int) -> dict:
+    """Phase ``k`` of the timeline: days given except for stimulation (its protocol's days);
+    stress phases last whole days with ``hours_per_day`` (default 6), other kinds have none."""
+    where = f"timeline[{k}]"
+    if ph.kind == "stimulation":
+        if ph.days is not None:
+            raise InputError(
+                f"{where}.days", "a stimulation phase lasts its protocol's days; remove days"
+            )
+    elif ph.days is None:
+        raise InputError(f"{where}.days", "missing (required)", "(0, 3650] days")
+    hpd = None
+    if ph.kind == "stress":
+        hpd = 6.0 if ph.hours_per_day is None else ph.hours_per_day
+        if abs(ph.days - round(ph.days)) > 1e-9:
+            raise InputError(f"{where}.days", "stress phases last whole days")
+    elif ph.hours_per_day is not None:
+        raise InputError(f"{where}.hours_per_day", "only stress phases have hours_per_day")
+    return dict(
+        kind=ph.kind,
+        days=float(ph.days or 0.0),
+        hours_per_day=hpd,
+        readout=ph.readout,
+        label=ph.label or f"{ph.kind}_{k}",
+    )
+
+
+def _parse_condition(c: Condition, where: str, spec: Spec, pops: list) -> dict:
+    """One condition checked (protocol and dose, overrides, ablations, the model trees they
+    give, silenced and light populations) and dumped."""
+    if c.protocol != "none":
+        _check_protocol(c, where)
+    check_overrides(c.overrides, f"{where}.overrides")
+    check_ablations(c.ablations, where=f"{where}.ablations")
+    # every mechanism, override and ablation of the condition resolves (before any run)
+    trees = model_trees({**spec.overrides, **c.overrides}, list(spec.ablations) + c.ablations)
+    from ..plasticity.structural import release_weights
+
+    release_weights(pops, trees["structural"])  # dopamine release tables name populations
+    _check_populations(c.silence, f"{where}.silence", pops)
+    _check_light(c, where, pops)
+    return c.model_dump()
+
+
+def _check_protocol(c: Condition, where: str) -> None:
+    """The condition's protocol is shipped (a name) or builds (a table); a TMS protocol's dose
+    is known (no silent default intensity)."""
     from ..protocols import get_protocol, list_protocols, session_intensity
-    conds = {}
-    for cname, c in spec.conditions.items():
-        where = f"conditions.{cname}"
-        if c.protocol != "none":
-            if isinstance(c.protocol, str) and c.protocol not in list_protocols():
-                raise InputError(f"{where}.protocol", f"unknown protocol {c.protocol!r}",
-                                 ["none"] + list_protocols())
-            try:
-                proto = get_protocol(c.protocol)
-            except InputError as exc:
-                raise exc.within(f"{where}.protocol: ") from None
-            if c.modality == "tms":   # the dose is known (no silent default intensity)
-                session_intensity(proto, c.intensity_pct_rmt, field=f"{where}.intensity_pct_rmt")
-        check_overrides(c.overrides, f"{where}.overrides")
-        check_ablations(c.ablations, where=f"{where}.ablations")
-        # every mechanism, override and ablation of the condition resolves (before any run)
-        trees = model_trees({**spec.overrides, **c.overrides}, list(spec.ablations) + c.ablations)
-        from ..plasticity.structural import release_weights
-        release_weights(pops, trees["structural"])   # dopamine release tables name populations
-        for p in c.silence:
-            if p not in pops:
-                raise InputError(f"{where}.silence", f"unknown population {p!r}", pops)
-        _check_light(c, where, pops)
-        conds[cname] = c.model_dump()
-    crit = []
-    for k, c in enumerate(spec.criteria):
-        where = f"criteria[{k}]"
-        for p in c.populations:
-            if p not in pops:
-                raise InputError(f"{where}.populations", f"unknown population {p!r}", pops)
-        for key in ("condition", "minus_condition"):
-            val = getattr(c, key)
-            if val is not None and val not in conds:
-                raise InputError(f"{where}.{key}", f"unknown condition {val!r}", list(conds))
-        if c.var in READOUT_VARIABLES:
-            if c.readout is None:
-                raise InputError(f"{where}.readout", f"missing: {c.var} is judged at a read-out",
-                                 labels)
-            if c.readout not in labels:
-                raise InputError(f"{where}.readout", f"unknown read-out {c.readout!r}", labels)
-        elif c.readout is not None:
-            raise InputError(f"{where}.readout", f"{c.var} is a mean over sessions and takes "
-                             "no read-out")
-        earlier = [x.name for x in spec.criteria[:k]]
-        if c.requires is not None and c.requires not in earlier:
-            raise InputError(f"{where}.requires", f"unknown or later criterion {c.requires!r}: "
-                             "name one listed before this one", earlier)
-        crit.append(c.model_dump(exclude_none=True))
-    return dict(experiment=spec.experiment.model_dump(), settings=settings, timeline=phases,
-                conditions=conds, overrides=dict(spec.overrides),
-                ablations=list(spec.ablations), criteria=crit)
+
+    if isinstance(c.protocol, str) and c.protocol not in list_protocols():
+        raise InputError(
+            f"{where}.protocol", f"unknown protocol {c.protocol!r}", ["none"] + list_protocols()
+        )
+    try:
+        proto = get_protocol(c.protocol)
+    except InputError as exc:
+        raise exc.within(f"{where}.protocol: ") from None
+    if c.modality == "tms":
+        session_intensity(proto, c.intensity_pct_rmt, field=f"{where}.intensity_pct_rmt")
+
+
+def _check_populations(names, where: str, pops: list) -> None:
+    """Every name in ``names`` is a declared population."""
+    for p in names:
+        if p not in pops:
+            raise InputError(where, f"unknown population {p!r}", pops)
+
+
+def _parse_criterion(
+    c: Criterion, k: int, earlier: list[Criterion], conds: dict, labels: list, pops: list
+) -> dict:
+    """Criterion ``k`` checked against the populations, conditions, read-out labels and the
+    criteria listed before it, and dumped."""
+    where = f"criteria[{k}]"
+    _check_populations(c.populations, f"{where}.populations", pops)
+    for key in ("condition", "minus_condition"):
+        val = getattr(c, key)
+        if val is not None and val not in conds:
+            raise InputError(f"{where}.{key}", f"unknown condition {val!r}", list(conds))
+    if c.var in READOUT_VARIABLES:
+        if c.readout is None:
+            raise InputError(
+                f"{where}.readout", f"missing: {c.var} is judged at a read-out", labels
+            )
+        if c.readout not in labels:
+            raise InputError(f"{where}.readout", f"unknown read-out {c.readout!r}", labels)
+    elif c.readout is not None:
+        raise InputError(
+            f"{where}.readout", f"{c.var} is a mean over sessions and takes no read-out"
+        )
+    names = [x.name for x in earlier]
+    if c.requires is not None and c.requires not in names:
+        raise InputError(
+            f"{where}.requires",
+            f"unknown or later criterion {c.requires!r}: name one listed before this one",
+            names,
+        )
+    return c.model_dump(exclude_none=True)
 
 
 def _check_light(c: Condition, where: str, pops: list) -> None:
     """A light condition names the populations that express the opsin (declared ones); a TMS
     condition names none, and light takes no %RMT intensity."""
-    for p in c.light_populations:
-        if p not in pops:
-            raise InputError(f"{where}.light_populations", f"unknown population {p!r}", pops)
+    _check_populations(c.light_populations, f"{where}.light_populations", pops)
     if c.modality == "light":
         if not c.light_populations:
-            raise InputError(f"{where}.light_populations", "modality 'light' needs the "
-                             "populations whose cells express the opsin", pops)
+            raise InputError(
+                f"{where}.light_populations",
+                "modality 'light' needs the populations whose cells express the opsin",
+                pops,
+            )
         if c.intensity_pct_rmt is not None:
-            raise InputError(f"{where}.intensity_pct_rmt", "a TMS setting: the light's "
-                             "irradiance is the model parameter opto.light.irradiance "
-                             "(override it)")
+            raise InputError(
+                f"{where}.intensity_pct_rmt",
+                "a TMS setting: the light's "
+                "irradiance is the model parameter opto.light.irradiance "
+                "(override it)",
+            )
     elif c.light_populations:
-        raise InputError(f"{where}.light_populations", "only with modality = 'light'",
-                         ["modality = 'light'"])
+        raise InputError(
+            f"{where}.light_populations", "only with modality = 'light'", ["modality = 'light'"]
+        )
 
 
 def resolve_settings(settings: dict, scale=None, overrides: dict | None = None) -> dict:
@@ -448,8 +557,9 @@ def resolve_settings(settings: dict, scale=None, overrides: dict | None = None) 
     out = merge_tables(out, out.get("by_scale", {}).get(named, {}))
     out["settings_scale"] = named
     if overrides:
-        validate(RunSettings, {**{k: out[k] for k in RUN_SETTINGS}, **overrides},
-                 prefix="settings.")
+        validate(
+            RunSettings, {**{k: out[k] for k in RUN_SETTINGS}, **overrides}, prefix="settings."
+        )
         out.update(overrides)
     return out
 
@@ -488,6 +598,7 @@ def model_trees(overrides: dict, ablations=()) -> dict:
         An override of the wrong type, dimension or range; an unknown ablation.
     """
     from .. import mechanisms as mech
+
     trees = {m: load_model(m) for m in MODEL_NAMES}
     split = [(p.split(".", 1), v) for p, v in overrides.items()]
     for (model, rest), v in split:
@@ -505,7 +616,7 @@ def model_trees(overrides: dict, ablations=()) -> dict:
         for s in mech.mechanisms(trees["mechanisms"])[name].set:
             model, _, rest = s.path.partition(".")
             fresh, node = load_model(model)._node(rest), trees[model]._node(rest)
-            if isinstance(node, dict):           # value, unit, range and source together
+            if isinstance(node, dict):  # value, unit, range and source together
                 node.clear()
                 node.update(copy.deepcopy(fresh))
             else:
@@ -542,7 +653,7 @@ def check_ablations(ablations, mech_tree=None, where: str = "ablations") -> list
     return list(ablations)
 
 
-_model_trees = model_trees   # the runner's name for it
+_model_trees = model_trees  # the runner's name for it
 
 
 def _apply_ablations(trees: dict, ablations) -> None:
@@ -566,8 +677,7 @@ def _apply_ablations(trees: dict, ablations) -> None:
                         cells.set(f"{c}.{k}", float(np.mean(vals)))
         elif a == "connectivity":
             conn = circ.values()["conn"]
-            ee = [(pre, post) for pre in exc for post in exc
-                  if post in conn.get(pre, {})]
+            ee = [(pre, post) for pre in exc for post in exc if post in conn.get(pre, {})]
             pm = float(np.mean([conn[a_][b]["p"] for a_, b in ee]))
             gm = float(np.mean([conn[a_][b]["g"] for a_, b in ee]))
             for pre, post in ee:
@@ -611,9 +721,11 @@ def _read_one_spec(p: Path) -> dict:
         raise InputError(str(p), "spec must be a table")
     if isinstance(raw.get("overrides"), dict):
         raw["overrides"] = flatten_overrides(raw["overrides"], f"{p.name}: overrides")
-    for cname, c in (raw.get("conditions") or {}).items() \
-            if isinstance(raw.get("conditions"), dict) else ():
+    for cname, c in (
+        (raw.get("conditions") or {}).items() if isinstance(raw.get("conditions"), dict) else ()
+    ):
         if isinstance(c, dict) and isinstance(c.get("overrides"), dict):
-            c["overrides"] = flatten_overrides(c["overrides"],
-                                               f"{p.name}: conditions.{cname}.overrides")
+            c["overrides"] = flatten_overrides(
+                c["overrides"], f"{p.name}: conditions.{cname}.overrides"
+            )
     return raw

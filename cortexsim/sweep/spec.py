@@ -37,6 +37,7 @@ validated on the experiment spec's path (:mod:`cortexsim.specs`: strict types, n
 NaN and infinities rejected, with the number checks of :func:`cortexsim.errors.check_number`);
 every error is an :class:`~cortexsim.errors.InputError` naming the field.
 """
+
 from __future__ import annotations
 
 import copy
@@ -71,6 +72,7 @@ DESIGNS = ("grid", "list", "sobol", "lhs")
 class Parameter(StrictModel):
     """One swept or fitted parameter: explicit ``values``, or a range ``low``..``high``
     (``n`` values for a grid; bounds for samples, fits and sensitivity), optionally log."""
+
     path: StrictStr = Field(min_length=1)
     values: list[Scalar] | None = None
     low: Number | None = None
@@ -103,6 +105,7 @@ class Parameter(StrictModel):
 class Metric(StrictModel):
     """A number per run: ``var`` at condition/read-out/population (minus another condition),
     or the observed value of the criterion named ``criterion`` for ``population``."""
+
     name: StrictStr = Field(min_length=1)
     var: StrictStr | None = None
     criterion: StrictStr | None = None
@@ -117,8 +120,7 @@ class Metric(StrictModel):
             raise ValueError("give exactly one of var or criterion")
         if self.var is not None and self.condition is None:
             raise ValueError("a var metric needs a condition")
-        if self.criterion is not None and (self.condition or self.minus_condition
-                                           or self.readout):
+        if self.criterion is not None and (self.condition or self.minus_condition or self.readout):
             raise ValueError("a criterion metric takes only population")
         return self
 
@@ -141,7 +143,12 @@ class SweepSpec(StrictModel):
 
     @model_validator(mode="after")
     def _check(self):
-        d = self.sweep.design
+        self._check_unique()
+        self._check_design()
+        return self
+
+    def _check_unique(self) -> None:
+        """Seeds non-negative and distinct; metric names and parameter paths distinct."""
         if any(s < 0 for s in self.sweep.seeds):
             raise ValueError("sweep.seeds: seeds must be >= 0")
         if len(set(self.sweep.seeds)) != len(self.sweep.seeds):
@@ -152,16 +159,21 @@ class SweepSpec(StrictModel):
         paths = [p.path for p in self.parameters]
         if len(set(paths)) != len(paths):
             raise ValueError("parameters: repeated path")
+
+    def _check_design(self) -> None:
+        """The tables the design takes: ``[[points]]`` for a list, ``[[parameters]]`` for the
+        others (ranges with ``n_samples`` for samples, ``n`` for a grid's ranges)."""
+        d = self.sweep.design
         if d == "list":
             if not self.points:
                 raise ValueError("design 'list' needs [[points]]")
             if self.parameters:
                 raise ValueError("design 'list' takes [[points]], not [[parameters]]")
-        else:
-            if self.points:
-                raise ValueError(f"[[points]] only with design 'list' (design is {d!r})")
-            if not self.parameters:
-                raise ValueError(f"design {d!r} needs at least one [[parameters]] table")
+            return
+        if self.points:
+            raise ValueError(f"[[points]] only with design 'list' (design is {d!r})")
+        if not self.parameters:
+            raise ValueError(f"design {d!r} needs at least one [[parameters]] table")
         if d in ("sobol", "lhs"):
             if self.sweep.n_samples is None:
                 raise ValueError(f"sweep.n_samples: design {d!r} needs n_samples")
@@ -172,7 +184,6 @@ class SweepSpec(StrictModel):
             for p in self.parameters:
                 if p.is_range and p.n is None:
                     raise ValueError(f"parameters ({p.path}): a grid range needs n")
-        return self
 
 
 def validate(model: type[StrictModel], raw: dict, where: str):
@@ -225,6 +236,7 @@ def apply_params(base_raw: dict, params: dict[str, Any]) -> dict:
         A path that does not lead to an existing table or list item.
     """
     from ..experiment import MODEL_NAMES
+
     raw = copy.deepcopy(base_raw)
     for path, value in params.items():
         field = f"parameters.{path}"
@@ -235,8 +247,11 @@ def apply_params(base_raw: dict, params: dict[str, Any]) -> dict:
             raw.setdefault("overrides", {})[path] = value
             continue
         if head not in raw or not rest:
-            raise InputError(field, f"unknown first component {head!r}",
-                             list(MODEL_NAMES) + [k for k in raw if isinstance(raw[k], dict)])
+            raise InputError(
+                field,
+                f"unknown first component {head!r}",
+                list(MODEL_NAMES) + [k for k in raw if isinstance(raw[k], dict)],
+            )
         parts = path.split(".")
         node = raw
         for k, part in enumerate(parts[:-1]):
@@ -246,10 +261,11 @@ def apply_params(base_raw: dict, params: dict[str, Any]) -> dict:
                 node = node[part]
             else:
                 have = sorted(node) if isinstance(node, dict) else None
-                raise InputError(field, f"no table {'.'.join(parts[:k + 1])!r} in the base "
-                                        "spec", have)
+                raise InputError(
+                    field, f"no table {'.'.join(parts[: k + 1])!r} in the base spec", have
+                )
             if not isinstance(node, (dict, list)):
-                raise InputError(field, f"{'.'.join(parts[:k + 1])!r} is a value, not a table")
+                raise InputError(field, f"{'.'.join(parts[: k + 1])!r} is a value, not a table")
         if not isinstance(node, dict):
             raise InputError(field, f"{'.'.join(parts[:-1])!r} is not a table")
         node[parts[-1]] = value
@@ -304,7 +320,7 @@ def needed_conditions(raw: dict, metrics: list[dict], criteria=()) -> dict:
     if isinstance(raw.get("criteria"), list):
         kept, names = [], set()
         for c in crit_list:
-            if not isinstance(c, dict):          # left for the experiment's validation
+            if not isinstance(c, dict):  # left for the experiment's validation
                 kept.append(c)
                 continue
             uses = {c.get(k) for k in ("condition", "minus_condition") if c.get(k)}
@@ -339,9 +355,10 @@ def resolve_base(spec_path: Path, base: str, field: str = "sweep.base") -> Path:
     InputError
         Neither file exists (naming ``field``).
     """
-    p = (spec_path.parent / base)
+    p = spec_path.parent / base
     if not p.is_file():
         from ..params import experiments_dir
+
         q = experiments_dir() / base
         if q.is_file():
             return q.resolve()
