@@ -484,7 +484,27 @@ def _scale(scale):
 #: top-level table -> checker(path, scale=..., workers=...) returning a dict with ``kind``
 #: and ``estimate``; :func:`register_kind` adds one (e.g. a validation-suite spec)
 def check_suite(path, scale=None, workers: int = 1) -> dict:
-    """A validation-suite file (``[suite]``): :func:`cortexsim.validation.check_suite_file`."""
+    """A validation-suite file (``[suite]``): :func:`cortexsim.validation.check_suite_file`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The suite file (TOML with a ``[suite]`` table).
+    scale : str or int, optional
+        Scale of the experiments (default small).
+    workers : int
+        Worker processes of the estimate.
+
+    Returns
+    -------
+    dict
+        The report :func:`format_report` prints (``kind`` "suite").
+
+    Raises
+    ------
+    InputError
+        A bad entry anywhere in the suite folder.
+    """
     from .validation import check_suite_file
     return check_suite_file(path, scale=scale, workers=workers)
 

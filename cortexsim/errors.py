@@ -63,7 +63,18 @@ class InputError(ValueError):
 
     def within(self, prefix: str) -> InputError:
         """The same error with its field placed inside ``prefix`` (e.g. a file and table name),
-        so a message from a nested spec says where the bad value is."""
+        so a message from a nested spec says where the bad value is.
+
+        Parameters
+        ----------
+        prefix : str
+            Put before the field name as it is (include the separator, e.g. ``"sweep.base: "``).
+
+        Returns
+        -------
+        InputError
+            A new error; message and allowed values unchanged.
+        """
         return InputError(f"{prefix}{self.field}", self.message, self.allowed)
 
     def __reduce__(self):  # survives pickling (process pools, Dask workers)

@@ -459,6 +459,24 @@ class ParamTree(dict):
 
     @classmethod
     def from_dict(cls, d: dict, name: str = "") -> ParamTree:
+        """A tree from nested tables (a deep copy), checked as a model file is.
+
+        Parameters
+        ----------
+        d : dict
+            Nested tables; leaves are settings or parameters (``value``, ``unit``, ``source``).
+        name : str
+            The model's name, put before paths in error messages.
+
+        Returns
+        -------
+        ParamTree
+
+        Raises
+        ------
+        InputError
+            A malformed parameter table (naming its path).
+        """
         _check_tree(d, "", name or "params")
         t = cls(copy.deepcopy(d))
         t.name = name
@@ -475,6 +493,17 @@ class ParamTree(dict):
         return node
 
     def has(self, path: str) -> bool:
+        """Whether ``path`` names a table, setting or parameter of the tree.
+
+        Parameters
+        ----------
+        path : str
+            Dotted path (``"sim.dt"``).
+
+        Returns
+        -------
+        bool
+        """
         try:
             self._node(path)
             return True
@@ -482,11 +511,40 @@ class ParamTree(dict):
             return False
 
     def value(self, path: str):
+        """The value at ``path`` in the file's unit (a parameter's ``value``; a setting or a
+        table as it is).
+
+        Parameters
+        ----------
+        path : str
+            Dotted path.
+
+        Returns
+        -------
+        object
+            float, int, bool, str, list or dict.
+
+        Raises
+        ------
+        InputError
+            Unknown path (with the keys allowed where it went wrong).
+        """
         node = self._node(path)
         return node["value"] if is_param(node) else node
 
     def to(self, path: str, unit: str) -> float:
         """The parameter at ``path`` in ``unit`` (converted from the file's unit with pint).
+
+        Parameters
+        ----------
+        path : str
+            Dotted path of a parameter (a table with ``value`` and ``unit``).
+        unit : str
+            Target unit, as pint spells it (``"ms"``, ``"nS"``, ``"1/s"``).
+
+        Returns
+        -------
+        float
 
         Raises
         ------
@@ -499,13 +557,45 @@ class ParamTree(dict):
         return convert(path, node["value"], node["unit"], unit)
 
     def si(self, path: str) -> float:
-        """The parameter at ``path`` in coherent SI base units (s, V, S, F, A, ...)."""
+        """The parameter at ``path`` in coherent SI base units (s, V, S, F, A, ...).
+
+        Parameters
+        ----------
+        path : str
+            Dotted path of a parameter.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        InputError
+            Unknown path, or a setting without unit.
+        """
         node = self._node(path)
         if not is_param(node):
             raise InputError(path, "is a setting, not a parameter with a unit")
         return convert(path, node["value"], node["unit"])
 
     def meta(self, path: str) -> dict:
+        """The unit and source (provenance) of the parameter at ``path``.
+
+        Parameters
+        ----------
+        path : str
+            Dotted path of a parameter.
+
+        Returns
+        -------
+        dict
+            ``unit``, ``source``.
+
+        Raises
+        ------
+        InputError
+            Unknown path, or a setting (no unit and source).
+        """
         node = self._node(path)
         if not is_param(node):
             raise InputError(path, "is a setting, not a parameter with unit and source")
@@ -513,6 +603,14 @@ class ParamTree(dict):
 
     def set(self, path: str, value) -> None:
         """Override the value at ``path`` after checking it (see :func:`check_override`).
+
+        Parameters
+        ----------
+        path : str
+            Dotted path of a parameter or setting (not a table).
+        value : object
+            The new value: a number in the file's unit, ``{ value = ..., unit = "..." }``
+            (converted to the file's unit), or a setting of the setting's type.
 
         Raises
         ------
@@ -543,6 +641,22 @@ class ParamTree(dict):
         return strip(dict(self))
 
     def sub(self, path: str) -> ParamTree:
+        """The table at ``path`` as a tree of its own (a deep copy), named ``<name>.<path>``.
+
+        Parameters
+        ----------
+        path : str
+            Dotted path of a table.
+
+        Returns
+        -------
+        ParamTree
+
+        Raises
+        ------
+        InputError
+            Unknown path.
+        """
         node = self._node(path)
         t = ParamTree(copy.deepcopy(node))
         t.name = f"{self.name}.{path}" if self.name else path

@@ -61,6 +61,7 @@ class Population:
 
     @property
     def excitatory(self) -> bool:
+        """Whether the population's cells are excitatory (``type = "excitatory"``)."""
         return self.type == "excitatory"
 
 

@@ -146,6 +146,7 @@ class Protocol:
 
     @property
     def pulses_per_train(self) -> int:
+        """Pulses in one train (bursts per train x pulses per burst)."""
         return self.bursts_per_train * self._ppb
 
     @property
@@ -182,10 +183,12 @@ class Protocol:
     # ---- schedule
     @property
     def n_sessions(self) -> int:
+        """Sessions of the whole protocol (sessions per day x days)."""
         return self.sessions_per_day * self.days
 
     @property
     def total_pulses(self) -> int:
+        """Pulses of the whole protocol (pulses per session x sessions)."""
         return self.n_pulses * self.n_sessions
 
     def session_starts_s(self) -> np.ndarray:

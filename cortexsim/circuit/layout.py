@@ -69,7 +69,20 @@ class Layout:
 
     @classmethod
     def build(cls, n_total: int, tree: ParamTree) -> Layout:
-        """Split ``n_total`` cells by the declared fractions (normalised by their sum)."""
+        """Split ``n_total`` cells by the declared fractions (normalised by their sum).
+
+        Parameters
+        ----------
+        n_total : int
+            Cells in the circuit (each population gets at least one, so the total may differ
+            slightly).
+        tree : ParamTree
+            The circuit model (its populations and their fractions).
+
+        Returns
+        -------
+        Layout
+        """
         pops: dict[str, Population] = population_table(tree)
         tot = sum(p.fraction for p in pops.values())
         sizes = {name: max(1, round(n_total * p.fraction / tot)) for name, p in pops.items()}
@@ -81,5 +94,20 @@ class Layout:
         return cls(pops, sizes, a, slices, pop_index)
 
     def per_cell(self, values: dict) -> np.ndarray:
-        """One value per cell from one value per population (``values[name]``)."""
+        """One value per cell from one value per population (``values[name]``).
+
+        Parameters
+        ----------
+        values : dict
+            Population name -> value (every population of the layout).
+
+        Returns
+        -------
+        ndarray (N,)
+
+        Raises
+        ------
+        KeyError
+            A population without a value.
+        """
         return np.concatenate([np.full(n, values[p]) for p, n in self.sizes.items()])

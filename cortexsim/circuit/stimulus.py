@@ -57,7 +57,28 @@ class Stimulus:
 
     @classmethod
     def from_protocol(cls, protocol, cell_field_vpm: float, offset_s: float = 0.0, **kw):
-        """Pulses of one session of ``protocol`` (a Protocol or name), starting at ``offset_s``."""
+        """Pulses of one session of ``protocol`` (a Protocol or name), starting at ``offset_s``.
+
+        Parameters
+        ----------
+        protocol : Protocol or str
+            The protocol (a shipped name or a Protocol).
+        cell_field_vpm : float
+            Cell-level field (V/m) of a pulse at relative intensity 1.
+        offset_s : float
+            Time of the session's start in the phase (s).
+        **kw
+            ``waveform``, ``angle_deg``, ``pulse_width_us`` (see the class).
+
+        Returns
+        -------
+        Stimulus
+
+        Raises
+        ------
+        InputError
+            Unknown protocol, a negative field.
+        """
         from ..protocols import get_protocol
         p = get_protocol(protocol)
         check_number("cell_field_vpm", cell_field_vpm, min=0)
@@ -67,7 +88,26 @@ class Stimulus:
     def light(cls, protocol, irradiance_mw_mm2: float, offset_s: float = 0.0):
         """Light pulses at the pulse times of one session of ``protocol`` (a Protocol or name),
         starting at ``offset_s``: each pulse's irradiance is ``irradiance_mw_mm2`` times the
-        protocol's relative intensity (0 for a sham protocol); no TMS field."""
+        protocol's relative intensity (0 for a sham protocol); no TMS field.
+
+        Parameters
+        ----------
+        protocol : Protocol or str
+            The protocol.
+        irradiance_mw_mm2 : float
+            Irradiance (mW/mm^2) at relative intensity 1.
+        offset_s : float
+            Time of the session's start in the phase (s).
+
+        Returns
+        -------
+        Stimulus
+
+        Raises
+        ------
+        InputError
+            Unknown protocol, a negative irradiance.
+        """
         from ..protocols import get_protocol
         p = get_protocol(protocol)
         check_number("irradiance_mw_mm2", irradiance_mw_mm2, min=0)
@@ -76,6 +116,7 @@ class Stimulus:
 
     @classmethod
     def none(cls):
+        """No pulses (a phase without stimulation)."""
         return cls(np.zeros(0), np.zeros(0))
 
     @property
@@ -84,7 +125,20 @@ class Stimulus:
         return self.irradiance_mw_mm2 is not None
 
     def until(self, t_end_s: float, dt_s: float) -> Stimulus:
-        """The pulses that a phase of length ``t_end_s`` (step ``dt_s``) delivers."""
+        """The pulses that a phase of length ``t_end_s`` (step ``dt_s``) delivers.
+
+        Parameters
+        ----------
+        t_end_s : float
+            Phase length (s).
+        dt_s : float
+            Simulation step (s): a pulse within half a step of the end is dropped.
+
+        Returns
+        -------
+        Stimulus
+            A new stimulus with the pulses before the end.
+        """
         keep = self.pulse_times_s < t_end_s - 0.5 * dt_s
         return Stimulus(self.pulse_times_s[keep], self.field_vpm[keep], self.waveform,
                         self.angle_deg, self.pulse_width_us,

@@ -77,10 +77,12 @@ class Waveform:
 
     @property
     def dt_s(self) -> float:
+        """Sample step (s); 0 for a single sample."""
         return float(self.t_s[1] - self.t_s[0]) if len(self.t_s) > 1 else 0.0
 
     @property
     def duration_us(self) -> float:
+        """Length of the sampled pulse (us): samples x step."""
         return len(self.e) * self.dt_s * 1e6
 
     def key(self) -> tuple:

@@ -95,10 +95,42 @@ class Experiment:
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Experiment":
+        """An experiment from a raw spec (a dict as read from TOML, ``extends`` merged).
+
+        Parameters
+        ----------
+        raw : dict
+            The spec.
+
+        Returns
+        -------
+        Experiment
+
+        Raises
+        ------
+        InputError
+            The first problem of the spec (:func:`cortexsim.experiment.spec.parse_spec`).
+        """
         return cls(parse_spec(raw))
 
     def resolved_config(self, seed=None, scale=None, settings=None, workers: int = 1) -> dict:
         """The spec with seed, scale, the scale's own settings and ``settings`` applied.
+
+        Parameters
+        ----------
+        seed : int, optional
+            Replaces the spec's seed.
+        scale : str or int, optional
+            Replaces the spec's scale (a name or a neuron count).
+        settings : dict, optional
+            Run settings (``RunSettings`` fields) applied last.
+        workers : int
+            Worker processes (checked: 1 to 256).
+
+        Returns
+        -------
+        dict
+            The normalised config with ``settings`` resolved.
 
         Raises
         ------
@@ -116,7 +148,26 @@ class Experiment:
             workers: int = 1, settings: dict | None = None):
         """Run every condition (``workers`` > 1: conditions in parallel processes); returns
         :class:`cortexsim.results.Results`.  ``checkpoint_dir``: save each condition after
-        every phase and resume finished phases on a re-run."""
+        every phase and resume finished phases on a re-run.
+
+        Parameters
+        ----------
+        seed, scale, settings, workers
+            As for :meth:`resolved_config`.
+        progress : bool
+            Show progress bars.
+        checkpoint_dir : str or Path, optional
+            Folder of the checkpoints (default: none kept).
+
+        Returns
+        -------
+        cortexsim.results.Results
+
+        Raises
+        ------
+        InputError
+            As :meth:`resolved_config`.
+        """
         cfg = self.resolved_config(seed, scale, settings, workers)
         return _Runner(cfg, progress=progress, checkpoint_dir=checkpoint_dir,
                        workers=workers).run()

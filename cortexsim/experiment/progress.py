@@ -27,6 +27,15 @@ class Progress:
             self.queue.put(("open", desc, total, None))
 
     def update(self, n=1, text=None):
+        """Advance the bar.
+
+        Parameters
+        ----------
+        n : float
+            Work units done.
+        text : str, optional
+            Shown after the bar (e.g. the current phase).
+        """
         if self.bar is not None:
             if text:
                 self.bar.set_postfix_str(text)
@@ -35,6 +44,7 @@ class Progress:
             self.queue.put(("update", self.desc, n, text))
 
     def close(self):
+        """Close the bar (or tell the parent to)."""
         if self.bar is not None:
             self.bar.close()
         elif self.queue is not None:

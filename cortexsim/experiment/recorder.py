@@ -141,12 +141,19 @@ class Recorder:
 
     @property
     def n_pop(self) -> int:
+        """Number of populations."""
         return len(self.populations)
 
     # ----------------------------------------------------------------- recording
     def sample(self, state) -> None:
         """A time point of the trace from ``state`` (a ConditionState); takes its counts of
-        formed and eliminated spines since the previous time point."""
+        formed and eliminated spines since the previous time point.
+
+        Parameters
+        ----------
+        state : ConditionState
+            The condition's state now; its ``formed`` and ``eliminated`` are reset to 0.
+        """
         occ = state.spines.state > 0
         sp, npop = self.site_pop, self.n_pop
         n = np.bincount(sp, minlength=npop).astype(float)
@@ -162,7 +169,24 @@ class Recorder:
     def session(self, rates, dw, ltp_time, *, dopamine, gate, nmda_excess, drive,
                 reference_rate) -> None:
         """Numbers of one stimulation session: ``dopamine`` a float, the others per population
-        (see the attributes)."""
+        (see the attributes).
+
+        Parameters
+        ----------
+        rates : array (n_pop,)
+            Population rates during the session (Hz).
+        dw : array (n_pop,)
+            Change of mean GB efficacy of present synapses.
+        ltp_time : array (n_pop,)
+            Mean time per second above the GB potentiation threshold (s/s).
+        dopamine : float
+            The session's dopamine, in [0, 1).
+        gate, nmda_excess, drive : array (n_pop,)
+            Dopamine gate, relative NMDA-calcium excess and activity-drive increment
+            (population means; NaN without spine sites).
+        reference_rate : array (n_pop,)
+            The unstimulated rates the session is counted against (Hz).
+        """
         self.session_rate.append(np.asarray(rates, dtype=float))
         self.session_dw.append(np.asarray(dw, dtype=float))
         self.session_ltp_time.append(np.asarray(ltp_time, dtype=float))
@@ -173,7 +197,15 @@ class Recorder:
         self.session_reference_rate.append(np.asarray(reference_rate, dtype=float))
 
     def snapshot(self, label: str, state) -> None:
-        """The spine state at read-out ``label``."""
+        """The spine state at read-out ``label``.
+
+        Parameters
+        ----------
+        label : str
+            The read-out's label.
+        state : ConditionState
+            The condition's state (time, occupancy and efficacy are copied).
+        """
         self.snapshots[label] = Snapshot(float(state.t_d), state.on.astype(np.int8),
                                          state.rho.copy())
 
@@ -195,6 +227,28 @@ class Recorder:
 
     @classmethod
     def from_arrays(cls, populations, site_pop, arrays: dict, meta: dict) -> Recorder:
+        """The recorder a checkpoint holds (the inverse of :meth:`to_arrays`).
+
+        Parameters
+        ----------
+        populations : sequence of str
+            The circuit's populations.
+        site_pop : ndarray of int (n_sites,)
+            Population index of every site.
+        arrays : dict
+            The checkpoint's arrays (``rec_*``, ``snap<i>_on``, ``snap<i>_rho``).
+        meta : dict
+            The checkpoint's meta (``snapshots``: (label, t_d) in order).
+
+        Returns
+        -------
+        Recorder
+
+        Raises
+        ------
+        KeyError
+            An array the checkpoint lacks.
+        """
         rec = cls(tuple(populations), site_pop, t_d=[float(t) for t in arrays["rec_t_d"]],
                   formed=[int(x) for x in arrays["rec_formed"]],
                   eliminated=[int(x) for x in arrays["rec_eliminated"]],

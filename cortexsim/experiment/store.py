@@ -149,12 +149,47 @@ class CheckpointStore:
         self.directory = Path(directory)
 
     def path(self, cname: str, key: str) -> Path:
+        """The checkpoint file of condition ``cname`` under ``key``.
+
+        Parameters
+        ----------
+        cname : str
+            Condition name (any characters: made safe for a file name).
+        key : str
+            Digest of what the checkpoint depends on.
+
+        Returns
+        -------
+        Path
+        """
         return self.directory / f"{_file_stem(cname)}.{key}{self.SUFFIX}"
 
     def save(self, cname: str, key: str, arrays: dict, meta: dict) -> Path:
         """Write ``arrays`` (name -> numpy array of numbers) and ``meta`` (JSON-able) as the
         checkpoint of ``cname`` under ``key``, replacing the previous one atomically; older
-        checkpoints of ``cname`` made under other keys are removed afterwards."""
+        checkpoints of ``cname`` made under other keys are removed afterwards.
+
+        Parameters
+        ----------
+        cname : str
+            Condition name.
+        key : str
+            Digest of what the checkpoint depends on.
+        arrays : dict
+            Name -> numeric numpy array (no Python objects).
+        meta : dict
+            JSON-able values.
+
+        Returns
+        -------
+        Path
+            The file written.
+
+        Raises
+        ------
+        TypeError
+            An array of Python objects.
+        """
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
             z.writestr("meta.json", json.dumps({"format": FORMAT, "key": key, **meta},
@@ -175,7 +210,19 @@ class CheckpointStore:
 
     def load(self, cname: str, key: str):
         """``(arrays, meta)`` of the checkpoint of ``cname`` under ``key``, or None if there is
-        none (or it is unreadable, which is warned about and treated as none)."""
+        none (or it is unreadable, which is warned about and treated as none).
+
+        Parameters
+        ----------
+        cname : str
+            Condition name.
+        key : str
+            Digest the checkpoint must have been made under.
+
+        Returns
+        -------
+        tuple (dict, dict) or None
+        """
         p = self.path(cname, key)
         if not p.is_file():
             return None
@@ -213,7 +260,21 @@ class ReadoutStore:
         """``measure()`` (a JSON-able dict of numbers), or its stored value for the same
         ``identity`` (a list of arrays and JSON-able values, including the code version).
         ``wait=False``: None at once if another process is measuring it now (the caller may do
-        other work first and ask again)."""
+        other work first and ask again).
+
+        Parameters
+        ----------
+        identity : list
+            What the value depends on (arrays and JSON-able values).
+        measure : callable
+            ``measure() -> dict`` of numbers (called at most once, under a file lock).
+        wait : bool
+            Wait for another process measuring the same identity.
+
+        Returns
+        -------
+        dict or None
+        """
         if self.directory is None:
             return measure()
         from filelock import FileLock, Timeout

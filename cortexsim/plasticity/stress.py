@@ -66,6 +66,23 @@ class StressSchedule:
 
     @classmethod
     def from_dict(cls, d: dict) -> "StressSchedule":
+        """A schedule from a table with the fields of the class (``days`` and
+        ``hours_per_day`` required); a schedule is returned as it is.
+
+        Parameters
+        ----------
+        d : dict or StressSchedule
+            The table.
+
+        Returns
+        -------
+        StressSchedule
+
+        Raises
+        ------
+        InputError
+            Not a table, an unknown or missing key, a field out of range.
+        """
         if isinstance(d, StressSchedule):
             return d
         if not isinstance(d, dict):
@@ -81,6 +98,7 @@ class StressSchedule:
 
     @property
     def end_day(self) -> float:
+        """The day the schedule ends (d): onset plus its days."""
         return float(self.onset_day) + int(self.days)
 
 

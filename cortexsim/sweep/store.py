@@ -92,11 +92,31 @@ class PointStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def record_path(self, key: str) -> Path:
-        """The file of the record of the run ``key`` (:func:`point_key`): ``<key>.json``."""
+        """The file of the record of the run ``key`` (:func:`point_key`): ``<key>.json``.
+
+        Parameters
+        ----------
+        key : str
+            The run's key.
+
+        Returns
+        -------
+        Path
+        """
         return self.root / f"{key}.json"
 
     def results_path(self, key: str) -> Path:
-        """The file of the results of the run ``key``: ``<key>.nc``."""
+        """The file of the results of the run ``key``: ``<key>.nc``.
+
+        Parameters
+        ----------
+        key : str
+            The run's key.
+
+        Returns
+        -------
+        Path
+        """
         return self.root / f"{key}.nc"
 
     def get(self, key: str) -> dict | None:
@@ -117,7 +137,17 @@ class PointStore:
         return json.loads(p.read_text())
 
     def done(self, key: str) -> bool:
-        """A finished run (status ok); failed runs are run again by a re-run."""
+        """A finished run (status ok); failed runs are run again by a re-run.
+
+        Parameters
+        ----------
+        key : str
+            The run's key.
+
+        Returns
+        -------
+        bool
+        """
         rec = self.get(key)
         return rec is not None and rec.get("status") == "ok"
 
@@ -140,7 +170,17 @@ class PointStore:
         return not stale_metrics(rec, task) or self.results_path(task["key"]).is_file()
 
     def put(self, key: str, record: dict, data=None) -> None:
-        """Write the results Dataset (if any), then the record (the 'finished' mark)."""
+        """Write the results Dataset (if any), then the record (the 'finished' mark).
+
+        Parameters
+        ----------
+        key : str
+            The run's key.
+        record : dict
+            JSON-able record (numpy scalars and arrays converted).
+        data : xarray.Dataset, optional
+            The run's results.
+        """
         if data is not None:
             atomic_write(self.results_path(key), lambda t: data.to_netcdf(t))
         text = json.dumps(record, sort_keys=True, default=_json_default)

@@ -93,7 +93,33 @@ def _check_run_args(scale, seeds, workers):
 def experiment_tasks(model: Model, suite: Suite, entries: list[dict], seeds, scale,
                      store: Path) -> dict:
     """Sweep-engine tasks of the experiments the entries read: experiment name -> tasks (one
-    per seed), each spec with the model laid over it and only the conditions needed."""
+    per seed), each spec with the model laid over it and only the conditions needed.
+
+    Parameters
+    ----------
+    model : Model
+        The model laid over each experiment spec (:meth:`Model.apply`).
+    suite : Suite
+        The suite (its experiments: name -> spec path).
+    entries : list of dict
+        The entries to score; only their ``experiment`` observables count.
+    seeds : sequence of int
+        Replicate seeds (one task each).
+    scale : str or int
+        Network scale.
+    store : Path
+        Folder of the sweep engine's point store.
+
+    Returns
+    -------
+    dict
+        Experiment name -> list of tasks (:func:`cortexsim.sweep.build_runs`).
+
+    Raises
+    ------
+    InputError
+        An experiment that does not validate with the model, naming both.
+    """
     from ..experiment import read_spec
     from ..sweep import build_runs
     from ..sweep.spec import needed_conditions
@@ -280,7 +306,15 @@ def _row(e: dict, values: list, fitted: dict, static: bool, errors=()) -> dict:
 
 def apply_requires(rows: list[dict], requires: dict) -> None:
     """An entry whose required entry did not pass is "not applicable" (nothing to keep or
-    abolish), in place; its own numbers stay in the row."""
+    abolish), in place; its own numbers stay in the row.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Scored entries (``id``, ``verdict``); changed in place (``verdict``, ``reason``).
+    requires : dict
+        Entry id -> the id of the entry it requires (or None).
+    """
     by_id, done = {r["id"]: r for r in rows}, set()
 
     def settle(r):
@@ -300,6 +334,11 @@ def apply_requires(rows: list[dict], requires: dict) -> None:
 
 def summarise(rows: list[dict]) -> dict:
     """Counts per status (fitted, predicted) and the one-line summary.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Scored entries (``status``, ``verdict``).
 
     Returns
     -------
@@ -334,6 +373,21 @@ def run_cli(spec=None, scale=None, seeds=None, workers: int = 1, quick: bool = F
             entries=None, suite=None, progress: bool = True) -> dict:
     """``cortexsim validate``: :func:`run_validation` with the command's defaults (scale small,
     seeds 1, 2, 3).
+
+    Parameters
+    ----------
+    spec : str or Path, optional
+        The what-if spec that defines the model (``model_spec`` of :func:`run_validation`).
+    scale : str or int, optional
+        Default small.
+    seeds : sequence of int, optional
+        Default 1, 2, 3.
+    workers, quick, out, progress
+        As for :func:`run_validation`.
+    entries : iterable of str, optional
+        ``entry_ids`` of :func:`run_validation`.
+    suite : str or Path, optional
+        ``suite_folder`` of :func:`run_validation`.
 
     Returns
     -------

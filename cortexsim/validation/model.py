@@ -54,11 +54,24 @@ class Model:
     targets: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
+        """The fields as a JSON-able dict (the scorecard's ``model``)."""
         return dict(name=self.name, path=self.path, overrides=self.overrides,
                     ablations=self.ablations, settings=self.settings, targets=self.targets)
 
     def apply(self, raw: dict) -> dict:
-        """A copy of the raw experiment spec ``raw`` with this model laid over it."""
+        """A copy of the raw experiment spec ``raw`` with this model laid over it: its
+        overrides win over the spec's, its ablations are added, its settings merged; the
+        spec's ``provenance`` is dropped.
+
+        Parameters
+        ----------
+        raw : dict
+            A raw experiment spec (not changed).
+
+        Returns
+        -------
+        dict
+        """
         from ..specs import merge_tables
         raw = copy.deepcopy(raw)
         raw.pop("provenance", None)

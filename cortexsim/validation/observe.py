@@ -77,6 +77,16 @@ def synapse_times(o: dict) -> tuple[np.ndarray, np.ndarray]:
     ``theta_burst``: ``n_bursts`` bursts at ``burst_hz`` of ``pulses_per_burst`` pre spikes at
     ``intra_hz``.  With ``post = true`` every pre spike of a train or burst is followed by a
     post spike ``delta_t_ms`` later.
+
+    Parameters
+    ----------
+    o : dict
+        The observable (``protocol`` and its numbers, as above).
+
+    Returns
+    -------
+    pre, post : ndarray
+        Spike times (s), the first at 0.1 s.
     """
     from ..plasticity.synaptic import pairing_protocol
     t0 = 0.1
@@ -95,7 +105,20 @@ def synapse_times(o: dict) -> tuple[np.ndarray, np.ndarray]:
 def synapse_change(o: dict, tree) -> float:
     """Relative change of synaptic strength of a ``synapse`` observable, with the model's
     synaptic parameters at the observable's extracellular calcium ``ca_ext_mM``
-    (:func:`cortexsim.plasticity.synaptic.protocol_strength_change`)."""
+    (:func:`cortexsim.plasticity.synaptic.protocol_strength_change`).
+
+    Parameters
+    ----------
+    o : dict
+        The observable (its protocol, :func:`synapse_times`, and ``ca_ext_mM``).
+    tree : ParamTree
+        The model's synaptic parameters (not changed).
+
+    Returns
+    -------
+    float
+        Relative change (e.g. 0.3 = +30 %).
+    """
     from ..plasticity.synaptic import protocol_strength_change
     import copy
     tree = copy.deepcopy(tree)
@@ -156,6 +179,17 @@ def turnover_per_day(ds, cond: str, readout: str, window_d: float) -> float:
     ``window_d`` days up to the read-out, over every population with spine sites (the
     results count formed and eliminated spines over all of them).
 
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Results (``results.nc``).
+    cond : str
+        Condition.
+    readout : str
+        Read-out label (the window ends at its time).
+    window_d : float
+        Window (days).
+
     Returns
     -------
     float
@@ -187,7 +221,18 @@ def _cached_trees(key: str):
 
 
 def trees_for(model) -> dict:
-    """Model trees of a :class:`~cortexsim.validation.model.Model` (cached per model)."""
+    """Model trees of a :class:`~cortexsim.validation.model.Model` (cached per model).
+
+    Parameters
+    ----------
+    model : Model
+        Its overrides and ablations are applied.
+
+    Returns
+    -------
+    dict
+        Model name -> ParamTree (:func:`cortexsim.experiment.spec.model_trees`).
+    """
     import json
     return _cached_trees(json.dumps({"overrides": model.overrides,
                                      "ablations": model.ablations}, sort_keys=True,

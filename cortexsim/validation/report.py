@@ -91,6 +91,11 @@ def _observable(o: dict) -> str:
 def scorecard_markdown(card: dict) -> str:
     """The scorecard as Markdown: the summary line, then fitted and predicted entries.
 
+    Parameters
+    ----------
+    card : dict
+        The scorecard (as in ``scorecard.json``).
+
     Returns
     -------
     str
@@ -151,6 +156,13 @@ def scorecard_figure(card: dict, path) -> None:
     tolerance from the published value (``deviation`` of :func:`cortexsim.validation.judge`),
     error bars the SD over seeds in the same units; the shaded band is where the entry passes
     ([-1, 1] around the published value; for a sign entry, beyond the smallest effect).
+
+    Parameters
+    ----------
+    card : dict
+        The scorecard.
+    path : str or Path
+        The image file to write (``scorecard.png``).
     """
     import matplotlib
     matplotlib.use("Agg")

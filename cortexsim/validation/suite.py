@@ -235,7 +235,25 @@ class Suite:
 
     def select(self, quick: bool = False, ids=None) -> list[dict]:
         """Entries to score: all, the ``quick`` subset, or those named in ``ids``; with the
-        entries they ``require`` (transitively), which decide whether they apply."""
+        entries they ``require`` (transitively), which decide whether they apply.
+
+        Parameters
+        ----------
+        quick : bool
+            Only the entries marked ``quick``.
+        ids : iterable of str, optional
+            Only these entries.
+
+        Returns
+        -------
+        list of dict
+            The entries, in the suite's order.
+
+        Raises
+        ------
+        InputError
+            An unknown id (field ``--entries``).
+        """
         out = [e for e in self.entries if (not quick or e["quick"])]
         if ids:
             known = [e["id"] for e in self.entries]
