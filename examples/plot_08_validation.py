@@ -9,8 +9,12 @@ is judged and marked **fitted** (the model was calibrated to it, ``models/proven
 **predicted**.  Output: ``scorecard.json``, ``scorecard.md``, ``scorecard.png``.
 
 ``quick=True`` is the CI subset (one entry of every kind, 100 neurons, one seed; about two
-minutes).  To keep this page fast it scores four of those entries: two cell properties, a
-coupling threshold, and one protocol experiment (iTBS vs sham, run at 100 neurons).
+minutes).  To keep this page fast it scores three of those entries: a coupling threshold
+(Aberra et al. 2020), the plasticity rule on one synapse (Inglebert et al. 2020) and one
+protocol experiment (iTBS vs sham, run at 100 neurons in a worker process).  The cell entries
+(current-step protocols, ``cortexsim celltypes``) are left out here: in a Python process that
+has already run an experiment (as this gallery has) they fail, see the known issue noted in
+``docs/building_docs.md``; ``cortexsim validate --quick`` runs them.
 ``cortexsim validate`` without ``--quick`` runs the whole suite at ``--scale small`` on three
 seeds.
 """
@@ -26,8 +30,8 @@ suite = load_suite()
 quick = suite.select(quick=True)
 print(len(quick), "quick entries:", [e["id"] for e in quick])
 
-entries = ["hattox2007_rin_it_minus_pt", "dembrow2010_resonance_pt",
-           "aberra2020_threshold_l23_above_l5", "huang2005_itbs600_facilitates_dw"]
+entries = ["aberra2020_threshold_l23_above_l5", "inglebert2020_pre_post_1p3mM_no_change",
+           "huang2005_itbs600_facilitates_dw"]
 out = Path("out") / "validation_quick"
 card = run_validation(None, quick=True, entry_ids=entries, out=out, progress=False)
 print(sorted(p.name for p in out.iterdir()))
