@@ -323,12 +323,23 @@ class ConditionRun:
 
     # ----------------------------------------------------------------- state and checkpoints
     def initial_state(self) -> ConditionState:
+        """The condition's state at day 0: the shared initial spines, the circuit's initial GB
+        efficacies, no activity drive."""
         spines = self.runner._initial_spines(self.layout.n_sites, self.trees)
         return ConditionState(spines, rho=np.asarray(self.layout.initial_rho, float).copy(),
                               prev_on=(spines.state > 0).astype(float),
                               drive=np.zeros(self.layout.N))
 
     def save(self, state: ConditionState, rec: Recorder) -> None:
+        """Checkpoint ``state`` and ``rec`` (nothing without a checkpoint folder).
+
+        Parameters
+        ----------
+        state : ConditionState
+            The condition's state.
+        rec : Recorder
+            Its records.
+        """
         store = self.runner.checkpoints
         if store is None:
             return
@@ -374,12 +385,32 @@ class ConditionRun:
 
     # ----------------------------------------------------------------- handlers
     def slow_phase(self, ph: dict, state: ConditionState, rec: Recorder) -> None:
-        """``baseline`` / ``stress`` / ``rest``: the structural core for ``days``, traced."""
+        """``baseline`` / ``stress`` / ``rest``: the structural core for ``days``, traced.
+
+        Parameters
+        ----------
+        ph : dict
+            The phase (``days``).
+        state : ConditionState
+            The condition's state (changed in place).
+        rec : Recorder
+            The condition's records (appended to).
+        """
         self.advance(state, rec, ph["days"] * 24.0, record=True)
 
     def stimulation(self, ph: dict, state: ConditionState, rec: Recorder) -> None:
         """The protocol's sessions (fast phases) with slow gaps, to the end of its last day; a
-        condition without stimulation spends that time as a slow phase."""
+        condition without stimulation spends that time as a slow phase.
+
+        Parameters
+        ----------
+        ph : dict
+            The phase.
+        state : ConditionState
+            The condition's state (changed in place).
+        rec : Recorder
+            The condition's records (appended to).
+        """
         proto = self.proto
         if proto is None:
             self.advance(state, rec, stimulation_days(None) * 24.0, record=False)
@@ -467,7 +498,17 @@ class ConditionRun:
         return {f"cells.{n}": v for n, v in rule.post_values(now, ref).items()}
 
     def readout(self, label: str, state: ConditionState, rec: Recorder) -> None:
-        """Snapshot of the spine state (new spines reset) for the network read-out ``label``."""
+        """Snapshot of the spine state (new spines reset) for the network read-out ``label``.
+
+        Parameters
+        ----------
+        label : str
+            The read-out's label.
+        state : ConditionState
+            The condition's state (changed in place).
+        rec : Recorder
+            The condition's records (appended to).
+        """
         on = state.on
         state.rho = reset_new_spines(state.rho, on, state.prev_on)
         state.prev_on = on
@@ -476,7 +517,19 @@ class ConditionRun:
     # ----------------------------------------------------------------- steps
     def advance(self, state: ConditionState, rec: Recorder, hours: float, record: bool):
         """The structural core for ``hours`` in chunks of at most the homeostatic update
-        interval and the trace interval (a trace point after each chunk if ``record``)."""
+        interval and the trace interval (a trace point after each chunk if ``record``).
+
+        Parameters
+        ----------
+        state : ConditionState
+            The condition's state (changed in place).
+        rec : Recorder
+            The condition's records (appended to).
+        hours : float
+            Time to advance (h).
+        record : bool
+            Add a trace point after each chunk.
+        """
         from ..plasticity import structural as SP
         from ..plasticity.stress import stress_per_step
         st, P, tree = self.settings, self.structural, self.trees["structural"]
@@ -509,7 +562,17 @@ class ConditionRun:
     def session(self, s_i: int, state: ConditionState, rec: Recorder) -> None:
         """Stimulation session ``s_i`` on the network: GB efficacies and the activity drive
         change; the session's rates, efficacy change, LTP-calcium time, dopamine, dopamine gate,
-        relative NMDA-calcium excess and drive increment are recorded."""
+        relative NMDA-calcium excess and drive increment are recorded.
+
+        Parameters
+        ----------
+        s_i : int
+            Session index (from 0).
+        state : ConditionState
+            The condition's state (changed in place).
+        rec : Recorder
+            The condition's records (appended to).
+        """
         from ..plasticity import structural as SP
         c = self.runner._get_circuit(self.key, self.trees, self.sim_len,     # the session build
                                      self.slot_s, light=self.light)

@@ -70,7 +70,24 @@ class ConditionState:
 
     @classmethod
     def from_arrays(cls, arrays: dict, scalars: dict) -> ConditionState:
-        """Inverse of :meth:`to_arrays` (floats round-trip exactly through JSON)."""
+        """Inverse of :meth:`to_arrays` (floats round-trip exactly through JSON).
+
+        Parameters
+        ----------
+        arrays : dict
+            ``spines_state``, ``spines_weight``, ``rho``, ``prev_on``, ``drive``.
+        scalars : dict
+            The scalar fields (time, step counters, session index, spine counts).
+
+        Returns
+        -------
+        ConditionState
+
+        Raises
+        ------
+        KeyError
+            An array or scalar the checkpoint lacks.
+        """
         return cls(SpineState(arrays["spines_state"], arrays["spines_weight"]),
                    rho=arrays["rho"], prev_on=arrays["prev_on"], drive=arrays["drive"],
                    **{k: scalars[k] for k in cls._SCALARS})

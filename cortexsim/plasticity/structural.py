@@ -198,16 +198,39 @@ class SpineState:
 
     @property
     def n_sites(self) -> int:
+        """Number of spine sites."""
         return int(self.state.size)
 
     def copy(self) -> "SpineState":
+        """A copy with its own arrays."""
         return SpineState(self.state.copy(), self.weight.copy(),
                           None if self.age is None else self.age.copy())
 
     @classmethod
     def initial(cls, n_sites: int, rng_or_seed=0, params=None, track_age: bool = False):
         """Sites drawn independently from the stationary fractions at plast_ref (no drive, no
-        stress); weights at their targets (stable: plast_ref target, nascent: w_nascent)."""
+        stress); weights at their targets (stable: plast_ref target, nascent: w_nascent).
+
+        Parameters
+        ----------
+        n_sites : int
+            Number of sites (>= 0).
+        rng_or_seed : numpy.random.Generator or int
+            Source of the draws, or its seed (>= 0).
+        params : ParamTree or dict, optional
+            Structural model (default ``models/structural.toml``).
+        track_age : bool
+            Keep spine ages (h; all 0 at the start).
+
+        Returns
+        -------
+        SpineState
+
+        Raises
+        ------
+        InputError
+            A negative or non-integer number of sites or seed.
+        """
         n = check_number("n_sites", n_sites, min=0, integer=True)
         rng = rng_or_seed if isinstance(rng_or_seed, np.random.Generator) \
             else np.random.default_rng(check_number("seed", rng_or_seed, min=0, integer=True))
@@ -605,28 +628,99 @@ def dopamine_gate(da: float, receptors: Receptors | None,
 
 
 # ----------------------------------------------------------------------------- numba kernel
+@njit(cache=True, inline="always")
+def _site_rates(c, p, d):
+    """Hazards of one site (1/step before the stress multipliers): formation ``kf``,
+    stabilisation ``kst``, elimination of a nascent ``ken`` and of a stable spine ``kes``;
+    the stable target weight ``wt``."""
+    kf = c[0] * max(0.0, 1.0 + c[1] * d)
+    kst = (c[2] + (c[3] - c[2]) * p) * max(0.0, 1.0 + c[4] * d)
+    ken = (c[5] + (c[6] - c[5]) * p) * max(0.0, 1.0 - c[7] * d)
+    kes = (c[8] + (c[9] - c[8]) * p) * max(0.0, 1.0 - c[10] * d)
+    wt = c[12] + (c[13] - c[12]) * p
+    return kf, kst, ken, kes, wt
+
+
+@njit(cache=True, inline="always")
+def _next_event(s, r, k, n_steps, kf, kst, ken, kes, m):
+    """From step ``k``, spend the residual hazard ``r`` in state ``s`` until it is used up:
+    ``(k, r)`` with ``k`` the event's step, or ``n_steps`` when none comes."""
+    if s == 0:
+        while k < n_steps:
+            r = r - kf * m[0, k]
+            if r <= 0.0:
+                break
+            k += 1
+    elif s == 1:
+        while k < n_steps:
+            r = r - (ken * m[2, k] + kst * m[1, k])
+            if r <= 0.0:
+                break
+            k += 1
+    else:
+        while k < n_steps:
+            r = r - kes * m[3, k]
+            if r <= 0.0:
+                break
+            k += 1
+    return k, r
+
+
+@njit(cache=True, inline="always")
+def _event(s, wa, ka, k, i, kst, ken, wn, m, qpow, keys_fate, counts_b):
+    """The event of site ``i`` at step ``k`` in state ``s``: formation, stabilisation or
+    elimination of a nascent spine (drawn from ``keys_fate``), elimination of a stable one.
+    Counted in ``counts_b``; returns the new ``(s, wa)``."""
+    if s == 0:
+        counts_b[0, k] += 1
+        return 1, wn
+    if s == 1:
+        hs = kst * m[1, k]
+        h = ken * m[2, k] + hs
+        u2 = R.uniform(keys_fate[k], i)
+        if u2 * h < hs:
+            counts_b[1, k] += 1
+            return 2, wn + (wa - wn) * qpow[k - ka]
+        counts_b[2, k] += 1
+        return 0, 0.0
+    counts_b[3, k] += 1
+    return 0, 0.0
+
+
+@njit(cache=True, inline="always")
+def _final_weight(s, wa, ka, wt, wn, qpow, n_steps):
+    """The weight at the end: relaxed from ``wa`` (at step ``ka``) towards the state's
+    target."""
+    if s == 2:
+        return np.float32(wt + (wa - wt) * qpow[n_steps - ka])
+    if s == 1:
+        return np.float32(wn + (wa - wn) * qpow[n_steps - ka])
+    return np.float32(0.0)
+
+
+@njit(cache=True, inline="always")
+def _final_age(s, age_i, last_form, n_steps, dt_h):
+    """The spine's age at the end (h): 0 without a spine, from its latest formation, or the
+    previous age plus the run."""
+    if s == 0:
+        return np.float32(0.0)
+    if last_form >= 0:
+        return np.float32((n_steps - last_form) * dt_h)
+    return np.float32(np.float64(age_i) + n_steps * dt_h)
+
+
 @njit(parallel=True, cache=True)
 def _kernel(state, weight, age, has_age, plast, drive, c, m, qpow, key_init, keys_next,
             keys_fate, dt_h, block, counts):
     n = state.size
     n_steps = m.shape[1]
     nb = (n + block - 1) // block
-    kmul_f = m[0]
-    kmul_st = m[1]
-    kmul_en = m[2]
-    kmul_es = m[3]
+    wn = c[11]
     for b in prange(nb):
         lo = b * block
         hi = min(n, lo + block)
         for i in range(lo, hi):
-            p = np.float64(plast[i])
-            d = np.float64(drive[i])
-            kf = c[0] * max(0.0, 1.0 + c[1] * d)
-            kst = (c[2] + (c[3] - c[2]) * p) * max(0.0, 1.0 + c[4] * d)
-            ken = (c[5] + (c[6] - c[5]) * p) * max(0.0, 1.0 - c[7] * d)
-            kes = (c[8] + (c[9] - c[8]) * p) * max(0.0, 1.0 - c[10] * d)
-            wt = c[12] + (c[13] - c[12]) * p
-            wn = c[11]
+            kf, kst, ken, kes, wt = _site_rates(c, np.float64(plast[i]), np.float64(drive[i]))
             s = state[i]
             wa = np.float64(weight[i])   # weight at anchor step ka (before its relaxation)
             ka = 0
@@ -634,69 +728,19 @@ def _kernel(state, weight, age, has_age, plast, drive, c, m, qpow, key_init, key
             r = R.neg_log(R.uniform_open(key_init, i))
             k = 0
             while k < n_steps:
-                # tight loop in the current state until the residual hazard is used up
-                if s == 0:
-                    while k < n_steps:
-                        r = r - kf * kmul_f[k]
-                        if r <= 0.0:
-                            break
-                        k += 1
-                elif s == 1:
-                    while k < n_steps:
-                        r = r - (ken * kmul_en[k] + kst * kmul_st[k])
-                        if r <= 0.0:
-                            break
-                        k += 1
-                else:
-                    while k < n_steps:
-                        r = r - kes * kmul_es[k]
-                        if r <= 0.0:
-                            break
-                        k += 1
+                k, r = _next_event(s, r, k, n_steps, kf, kst, ken, kes, m)
                 if k >= n_steps:
                     break
-                # event at step k
                 if s == 0:
-                    s = 1
-                    wa = wn
-                    ka = k
                     last_form = k
-                    counts[b, 0, k] += 1
-                elif s == 1:
-                    hs = kst * kmul_st[k]
-                    h = ken * kmul_en[k] + hs
-                    u2 = R.uniform(keys_fate[k], i)
-                    if u2 * h < hs:
-                        s = 2
-                        wa = wn + (wa - wn) * qpow[k - ka]
-                        ka = k
-                        counts[b, 1, k] += 1
-                    else:
-                        s = 0
-                        wa = 0.0
-                        ka = k
-                        counts[b, 2, k] += 1
-                else:
-                    s = 0
-                    wa = 0.0
-                    ka = k
-                    counts[b, 3, k] += 1
+                s, wa = _event(s, wa, ka, k, i, kst, ken, wn, m, qpow, keys_fate, counts[b])
+                ka = k
                 r = R.neg_log(R.uniform_open(keys_next[k], i))
                 k += 1
             state[i] = s
-            if s == 2:
-                weight[i] = np.float32(wt + (wa - wt) * qpow[n_steps - ka])
-            elif s == 1:
-                weight[i] = np.float32(wn + (wa - wn) * qpow[n_steps - ka])
-            else:
-                weight[i] = np.float32(0.0)
+            weight[i] = _final_weight(s, wa, ka, wt, wn, qpow, n_steps)
             if has_age:
-                if s == 0:
-                    age[i] = np.float32(0.0)
-                elif last_form >= 0:
-                    age[i] = np.float32((n_steps - last_form) * dt_h)
-                else:
-                    age[i] = np.float32(np.float64(age[i]) + n_steps * dt_h)
+                age[i] = _final_age(s, age[i], last_form, n_steps, dt_h)
 
 
 # ----------------------------------------------------------------------------- numpy reference
