@@ -170,7 +170,21 @@ class Results:
         """Join the conditions' Datasets (each with a ``condition`` dimension of length 1, from
         :meth:`cortexsim.experiment.recorder.Recorder.dataset`) in the order of ``datasets``;
         time points and sessions that a condition lacks are NaN.  ``models``: the model
-        parameters each condition used (condition -> model name -> values)."""
+        parameters each condition used (condition -> model name -> values).
+
+        Parameters
+        ----------
+        cfg : dict
+            The resolved config of the run (its criteria are evaluated).
+        datasets : dict
+            Condition name -> its Dataset.
+        models : dict
+            Condition -> model name -> parameter values (stored as JSON in the attributes).
+
+        Returns
+        -------
+        Results
+        """
         import xarray as xr
 
         from . import __version__
@@ -197,6 +211,7 @@ class Results:
     # ----------------------------------------------------------------- access
     @property
     def config(self) -> dict:
+        """The resolved config the results were run with (from the Dataset's attributes)."""
         return json.loads(self.data.attrs["config"])
 
     def metrics(self) -> dict:
@@ -250,7 +265,18 @@ class Results:
     def save(self, out) -> Path:
         """Write results.nc, summary.json, figures (PNG) and report.md into ``out``.
         Everything is written to a temporary folder first and moved in at the end, so a
-        failure leaves no half-written results."""
+        failure leaves no half-written results.
+
+        Parameters
+        ----------
+        out : str or Path
+            The output folder (created if needed; files of the same names are replaced).
+
+        Returns
+        -------
+        Path
+            ``out``.
+        """
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".partial_", dir=out))
@@ -294,6 +320,23 @@ class Results:
 
     @classmethod
     def load(cls, path) -> Results:
+        """Results written by :meth:`save`: ``results.nc`` and, beside it, the criteria of
+        ``summary.json`` (none if it is missing).
+
+        Parameters
+        ----------
+        path : str or Path
+            The output folder or its ``results.nc``.
+
+        Returns
+        -------
+        Results
+
+        Raises
+        ------
+        InputError
+            No results file at ``path``.
+        """
         import xarray as xr
         p = Path(path)
         nc = p / "results.nc" if p.is_dir() else p
