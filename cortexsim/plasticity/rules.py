@@ -97,7 +97,18 @@ class SynapseCode:
     transmission_pathway: str = "pre"
 
     def with_transmission(self, code: str) -> dict:
-        """``on_pre`` with ``code`` (the conductance update) appended to the transmission."""
+        """``on_pre`` with ``code`` (the conductance update) appended to the transmission.
+
+        Parameters
+        ----------
+        code : str
+            Brian2 statements (e.g. ``"g_ampa_post += w * g_max"``).
+
+        Returns
+        -------
+        dict
+            Pathway name -> code (a new dict; this object is not changed).
+        """
         d = dict(self.on_pre)
         d[self.transmission_pathway] = (d[self.transmission_pathway] + "\n" + code).strip()
         return d
@@ -133,24 +144,78 @@ class PlasticityRule(ABC):
 
     def receptor_scale(self, receptor: str) -> tuple[str, str]:
         """Code around ``g0`` in the conductance update of ``receptor``: ``(before, after)``
-        such that the increment reads ``<before>g0<after>`` (e.g. ``("w*", "/w_ref")``)."""
+        such that the increment reads ``<before>g0<after>`` (e.g. ``("w*", "/w_ref")``).
+
+        Parameters
+        ----------
+        receptor : str
+            Receptor of the conductance (``"AMPA"``, ``"NMDA"``, ``"GABA_A"``...).
+
+        Returns
+        -------
+        tuple of str
+        """
         return "", ""
 
     def initial_state(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Initial per-synapse state of ``n`` synapses (draws from ``rng``, in a fixed order)."""
+        """Initial per-synapse state of ``n`` synapses (draws from ``rng``, in a fixed order).
+
+        Parameters
+        ----------
+        n : int
+            Number of synapses.
+        rng : numpy.random.Generator
+            Source of the draws.
+
+        Returns
+        -------
+        dict
+            Variable name -> ndarray (n,).
+        """
         return {}
 
     def transmission_namespace(self, state: dict) -> dict:
-        """Constants of the transmission code that depend on the initial state."""
+        """Constants of the transmission code that depend on the initial state.
+
+        Parameters
+        ----------
+        state : dict
+            The initial state (:meth:`initial_state`).
+
+        Returns
+        -------
+        dict
+            Name -> value, added to the ``Synapses`` namespace.
+        """
         return {}
 
     def synapses_kwargs(self, delay) -> dict:
-        """Extra keyword arguments of ``brian2.Synapses`` (default: one homogeneous delay)."""
+        """Extra keyword arguments of ``brian2.Synapses`` (default: one homogeneous delay).
+
+        Parameters
+        ----------
+        delay : brian2.Quantity
+            The projection's transmission delay.
+
+        Returns
+        -------
+        dict
+        """
         return {"delay": delay}
 
     def setup(self, S, state: dict, delay) -> None:  # noqa: B027 (optional hook)
         """Put the initial state (and anything not given to the constructor) on ``S``;
-        default: nothing (the delay went to the constructor, no per-synapse state)."""
+        default: nothing (the delay went to the constructor, no per-synapse state).
+
+        Parameters
+        ----------
+        S : brian2.Synapses
+            The group, built from :meth:`synapse_code`.
+        state : dict
+            Initial per-synapse state (:meth:`initial_state`).
+        delay : brian2.Quantity
+            The transmission delay (rules with delayed pathways set theirs here).
+        """
         return None
 
     def post_variables(self) -> dict[str, float]:
@@ -162,12 +227,42 @@ class PlasticityRule(ABC):
 
     def post_values(self, rate, rate_ref) -> dict[str, np.ndarray]:
         """Run-time values of :meth:`post_variables` per cell from each cell's slow-average
-        rate and its reference rate (Hz, arrays of the cells).  Default: none."""
+        rate and its reference rate (Hz, arrays of the cells).  Default: none.
+
+        Parameters
+        ----------
+        rate : ndarray (n_cells,)
+            Each cell's slow-average rate (Hz).
+        rate_ref : ndarray (n_cells,)
+            Its reference rate (Hz).
+
+        Returns
+        -------
+        dict
+            Variable name -> ndarray (n_cells,).
+        """
         return {}
 
     def run_values(self, S, values: dict) -> dict:
         """Brian2 variable -> array for the run-time values ``values`` (names in
-        :attr:`settable`)."""
+        :attr:`settable`).
+
+        Parameters
+        ----------
+        S : brian2.Synapses
+            The group.
+        values : dict
+            Variable name -> ndarray (n_synapses,).
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        InputError
+            A name not in :attr:`settable`.
+        """
         out = {}
         for k, v in values.items():
             check_choice("spines", k, self.settable)
@@ -177,16 +272,66 @@ class PlasticityRule(ABC):
     def collect(self, S, duration_s: float, i: np.ndarray, j: np.ndarray,
                 counts: np.ndarray) -> dict[str, np.ndarray]:
         """Per-synapse results after a run of ``duration_s`` (state brought to the end of the
-        phase).  ``i``, ``j``: pre/post cell of each synapse; ``counts``: spikes per cell."""
+        phase).  ``i``, ``j``: pre/post cell of each synapse; ``counts``: spikes per cell.
+
+        Parameters
+        ----------
+        S : brian2.Synapses
+            The group after the run.
+        duration_s : float
+            The run's length (s).
+        i, j : ndarray of int (n_synapses,)
+            Pre- and postsynaptic cell of each synapse.
+        counts : ndarray (n_cells,)
+            Spikes of each cell in the run.
+
+        Returns
+        -------
+        dict
+            Name -> ndarray (n_synapses,) (copies, not views of the group's arrays).
+        """
         return {}
 
     def carry_over(self, state: dict, signals: dict, duration_s: float) -> dict:
         """The state after ``duration_s`` (s) of unsimulated activity with the statistics
-        ``signals`` measured in a simulated sample (default: unchanged)."""
+        ``signals`` measured in a simulated sample (default: unchanged).
+
+        Parameters
+        ----------
+        state : dict
+            Per-synapse state (name -> ndarray).
+        signals : dict
+            Statistics of the sample (:meth:`structural_signals`).
+        duration_s : float
+            Unsimulated time (s).
+
+        Returns
+        -------
+        dict
+            The new state.
+        """
         return dict(state)
 
     def structural_signals(self, syn: dict, duration_s: float) -> dict[str, np.ndarray]:
-        """Per-synapse signals for the structural model from one run's results."""
+        """Per-synapse signals for the structural model from one run's results.
+
+        Parameters
+        ----------
+        syn : dict
+            Results of :meth:`collect`.
+        duration_s : float
+            The run's length (s; > 0).
+
+        Returns
+        -------
+        dict
+            Name -> ndarray (n_synapses,).
+
+        Raises
+        ------
+        InputError
+            A run length <= 0 (rules that divide by it).
+        """
         return {}
 
 
@@ -296,7 +441,22 @@ class GraupnerBrunel(PlasticityRule):
 
     def carry_over(self, state, signals, duration_s):
         """GB's mean field (:func:`synaptic.advance_fractions`): ``signals`` holds the fractions
-        of time above theta_p / theta_d (``frac_p``, ``frac_d``) of the simulated sample."""
+        of time above theta_p / theta_d (``frac_p``, ``frac_d``) of the simulated sample.
+
+        Parameters
+        ----------
+        state : dict
+            Per-synapse state (``rho`` among it).
+        signals : dict
+            ``frac_p``, ``frac_d``: ndarray (n_synapses,).
+        duration_s : float
+            Unsimulated time (s).
+
+        Returns
+        -------
+        dict
+            ``state`` with ``rho`` advanced.
+        """
         out = dict(state)
         out["rho"] = synaptic.advance_fractions(state["rho"], signals["frac_p"],
                                                 signals["frac_d"], duration_s, self.params)
