@@ -321,6 +321,30 @@ def read_toml(path, field: str = "file") -> dict:
         raise InputError(field, f"malformed TOML in {path}: {exc}") from None
 
 
+def dotted_items(d: dict, prefix: str = ""):
+    """``(dotted path, value)`` of the leaves of nested override tables; a table with
+    ``value`` and ``unit`` is a leaf (it keeps its unit: :meth:`ParamTree.set` converts it).
+
+    Parameters
+    ----------
+    d : dict
+        Nested tables (``{"weight": {"tau_w": 10.0}}``) or dotted keys (``{"weight.tau_w": 10}``).
+    prefix : str
+        Path of ``d`` itself ('' at the top).
+
+    Yields
+    ------
+    path : str
+    value : object
+    """
+    for k, v in d.items():
+        p = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict) and not ("value" in v and "unit" in v):
+            yield from dotted_items(v, p)
+        else:
+            yield p, v
+
+
 def is_param(node) -> bool:
     """Whether ``node`` is a parameter leaf (a table with ``value`` and ``unit``).
 

@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..errors import InputError, check_choice, check_number
-from ..params import ParamTree, load_model
+from ..params import ParamTree, dotted_items, load_model
 from .. import rng as R
 
 EMPTY, NASCENT, STABLE = 0, 1, 2
@@ -51,19 +51,10 @@ def _params(params) -> dict:
         return params.values()
     if isinstance(params, dict):
         base = load_model("structural")
-        for path, v in _flatten(params):
+        for path, v in dotted_items(params):
             base.set(path, v)
         return base.values()
     raise InputError("params", f"expected ParamTree, dict or None, got {type(params).__name__}")
-
-
-def _flatten(d, prefix=""):
-    for k, v in d.items():
-        p = f"{prefix}.{k}" if prefix else k
-        if isinstance(v, dict) and not ("value" in v and "unit" in v):
-            yield from _flatten(v, p)
-        else:
-            yield p, v  # a leaf keeps its unit: ParamTree.set converts it
 
 
 def _rate_vector(P: dict) -> np.ndarray:
