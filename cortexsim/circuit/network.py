@@ -408,12 +408,19 @@ class Circuit:
                                           name="light_I")
             ns.update(eq.opto_namespace(self.opto_params.values()), light_I=self._light_I)
         post_vars = self.post_variables
+        # per-cell state the rules keep on the cells (e.g. a fast sliding threshold's trace)
+        post_code = [c for c in (r.post_code() for r in self.rules.values()) if c]
+        for c in post_code:
+            ns.update(c["namespace"])
         G = b2.NeuronGroup(self.N, model.eqs + eq.cell_eqs(self.light, model.dendrite)
-                           + "".join(f"\n{n} : 1 (constant)" for n in post_vars),
-                           threshold=model.threshold, reset=model.reset + eq.COUNT_SPIKES,
+                           + "".join(f"\n{n} : 1 (constant)" for n in post_vars)
+                           + "".join("\n" + c["model"] for c in post_code),
+                           threshold=model.threshold,
+                           reset=model.reset + eq.COUNT_SPIKES
+                           + "".join("\n" + c["reset"] for c in post_code),
                            refractory=model.refractory,
                            method=model.method, namespace=ns, name="cells")
-        for var, val in model.init.items():
+        for var, val in [*model.init.items(), *(i for c in post_code for i in c["init"].items())]:
             setattr(G, var, val)
         for var, arr in model.per_neuron.items():
             setattr(G, var, arr)

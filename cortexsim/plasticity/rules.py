@@ -243,6 +243,12 @@ class PlasticityRule(ABC):
         """
         return {}
 
+    def post_code(self) -> dict:
+        """Per-cell state the rule's code keeps on the postsynaptic cells: ``model`` (Brian2
+        declarations), ``reset`` (code appended to the cells' reset), ``init`` (values at the
+        start of every run) and ``namespace``.  Default: none ({})."""
+        return {}
+
     def run_values(self, S, values: dict) -> dict:
         """Brian2 variable -> array for the run-time values ``values`` (names in
         :attr:`settable`).
@@ -361,7 +367,10 @@ class GraupnerBrunel(PlasticityRule):
     the presence ``on`` of the spine.  With a sliding threshold (``metaplasticity.exponent``
     != 0 in ``models/synaptic.toml``) both thresholds of a synapse are multiplied by its
     postsynaptic cell's ``theta_scale`` (:func:`cortexsim.plasticity.synaptic.bcm_theta_scale`
-    of the cell's rates).  Signals for the structural model: ``rho``, the time the
+    of the cell's rates); with the fast one (``fast_metaplasticity.exponent`` != 0) by the
+    scale of the cell's spike trace over seconds relative to rest
+    (:func:`cortexsim.plasticity.synaptic.fast_theta_scale`; per-cell state
+    :meth:`post_code`, jump per spike ``fm_inc`` from the cell's resting rate).  Signals for the structural model: ``rho``, the time the
     calcium spent above theta_p (``t_above_p``, and its fraction of the run) and the mean
     presynaptic (NMDA-receptor) calcium of the run (``nmda_ca``: the time integral of the
     presynaptic transients, each ``c_pre`` times the Mg2+ unblock at the postsynaptic voltage,
@@ -405,12 +414,26 @@ class GraupnerBrunel(PlasticityRule):
         return {}
 
     def post_variables(self):
-        return {synaptic.THETA_SCALE: 1.0} if synaptic.sliding_threshold(self.params) else {}
+        out = {}
+        if synaptic.sliding_threshold(self.params):
+            out[synaptic.THETA_SCALE] = 1.0
+        if synaptic.fast_sliding(self.params):
+            out[synaptic.FAST_INC] = 0.0      # no jumps: the fast scale stays 1
+        return out
 
     def post_values(self, rate, rate_ref):
-        if not synaptic.sliding_threshold(self.params):
-            return {}
-        return {synaptic.THETA_SCALE: synaptic.bcm_theta_scale(rate, rate_ref, self.params)}
+        """The slow scale from the rates (:func:`synaptic.bcm_theta_scale`); the fast sliding
+        threshold's jump per spike from ``rate``, the cell's resting rate at the most recent
+        read-out (:func:`synaptic.fast_increment`)."""
+        out = {}
+        if synaptic.sliding_threshold(self.params):
+            out[synaptic.THETA_SCALE] = synaptic.bcm_theta_scale(rate, rate_ref, self.params)
+        if synaptic.fast_sliding(self.params):
+            out[synaptic.FAST_INC] = synaptic.fast_increment(rate, self.params)
+        return out
+
+    def post_code(self):
+        return synaptic.fast_cell_code(self.params)
 
     def setup(self, S, state, delay):
         import brian2 as b2
@@ -428,8 +451,7 @@ class GraupnerBrunel(PlasticityRule):
         syn["n_post_spikes"] = syn["on"] * counts[j]
         # bring rho and the threshold statistics to the end of the phase (as at events)
         on = syn["on"]
-        scale = np.asarray(getattr(S.target, synaptic.THETA_SCALE)[:], float)[j] \
-            if synaptic.sliding_threshold(self.params) else None
+        scale = synaptic.post_theta_scale(S.target, j, duration_s, self.params)
         c_, r_, tp, td = synaptic.advance(syn["c"], syn["rho"],
                                           np.maximum(duration_s - syn["t_last"], 0.0),
                                           self.params, theta_scale=scale)

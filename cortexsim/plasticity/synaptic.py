@@ -24,6 +24,12 @@ each threshold is accumulated per synapse (``t_above_p``, ``t_above_d``) togethe
 for the structural model.  :func:`simulate_pair_protocol` integrates the original ODEs with a small
 clock-driven step (numba) as ground truth.
 
+Sliding thresholds (off by default): both thresholds of a synapse are multiplied by its
+postsynaptic cell's slow scale (:func:`bcm_theta_scale`, rates at read-outs) and/or its fast
+scale (:func:`fast_theta_scale`: a spike trace of the cell over ``fast_metaplasticity.tau``,
+~7 s, relative to rest; Kadak et al. 2025), read at each calcium event and applied to the
+interval that ends there.
+
 Readout: ``mode = "linear"`` gives ``w = on * (w_down + rho (w_up - w_down))``, ``"two_state"`` gives
 GB's readout ``w_down`` / ``w_up = b w_down`` by ``rho`` vs ``rho_star``.  :func:`gb_synaptic_change`
 is GB's population readout (transition probabilities of the noisy rho, fraction ``beta`` initially
@@ -45,7 +51,9 @@ __all__ = [
     "event_driven_rho", "EventResult", "event_driven_batch", "advance", "SynapseModelParts",
     "synapse_model", "set_delays", "flush_synapses", "initial_rho", "pairing_protocol",
     "gb_transition", "gb_synaptic_change", "frequency_stdp_curves", "bcm_theta_scale",
-    "sliding_threshold", "THETA_SCALE", "protocol_strength_change",
+    "sliding_threshold", "THETA_SCALE", "protocol_strength_change", "fast_sliding",
+    "fast_trace", "fast_theta_scale", "fast_increment", "FAST_TRACE", "FAST_TIME", "FAST_INC",
+    "post_theta_scale", "fast_cell_code",
 ]
 
 
@@ -102,6 +110,12 @@ class GBParams:
         Exponent of the sliding-threshold scale (``metaplasticity.exponent``; 0: none).
     bcm_scale_min, bcm_scale_max : float
         Bounds of the threshold scale (:func:`bcm_theta_scale`).
+    fm_exponent : float
+        Exponent of the fast sliding threshold (``fast_metaplasticity.exponent``; 0: none).
+    fm_tau : float
+        Time constant of each cell's spike trace (s, ``fast_metaplasticity.tau``).
+    fm_scale_min, fm_scale_max : float
+        Bounds of the fast threshold scale (:func:`fast_theta_scale`).
     """
     tau_ca: float      # s
     c_pre: float
@@ -130,6 +144,10 @@ class GBParams:
     bcm_exponent: float
     bcm_scale_min: float
     bcm_scale_max: float
+    fm_exponent: float
+    fm_tau: float       # s
+    fm_scale_min: float
+    fm_scale_max: float
 
     @property
     def w_up(self) -> float:
@@ -215,6 +233,15 @@ def get_params(params=None) -> GBParams:
                                    min=0, max=1, strict_min=True),
         bcm_scale_max=check_number("metaplasticity.scale_max", v("metaplasticity.scale_max"),
                                    min=1),
+        fm_exponent=check_number("fast_metaplasticity.exponent",
+                                 v("fast_metaplasticity.exponent"), min=0),
+        fm_tau=check_number("fast_metaplasticity.tau", tree.to("fast_metaplasticity.tau", "s"),
+                            min=0, strict_min=True),
+        fm_scale_min=check_number("fast_metaplasticity.scale_min",
+                                  v("fast_metaplasticity.scale_min"), min=0, max=1,
+                                  strict_min=True),
+        fm_scale_max=check_number("fast_metaplasticity.scale_max",
+                                  v("fast_metaplasticity.scale_max"), min=1),
     )
     if p.theta_p < p.theta_d:
         raise InputError("efficacy.theta_p", "must be >= theta_d (the scheme orders the phases "
@@ -393,6 +420,146 @@ def bcm_theta_scale(rate, rate_ref, params=None) -> np.ndarray:
     return np.where(r0 > 0, s, 1.0)
 
 
+def fast_sliding(p: GBParams) -> bool:
+    """Whether the fast sliding threshold is on (``fast_metaplasticity.exponent`` != 0).
+
+    Parameters
+    ----------
+    p : GBParams
+        Rule parameters.
+
+    Returns
+    -------
+    bool
+    """
+    return p.fm_exponent != 0
+
+
+def fast_increment(rate_ref, params=None) -> np.ndarray:
+    """Jump of each cell's spike trace at one of its spikes, ``1 / (rate_ref * tau)``, in units
+    of the trace's resting value (``fast_metaplasticity`` in ``models/synaptic.toml``); 0 where
+    the cell has no reference rate (its thresholds then stay put).
+
+    Parameters
+    ----------
+    rate_ref : array_like (n_cells,)
+        Resting rate of each cell (Hz, >= 0).
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters.
+
+    Returns
+    -------
+    ndarray (n_cells,)
+
+    Raises
+    ------
+    InputError
+        Negative or non-finite rates.
+    """
+    p = params if isinstance(params, GBParams) else get_params(params)
+    r = np.asarray(rate_ref, dtype=float)
+    if not np.all(np.isfinite(r)) or np.any(r < 0):
+        raise InputError("rate_ref", "rates must be finite and >= 0 (Hz)")
+    with np.errstate(divide="ignore"):
+        return np.where(r > 0, 1.0 / (np.where(r > 0, r, 1.0) * p.fm_tau), 0.0)
+
+
+def fast_trace(spike_times, t_eval, inc, params=None) -> np.ndarray:
+    """A cell's spike trace in units of its resting value at the times ``t_eval`` (s):
+    ``x(t) = exp(-t/tau) + inc * sum_{t_k < t} exp(-(t - t_k)/tau)`` (1 at t = 0; spikes at
+    ``t`` itself not yet counted, as the synapse code reads it before the cell's reset),
+    computed as the network does: updated at each spike, decayed to the read time.
+
+    Parameters
+    ----------
+    spike_times : array_like
+        The cell's spike times (s, sorted).
+    t_eval : array_like
+        Read times (s).
+    inc : float
+        Jump per spike (:func:`fast_increment`).
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters (``fm_tau``).
+
+    Returns
+    -------
+    ndarray, shaped like ``t_eval``
+    """
+    p = params if isinstance(params, GBParams) else get_params(params)
+    sp = np.sort(np.atleast_1d(np.asarray(spike_times, dtype=float)))
+    te = np.asarray(t_eval, dtype=float)
+    # state right after each spike (x_k, at t_k), as the cells' reset computes it
+    x_after = np.empty(sp.size)
+    x, tl = 1.0, 0.0
+    for k, tk in enumerate(sp):
+        x = x * np.exp(-(tk - tl) / p.fm_tau) + inc
+        tl = tk
+        x_after[k] = x
+    n = np.searchsorted(sp, te, side="left")       # spikes strictly before each read time
+    x_last = np.where(n > 0, x_after[np.maximum(n - 1, 0)] if sp.size else 1.0, 1.0)
+    t_last = np.where(n > 0, sp[np.maximum(n - 1, 0)] if sp.size else 0.0, 0.0)
+    return x_last * np.exp(-(te - t_last) / p.fm_tau)
+
+
+def fast_theta_scale(x, inc, params=None) -> np.ndarray:
+    """Fast sliding-threshold factor from a cell's spike trace ``x`` (:func:`fast_trace`):
+    ``clip(x ** exponent, scale_min, scale_max)`` (``fast_metaplasticity``), 1 where the cell has
+    no reference (``inc`` = 0) and everywhere when ``exponent`` is 0.
+
+    Parameters
+    ----------
+    x : array_like
+        Trace in units of its resting value.
+    inc : array_like
+        Jump per spike of the cell (:func:`fast_increment`), broadcast with ``x``.
+    params : GBParams, ParamTree or dict, optional
+        Rule parameters.
+
+    Returns
+    -------
+    ndarray
+    """
+    p = params if isinstance(params, GBParams) else get_params(params)
+    x = np.asarray(x, dtype=float)
+    if not fast_sliding(p):
+        return np.ones(x.shape)
+    s = np.clip(x ** p.fm_exponent, p.fm_scale_min, p.fm_scale_max)
+    return np.where(np.asarray(inc, dtype=float) > 0, s, 1.0)
+
+
+def post_theta_scale(target, j, t: float, p: GBParams):
+    """Factor on both thresholds of each synapse (postsynaptic cells ``j``) at time ``t`` (s)
+    from the Brian2 group ``target`` of its postsynaptic cells: the slow scale
+    (:data:`THETA_SCALE`) times the fast one (the cells' spike traces decayed to ``t``); None
+    when neither is on.
+
+    Parameters
+    ----------
+    target : brian2.NeuronGroup
+        Postsynaptic group (with the variables :func:`synapse_model` reads).
+    j : ndarray (n_synapses,)
+        Postsynaptic cell of each synapse.
+    t : float
+        Read time (s).
+    p : GBParams
+        Rule parameters.
+
+    Returns
+    -------
+    ndarray (n_synapses,) or None
+    """
+    if not (sliding_threshold(p) or fast_sliding(p)):
+        return None
+    s = np.ones(np.asarray(j).size)
+    if sliding_threshold(p):
+        s = s * np.asarray(getattr(target, THETA_SCALE)[:], float)[j]
+    if fast_sliding(p):
+        x = np.asarray(getattr(target, FAST_TRACE)[:], float) \
+            * np.exp(-(t - np.asarray(getattr(target, FAST_TIME + "_")[:], float)) / p.fm_tau)
+        s = s * fast_theta_scale(x, np.asarray(getattr(target, FAST_INC)[:], float), p)[j]
+    return s
+
+
 def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: float = 1.0,
                       backend: str = "numba"):
     """Advance rho over ``duration_s`` (s) of a stationary, periodic activity pattern in which
@@ -535,8 +702,11 @@ def event_driven_batch(ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=Non
         Read-out time (s).
     seed : int, optional
         Noise seed.
-    theta_scale : float or ndarray (S,), optional
-        Factor on both thresholds per synapse (default: none).
+    theta_scale : float or ndarray (S,) or (S, K + 1), optional
+        Factor on both thresholds per synapse (default: none); (S, K + 1): a time-varying
+        threshold, column k for the interval that ends at event k, column K for the last
+        interval to ``t_end`` (a sliding threshold read at the end of each interval, as the
+        Brian2 code reads it at each event).
 
     Returns
     -------
@@ -554,20 +724,27 @@ def event_driven_batch(ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=Non
     tp_sum = np.zeros(S)
     td_sum = np.zeros(S)
     rho_ev = np.empty((S, K))
+    ts = None if theta_scale is None else np.asarray(theta_scale, float)
+    per_interval = ts is not None and ts.ndim == 2
+    if per_interval and ts.shape != (S, K + 1):
+        raise InputError("theta_scale", f"a time-varying scale needs shape {(S, K + 1)}, got "
+                                        f"{ts.shape}")
     for k in range(K):
-        c, rho, tp, td = advance(c, rho, ev_t[:, k] - tl, p, rng, theta_scale)
+        c, rho, tp, td = advance(c, rho, ev_t[:, k] - tl, p, rng,
+                                 ts[:, k] if per_interval else theta_scale)
         tp_sum += tp
         td_sum += td
         c = c + ev_inc[:, k]
         tl = ev_t[:, k]
         rho_ev[:, k] = rho
     t_end = ev_t[:, -1] if t_end is None else np.broadcast_to(np.asarray(t_end, float), (S,))
-    c, rho, tp, td = advance(c, rho, np.maximum(t_end - tl, 0.0), p, rng, theta_scale)
+    c, rho, tp, td = advance(c, rho, np.maximum(t_end - tl, 0.0), p, rng,
+                             ts[:, K] if per_interval else theta_scale)
     return EventResult(ev_t, rho_ev, rho, t_end, None, None, tp_sum + tp, td_sum + td)
 
 
 def event_driven_rho(pre_times, post_times, params=None, rho0=0.5, t_end=None, seed=None,
-                     c_pre_scale=None, theta_scale=None) -> EventResult:
+                     c_pre_scale=None, theta_scale=None, rate_ref=None) -> EventResult:
     """Event-driven rho for one synapse (same update as the Brian2 code).
 
     ``pre_times`` / ``post_times`` in seconds (presynaptic spike times at the synapse; calcium
@@ -589,7 +766,14 @@ def event_driven_rho(pre_times, post_times, params=None, rho0=0.5, t_end=None, s
     c_pre_scale : array_like, optional
         Factor per presynaptic spike.
     theta_scale : float, optional
-        Factor on both thresholds (the postsynaptic cell's sliding threshold; default none).
+        Factor on both thresholds (the postsynaptic cell's slow sliding threshold; default
+        none).
+    rate_ref : float, optional
+        Resting rate of the postsynaptic cell (Hz): with the fast sliding threshold on
+        (``fast_metaplasticity.exponent`` != 0) the thresholds of each interval between calcium
+        events are also multiplied by the fast scale of the cell's spike trace
+        (:func:`fast_trace` of ``post_times``, :func:`fast_theta_scale`) read at the interval's
+        end, as the Brian2 code does.  None: no fast scale.
 
     Returns
     -------
@@ -599,6 +783,11 @@ def event_driven_rho(pre_times, post_times, params=None, rho0=0.5, t_end=None, s
     t, inc, is_pre = _events(pre_times, post_times, p, c_pre_scale)
     if t.size == 0:
         t, inc = np.zeros(1), np.zeros(1)
+    if rate_ref is not None and fast_sliding(p):
+        t_read = np.append(t, t[-1] if t_end is None else t_end)
+        jump = float(fast_increment(rate_ref, p))
+        fs = fast_theta_scale(fast_trace(post_times, t_read, jump, p), jump, p)
+        theta_scale = (fs * (1.0 if theta_scale is None else float(theta_scale)))[None, :]
     r = event_driven_batch(t[None, :], inc[None, :], p, rho0, t_end, seed, theta_scale)
     return EventResult(r.t_events[0], r.rho_events[0], float(r.rho_final[0]), float(r.t_end[0]),
                        int(np.sum(is_pre)), int(np.sum(~is_pre)), float(r.t_above_p[0]),
@@ -797,6 +986,37 @@ VARIABLES_DOC = {
 #: postsynaptic cell variable read by the synapse code when the thresholds slide
 #: (``metaplasticity.exponent`` != 0): the factor on both thresholds (:func:`bcm_theta_scale`)
 THETA_SCALE = "theta_scale"
+#: per-cell variables of the fast sliding threshold (``fast_metaplasticity.exponent`` != 0):
+#: the spike trace right after the cell's last spike (units of its resting value), the time of
+#: that spike (s), and the run-time jump per spike (:func:`fast_increment`; 0: no reference)
+FAST_TRACE, FAST_TIME, FAST_INC = "fm_x", "fm_t", "fm_inc"
+
+
+def fast_cell_code(p: GBParams) -> dict:
+    """Brian2 pieces the postsynaptic cells need for the fast sliding threshold: ``model``
+    (state declarations), ``reset`` (code appended to the cells' reset: the trace decays to the
+    spike and jumps by ``fm_inc``), ``init`` (values at the start of every run: trace 1 at
+    t = 0, i.e. at rest) and ``namespace``; empty without the mechanism.  The run-time jump
+    ``fm_inc`` is a postsynaptic variable of the rule (set per run from the cells' resting
+    rates).  Event-driven: nothing is integrated per time step.
+
+    Parameters
+    ----------
+    p : GBParams
+        Rule parameters.
+
+    Returns
+    -------
+    dict
+    """
+    if not fast_sliding(p):
+        return {}
+    import brian2 as b2
+    return {"model": f"{FAST_TRACE} : 1\n{FAST_TIME} : second",
+            "reset": f"{FAST_TRACE} = {FAST_TRACE}*exp(-(t - {FAST_TIME})/gb_fm_tau) + "
+                     f"{FAST_INC}\n{FAST_TIME} = t",
+            "init": {FAST_TRACE: 1.0, FAST_TIME: 0 * b2.second},
+            "namespace": {"gb_fm_tau": p.fm_tau * b2.second}}
 
 
 def sliding_threshold(p: GBParams) -> bool:
@@ -815,10 +1035,26 @@ def sliding_threshold(p: GBParams) -> bool:
     return p.bcm_exponent != 0
 
 
+def _scale_code(p: GBParams) -> tuple[list, str | None]:
+    """Lines that compute the fast threshold scale ``gb_fs`` at the event and the expression
+    of the factor on both thresholds (None: no sliding threshold)."""
+    lines, factors = [], []
+    if sliding_threshold(p):
+        factors.append(f"{THETA_SCALE}_post")
+    if fast_sliding(p):
+        x = f"{FAST_TRACE}_post*exp(-(t - {FAST_TIME}_post)/gb_fm_tau)"
+        if p.fm_exponent != 1:
+            x = f"({x})**gb_fm_exp"
+        lines.append(f"gb_fs = 1 + int({FAST_INC}_post > 0)*(clip({x}, gb_fm_min, gb_fm_max) - 1)")
+        factors.append("gb_fs")
+    return lines, "*".join(factors) or None
+
+
 def _advance_code(p: GBParams) -> str:
-    th_p, th_d = (f"(gb_theta_p*{THETA_SCALE}_post)", f"(gb_theta_d*{THETA_SCALE}_post)") \
-        if sliding_threshold(p) else ("gb_theta_p", "gb_theta_d")
-    L = ["gb_Dt = t - t_last"]
+    scale_lines, scale = _scale_code(p)
+    th_p, th_d = (f"(gb_theta_p*{scale})", f"(gb_theta_d*{scale})") if scale \
+        else ("gb_theta_p", "gb_theta_d")
+    L = scale_lines + ["gb_Dt = t - t_last"]
     if p.theta_p >= p.theta_d:
         # one log for both crossing times: log(c/theta_p) = log(c/theta_d) - log(theta_p/theta_d)
         # (both thresholds carry the same scale), and c < theta_d implies c < theta_p (GB 2012
@@ -865,7 +1101,11 @@ def synapse_model(params=None, counters: bool = True) -> SynapseModelParts:
     a run derives them from its per-neuron spike counts instead: one array less to touch per
     event).  With a sliding threshold (``metaplasticity.exponent`` != 0) the code multiplies
     both thresholds by the postsynaptic group's variable :data:`THETA_SCALE` (dimensionless,
-    1: none), which the target group must declare; otherwise the code is that of GB 2012.
+    1: none), which the target group must declare; with the fast sliding threshold
+    (``fast_metaplasticity.exponent`` != 0) also by the fast scale of the postsynaptic cell's
+    spike trace at the event (:data:`FAST_TRACE`, :data:`FAST_TIME`, :data:`FAST_INC`, declared
+    and updated by the cells: :func:`fast_cell_code`), read once per event and applied to the
+    whole interval since the synapse's previous event; otherwise the code is that of GB 2012.
 
     Parameters
     ----------
@@ -923,6 +1163,9 @@ def synapse_model(params=None, counters: bool = True) -> SynapseModelParts:
     if p.nmda:
         ns.update(gb_mg_ratio=p.mg / p.mg_k, gb_mg_slope=p.mg_slope / b2.mV,
                   gb_v_ref=p.v_ref * b2.mV)
+    if fast_sliding(p):
+        ns.update(gb_fm_tau=p.fm_tau * b2.second, gb_fm_min=p.fm_scale_min,
+                  gb_fm_max=p.fm_scale_max, gb_fm_exp=p.fm_exponent)
     return SynapseModelParts(model=model, on_pre=on_pre, on_post=on_post, namespace=ns,
                              delay_D=p.D, variables=dict(VARIABLES_DOC), flush_code=adv)
 
@@ -964,9 +1207,8 @@ def flush_synapses(S, t=None, params=None, seed=None):
         Noise seed.
     """
     p = get_params(params)
-    scale = np.asarray(getattr(S.target, THETA_SCALE)[:], float)[np.asarray(S.j[:])] \
-        if sliding_threshold(p) else None
     t = float(S.t_[:] if t is None else t)  # underscore: values in base SI units, no Quantity
+    scale = post_theta_scale(S.target, np.asarray(S.j[:]), t, p)
     tl = np.asarray(S.t_last_[:], float)
     on = np.asarray(S.on[:], float)
     rng = np.random.default_rng(seed) if p.noise else None
