@@ -32,7 +32,6 @@ EXEMPT_PREFIXES = ("cortexsim.cli.cmd_",)
 #: the method check was added (issue 22); remove each name with its docstring
 #: (test_pending_entries_still_lack_their_docstrings fails once one is documented).
 PENDING = (
-    "cortexsim.experiment.runner.test_pulse_times",
     "cortexsim.circuit.network.PhaseResult.mean_rate",
     "cortexsim.circuit.network.Circuit.afferent_fraction",
     "cortexsim.plasticity.synaptic.GBParams.w_up",

@@ -249,9 +249,10 @@ def paired_run(tmp_path_factory):
 def test_each_session_reference_is_the_session_without_its_stimulation(paired_run):
     """settings.session_reference = "each_session": a sham session is its own reference (it
     drives nothing, releases no dopamine); a stimulated session is counted against the same
-    run without pulses and without silencing, so the first sessions of the PT-silenced and the
-    plain condition (same spine state, same noise) share their reference, and later sessions
-    get their own."""
+    run without pulses and without silencing (same spine state, same noise as the session);
+    every condition's sessions have their own noise (named random streams, cortexsim.rng), so
+    the first sessions of the PT-silenced and the plain condition get different references,
+    and later sessions get their own."""
     ds = paired_run.data
     exc = ["IT_L23", "IT_L5", "PT_L5"]
     sham = ds.sel(condition="sham")
@@ -260,8 +261,8 @@ def test_each_session_reference_is_the_session_without_its_stimulation(paired_ru
     assert (sham.session_nmda_excess.sel(population=exc) == 0).all()
     assert (sham.session_dopamine == 0).all()
     ref = ds.session_reference_rate
-    np.testing.assert_array_equal(ref.sel(condition="tbs").isel(session=0),
-                                  ref.sel(condition="tbs_pt_silenced").isel(session=0))
+    assert not np.array_equal(ref.sel(condition="tbs").isel(session=0),
+                              ref.sel(condition="tbs_pt_silenced").isel(session=0))
     tbs = ds.sel(condition="tbs")
     assert not np.array_equal(tbs.session_reference_rate.isel(session=0),
                               tbs.session_reference_rate.isel(session=1))

@@ -314,12 +314,12 @@ def test_evoked_spikes_counts_synaptic_spikes_not_the_direct_ones():
     assert ev2["B"] == pytest.approx(-0.25)
 
 
-def test_test_pulse_times_lie_on_the_grid_and_leave_a_window():
-    from cortexsim.experiment.runner import test_pulse_times
-    t = test_pulse_times(10.0, 0.02, 0.5)
+def test_readout_pulse_times_lie_on_the_grid_and_leave_a_window():
+    from cortexsim.experiment.runner import readout_pulse_times
+    t = readout_pulse_times(10.0, 0.02, 0.5)
     assert len(t) == 19 and np.allclose(np.diff(t), 0.5)
     assert np.allclose(np.round(t / 0.02) * 0.02, t) and t[-1] <= 9.5
-    assert len(test_pulse_times(0.5, 0.02, 0.5)) == 1
+    assert len(readout_pulse_times(0.5, 0.02, 0.5)) == 1
 
 
 @pytest.mark.slow
@@ -329,14 +329,14 @@ def test_evoked_response_changes_with_the_spines():
     from cortexsim.circuit.network import Stimulus
     from cortexsim.coupling import cell_field_vpm
     from cortexsim.experiment import load_experiment
-    from cortexsim.experiment.runner import _Runner, evoked_spikes, test_pulse_times
+    from cortexsim.experiment.runner import _Runner, evoked_spikes, readout_pulse_times
     cfg = load_experiment("tiny").resolved_config(seed=1, scale=100)
     r = _Runner(cfg, progress=False)
     trees = r._trees(cfg["conditions"]["control"])
     c = r._short_circuit(r._network_key(trees), trees)
     n = len(c.conn["ee"]["j"])
     field = cell_field_vpm(100.0, trees["coupling"])
-    pulses = test_pulse_times(cfg["settings"]["baseline_fast_s"], c.slot_s, 0.1)
+    pulses = readout_pulse_times(cfg["settings"]["baseline_fast_s"], c.slot_s, 0.1)
     out = {}
     for frac in (1.0, 0.1):
         on = (np.random.default_rng(0).random(n) < frac).astype(float)

@@ -264,7 +264,8 @@ class _Runner:
                         "read-outs" + ("" if len(recs) > 1 else f" {next(iter(recs), '')}"))
         for cname in sorted(recs, key=lambda c: keys[c]):
             circuit = self._short_circuit(keys[cname], trees[cname])
-            pulse_t = round(st["baseline_fast_s"] / 2 / circuit.slot_s) * circuit.slot_s
+            pulse_t = readout_pulse_times(st["baseline_fast_s"], circuit.slot_s,
+                                       st["evoked_interval_s"])
             field = cell_field_vpm(st["evoked_pct_rmt"], trees[cname]["coupling"])
             thr = runs[cname].thr_override
             todo = []
@@ -274,7 +275,7 @@ class _Runner:
                 # the stressed ones' end of stress): measured once, also across worker processes
                 ident = [self.version, keys[cname], circuit.config_hash(), snap.on, snap.rho,
                          None if thr is None else thr["cells.thr_tms"], self.seed, field,
-                         pulse_t, st["evoked_window_s"]]
+                         pulse_t.tolist(), st["evoked_window_s"]]
                 todo.append((label, ident, functools.partial(
                     self._measure_readout, circuit, sp, thr, pulse_t, field)))
             # first the read-outs no other process is measuring now, then wait for the rest
@@ -325,16 +326,96 @@ class _Runner:
         return res.spike_counts / res.duration_s
 
     def _measure_readout(self, circuit, spines, thr, pulse_t, field) -> dict:
-        """Rates without stimulation, and the evoked-response proxy: extra spikes per cell in the
-        window after one pulse vs the same window without it (same noise seed)."""
+        """Rates without stimulation, and the evoked response to test pulses at ``pulse_t``:
+        extra spikes per cell and pulse in the window after each pulse vs the same window
+        without it (same noise seed), not counting the spike of each directly activated cell
+        (:func:`evoked_spikes`)."""
         from ..circuit.network import Stimulus
         r0 = self._readout_rest_run(circuit, spines, thr)
-        r1 = self._readout_run(circuit, Stimulus([pulse_t], [field]), spines, thr)
-        win = (pulse_t, pulse_t + self.settings["evoked_window_s"])
-        evoked = {}
-        for p, s in circuit.slices.items():
-            evoked[p] = (_count(r1, s, win) - _count(r0, s, win)) / (s.stop - s.start)
+        r1 = self._readout_run(circuit, Stimulus(list(pulse_t), [field] * len(pulse_t)), spines,
+                               thr)
+        thresholds = circuit.tms_threshold_vpm if thr is None else thr["cells.thr_tms"]
+        evoked = evoked_spikes(r0, r1, circuit.slices, thresholds <= field, pulse_t,
+                               self.settings["evoked_window_s"])
         return {"rates": {p: r0.mean_rate(p) for p in circuit.slices}, "evoked": evoked}
+
+
+#: a directly activated cell fires in the time step of the pulse; its spike is looked for this
+#: long after the pulse (longer than any step the circuit allows, circuit.sim.dt)
+DIRECT_SPIKE_S = 0.5e-3
+
+
+def readout_pulse_times(duration_s: float, slot_s: float, interval_s: float) -> np.ndarray:
+    """Times (s) of the read-outs' test pulses: every ``interval_s`` (rounded to the pulse grid
+    ``slot_s``) from half an interval after the start, the last one a whole interval before the
+    end of the run (a response has room to finish).
+
+    Parameters
+    ----------
+    duration_s : float
+        Length of the read-out run (s).
+    slot_s : float
+        The circuit's pulse grid (s): every pulse lies on it.
+    interval_s : float
+        Wanted interval between test pulses (s; ``settings.evoked_interval_s``).
+
+    Returns
+    -------
+    ndarray (n_pulses,)
+        Pulse times (s), at least one.
+    """
+    n_step = max(round(interval_s / slot_s), 1)
+    start = max(n_step // 2, 1)
+    k = np.arange(start, round(duration_s / slot_s) - n_step + 1, n_step)
+    if k.size == 0:                       # a run shorter than two intervals: one pulse, mid-run
+        k = np.array([round(duration_s / 2 / slot_s)])
+    return k * slot_s
+
+
+def evoked_spikes(rest, stim, slices: dict, direct, pulse_t, window_s: float) -> dict:
+    """The synaptic response to test pulses: extra spikes per cell and pulse of each population in
+    ``[t, t + window_s)`` after every pulse ``t`` of the stimulated run ``stim``, over the same
+    windows of the unstimulated run ``rest`` (same noise), without the spike that a pulse itself
+    fires in each directly activated cell (its first spike within :data:`DIRECT_SPIKE_S`).
+
+    What is left is carried by synapses: the afferent volley the pulse releases and the
+    recurrent synapses of the directly activated cells (spine sites included), minus the spikes
+    that the evoked inhibition removes; it changes with spine density and efficacy.  Averaging
+    over pulses (as MEPs are averaged over trials) keeps the network's own fluctuations from
+    dominating one 50-ms window.  (Until this stop the proxy counted the direct spikes of one
+    pulse, which made it a measure of the threshold draw alone: the same in every condition.)
+
+    Parameters
+    ----------
+    rest, stim : RunResult
+        The read-out runs without and with the pulses (``spike_i``, ``spike_t``).
+    slices : dict
+        Population -> slice of cell indices.
+    direct : ndarray of bool (n_cells,)
+        Cells whose TMS threshold the pulses' field reaches.
+    pulse_t : float or array_like
+        Pulse times (s).
+    window_s : float
+        Counting window after each pulse (s).
+
+    Returns
+    -------
+    dict
+        Population -> extra spikes per cell and pulse (negative: evoked inhibition wins).
+    """
+    pulses = np.atleast_1d(np.asarray(pulse_t, dtype=float))
+    direct = np.asarray(direct, dtype=bool)
+    out = {p: 0.0 for p in slices}
+    for t0 in pulses:
+        win = (t0, t0 + window_s)
+        at_pulse = (stim.spike_t >= t0) & (stim.spike_t < t0 + DIRECT_SPIKE_S)
+        fired = np.zeros(direct.size, dtype=bool)
+        fired[np.unique(stim.spike_i[at_pulse])] = True
+        fired &= direct
+        for p, s in slices.items():
+            extra = _count(stim, s, win) - _count(rest, s, win) - float(fired[s].sum())
+            out[p] += extra / (s.stop - s.start) / pulses.size
+    return out
 
 
 def _run_subset_worker(cfg, conds, checkpoint_dir, queue=None):
