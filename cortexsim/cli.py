@@ -250,6 +250,27 @@ def cmd_sensitivity(a):
     _emit(summary, a.json)
 
 
+def cmd_validate(a):
+    validation = _import_module("validation")
+    seeds = None
+    if a.seeds is not None:
+        try:
+            seeds = [int(x) for x in a.seeds.split(",") if x.strip()]
+        except ValueError:
+            raise InputError("--seeds", f"expected comma-separated integers, got {a.seeds!r}") \
+                from None
+    entries = [x.strip() for x in a.entries.split(",")] if a.entries else None
+    card = validation.run_cli(a.spec, scale=a.scale, seeds=seeds, workers=a.workers,
+                              quick=a.quick, out=a.out, entries=entries, suite=a.suite,
+                              progress=not a.quiet)
+    if a.json:
+        _emit(card["summary"], True)
+        return
+    print(f"{card['model']['name']}: {card['summary']['line']}")
+    print(f"scorecard written to {a.out or 'out/validation_' + card['model']['name']} "
+          "(scorecard.md, scorecard.json, scorecard.png)")
+
+
 def cmd_check(a):
     from .cost import check, format_report
     rep = check(a.spec, scale=a.scale, workers=a.workers, settings=_run_settings(a))
@@ -365,6 +386,30 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sensitivity", help="first- and total-order Sobol indices (SALib)")
     _sweep_options(s, "sensitivity")
     s.set_defaults(func=cmd_sensitivity)
+
+    s = sub.add_parser("validate", help="score a model against published experiments "
+                                        "(validation/*.toml): scorecard.md/.json/.png")
+    s.add_argument("spec", nargs="?", default=None,
+                   help="a what-if spec (path or shipped name, e.g. aitbs_study_mechanisms) "
+                        "whose overrides, ablations and settings define the model (default: "
+                        "the default model)")
+    s.add_argument("--scale", default=None,
+                   help="small, default, large or a neuron count (default small)")
+    s.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                   help="replicate seeds (default 1,2,3); an entry is judged on their mean")
+    s.add_argument("--workers", type=int, default=1,
+                   help="local worker processes (default 1)")
+    s.add_argument("--quick", action="store_true",
+                   help="the quick subset (one entry of every kind) at 100 neurons, seed 1")
+    s.add_argument("--entries", default=None, metavar="ID1,ID2,...",
+                   help="score only these entries")
+    s.add_argument("--suite", default=None, metavar="DIR",
+                   help="a folder of suite files (*.toml) instead of the shipped suite")
+    s.add_argument("--out", default=None,
+                   help="output directory (default out/validation_<model name>)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("check", help="validate a spec as run/sweep/fit would, say what it "
                                      "would run and estimate its wall time and peak memory")

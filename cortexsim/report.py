@@ -70,8 +70,9 @@ def write_report(res, path, figures) -> None:
                         for p in ds.population.values]
             for c in ds.condition.values for lab in ds.readout.values]
     L.append(_table(rows, ["condition", "readout"] + [str(p) for p in ds.population.values]))
-    L += ["", "Evoked-response proxy (extra spikes per cell within settings.evoked_window_s of one pulse; a circuit "
-          "proxy, not behaviour):", ""]
+    L += ["", "Evoked response (extra spikes per cell and test pulse within settings.evoked_window_s "
+          "of each pulse, without the directly activated spikes: what synapses carry; negative when "
+          "the evoked inhibition wins; a circuit stand-in for an MEP, not behaviour):", ""]
     rows = [[c, lab] + [f"{float(ds.evoked_response.sel(condition=c, readout=lab, population=p)):.3f}"
                         for p in ds.population.values]
             for c in ds.condition.values for lab in ds.readout.values]

@@ -11,9 +11,16 @@ Variables (dims):
 * ``formed`` / ``eliminated`` (condition, time_d): spines formed / eliminated since the previous
   time point (all populations);
 * ``rate_readout`` / ``evoked_response`` (condition, readout, population): population rates (Hz)
-  of a network run with the spine state at each read-out, and the evoked-response proxy (extra
-  spikes per cell in 50 ms after one standard pulse: a circuit proxy, not behaviour);
+  of a network run with the spine state at each read-out, and the evoked response to test
+  pulses (settings.evoked_*): extra spikes per cell and pulse in the 50 ms after each pulse,
+  without the directly activated spikes, i.e. what synapses carry (a circuit stand-in for an
+  MEP, not behaviour; :func:`cortexsim.experiment.runner.evoked_spikes`);
 * ``readout_time_d`` (condition, readout);
+* ``turnover_readout`` (condition, readout, population): spine turnover between the previous
+  read-out and this one as two imaging sessions see it ((gained + lost) / 2 per spine present at
+  the previous read-out, per day); NaN at the first read-out;
+* ``n_sites`` (condition, population): spine sites on the population's cells (spines present =
+  ``spine_density`` x ``n_sites``);
 * ``session_rate`` (condition, session, population): rates during each stimulation session;
 * ``session_dw`` (condition, session, population): change of mean GB efficacy of present
   synapses in each session (the fast synaptic change);
@@ -66,10 +73,16 @@ _VARIABLES = {
     "eliminated": {"units": "spines", "long_name": "spines eliminated since previous time"},
     "rate_readout": {"units": "Hz"},
     "evoked_response": {"units": "spikes/cell",
-                        "long_name": "evoked-response proxy: extra spikes per cell within "
-                                     "settings.evoked_window_s of one standard pulse (a circuit "
-                                     "proxy, not a behavioural measure)"},
+                        "long_name": "synaptic response to test pulses: extra spikes per cell "
+                                     "and pulse within settings.evoked_window_s of each pulse, "
+                                     "directly activated spikes not counted (a circuit "
+                                     "stand-in for an MEP, not a behavioural measure)"},
     "readout_time_d": {"units": "d"},
+    "turnover_readout": {"units": "1/d", "long_name": "spine turnover (gained + lost) / 2 between "
+                                                      "the previous read-out and this one, per "
+                                                      "spine present at the previous one, per day"},
+    "n_sites": {"units": "sites", "long_name": "spine sites on the population's cells (occupied "
+                                               "or not); spines present = spine_density x n_sites"},
     "session_rate": {"units": "Hz"},
     "session_dw": {"units": "1", "long_name": "change of mean GB efficacy of present synapses "
                                               "during the session"},
