@@ -346,6 +346,12 @@ def test_evoked_response_changes_with_the_spines():
         out[frac] = evoked_spikes(r0, r1, c.slices, c.tms_threshold_vpm <= field, pulses, 0.05)
     diffs = [abs(out[1.0][p] - out[0.1][p]) for p in ("IT_L23", "IT_L5", "PT_L5")]
     assert max(diffs) > 0.02, out
+    # a cell observable after a standalone build in the same process (a user's session, the
+    # docs gallery) still simulates on the runtime device
+    from cortexsim.experiment import model_trees
+    cells_tree = model_trees({"cells.IT_L5.C": 118.0})["cells"]
+    assert static_value({"kind": "cell", "quantity": "input_resistance_MOhm",
+                         "population": "IT_L5"}, {**trees, "cells": cells_tree}) > 0
 
 
 # --------------------------------------------------------------------------- end to end

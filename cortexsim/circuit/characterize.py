@@ -127,6 +127,9 @@ def simulate(pops=None, params=None) -> dict:
     pop_idx, kind, amp, freq, steps = _layout(pops, proto)
     n = pop_idx.size
 
+    # a runtime (numpy) simulation of its own, whatever device a circuit build left active
+    # (a standalone build earlier in this process would otherwise take these objects)
+    b2.set_device("runtime")
     b2.start_scope()
     prev_target = b2.prefs.codegen.target
     b2.prefs.codegen.target = "numpy"
@@ -417,6 +420,9 @@ def synaptic_train(pops, params=None, *, times_ms, g_nS: float, duration_ms: flo
     rule = get_rule("graupner_brunel", rule_params(circ, syn_params, model.dendrite))
     gb = rule.params
 
+    # a runtime (numpy) simulation of its own, whatever device a circuit build left active
+    # (a standalone build earlier in this process would otherwise take these objects)
+    b2.set_device("runtime")
     b2.start_scope()
     prev_target = b2.prefs.codegen.target
     b2.prefs.codegen.target = "numpy"
