@@ -34,16 +34,17 @@ import numpy as np
 from .. import rng
 from ..errors import InputError, check_choice, check_number
 from ..params import ParamTree, load_model
-from ..plasticity.rules import PlasticityRule, get_rule
+from ..plasticity.rules import PlasticityRule
 from . import cells
 from . import equations as eq
 from .build_cache import cache_dir, code_version, compile_network
-from .connectivity import SynapseGroup, draw, projections
-from .layout import Layout, resolve_scale
+from .connectivity import SynapseGroup
+from .drawn import DrawnCircuit, draw_circuit, rule_params  # noqa: F401 (rule_params: public)
 from .stimulus import Stimulus, pulse_slot_s
 from .tms import Coupling
 
-__all__ = ["Circuit", "PhaseResult", "Stimulus", "pulse_slot_s", "fresh_standalone_device"]
+__all__ = ["Circuit", "DrawnCircuit", "PhaseResult", "Stimulus", "draw_circuit",
+           "fresh_standalone_device", "pulse_slot_s"]
 
 TARGETS = ("cpp_standalone", "runtime")
 #: per-synapse variables of the plastic synapses returned after each phase (Graupner-Brunel)
@@ -127,52 +128,6 @@ def fresh_standalone_device(b2, threads: int = 1):
 #: weak reference to the last cpp_standalone Circuit built in this process (see
 #: :func:`fresh_standalone_device`)
 _LAST_STANDALONE: list = [None]
-
-
-def rule_params(circuit_params: ParamTree, syn_params: ParamTree | None = None,
-                dendrite: bool = False) -> ParamTree:
-    """Synaptic rule parameters of a circuit: ``models/synaptic.toml`` (or ``syn_params``) with
-    the network's NMDA-dependent calcium and extracellular calcium as the circuit model says
-    (``plasticity.nmda_calcium``, ``plasticity.ca_ext``) and, in a build with two-compartment
-    cells (``dendrite``), the Mg2+ unblock read at the excitatory synapses' voltage
-    (:data:`.equations.V_EXC`: the dendrite's).
-
-    Parameters
-    ----------
-    circuit_params : ParamTree
-        The circuit model.
-    syn_params : ParamTree, optional
-        Tree replacing ``models/synaptic.toml``.
-    dendrite : bool
-        The cells have a dendritic compartment.
-
-    Returns
-    -------
-    ParamTree
-        A copy; the inputs are not changed.
-    """
-    tree = syn_params if syn_params is not None else load_model("synaptic")
-    tree = ParamTree.from_dict(dict(tree), name="synaptic")
-    tree.set("nmda.enabled", bool(circuit_params.value("plasticity.nmda_calcium")))
-    tree.set("extracellular.ca", circuit_params.to("plasticity.ca_ext", "mM"))
-    if dendrite:
-        tree.set("nmda.v_name", eq.V_EXC)
-    return tree
-
-
-class _Conn(dict):
-    """Synapse group name -> arrays ``i``, ``j``, ``g_nS``, ``on``.  ``conn["ee"]`` (the name of
-    the spine-site group before groups were derived from the model) is the spine-site group; it
-    is not listed among the keys."""
-
-    def __init__(self, groups: dict, site: str | None):
-        super().__init__(groups)
-        self._site = site
-
-    def __missing__(self, key):
-        if key == "ee" and self._site is not None:
-            return self[self._site]
-        raise KeyError(key)
 
 
 class Circuit:
@@ -283,42 +238,23 @@ class Circuit:
                                  else angle_deg, pulse_width_us, coupling_params)
         self.waveform, self.angle_deg = self.coupling.waveform, self.coupling.angle_deg
         self.pulse_width_us = pulse_width_us
-        self.n_total = resolve_scale(scale, self.params)
-        self.layout = Layout.build(self.n_total, self.params)
-        self.populations = tuple(self.layout.populations)
+        #: the network as drawn from the seed (numpy; :mod:`.drawn`), then built
+        self.drawn = draw_circuit(scale, seed=self.seed, params=self.params,
+                                  cell_params=cell_params, syn_params=syn_params,
+                                  coupling=self.coupling, plastic=self.plastic)
+        d = self.drawn
+        self.n_total, self.layout, self.dendrite = d.n_total, d.layout, d.dendrite
+        self.populations = d.populations
         self.sizes, self.N = self.layout.sizes, self.layout.N
         self.slices, self.pop_index = self.layout.slices, self.layout.pop_index
-        projs = projections(self.params, self.layout)
-        # two-compartment cells (a population whose cell model has a coupled dendrite)
-        self.dendrite = cells.has_dendrite([p.cell for p in self.layout.populations.values()],
-                                           self.cell_params)
-        syn_tree = self._syn_overrides()
         # NMDA Mg2+ unblock of the cells: the same Jahr & Stevens constants as the GB rule
-        self.gb_params = synaptic.get_params(syn_tree)
-        self.rules: dict[str, PlasticityRule] = {
-            name: get_rule(name, syn_tree) for name in dict.fromkeys(p.plasticity for p in projs)}
-        # one named stream each: connectivity, TMS thresholds, initial plasticity state
-        streams = rng.SeedSchedule(self.seed)
-        self.groups: dict[str, SynapseGroup] = draw(
-            projs, self.layout, streams.generator("connectivity"), self.rules,
-            n_total=self.n_total,
-            reference=pv["scale"]["reference"], occupancy=pv["plasticity"]["site_occupancy"],
-            sites_on=self.plastic)
-        structural = [n for n, g in self.groups.items() if self.rules[g.rule].structural]
-        if len(structural) > 1:
-            raise InputError("circuit.conn", "plastic projections with a structural rule must "
-                             "share receptors, short-term dynamics and delay (one spine-site "
-                             f"group); got groups {structural}")
-        self.site_group = structural[0] if structural else None
-        self.conn = _Conn({n: g.conn for n, g in self.groups.items()}, self.site_group)
-        self.tms_threshold_vpm, self.polarization_mV_per_vpm = \
-            self.coupling.cell_properties(self.layout, streams.generator("thresholds"))
-        efficacies = streams.generator("initial_efficacies")
-        self.state = {n: {"on": g.conn["on"],
-                          **self.rules[g.rule].initial_state(g.conn["i"].size, efficacies)}
-                      for n, g in self.groups.items()}
-        self.initial_rho = self.state[self.site_group].get("rho", np.zeros(self.n_sites)) \
-            if self.site_group else np.zeros(0)
+        self.gb_params = synaptic.get_params(d.syn_tree)
+        self.rules: dict[str, PlasticityRule] = d.rules
+        self.groups: dict[str, SynapseGroup] = d.groups
+        self.site_group, self.conn, self.state = d.site_group, d.conn, d.state
+        self.tms_threshold_vpm = d.tms_threshold_vpm
+        self.polarization_mV_per_vpm = d.polarization_mV_per_vpm
+        self.initial_rho = d.initial_rho
         self._build(pv, build_dir)
 
     # ----------------------------------------------------------------- structure
@@ -327,8 +263,8 @@ class Circuit:
         return self.coupling.afferent_fraction(field_vpm)
 
     def _syn_overrides(self):
-        """Synaptic rule parameters of this circuit (:func:`rule_params`)."""
-        return rule_params(self.params, self.syn_params, self.dendrite)
+        """Synaptic rule parameters of this circuit (:func:`.drawn.rule_params`)."""
+        return self.drawn.syn_tree
 
     @property
     def n_sites(self) -> int:
