@@ -16,12 +16,17 @@ circuit asks the rule, through :class:`PlasticityRule`, for everything rule-spec
 * the carry-over of the state over unsimulated time of a session
   (:meth:`PlasticityRule.carry_over`);
 * the per-synapse signals that drive the structural (spine) model
-  (:meth:`PlasticityRule.structural_signals`).
+  (:meth:`PlasticityRule.structural_signals`);
+* for a rule whose synapses are spine sites, the fast-to-slow contract
+  (:class:`cortexsim.plasticity.spines.SpineContract`): per-site state, plasticity and activity
+  signals of the structural core, how a new spine's synapse starts.
 
 :class:`GraupnerBrunel` (Graupner & Brunel 2012 PNAS, :mod:`cortexsim.plasticity.synaptic`) is
 the first implementation, :class:`Static` (``"none"``) the second.  A new rule subclasses
-:class:`PlasticityRule`, decorates itself with :func:`register` and is then available to every
-projection by its name; neither the circuit nor the runner changes.
+:class:`PlasticityRule` in its own module, decorates itself with :func:`register`, and its module
+is named in :data:`RULE_MODULES`; it is then available to every projection by its name; neither
+the circuit nor the runner changes (:mod:`cortexsim.plasticity.rate_spines`, the third rule,
+is the example).
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ import numpy as np
 
 from ..errors import InputError, check_choice
 from . import synaptic
+from .spines import GBSpines, SpineContract
 
 #: rule name -> class (see :func:`register`)
 RULES: dict[str, type[PlasticityRule]] = {}
@@ -114,7 +120,7 @@ class SynapseCode:
         return d
 
 
-class PlasticityRule(ABC):
+class PlasticityRule(SpineContract, ABC):
     """Interface of a fast plasticity rule (see the module docstring).
 
     Attributes
@@ -358,7 +364,7 @@ class Static(PlasticityRule):
 
 
 @register
-class GraupnerBrunel(PlasticityRule):
+class GraupnerBrunel(GBSpines, PlasticityRule):
     """Calcium-based rule of Graupner & Brunel 2012 PNAS (event-driven; see
     :mod:`cortexsim.plasticity.synaptic`).
 
@@ -492,3 +498,17 @@ class GraupnerBrunel(PlasticityRule):
         if "nmda_ca" in syn:     # results of collect() have it; hand-made dicts may not
             out["nmda_ca"] = np.asarray(syn["nmda_ca"], float) * self.params.tau_ca / duration_s
         return out
+
+
+#: modules of further rules, imported here so that they register themselves (a new rule: its
+#: module, and its name added here)
+RULE_MODULES = ("cortexsim.plasticity.rate_spines",)
+
+
+def _import_rule_modules() -> None:
+    import importlib
+    for mod in RULE_MODULES:
+        importlib.import_module(mod)
+
+
+_import_rule_modules()
