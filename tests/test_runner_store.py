@@ -41,7 +41,8 @@ RAW = {
 def _state_and_recorder(seed=0, n_sites=500, n_cells=40):
     rng = np.random.default_rng(seed)
     spines = SpineState(rng.integers(0, 3, n_sites), rng.random(n_sites))
-    state = ConditionState(spines, rho=rng.random(n_sites), prev_on=(rng.random(n_sites) > .5)
+    state = ConditionState(spines, sites={"rho": rng.random(n_sites)},
+                           prev_on=(rng.random(n_sites) > .5)
                            .astype(float), drive=rng.normal(size=n_cells), k_step=37,
                            t_d=0.1 + 0.2, phase=2, session=1, formed=5, eliminated=3)
     site_pop = rng.integers(0, 3, n_sites)
@@ -89,7 +90,7 @@ def test_checkpoint_round_trips_every_field_exactly(tmp_path):
     snap, snap0 = rback.snapshots["baseline"], rec.snapshots["baseline"]
     assert snap.t_d == snap0.t_d
     np.testing.assert_array_equal(snap.on, snap0.on)
-    np.testing.assert_array_equal(snap.rho, snap0.rho)
+    np.testing.assert_array_equal(snap.sites["rho"], snap0.sites["rho"])
     # another key is not this checkpoint; a new key's save removes the stale one
     assert store.load("stim", "k2") is None
     _save(store, "k2", state, rec)

@@ -415,8 +415,10 @@ def test_readout_turnover_counts_what_two_snapshots_see():
     from cortexsim.experiment.recorder import Recorder, Snapshot
     site_pop = np.array([0, 0, 0, 0, 1, 1])
     rec = Recorder(("IT_L5", "PV"), site_pop)
-    rec.snapshots["a"] = Snapshot(2.0, np.array([1, 1, 1, 0, 1, 0], np.int8), np.zeros(6))
-    rec.snapshots["b"] = Snapshot(16.0, np.array([1, 1, 0, 1, 1, 0], np.int8), np.zeros(6))
+    rec.snapshots["a"] = Snapshot(2.0, np.array([1, 1, 1, 0, 1, 0], np.int8),
+                                  {"rho": np.zeros(6)})
+    rec.snapshots["b"] = Snapshot(16.0, np.array([1, 1, 0, 1, 1, 0], np.int8),
+                                  {"rho": np.zeros(6)})
     t = rec._readout_turnover(["a", "b"])
     assert np.isnan(t[0]).all()
     assert t[1, 0] == pytest.approx((1 + 1) / 2 / 3 / 14.0)     # one gained, one lost of 3

@@ -44,7 +44,8 @@ import numpy as np
 from ..errors import InputError, check_number
 from ..outdir import check_out_dir  # noqa: F401  (re-exported: it was defined here)
 from ..outdir import claim_out_dir, storage_errors
-from .runner import _Runner, rho_after_session  # noqa: F401  (public: shared with benchmarks)
+from ..plasticity.spines import rho_after_session  # noqa: F401  (public: shared with benchmarks)
+from .runner import _Runner
 from .spec import (  # noqa: F401  (re-exported: the spec vocabulary)
     ABLATIONS, DEFAULT_SETTINGS, MODEL_NAMES, PHASE_KINDS, RESULT_VARIABLES, RUN_SETTINGS,
     SCALE_NAMES, SEED_MAX, model_trees, parse_spec, read_spec, resolve_settings,

@@ -14,6 +14,13 @@ import os
 
 import numpy as np
 
+from ..plasticity.spines import (  # noqa: F401  (the GB helpers' old home)
+    ltp_time_per_cell,
+    mean_per_cell,
+    nmda_calcium_per_cell,
+    reset_new_spines,
+    rho_after_session,
+)
 from .progress import Progress
 from .recorder import Recorder, by_population, mean_efficacy
 from .state import ConditionState
@@ -30,125 +37,6 @@ def _simulated_session_s(proto, sess_len: float, sample_s) -> float:
     if per > sample_s and proto.train_duration_s >= sample_s:
         return float(sample_s)
     return min(sess_len, max(1, math.floor(sample_s / per + 1e-9)) * per)
-
-
-def rho_after_session(res, sess_len: float, rule) -> np.ndarray:
-    """Efficacy of every spine-site synapse at the end of a session of ``sess_len`` s whose
-    fast phase ``res`` simulated its start: over the rest, the plasticity rule's carry-over
-    (:meth:`cortexsim.plasticity.rules.PlasticityRule.carry_over`; for Graupner-Brunel the GB
-    mean field with the fractions of time each synapse's calcium spent above the thresholds in
-    the simulated part).
-
-    Parameters
-    ----------
-    res : PhaseResult
-        The simulated start of the session.
-    sess_len : float
-        Session length (s).
-    rule : PlasticityRule
-        The spine sites' rule.
-
-    Returns
-    -------
-    ndarray (n_sites,)
-    """
-    rho = np.asarray(res.syn["rho"], dtype=float)
-    rest = sess_len - res.duration_s
-    if rest <= 1e-9:
-        return rho
-    signals = rule.structural_signals(res.syn, res.duration_s)
-    return np.asarray(rule.carry_over({"rho": rho}, signals, rest)["rho"], dtype=float)
-
-
-def ltp_time_per_cell(res, site_post, n_cells, duration_s) -> np.ndarray:
-    """Mean time per second that a cell's present synapses spent above theta_p (0 for a cell
-    without present plastic synapses).
-
-    Parameters
-    ----------
-    res : PhaseResult
-        A fast phase (its spine sites' ``t_above_p``, s, and ``on``).
-    site_post : ndarray of int (n_sites,)
-        Postsynaptic cell of each site.
-    n_cells : int
-        Number of cells.
-    duration_s : float
-        Length of the phase (s).
-
-    Returns
-    -------
-    ndarray (n_cells,)
-        Seconds above theta_p per second, averaged over the cell's present synapses.
-    """
-    return mean_per_cell(res.syn["t_above_p"], res.syn["on"], site_post, n_cells) / duration_s
-
-
-def nmda_calcium_per_cell(res, rule, site_post, n_cells) -> np.ndarray:
-    """Mean presynaptic (NMDA-receptor) calcium per second of a cell's present synapses (the
-    rule's structural signal ``nmda_ca``; 0 for a cell without present plastic synapses).
-
-    Parameters
-    ----------
-    res : PhaseResult
-        A fast phase.
-    rule : PlasticityRule
-        The spine sites' rule (its :meth:`structural_signals` give ``nmda_ca``).
-    site_post : ndarray of int (n_sites,)
-        Postsynaptic cell of each site.
-    n_cells : int
-        Number of cells.
-
-    Returns
-    -------
-    ndarray (n_cells,)
-        Normalised calcium (theta_d = 1), time integral of the transients per second.
-    """
-    sig = rule.structural_signals(res.syn, res.duration_s)
-    return mean_per_cell(sig["nmda_ca"], res.syn["on"], site_post, n_cells)
-
-
-def mean_per_cell(values, on, site_post, n_cells) -> np.ndarray:
-    """Mean of a per-site value over each cell's present sites (0 for a cell without any).
-
-    Parameters
-    ----------
-    values, on : ndarray (n_sites,)
-        The value and the presence of each site.
-    site_post : ndarray of int (n_sites,)
-        Postsynaptic cell of each site.
-    n_cells : int
-        Number of cells.
-
-    Returns
-    -------
-    ndarray (n_cells,)
-    """
-    on = np.asarray(on) > 0
-    v = np.asarray(values, dtype=float)
-    num = np.bincount(site_post[on], weights=v[on], minlength=n_cells)
-    den = np.bincount(site_post[on], minlength=n_cells)
-    return np.where(den > 0, num / np.maximum(den, 1), 0.0)
-
-
-def reset_new_spines(rho, on, prev_on):
-    """A spine that formed since the last fast phase starts in the DOWN state (rho = 0): new
-    spines are small and weak (Holtmaat et al. 2005; Knott et al. 2006) and must be potentiated
-    to stabilise.
-
-    Parameters
-    ----------
-    rho : ndarray (n_sites,)
-        Efficacies.
-    on : ndarray (n_sites,)
-        Present now.
-    prev_on : ndarray (n_sites,)
-        Present at the last fast phase.
-
-    Returns
-    -------
-    ndarray (n_sites,)
-    """
-    return np.where((on > 0) & (prev_on == 0), 0.0, rho)
 
 
 def stimulation_days(proto) -> float:
@@ -187,22 +75,21 @@ def phase_days(ph: dict, proto) -> float:
 
 # --------------------------------------------------------------------------- one condition
 class ConditionRun:
-    """The timeline of condition ``cname`` on its network.
+    """The timeline of one condition on its network.
 
     Parameters
     ----------
-    runner : cortexsim.experiment.runner._Runner
-        Supplies the settings, seed, circuits, checkpoint store and progress bars.
-    cname, cond : str, dict
-        Condition name and its normalised spec.
-    trees : dict
-        Model trees of the condition (overrides and ablations applied).
-    key : str
-        Network-configuration key (conditions sharing it share compiled circuits).
+    ctx : cortexsim.experiment.context.ConditionContext
+        The condition: name, spec, model trees, network key, drawn circuit, site maps,
+        initial spines, thresholds, timeline, settings, checkpoint store and key.
+    shared : cortexsim.experiment.shared.SharedStats
+        Network statistics shared with the other conditions (and its compiled circuits,
+        ``shared.builds``).
     a0 : ndarray (n_cells,)
-        Resting LTP-calcium time per cell with the initial spine state (pass 1).
+        Resting LTP activity signal per cell with the initial spine state (pass 1; the spine
+        sites' rule's :meth:`~cortexsim.plasticity.spines.SpineContract.activity_signals`).
     nmda0 : ndarray (n_cells,), optional
-        Resting presynaptic NMDA calcium per cell with the initial spine state (pass 1); None:
+        Resting NMDA activity signal per cell with the initial spine state (pass 1); None:
         zeros (no NMDA drive).
     rest_rates : dict population -> Hz
         Resting population rates with the initial spine state (pass 1, the same run as ``a0``).
@@ -213,36 +100,38 @@ class ConditionRun:
         stimulation (:meth:`_set_paired_references`).
     """
 
-    def __init__(self, runner, cname: str, cond: dict, trees: dict, key: str, a0, nmda0=None,
-                 *, rest_rates: dict):
+    def __init__(self, ctx, shared, a0, nmda0=None, *, rest_rates: dict):
         from ..protocols import get_protocol
-        self.runner = runner
-        self.cname, self.cond, self.trees = cname, cond, trees
-        self.seed = runner.seed
+        self.ctx, self.shared = ctx, shared
+        self.cname, self.cond, self.trees = ctx.cname, ctx.cond, ctx.trees
+        self.seed = shared.seed
         # the named streams of the seed (cortexsim.rng.SeedSchedule): the structural kernel's
         # (shared by all conditions) and the sessions' (this condition's own, by name)
-        self.streams = runner.streams
+        self.streams = shared.streams
         self.kernel_seed = self.streams.kernel_seed("spine_kernel")
-        st = self.settings = runner.settings
-        self.structural = trees["structural"].values()
-        self.proto = get_protocol(cond["protocol"]) if cond["protocol"] != "none" else None
-        self.key = key
+        st = self.settings = ctx.settings
+        self.structural = self.trees["structural"].values()
+        self.proto = get_protocol(self.cond["protocol"]) \
+            if self.cond["protocol"] != "none" else None
+        self.key = ctx.key
         self.sess_len = (self.proto.duration_s if self.proto is not None else 0.0) \
             + st["session_tail_s"]
         self.sim_len = _simulated_session_s(self.proto, self.sess_len, st["session_sample_s"])
-        # the layout (cells, sites, thresholds, initial efficacies) is that of every build of
-        # this network configuration; the session build is made when a session runs
-        self.layout = runner._layout_circuit(key, trees)
-        self.thr_override = runner._thresholds(self.layout, cond)
-        self.site_post, self.site_pop = runner._site_groups(self.layout)
-        self.populations = tuple(self.layout.slices)
+        # the drawn circuit (cells, sites, thresholds, initial efficacies) is that of every
+        # build of this network configuration; the session build is made when a session runs
+        self.layout = ctx.drawn
+        #: the spine sites' rule: the fast-to-slow contract (plasticity.spines.SpineContract)
+        self.rule = ctx.rule
+        self.thr_override = ctx.thresholds
+        self.site_post, self.site_pop = ctx.site_post, ctx.site_pop
+        self.populations = ctx.populations
         self.a0 = a0
         self.nmda0 = np.zeros_like(a0) if nmda0 is None else nmda0
         # the dopamine release's reference rates (reset before the sessions:
         # _set_session_references)
         self.release_ref = np.array([rest_rates[p] for p in self.populations], dtype=float)
         self.stress_schedule = self._stress_schedule()
-        self.light = cond.get("modality", "tms") == "light"
+        self.light = self.cond.get("modality", "tms") == "light"
         self.stimulus = self._stimulus()
         # dopamine from the pulses alone is the same every session (computed once here); from
         # the evoked activity it is computed after each session's run (ConditionRun.session)
@@ -258,7 +147,7 @@ class ConditionRun:
         """The condition's stress phase in absolute days (None without stress)."""
         from ..plasticity.stress import StressSchedule
         t, sched = 0.0, None
-        for ph in self.runner.cfg["timeline"]:
+        for ph in self.ctx.timeline:
             if ph["kind"] == "stress" and self.cond["stress"]:
                 sched = StressSchedule(days=round(ph["days"]),
                                        hours_per_day=ph["hours_per_day"], onset_day=t)
@@ -323,15 +212,16 @@ class ConditionRun:
 
     # ----------------------------------------------------------------- state and checkpoints
     def initial_state(self) -> ConditionState:
-        """The condition's state at day 0: the shared initial spines, the circuit's initial GB
-        efficacies, no activity drive."""
-        spines = self.runner._initial_spines(self.layout.n_sites, self.trees)
-        return ConditionState(spines, rho=np.asarray(self.layout.initial_rho, float).copy(),
-                              prev_on=(spines.state > 0).astype(float),
+        """The state at the start of the timeline: the initial spines and the rule's initial
+        per-site state (:meth:`~cortexsim.plasticity.spines.SpineContract.initial_sites`), no
+        activity drive."""
+        spines = self.ctx.initial_spines.copy()
+        sites = self.rule.initial_sites(self.layout.state[self.layout.site_group])
+        return ConditionState(spines, sites=sites, prev_on=(spines.state > 0).astype(float),
                               drive=np.zeros(self.layout.N))
 
     def save(self, state: ConditionState, rec: Recorder) -> None:
-        """Checkpoint ``state`` and ``rec`` (nothing without a checkpoint folder).
+        """Checkpoint ``state`` and ``rec`` (nothing without a checkpoint store).
 
         Parameters
         ----------
@@ -340,22 +230,22 @@ class ConditionRun:
         rec : Recorder
             Its records.
         """
-        store = self.runner.checkpoints
+        store = self.ctx.checkpoints
         if store is None:
             return
         arrays, scalars = state.to_arrays()
         rec_arrays, rec_meta = rec.to_arrays()
-        store.save(self.cname, self.runner.condition_key(self.cname), {**arrays, **rec_arrays},
+        store.save(self.cname, self.ctx.checkpoint_key, {**arrays, **rec_arrays},
                    {"condition": self.cname, "state": scalars, "recorder": rec_meta})
 
     def load(self):
         """``(state, recorder)`` from this condition's checkpoint, or None."""
-        store = self.runner.checkpoints
-        got = store.load(self.cname, self.runner.condition_key(self.cname)) if store else None
+        store = self.ctx.checkpoints
+        got = store.load(self.cname, self.ctx.checkpoint_key) if store else None
         if got is None:
             return None
         arrays, meta = got
-        if arrays["rho"].shape != (self.layout.n_sites,):
+        if arrays["prev_on"].shape != (self.layout.n_sites,):
             return None
         return (ConditionState.from_arrays(arrays, meta["state"]),
                 Recorder.from_arrays(self.populations, self.site_pop, arrays, meta["recorder"]))
@@ -363,14 +253,14 @@ class ConditionRun:
     # ----------------------------------------------------------------- the timeline
     def run(self) -> Recorder:
         """Run (or resume) the whole timeline; returns the condition's recorder."""
-        timeline = self.runner.cfg["timeline"]
+        timeline = self.ctx.timeline
         loaded = self.load()
         if loaded is not None:
             state, rec = loaded
         else:
             state, rec = self.initial_state(), Recorder(self.populations, self.site_pop)
             rec.sample(state)
-        self.bar = Progress(len(timeline), self.runner.progress, self.cname)
+        self.bar = Progress(len(timeline), self.ctx.progress, self.cname)
         self.bar.update(min(state.phase, len(timeline)))
         for k in range(state.phase, len(timeline)):
             ph = timeline[k]
@@ -439,26 +329,27 @@ class ConditionRun:
         network at rest with the spine state at the most recent read-out before the sessions
         (after chronic stress, the stressed network) and the sessions' run-time values of the
         rule's postsynaptic variables (sliding thresholds), measured as pass 1 measures the
-        initial state (:meth:`cortexsim.experiment.runner._Runner._baseline_stats`, same noise seed;
+        initial state (:meth:`cortexsim.experiment.shared.SharedStats.baseline_stats`, same noise seed;
         from a checkpointed snapshot, so a resumed run gets the same values).  A session whose
         activity equals what the unstimulated network does then (sham) drives nothing, as the
         same activity in unsimulated time drives nothing.  Without a read-out before the
         sessions, the pass-1 references (initial spine state) stay."""
         if not rec.snapshots:
             return
+        from .shared import snapshot_spines
         snap = rec.snapshots[list(rec.snapshots)[-1]]
-        circuit = self.runner._short_circuit(self.key, self.trees)
+        circuit = self.shared.builds.short(self.key, self.trees)
         # conditions with the same history up to the sessions (sham, aiTBS, silenced after the
         # same stress) share it: measured once, also across worker processes
         thr = self.thr_override or {}
-        ident = ["session_reference", self.runner.version, self.key, circuit.config_hash(),
-                 snap.on, snap.rho, self.seed,
+        ident = ["session_reference", self.shared.version, self.key, circuit.config_hash(),
+                 snap.on, *[snap.sites[k] for k in sorted(snap.sites)], self.seed,
                  *[x for k in sorted(thr) for x in (k, np.asarray(thr[k], dtype=float))],
                  *[x for k in sorted(self.post_overrides)
                    for x in (k, np.asarray(self.post_overrides[k], dtype=float))]]
-        self.a0, rates, self.nmda0 = self.runner.shared_rest_stats(
-            ident, circuit, self.cond, self.trees,
-            {"on": snap.on.astype(float), "rho": snap.rho}, self.post_overrides)
+        self.a0, rates, self.nmda0 = self.shared.rest_stats(
+            ident, circuit, self.trees, self.thr_override,
+            snapshot_spines(self.rule, snap), self.post_overrides)
         self.release_ref = np.array([rates[p] for p in self.populations], dtype=float)
 
     def _session_is_rest(self) -> bool:
@@ -475,8 +366,7 @@ class ConditionRun:
         stimulation (pulses, light, silencing) -- same build, spine state, noise seed and
         thresholds --, i.e. what the network does in that time without the session.  A sham
         session is its own reference, so it drives nothing."""
-        self.a0 = ltp_time_per_cell(ref, self.site_post, circuit.N, ref.duration_s)
-        self.nmda0 = nmda_calcium_per_cell(ref, circuit.site_rule, self.site_post, circuit.N)
+        self.a0, self.nmda0 = self.rule.activity_signals(ref, self.site_post, circuit.N)
         self.release_ref = np.array([ref.mean_rate(p) for p in self.populations], dtype=float)
 
     def _post_overrides(self, rec: Recorder) -> dict:
@@ -484,35 +374,45 @@ class ConditionRun:
         (the sliding threshold's scale, ``metaplasticity`` in ``models/synaptic.toml``): from
         each cell's rate at the most recent read-out before the sessions (its slow activity
         average) and at the first read-out (its reference), measured alike
-        (:meth:`cortexsim.experiment.runner._Runner.cell_rates`); both from checkpointed
+        (:meth:`cortexsim.experiment.shared.SharedStats.cell_rates`); both from checkpointed
         snapshots, so a resumed run gets the same values.  {} without such variables (the
         default model) or without a read-out."""
-        rule = self.layout.site_rule
+        rule = self.rule
         if rule is None or not rule.post_variables() or not rec.snapshots:
             return {}
         labels = list(rec.snapshots)
-        ref = self.runner.cell_rates(self.key, self.trees, rec.snapshots[labels[0]],
+        ref = self.shared.cell_rates(self.key, self.trees, rec.snapshots[labels[0]],
                                      self.thr_override)
-        now = ref if len(labels) == 1 else self.runner.cell_rates(
+        now = ref if len(labels) == 1 else self.shared.cell_rates(
             self.key, self.trees, rec.snapshots[labels[-1]], self.thr_override)
         return {f"cells.{n}": v for n, v in rule.post_values(now, ref).items()}
 
     def readout(self, label: str, state: ConditionState, rec: Recorder) -> None:
-        """Snapshot of the spine state (new spines reset) for the network read-out ``label``.
+        """Snapshot of the spine state (new spines' synapses at their start) for the network
+        read-out ``label``.
 
         Parameters
         ----------
         label : str
             The read-out's label.
+        Parameters
+        ----------
         state : ConditionState
             The condition's state (changed in place).
         rec : Recorder
             The condition's records (appended to).
         """
-        on = state.on
-        state.rho = reset_new_spines(state.rho, on, state.prev_on)
-        state.prev_on = on
+        self._start_new_spines(state)
         rec.snapshot(label, state)
+
+    def _start_new_spines(self, state: ConditionState) -> np.ndarray:
+        """The synapses of spines formed since the latest fast phase or read-out start as the
+        rule says (:meth:`~cortexsim.plasticity.spines.SpineContract.new_spine_sites`);
+        returns the occupancy now, which becomes ``state.prev_on``."""
+        on = state.on
+        state.sites = self.rule.new_spine_sites(state.sites, (on > 0) & (state.prev_on == 0))
+        state.prev_on = on
+        return on
 
     # ----------------------------------------------------------------- steps
     def advance(self, state: ConditionState, rec: Recorder, hours: float, record: bool):
@@ -547,7 +447,7 @@ class ConditionRun:
             decay = math.exp(-chunk / act["tau_h"])
             mean_fac = act["tau_h"] / chunk * (1 - decay)
             cell_drive = np.clip(state.drive * mean_fac, -act["drive_max"], act["drive_max"])
-            state.spines, cnt = SP.advance(state.spines, np.clip(state.rho, 0.0, 1.0),
+            state.spines, cnt = SP.advance(state.spines, self.rule.plasticity_signal(state.sites),
                                            hd + cell_drive[self.site_post], S, dt, n,
                                            self.kernel_seed, state.k_step, tree, st["backend"])
             state.formed += cnt["totals"]["formed"]
@@ -560,27 +460,28 @@ class ConditionRun:
                 rec.sample(state)
 
     def session(self, s_i: int, state: ConditionState, rec: Recorder) -> None:
-        """Stimulation session ``s_i`` on the network: GB efficacies and the activity drive
-        change; the session's rates, efficacy change, LTP-calcium time, dopamine, dopamine gate,
-        relative NMDA-calcium excess and drive increment are recorded.
+        """Stimulation session ``s_i`` on the network: the rule's per-site state (GB
+        efficacies) and the activity drive change; the session's rates, efficacy change, LTP
+        signal, dopamine, dopamine gate, relative NMDA excess and drive increment are recorded.
 
         Parameters
         ----------
         s_i : int
             Session index (from 0).
+        Parameters
+        ----------
         state : ConditionState
             The condition's state (changed in place).
         rec : Recorder
             The condition's records (appended to).
         """
         from ..plasticity import structural as SP
-        c = self.runner._get_circuit(self.key, self.trees, self.sim_len,     # the session build
-                                     self.slot_s, light=self.light)
-        on = state.on
-        rho = reset_new_spines(state.rho, on, state.prev_on)
-        state.prev_on = on
+        c = self.shared.builds.get(self.key, self.trees, self.sim_len,     # the session build
+                                   self.slot_s, light=self.light)
+        on = self._start_new_spines(state)
+        sites = state.sites
         run = functools.partial(
-            c.run, spines={"on": on, "rho": rho},
+            c.run, spines=self.rule.run_spines(on, sites),
             run_seed=self.streams.noise_seed("session", condition=self.cname, session=s_i),
             overrides={**(self.thr_override or {}), **self.post_overrides} or None,
             results_name=f"res_{os.getpid()}")
@@ -589,9 +490,10 @@ class ConditionRun:
         if self.settings["session_reference"] == "each_session":
             self._set_paired_references(res if self._session_is_rest() else run(None), c)
         npop = len(self.populations)
-        w_before = mean_efficacy(rho, on, self.site_pop, npop)
-        rho = np.where(on > 0, rho_after_session(res, self.sess_len, c.site_rule), rho)
-        a = ltp_time_per_cell(res, self.site_post, c.N, res.duration_s)
+        w_before = mean_efficacy(self.rule.efficacy(sites), on, self.site_pop, npop)
+        sites = self.rule.after_session(res, sites, on, self.sess_len)
+        # the rule's activity signals (GB: LTP-calcium time, NMDA calcium) per cell
+        a, nm = self.rule.activity_signals(res, self.site_post, c.N)
         rates = [res.mean_rate(p) for p in self.populations]
         # the session's dopamine: from its pulses (the same every session), or also from the
         # release populations' evoked spikes (after this run)
@@ -601,13 +503,13 @@ class ConditionRun:
             gate = self._dopamine_gate(da)
         # LTP-calcium excess and NMDA-calcium excess over rest, dopamine-gated, integrated over
         # the session into the cell's activity drive (structural.session_drive)
-        nm = nmda_calcium_per_cell(res, c.site_rule, self.site_post, c.N)
         d_drive = SP.session_drive(a, self.a0, nm, self.nmda0, self.sess_len, gate,
                                    self.trees["structural"])
         state.drive = state.drive + d_drive
-        state.rho = rho
+        state.sites = sites
         pop = c.pop_index
-        rec.session(rates, mean_efficacy(rho, on, self.site_pop, npop) - w_before,
+        rec.session(rates, mean_efficacy(self.rule.efficacy(sites), on, self.site_pop, npop)
+                    - w_before,
                     by_population(a, pop, npop), dopamine=da,
                     gate=by_population(np.broadcast_to(gate, (c.N,)), pop, npop),
                     nmda_excess=by_population(SP.relative_excess(nm, self.nmda0), pop, npop,

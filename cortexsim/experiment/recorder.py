@@ -65,7 +65,7 @@ def mean_efficacy(rho: np.ndarray, on: np.ndarray, site_pop: np.ndarray, n_pop: 
 
 @dataclass
 class Snapshot:
-    """Spine state at a read-out: time (d), occupancy (int8) and GB efficacy per site.
+    """Spine state at a read-out: time (d), occupancy (int8) and the rule's per-site state.
 
     Attributes
     ----------
@@ -73,13 +73,13 @@ class Snapshot:
         Time (days).
     on : ndarray of int8 (n_sites,)
         Occupancy.
-    rho : ndarray (n_sites,)
-        Efficacy.
+    sites : dict of str -> ndarray (n_sites,)
+        The spine sites' rule's per-site state (Graupner-Brunel: the efficacy ``rho``).
     """
 
     t_d: float
     on: np.ndarray
-    rho: np.ndarray
+    sites: dict
 
 
 @dataclass
@@ -207,7 +207,7 @@ class Recorder:
             The condition's state (time, occupancy and efficacy are copied).
         """
         self.snapshots[label] = Snapshot(float(state.t_d), state.on.astype(np.int8),
-                                         state.rho.copy())
+                                         {k: v.copy() for k, v in state.sites.items()})
 
     # ----------------------------------------------------------------- checkpoints
     def to_arrays(self) -> tuple[dict, dict]:
@@ -221,7 +221,8 @@ class Recorder:
         labels = list(self.snapshots)
         for i, lab in enumerate(labels):
             arrays[f"snap{i}_on"] = self.snapshots[lab].on
-            arrays[f"snap{i}_rho"] = self.snapshots[lab].rho
+            for k, v in self.snapshots[lab].sites.items():
+                arrays[f"snap{i}_site_{k}"] = v
         meta = {"snapshots": [[lab, self.snapshots[lab].t_d] for lab in labels]}
         return arrays, meta
 
@@ -256,8 +257,10 @@ class Recorder:
         for k in cls._TRACE:
             setattr(rec, k, list(arrays[f"rec_{k}"]))
         for i, (lab, t_d) in enumerate(meta["snapshots"]):
+            pre = f"snap{i}_site_"
             rec.snapshots[lab] = Snapshot(float(t_d), arrays[f"snap{i}_on"],
-                                          arrays[f"snap{i}_rho"])
+                                          {k[len(pre):]: v for k, v in arrays.items()
+                                           if k.startswith(pre)})
         return rec
 
     # ----------------------------------------------------------------- results

@@ -1,7 +1,9 @@
-"""The runner: circuits, the three passes over the conditions, worker processes, progress.
+"""The runner: the three passes over the conditions and the worker processes.
 
 Pass 1 measures the resting statistics of every network configuration, pass 2 runs each
-condition's timeline (:class:`cortexsim.experiment.phases.ConditionRun`, checkpointed in a
+condition's timeline (:class:`cortexsim.experiment.phases.ConditionRun`, given its
+:class:`cortexsim.experiment.context.ConditionContext` and the run's
+:class:`cortexsim.experiment.shared.SharedStats`, checkpointed in a
 :class:`cortexsim.experiment.store.CheckpointStore`), pass 3 measures the network read-outs from
 the spine snapshots (shared through a :class:`cortexsim.experiment.store.ReadoutStore`).  Each
 condition's results are an ``xarray.Dataset`` (:meth:`Recorder.dataset`), joined by
@@ -10,25 +12,19 @@ condition's results are an ``xarray.Dataset`` (:meth:`Recorder.dataset`), joined
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
-import numpy as np
+import numpy as np  # noqa: F401  (the read-out helpers' arrays)
 
 from ..errors import check_number
-from ..populations import excitatory
 from ..rng import SeedSchedule
-from .phases import (  # noqa: F401  (rho_after_session, _simulated_session_s: public helpers)
-    ConditionRun,
-    _simulated_session_s,
-    ltp_time_per_cell,
-    nmda_calcium_per_cell,
-    rho_after_session,
-)
+from .context import ConditionContext
+from .phases import ConditionRun
 from .progress import Progress, draw_worker_progress
 from .recorder import by_population
+from .shared import Builds, SharedStats, snapshot_spines
 from .spec import MODEL_NAMES, _model_trees
-from .store import CheckpointStore, ReadoutStore, code_version, condition_key, digest
+from .store import CheckpointStore, code_version, condition_key, digest
 
 
 class _Runner:
@@ -45,38 +41,21 @@ class _Runner:
         self.streams = SeedSchedule(self.seed)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.checkpoints = CheckpointStore(self.checkpoint_dir) if self.checkpoint_dir else None
-        self.shared_readouts = ReadoutStore(
-            self.checkpoint_dir / "readouts" if self.checkpoint_dir else None)
-        # the sessions' rest references (ConditionRun._set_session_references), shared alike
-        self.shared_references = ReadoutStore(
-            self.checkpoint_dir / "references" if self.checkpoint_dir else None)
         self.version = code_version()
-        self._circuit = None
-        self._circuit_key = None
+        #: one compiled circuit at a time, and the drawn circuits
+        self.builds = Builds(self.settings, self.seed)
+        #: the statistics the conditions share (pass 1, the sessions' references, read-outs)
+        self.shared = SharedStats(self.settings, self.streams, self.version, self.builds,
+                                  self.checkpoint_dir)
+        self.shared_readouts = self.shared.readouts
 
     def condition_key(self, cname: str) -> str:
         """Checkpoint key of a condition: its config (no criteria) and the code version."""
         return condition_key(self.cfg, cname, self.version)
 
-    # ----------------------------------------------------------------- circuit cache
-    def _get_circuit(self, key: str, trees: dict, duration_s: float, slot_s: float = 0.02,
-                     light: bool = False):
-        """One compiled circuit at a time (Brian2 standalone keeps one device per process); a
-        build is identified by the network configuration, its phase length and its pulse grid
-        ``slot_s`` (chosen from the protocol: :func:`cortexsim.circuit.network.pulse_slot_s`),
-        and for a light-driven build (``light``) by the opto model's values."""
-        key = (key, round(float(duration_s), 6), round(float(slot_s), 9)) \
-            + ((digest(trees["opto"].values()),) if light else ())
-        if self._circuit_key == key:
-            return self._circuit
-        from ..circuit.network import Circuit
-        self._circuit = Circuit(self.settings["scale"], duration_s=duration_s, seed=self.seed,
-                                slot_s=slot_s, params=trees["circuit"],
-                                cell_params=trees["cells"], syn_params=trees["synaptic"],
-                                coupling_params=trees["coupling"], light=light,
-                                opto_params=trees["opto"] if light else None)
-        self._circuit_key = key
-        return self._circuit
+    def _short_circuit(self, key, trees):
+        """The short build of network configuration ``key`` (:meth:`Builds.short`)."""
+        return self.builds.short(key, trees)
 
     def _trees(self, cond: dict) -> dict:
         ov = dict(self.cfg["overrides"])
@@ -154,7 +133,7 @@ class _Runner:
         recs, runs = {}, {}
         for c in sorted(conds, key=lambda c: (keys[c], conds.index(c))):
             a0, rates, nmda0 = rest[rkey[c]]
-            runs[c] = ConditionRun(self, c, allc[c], trees[c], keys[c], a0, nmda0,
+            runs[c] = ConditionRun(self._context(c, trees[c], keys[c]), self.shared, a0, nmda0,
                                    rest_rates=rates)
             recs[c] = runs[c].run()
         # pass 3: network read-outs from the spine snapshots (short build)
@@ -169,89 +148,36 @@ class _Runner:
             out[c] = (ds, {m: trees[c][m].values() for m in MODEL_NAMES})
         return out
 
-    def _layout_circuit(self, key, trees):
-        """A build of network configuration ``key``: the one at hand if it is one (builds of
-        any phase length share the layout -- cells, sites, thresholds, initial efficacies --
-        drawn from the seed), else the short build."""
-        if self._circuit_key is not None and self._circuit_key[0] == key:
-            return self._circuit
-        return self._short_circuit(key, trees)
+    def _context(self, cname: str, trees: dict, key: str) -> ConditionContext:
+        """What condition ``cname``'s timeline is given: its drawn circuit (no build), site
+        maps, initial spines, thresholds and checkpoint store."""
+        cond = self.cfg["conditions"][cname]
+        drawn = self.builds.drawn(key, trees)
+        post = drawn.site_post
+        return ConditionContext(
+            cname, cond, trees, key, drawn, post, drawn.pop_index[post],
+            self.shared.initial_spines(drawn.n_sites, trees),
+            self.shared.thresholds(drawn, self._ablations(cond)), self.cfg["timeline"],
+            self.settings, self.checkpoints, self.condition_key(cname), self.progress)
 
-    def _short_circuit(self, key, trees):
-        return self._get_circuit(key, trees, self.settings["baseline_fast_s"])
-
-    def _initial_spines(self, n_sites, trees):
-        """Every condition starts from the same spine state (paired comparison): stream
-        ``initial_spines``."""
-        from ..plasticity import structural as SP
-        return SP.SpineState.initial(n_sites, self.streams.generator("initial_spines"),
-                                     params=trees["structural"])
+    def _ablations(self, cond: dict) -> list:
+        return list(self.cfg["ablations"]) + cond["ablations"]
 
     def _rest_key(self, key: str, cond: dict, trees: dict) -> tuple:
         """What the pass-1 statistics depend on besides the seed: the network configuration,
-        whether the TMS thresholds are pooled (:meth:`_thresholds`) and the structural model
-        (the initial spine state)."""
-        return (key, "coupling" in list(self.cfg["ablations"]) + cond["ablations"],
-                digest(trees["structural"].values()))
+        whether the TMS thresholds are pooled (:meth:`SharedStats.thresholds`) and the
+        structural model (the initial spine state)."""
+        return (key, "coupling" in self._ablations(cond), digest(trees["structural"].values()))
 
     def _rest_stats(self, key: str, cond: dict, trees: dict) -> tuple:
-        """Pass 1: :meth:`_baseline_stats` with the initial spine state, measured once per
-        :meth:`_rest_key` and shared with the other worker processes through
-        :attr:`shared_references`; ``(a0, rates, nmda0)``, the same numbers either way."""
+        """Pass 1: :meth:`SharedStats.baseline_stats` with the initial spine state, measured
+        once per :meth:`_rest_key` and shared with the other worker processes;
+        ``(a0, rates, nmda0)``."""
         circuit = self._short_circuit(key, trees)
-        return self.shared_rest_stats(
+        return self.shared.rest_stats(
             ["pass1_rest", self.version, *self._rest_key(key, cond, trees),
-             circuit.config_hash(), self.seed], circuit, cond, trees)
-
-    def shared_rest_stats(self, identity: list, circuit, cond, trees,
-                          spines: dict | None = None, post_overrides: dict | None = None):
-        """:meth:`_baseline_stats`, measured once per ``identity`` (code version, network,
-        spine state, seed, overrides) and shared with the other worker processes and a resumed
-        run through :attr:`shared_references`; ``(a0, rates, nmda0)``."""
-        def measure():
-            a0, rates, nmda0 = self._baseline_stats(circuit, cond, trees, spines,
-                                                    post_overrides)
-            return {"a0": a0.tolist(), "rates": rates, "nmda0": nmda0.tolist()}
-        ref = self.shared_references.get(identity, measure)
-        return (np.asarray(ref["a0"], dtype=float), ref["rates"],
-                np.asarray(ref["nmda0"], dtype=float))
-
-    def _baseline_stats(self, circuit, cond, trees, spines: dict | None = None,
-                        post_overrides: dict | None = None):
-        """LTP-calcium time per cell, population rates and presynaptic NMDA calcium per cell
-        of the network at rest (short build, noise stream ``rest``) with the spine state
-        ``spines`` (``on``, ``rho``; default the initial one) and the sessions' run-time values
-        of the rule's postsynaptic variables ``post_overrides`` (default none): the references
-        of the activity drive and of the dopamine release."""
-        if spines is None:
-            state = self._initial_spines(circuit.n_sites, trees)
-            spines = {"on": (state.state > 0).astype(float), "rho": circuit.initial_rho}
-        over = {**(self._thresholds(circuit, cond) or {}), **(post_overrides or {})}
-        res = circuit.run(None, spines=spines,
-                          run_seed=self.streams.noise_seed("rest"), overrides=over or None,
-                          results_name=f"res_{os.getpid()}")
-        site_post = circuit.conn["ee"]["j"].astype(np.int64)
-        a0 = ltp_time_per_cell(res, site_post, circuit.N, res.duration_s)
-        nmda0 = nmda_calcium_per_cell(res, circuit.site_rule, site_post, circuit.N)
-        return a0, {p: res.mean_rate(p) for p in circuit.slices}, nmda0
-
-    def _thresholds(self, circuit, cond):
-        """Run-time TMS thresholds: as built, or pooled across excitatory cells (ablation;
-        permuted by stream ``coupling_ablation``, the same in every condition)."""
-        abl = list(self.cfg["ablations"]) + cond["ablations"]
-        if "coupling" not in abl:
-            return None
-        thr = np.array(circuit.tms_threshold_vpm, dtype=float)
-        idx = np.concatenate([np.arange(circuit.slices[p].start, circuit.slices[p].stop)
-                              for p in excitatory(circuit.params)])
-        thr[idx] = self.streams.generator("coupling_ablation").permutation(thr[idx])
-        return {"cells.thr_tms": thr}
-
-    def _site_groups(self, circuit):
-        """Post cell of every plastic site, and its population index."""
-        post = circuit.conn["ee"]["j"].astype(np.int64)
-        pop_of_cell = circuit.pop_index
-        return post, pop_of_cell[post]
+             circuit.config_hash(), self.seed], circuit, trees,
+            self.shared.thresholds(circuit, self._ablations(cond)))
 
     # ----------------------------------------------------------------- read-outs
     def _readouts(self, recs: dict, runs: dict, trees: dict, keys: dict) -> dict:
@@ -270,10 +196,11 @@ class _Runner:
             thr = runs[cname].thr_override
             todo = []
             for label, snap in recs[cname].snapshots.items():
-                sp = {"on": snap.on.astype(float), "rho": snap.rho}
+                sp = snapshot_spines(circuit.site_rule, snap)
                 # conditions that share a history share read-outs (every condition's baseline,
                 # the stressed ones' end of stress): measured once, also across worker processes
-                ident = [self.version, keys[cname], circuit.config_hash(), snap.on, snap.rho,
+                ident = [self.version, keys[cname], circuit.config_hash(), snap.on,
+                         *[snap.sites[k] for k in sorted(snap.sites)],
                          None if thr is None else thr["cells.thr_tms"], self.seed, field,
                          pulse_t.tolist(), st["evoked_window_s"]]
                 todo.append((label, ident, functools.partial(
@@ -297,33 +224,8 @@ class _Runner:
         return self._readout_run(circuit, None, spines, thr)
 
     def _readout_run(self, circuit, stimulus, spines, thr):
-        """A read-out run (noise stream ``readout``: every read-out of every condition)."""
-        return circuit.run(stimulus, spines=spines, run_seed=self.streams.noise_seed("readout"),
-                           overrides=thr, results_name=f"res_{os.getpid()}")
-
-    def cell_rates(self, key, trees, snapshot, thr) -> np.ndarray:
-        """Rate of every cell (Hz) with the spine state of a read-out ``snapshot``, measured
-        as the read-outs measure the population rates (short build, noise stream ``readout``).
-
-        Parameters
-        ----------
-        key : str
-            Network-configuration key.
-        trees : dict
-            Model trees of the condition.
-        snapshot : cortexsim.experiment.recorder.Snapshot
-            Spine state (``on``, ``rho``).
-        thr : dict or None
-            TMS-threshold override of the condition.
-
-        Returns
-        -------
-        ndarray (n_cells,)
-        """
-        circuit = self._short_circuit(key, trees)
-        res = self._readout_rest_run(circuit, {"on": snapshot.on.astype(float),
-                                               "rho": snapshot.rho}, thr)
-        return res.spike_counts / res.duration_s
+        """A read-out run (:meth:`SharedStats.readout_run`)."""
+        return self.shared.readout_run(circuit, stimulus, spines, thr)
 
     def _measure_readout(self, circuit, spines, thr, pulse_t, field) -> dict:
         """Rates without stimulation, and the evoked response to test pulses at ``pulse_t``:

@@ -24,11 +24,14 @@ class ConditionState:
     ----------
     spines : SpineState
         Spine sites (state, relative weight), one per plastic synapse.
-    rho : ndarray, float64 (n_sites,)
-        Graupner-Brunel efficacy of every plastic synapse after the latest fast phase.
+    sites : dict of str -> ndarray, float64 (n_sites,)
+        The spine sites' rule's per-site state after the latest fast phase
+        (:attr:`cortexsim.plasticity.spines.SpineContract.site_state`; Graupner-Brunel: the
+        efficacy ``rho``).
     prev_on : ndarray, float64 (n_sites,)
         Occupancy (1 present, 0 empty) at the latest fast phase or read-out: a site present
-        now but empty then holds a new spine, which starts depressed (rho = 0).
+        now but empty then holds a new spine, whose synapse starts as the rule says
+        (:meth:`cortexsim.plasticity.spines.SpineContract.new_spine_sites`).
     drive : ndarray, float64 (n_cells,)
         Activity drive of every cell (decays with ``activity.tau_h``).
     k_step : int
@@ -44,7 +47,7 @@ class ConditionState:
     """
 
     spines: SpineState
-    rho: np.ndarray
+    sites: dict
     prev_on: np.ndarray
     drive: np.ndarray
     k_step: int = 0
@@ -64,7 +67,8 @@ class ConditionState:
     def to_arrays(self) -> tuple[dict, dict]:
         """``(arrays, scalars)`` for a checkpoint: arrays by name, scalars JSON-able."""
         arrays = {"spines_state": self.spines.state, "spines_weight": self.spines.weight,
-                  "rho": self.rho, "prev_on": self.prev_on, "drive": self.drive}
+                  **{f"site_{k}": v for k, v in self.sites.items()},
+                  "prev_on": self.prev_on, "drive": self.drive}
         scalars = {k: int(getattr(self, k)) for k in self._SCALARS if k != "t_d"}
         return arrays, {**scalars, "t_d": float(self.t_d)}
 
@@ -89,5 +93,6 @@ class ConditionState:
             An array or scalar the checkpoint lacks.
         """
         return cls(SpineState(arrays["spines_state"], arrays["spines_weight"]),
-                   rho=arrays["rho"], prev_on=arrays["prev_on"], drive=arrays["drive"],
+                   sites={k[5:]: v for k, v in arrays.items() if k.startswith("site_")},
+                   prev_on=arrays["prev_on"], drive=arrays["drive"],
                    **{k: scalars[k] for k in cls._SCALARS})
