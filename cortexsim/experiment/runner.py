@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import numpy as np  # noqa: F401  (the read-out helpers' arrays)
+import numpy as np
 
 from ..errors import check_number
 from ..rng import SeedSchedule

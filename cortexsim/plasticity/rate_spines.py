@@ -43,34 +43,34 @@ class RateSpines(PlasticityRule):
         return SynapseCode(model="on : 1")
 
     def receptor_scale(self, receptor: str) -> tuple[str, str]:
-        """Every receptor's conductance times the presence ``on``."""
+        # Every receptor's conductance times the presence ``on``.
         return "on*", ""
 
     def initial_state(self, n, rng):
-        """Efficacy :data:`W_START` at every site (no draw)."""
+        # Efficacy :data:`W_START` at every site (no draw).
         return {"w": np.full(n, W_START)}
 
     def setup(self, S, state, delay):
-        """Presence of every synapse as drawn."""
+        # Presence of every synapse as drawn.
         S.on = state["on"]
 
     def run_spines(self, on, sites):
-        """Only the presence goes to the network (``w`` acts on the spines alone)."""
+        # Only the presence goes to the network (``w`` acts on the spines alone).
         return {"on": on}
 
     def plasticity_signal(self, sites):
-        """The per-site efficacy ``w``."""
+        # The per-site efficacy ``w``.
         return np.clip(sites["w"], 0.0, 1.0)
 
     def activity_signals(self, res, site_post, n_cells):
-        """Spike probability per millisecond of every cell; no NMDA signal."""
+        # Spike probability per millisecond of every cell; no NMDA signal.
         ltp = np.asarray(res.spike_counts, dtype=float) / res.duration_s / 1000.0
         return ltp, np.zeros(n_cells)
 
     def new_spine_sites(self, sites, new):
-        """A new spine's synapse starts at :data:`W_NEW`."""
+        # A new spine's synapse starts at :data:`W_NEW`.
         return {"w": np.where(new, W_NEW, sites["w"])}
 
     def efficacy(self, sites):
-        """The per-site efficacy ``w``."""
+        # The per-site efficacy ``w``.
         return sites["w"]
