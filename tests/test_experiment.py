@@ -214,7 +214,7 @@ def test_by_scale_settings_apply_at_their_scale_and_the_counts_nearest_it():
 
 
 def test_simulated_session_length_is_whole_train_periods():
-    from cortexsim.experiment.runner import _simulated_session_s
+    from cortexsim.experiment.phases import _simulated_session_s
     from cortexsim.protocols import get_protocol
     itbs = get_protocol("itbs1800")           # 2 s trains every 10 s, 591.84 s
     full = itbs.duration_s + 1.0

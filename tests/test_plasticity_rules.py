@@ -24,8 +24,9 @@ def test_every_rule_implements_the_interface():
         assert isinstance(r, rules.PlasticityRule) and r.name == name
         code = r.synapse_code()
         assert code.transmission_pathway in code.on_pre
+        # every initial value is a run-time value or per-site state of the spine contract
         assert set(r.initial_state(3, np.random.default_rng(0))) <= {"rho", "on"} | set(
-            r.settable)
+            r.settable) | set(r.site_state)
 
 
 def test_static_rule_has_no_state():

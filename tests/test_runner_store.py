@@ -76,8 +76,10 @@ def test_checkpoint_round_trips_every_field_exactly(tmp_path):
     arrays, meta = store.load("stim", "k1")
     back = ConditionState.from_arrays(arrays, meta["state"])
     rback = Recorder.from_arrays(POPULATIONS, rec.site_pop, arrays, meta["recorder"])
-    for f in ("rho", "prev_on", "drive"):
+    for f in ("prev_on", "drive"):
         np.testing.assert_array_equal(getattr(back, f), getattr(state, f))
+    assert set(back.sites) == set(state.sites) == {"rho"}
+    np.testing.assert_array_equal(back.sites["rho"], state.sites["rho"])
     np.testing.assert_array_equal(back.spines.state, state.spines.state)
     np.testing.assert_array_equal(back.spines.weight, state.spines.weight)
     for f in ("k_step", "t_d", "phase", "session", "formed", "eliminated"):
