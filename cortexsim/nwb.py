@@ -211,8 +211,10 @@ def to_nwb(results, path, session_start_time: _dt.datetime | None = None) -> Pat
     Raises
     ------
     InputError
-        pynwb is not installed (``pip install 'cortexsim[nwb]'``), or the file cannot be
-        written there.
+        pynwb is not installed (``pip install 'cortexsim[nwb]'``), or ``path`` is a folder.
+    StorageError
+        The file cannot be written there (disk full, permission denied...); ``path`` is left
+        as it was.
     """
     pynwb = _pynwb()
     from pynwb.file import Subject
@@ -279,13 +281,41 @@ def to_nwb(results, path, session_start_time: _dt.datetime | None = None) -> Pat
                                 "variables": list(map(str, ds.data_vars))}),
                     name="provenance", description="code version, seed and experiment (JSON)")
     path = Path(path)
+    if path.is_dir():
+        raise InputError("--out", f"{path} is a folder: give the NWB file to write "
+                         "(e.g. results.nwb)")
+    _write_atomically(pynwb, nwb, path)
+    return path
+
+
+def _write_atomically(pynwb, nwb, path: Path) -> None:
+    """Write ``nwb`` to a temporary file beside ``path``, then move it into place: a failed or
+    interrupted export leaves ``path`` as it was and no partial file.  An operating-system
+    error is a :class:`~cortexsim.errors.StorageError` naming ``path`` (exit status 74)."""
+    import os
+    import tempfile
+    import warnings
+
+    from .errors import StorageError
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with pynwb.NWBHDF5IO(str(path), "w") as io:
-            io.write(nwb)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)                      # HDF5 creates the file itself
+        with warnings.catch_warnings():     # the temporary name does not end in .nwb
+            warnings.filterwarnings("ignore", message=".*does not end in '.nwb'")
+            with pynwb.NWBHDF5IO(tmp, "w") as io:
+                io.write(nwb)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)       # as an ordinary new file, not mkstemp's 0600
+        os.replace(tmp, path)
     except OSError as exc:
-        raise InputError("--out", f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+        raise StorageError(exc.errno, exc.strerror or str(exc).splitlines()[0], path) from exc
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def export_cli(out, nwb_path=None) -> dict:
@@ -306,8 +336,12 @@ def export_cli(out, nwb_path=None) -> dict:
     Raises
     ------
     InputError
-        No results.nc there, pynwb missing, or the file cannot be written.
+        No results.nc there, a file that is not a cortexsim results file, ``nwb_path`` the
+        results file itself or a folder, or pynwb missing.
+    StorageError
+        The file cannot be written (exit status 74).
     """
+    from .errors import StorageError
     from .results import Results
     _pynwb()
     p = Path(out)
@@ -316,4 +350,21 @@ def export_cli(out, nwb_path=None) -> dict:
         raise InputError("OUT", f"no results file {nc} (give a run's output folder, which "
                          "holds results.nc)")
     target = Path(nwb_path) if nwb_path is not None else nc.parent / "results.nwb"
-    return {"nwb": str(Results.load(nc).to_nwb(target))}
+    if target.exists() and target.resolve() == nc.resolve():
+        raise InputError("--out", f"{target} is the results file being exported: give "
+                         "another file (default OUT/results.nwb)")
+    try:
+        res = Results.load(nc)
+    except OSError as exc:
+        if exc.errno is not None:           # permission denied, I/O error...: exit 74
+            raise StorageError.from_oserror(exc, nc, "reading") from exc
+        raise InputError("OUT", f"{nc} is not a readable netCDF file (truncated or another "
+                         "format): give a run's output folder, which holds results.nc") from None
+    except Exception:   # noqa: BLE001  (scipy/h5py/xarray raise many kinds on a bad file)
+        raise InputError("OUT", f"{nc} is not a readable netCDF file (truncated or another "
+                         "format): give a run's output folder, which holds results.nc") from None
+    missing = [k for k in ("config", "seed") if k not in res.data.attrs]
+    if missing:
+        raise InputError("OUT", f"{nc} is not a cortexsim results file (results.nc of "
+                         f"`cortexsim run`): it lacks the attribute(s) {', '.join(missing)}")
+    return {"nwb": str(res.to_nwb(target))}

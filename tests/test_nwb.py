@@ -129,3 +129,43 @@ def test_missing_pynwb_is_one_clear_error(tmp_path, capsys, monkeypatch):
     assert main(["export", str(STUDY), "--nwb", "--out", str(tmp_path / "x.nwb")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pip install 'cortexsim[nwb]'" in err
+
+
+def test_export_refuses_bad_inputs_and_never_clobbers_the_results(tmp_path, capsys):
+    """Not a netCDF file, a truncated one, a netCDF file that is not a run's results, --out
+    naming the results file itself or a folder: exit 2, one line, results.nc untouched."""
+    out = tmp_path / "run"
+    out.mkdir()
+    shutil.copy(STUDY / "results.nc", out / "results.nc")
+    before = (out / "results.nc").read_bytes()
+    (tmp_path / "notes.json").write_text("{}")
+    (tmp_path / "trunc.nc").write_bytes(before[:1000])
+    import xarray as xr
+    xr.Dataset({"a": ("x", [1.0, 2.0])}).to_netcdf(tmp_path / "other.nc")
+    cases = [([str(tmp_path / "notes.json")], "not a readable netCDF file"),
+             ([str(tmp_path / "trunc.nc")], "not a readable netCDF file"),
+             ([str(tmp_path / "other.nc")], "not a cortexsim results file"),
+             ([str(out), "--out", str(out / "results.nc")], "the results file being exported"),
+             ([str(out), "--out", str(tmp_path)], "is a folder")]
+    for args, words in cases:
+        assert main(["export", *args, "--nwb"]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err, (args, err)
+    assert (out / "results.nc").read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["results.nc"]
+
+
+def test_export_failure_leaves_no_partial_file_and_exits_74(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+    shutil.copy(STUDY / "results.nc", out / "results.nc")
+
+    def disk_full(self, *a, **k):
+        import errno
+        Path(self.source).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(pynwb.NWBHDF5IO, "write", disk_full)
+    assert main(["export", str(out), "--nwb"]) == 74
+    err = capsys.readouterr().err
+    assert "results.nwb" in err and "No space left" in err
+    assert sorted(p.name for p in out.iterdir()) == ["results.nc"]
