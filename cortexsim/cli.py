@@ -254,12 +254,13 @@ def cmd_validate(a):
     validation = _import_module("validation")
     seeds = None
     if a.seeds is not None:
+        items = _comma_list("--seeds", a.seeds)
         try:
-            seeds = [int(x) for x in a.seeds.split(",") if x.strip()]
+            seeds = [int(x) for x in items]
         except ValueError:
             raise InputError("--seeds", f"expected comma-separated integers, got {a.seeds!r}") \
                 from None
-    entries = [x.strip() for x in a.entries.split(",")] if a.entries else None
+    entries = _comma_list("--entries", a.entries) if a.entries is not None else None
     card = validation.run_cli(a.spec, scale=a.scale, seeds=seeds, workers=a.workers,
                               quick=a.quick, out=a.out, entries=entries, suite=a.suite,
                               progress=not a.quiet)
@@ -269,6 +270,17 @@ def cmd_validate(a):
     print(f"{card['model']['name']}: {card['summary']['line']}")
     print(f"scorecard written to {a.out or 'out/validation_' + card['model']['name']} "
           "(scorecard.md, scorecard.json, scorecard.png)")
+
+
+def _comma_list(field: str, text: str) -> list[str]:
+    """The items of a comma-separated option (``1,2,3``); an empty list or item is an error
+    (a typo such as ``1,,2`` is not silently read as ``1,2``)."""
+    items = [x.strip() for x in text.split(",")]
+    if not any(items):
+        raise InputError(field, f"empty: give one or more comma-separated values, got {text!r}")
+    if not all(items):
+        raise InputError(field, f"an empty item in {text!r} (comma-separated, no empty items)")
+    return items
 
 
 def cmd_check(a):

@@ -594,7 +594,10 @@ def check(path, scale=None, workers: int = 1, settings: dict | None = None) -> d
         The spec or an option is invalid.
     """
     from .errors import check_number
+    from .experiment.spec import check_scale
     check_number("--workers", workers, min=1, max=256, integer=True)
+    if scale is not None:
+        check_scale(scale, "--scale")      # the option named, whatever the spec's kind
     kind, p = spec_kind(path)
     if kind == "experiment":
         return check_experiment(p, scale=scale, workers=workers, settings=settings)

@@ -211,3 +211,9 @@ def test_register_kind_is_the_hook_for_other_spec_kinds(tmp_path, capsys, monkey
     p.write_text("[validation]\nname = 'x'\n")
     assert main(["check", str(p)]) == 0
     assert "validation spec" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("spec", ["tiny", str(experiments_dir() / "sweep_intensity.toml")])
+def test_a_bad_scale_names_the_option_whatever_the_spec_kind(capsys, no_network, spec):
+    rc, line = _line(capsys, ["check", spec, "--scale", "1e9"])
+    assert rc == 2 and "error: --scale: " in line and "[50, 50000]" in line

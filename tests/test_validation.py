@@ -442,3 +442,65 @@ def test_check_validates_suite_files_and_estimates_their_runs(tmp_path):
     bad = _suite(tmp_path, GOOD.replace('tolerance = 0.05', 'tolerance = 0'))
     with pytest.raises(InputError, match="e_2a"):
         check(bad / "s.toml")
+
+
+# --------------------------------------------------------------------------- user errors
+@pytest.mark.parametrize("args, field, words", [
+    (["--seeds", "1,,2"], "--seeds", "empty item"),
+    (["--seeds", ","], "--seeds", "empty"),
+    (["--seeds", ""], "--seeds", "empty"),
+    (["--entries", "e_rin,,e_2a"], "--entries", "empty item"),
+    (["--quick", "--scale", "200"], "--scale", "--quick runs at 100 neurons"),
+    (["--quick", "--seeds", "1"], "--seeds", "--quick runs at 100 neurons"),
+])
+def test_cli_options_a_user_mistypes_exit_2_not_a_silent_default(tmp_path, capsys, args, field,
+                                                                  words):
+    from cortexsim.cli import main
+    d = _suite(tmp_path)
+    assert main(["validate", "--suite", str(d), "--out", str(tmp_path / "out"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"error: {field}: " in err and words in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("spec, kind", [("sweep_intensity", "sweep"),
+                                        ("fit_stress_gain", "fit")])
+def test_a_spec_of_another_kind_is_named_as_such(tmp_path, spec, kind):
+    """validate SPEC, and a suite experiment, with a sweep or fit spec: one error naming the
+    kind and the experiment specs allowed (was 'experiment: missing (required)')."""
+    with pytest.raises(InputError, match=f"is a {kind} spec .*not an experiment spec") as e:
+        load_model(spec)
+    assert e.value.field == "spec" and "aitbs_study" in str(e.value)
+    assert "sweep_intensity" not in str(e.value).split("allowed:")[1]
+    d = _suite(tmp_path, GOOD.replace('spec = "{study}"', f'spec = "{spec}"'))
+    with pytest.raises(InputError, match=f"is a {kind} spec") as e:
+        load_suite(d)
+    assert e.value.field == "s.toml: experiments.study.spec"
+
+
+def test_an_invalid_suite_experiment_names_the_experiment(tmp_path):
+    bad = tmp_path / "specs" / "bad.toml"
+    bad.parent.mkdir()
+    bad.write_text('[experiment]\nname = "bad"\n')
+    d = _suite(tmp_path, GOOD.replace('spec = "{study}"', f'spec = "{bad.as_posix()}"'))
+    with pytest.raises(InputError) as e:
+        load_suite(d)
+    assert e.value.field.startswith("experiments.study (") and "timeline" in e.value.field
+
+
+def test_an_experiment_spec_in_the_suite_folder_is_not_read_as_a_suite_file(tmp_path):
+    d = _suite(tmp_path, GOOD.replace('spec = "{study}"', 'spec = "my_study.toml"'))
+    (d / "my_study.toml").write_text(f'extends = "{STUDY.as_posix()}"\n')
+    suite = load_suite(d)
+    assert suite.experiments["study"] == (d / "my_study.toml").resolve()
+    assert [e["id"] for e in suite.entries] == ["e_2a", "e_rin"]
+    (d / "s.toml").unlink()
+    with pytest.raises(InputError, match="no suite files"):
+        load_suite(d)
+
+
+def test_a_cycle_of_requires_is_rejected(tmp_path):
+    text = GOOD.replace('id = "e_2a"', 'id = "e_2a"\nrequires = "e_rin"') \
+        .replace('id = "e_rin"', 'id = "e_rin"\nrequires = "e_2a"')
+    with pytest.raises(InputError, match="a cycle of requires: e_2a -> e_rin -> e_2a"):
+        load_suite(_suite(tmp_path, text))

@@ -394,6 +394,11 @@ def run_cli(spec=None, scale=None, seeds=None, workers: int = 1, quick: bool = F
     dict
         The scorecard.
     """
+    if quick and (scale is not None or seeds is not None):
+        raise InputError("--scale" if scale is not None else "--seeds",
+                         f"--quick runs at {QUICK_SCALE} neurons with seed(s) "
+                         f"{','.join(map(str, QUICK_SEEDS))}: give no --scale or --seeds with "
+                         "it (or use --entries to choose entries at another scale)")
     return run_validation(spec, scale=scale or "small", seeds=seeds or (1, 2, 3),
                           workers=workers, quick=quick, out=out, entry_ids=entries,
                           suite_folder=suite, progress=progress)

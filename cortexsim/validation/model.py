@@ -116,6 +116,9 @@ def load_model(spec=None) -> Model:
     if spec is None:
         return Model("default")
     from ..experiment import load_experiment
+    from ..specs import spec_path
+    from .suite import require_experiment_spec
+    require_experiment_spec(spec_path(spec), "spec")   # not a sweep, fit or suite spec
     exp = load_experiment(spec)            # validates the whole spec first
     chain = _chain(Path(exp.path))
     settings: dict = {}

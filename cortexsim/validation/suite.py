@@ -9,7 +9,8 @@ optogenetic study) and the experiments its entries read::
 
     [experiments.protocol_effects]
     spec = "validation_protocols"      # a shipped experiment (experiments/) or a path
-                                       # relative to the suite folder
+                                       # relative to the suite folder (an experiment spec
+                                       # in the folder itself is not read as a suite file)
 
     [[entries]]
     id = "huang2005_itbs600_facilitates"
@@ -278,16 +279,61 @@ def suite_dir() -> Path:
     return _shipped("validation_suite")
 
 
+def require_experiment_spec(path: Path, field: str = "spec") -> Path:
+    """``path`` is an experiment spec (``[experiment]``, or one that ``extends`` one), not a
+    sweep, fit, sensitivity or suite spec.
+
+    Parameters
+    ----------
+    path : Path
+        A spec file.
+    field : str
+        Name for the error message.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    InputError
+        Another kind of spec, or not a spec (naming ``field`` and the kind found).
+    """
+    from ..cost import spec_kind
+    try:
+        kind, _ = spec_kind(path)
+    except InputError as exc:
+        raise InputError(field, f"{path}: {exc.message}", exc.allowed) from None
+    if kind != "experiment":
+        raise InputError(field, f"{path} is a {kind} spec ([{kind}]), not an experiment spec",
+                         _shipped_experiments())
+    return path
+
+
+def _shipped_experiments() -> list[str]:
+    """Names of the shipped experiment specs (not the sweep, fit or sensitivity specs)."""
+    from ..params import experiments_dir, read_toml
+    out = []
+    for x in sorted(experiments_dir().glob("*.toml")):
+        try:
+            raw = read_toml(x, field="spec")
+        except InputError:
+            continue
+        if "experiment" in raw or "timeline" in raw or "conditions" in raw:
+            out.append(x.stem)
+    return out
+
+
 def _spec_path(ref: str, folder: Path) -> Path:
     from ..params import experiments_dir
     p = (folder / ref)
     if p.is_file():
-        return p.resolve()
+        return require_experiment_spec(p.resolve())
     q = experiments_dir() / (ref if ref.endswith(".toml") else f"{ref}.toml")
     if q.is_file():
-        return q
+        return require_experiment_spec(q)
     raise InputError("spec", f"no experiment spec {ref!r} (neither {p} nor a shipped name)",
-                     sorted(x.stem for x in experiments_dir().glob("*.toml")))
+                     _shipped_experiments())
 
 
 def load_suite(folder=None) -> Suite:
@@ -315,9 +361,12 @@ def load_suite(folder=None) -> Suite:
     files = sorted(folder.glob("*.toml"))
     if not files:
         raise InputError("suite", f"no *.toml suite files in {folder}")
-    entries, experiments, seen = [], {}, {}
+    entries, experiments, seen, n_suite = [], {}, {}, 0
     for f in files:
         raw = read_toml(f, field="suite")
+        if _is_experiment_spec(raw):
+            continue                  # an experiment spec an entry reads, not a suite file
+        n_suite += 1
         for k, e in enumerate(raw.get("entries") or []):
             if not isinstance(e, dict):
                 raise InputError(f"{f.name}: entries[{k}]", "must be a table")
@@ -341,13 +390,38 @@ def load_suite(folder=None) -> Suite:
             seen[e.id] = f.name
             entries.append(dict(e.model_dump(), group=parsed.suite.group, file=f.name,
                                 where=where))
+    if not n_suite:
+        raise InputError("suite", f"no suite files ([suite] and [[entries]]) in {folder}, "
+                         "only experiment specs")
+    _check_requires(entries)
+    _check_references(entries, experiments)
+    return Suite(entries, experiments, folder)
+
+
+def _check_requires(entries: list[dict]) -> None:
+    """Every ``requires`` names another entry of the suite, and no chain of them loops (the
+    verdicts would depend on the order they are settled in)."""
+    req = {e["id"]: e["requires"] for e in entries}
     for e in entries:
-        if e["requires"] is not None and e["requires"] not in seen:
+        if e["requires"] is not None and e["requires"] not in req:
             raise InputError(f"{e['where']}.requires", f"unknown entry {e['requires']!r}")
         if e["requires"] == e["id"]:
             raise InputError(f"{e['where']}.requires", "an entry cannot require itself")
-    _check_references(entries, experiments)
-    return Suite(entries, experiments, folder)
+    for e in entries:
+        chain, i = [e["id"]], e["requires"]
+        while i is not None and i not in chain:
+            chain.append(i)
+            i = req[i]
+        if i is not None:
+            raise InputError(f"{e['where']}.requires", "a cycle of requires: "
+                             + " -> ".join(chain[chain.index(i):] + [i]))
+
+
+def _is_experiment_spec(raw: dict) -> bool:
+    """A TOML file of the suite folder that is an experiment spec (read by an
+    ``[experiments]`` table), not a suite file."""
+    return "suite" not in raw and "entries" not in raw and \
+        any(k in raw for k in ("experiment", "timeline", "conditions", "extends"))
 
 
 def _name_entry(exc: InputError, f: Path, raw: dict) -> InputError:
@@ -382,7 +456,11 @@ def _check_references(entries: list[dict], experiments: dict) -> None:
             raise InputError(f"{where}.experiment", f"unknown experiment {o['experiment']!r}",
                              list(experiments) or "declare it under [experiments]")
         if o["experiment"] not in specs:
-            specs[o["experiment"]] = load_experiment(experiments[o["experiment"]]).spec
+            try:
+                specs[o["experiment"]] = load_experiment(experiments[o["experiment"]]).spec
+            except InputError as exc:
+                raise exc.within(f"experiments.{o['experiment']} "
+                                 f"({experiments[o['experiment']]}): ") from None
         _check_experiment_observable(o, where, specs[o["experiment"]], pops)
 
 
