@@ -14,7 +14,7 @@ Variables (dims):
   of a network run with the spine state at each read-out, and the evoked response to test
   pulses (settings.evoked_*): extra spikes per cell and pulse in the 50 ms after each pulse,
   without the directly activated spikes, i.e. what synapses carry (a circuit stand-in for an
-  MEP, not behaviour; :func:`cortexsim.experiment.runner.evoked_spikes`);
+  MEP, not behaviour; :func:`cortexsim.experiment.readouts.evoked_spikes`);
 * ``readout_time_d`` (condition, readout);
 * ``turnover_readout`` (condition, readout, population): spine turnover between the previous
   read-out and this one as two imaging sessions see it ((gained + lost) / 2 per spine present at

@@ -5,24 +5,22 @@ condition's timeline (:class:`cortexsim.experiment.phases.ConditionRun`, given i
 :class:`cortexsim.experiment.context.ConditionContext` and the run's
 :class:`cortexsim.experiment.shared.SharedStats`, checkpointed in a
 :class:`cortexsim.experiment.store.CheckpointStore`), pass 3 measures the network read-outs from
-the spine snapshots (shared through a :class:`cortexsim.experiment.store.ReadoutStore`).  Each
+the spine snapshots (:class:`cortexsim.experiment.readouts.ReadoutPass`).  Each
 condition's results are an ``xarray.Dataset`` (:meth:`Recorder.dataset`), joined by
 :meth:`cortexsim.results.Results.from_conditions`.
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-
-import numpy as np
 
 from ..errors import check_number
 from ..rng import SeedSchedule
 from .context import ConditionContext
 from .phases import ConditionRun
-from .progress import Progress, draw_worker_progress
+from .progress import draw_worker_progress
+from .readouts import ReadoutPass
 from .recorder import by_population
-from .shared import Builds, SharedStats, snapshot_spines
+from .shared import Builds, SharedStats
 from .spec import MODEL_NAMES, _model_trees
 from .store import CheckpointStore, code_version, condition_key, digest
 
@@ -47,7 +45,6 @@ class _Runner:
         #: the statistics the conditions share (pass 1, the sessions' references, read-outs)
         self.shared = SharedStats(self.settings, self.streams, self.version, self.builds,
                                   self.checkpoint_dir)
-        self.shared_readouts = self.shared.readouts
 
     def condition_key(self, cname: str) -> str:
         """Checkpoint key of a condition: its config (no criteria) and the code version."""
@@ -137,7 +134,8 @@ class _Runner:
                                    rest_rates=rates)
             recs[c] = runs[c].run()
         # pass 3: network read-outs from the spine snapshots (short build)
-        readouts = self._readouts(recs, runs, trees, keys)
+        readouts = ReadoutPass(self.settings, self.shared, self.builds, self.version, self.seed,
+                               self.progress).run(recs, runs, trees, keys)
         labels = [ph["readout"] for ph in self.cfg["timeline"] if ph["readout"]]
         out = {}
         for c in conds:
@@ -179,152 +177,6 @@ class _Runner:
              circuit.config_hash(), self.seed], circuit, trees,
             self.shared.thresholds(circuit, self._ablations(cond)))
 
-    # ----------------------------------------------------------------- read-outs
-    def _readouts(self, recs: dict, runs: dict, trees: dict, keys: dict) -> dict:
-        """Population rates and an evoked-response proxy at every read-out of every condition,
-        from the spine snapshots, with the short compiled circuit; condition -> label -> dict."""
-        from ..coupling import cell_field_vpm
-        st = self.settings
-        res_all = {c: {} for c in recs}
-        bar = Progress(sum(len(r.snapshots) for r in recs.values()), self.progress,
-                        "read-outs" + ("" if len(recs) > 1 else f" {next(iter(recs), '')}"))
-        for cname in sorted(recs, key=lambda c: keys[c]):
-            circuit = self._short_circuit(keys[cname], trees[cname])
-            pulse_t = readout_pulse_times(st["baseline_fast_s"], circuit.slot_s,
-                                       st["evoked_interval_s"])
-            field = cell_field_vpm(st["evoked_pct_rmt"], trees[cname]["coupling"])
-            thr = runs[cname].thr_override
-            todo = []
-            for label, snap in recs[cname].snapshots.items():
-                sp = snapshot_spines(circuit.site_rule, snap)
-                # conditions that share a history share read-outs (every condition's baseline,
-                # the stressed ones' end of stress): measured once, also across worker processes
-                ident = [self.version, keys[cname], circuit.config_hash(), snap.on,
-                         *[snap.sites[k] for k in sorted(snap.sites)],
-                         None if thr is None else thr["cells.thr_tms"], self.seed, field,
-                         pulse_t.tolist(), st["evoked_window_s"]]
-                todo.append((label, ident, functools.partial(
-                    self._measure_readout, circuit, sp, thr, pulse_t, field)))
-            # first the read-outs no other process is measuring now, then wait for the rest
-            for wait in (False, True):
-                for label, ident, measure in todo:
-                    if label in res_all[cname]:
-                        continue
-                    got = self.shared_readouts.get(ident, measure, wait=wait)
-                    if got is not None:
-                        res_all[cname][label] = got
-                        bar.update(1, f"{cname} {label}")
-            res_all[cname] = {label: res_all[cname][label] for label, _, _ in todo}
-        bar.close()
-        return res_all
-
-    def _readout_rest_run(self, circuit, spines, thr):
-        """The read-outs' run without stimulation with the spine state ``spines`` (``on``,
-        ``rho``) and the TMS-threshold override ``thr``."""
-        return self._readout_run(circuit, None, spines, thr)
-
-    def _readout_run(self, circuit, stimulus, spines, thr):
-        """A read-out run (:meth:`SharedStats.readout_run`)."""
-        return self.shared.readout_run(circuit, stimulus, spines, thr)
-
-    def _measure_readout(self, circuit, spines, thr, pulse_t, field) -> dict:
-        """Rates without stimulation, and the evoked response to test pulses at ``pulse_t``:
-        extra spikes per cell and pulse in the window after each pulse vs the same window
-        without it (same noise seed), not counting the spike of each directly activated cell
-        (:func:`evoked_spikes`)."""
-        from ..circuit.network import Stimulus
-        r0 = self._readout_rest_run(circuit, spines, thr)
-        r1 = self._readout_run(circuit, Stimulus(list(pulse_t), [field] * len(pulse_t)), spines,
-                               thr)
-        thresholds = circuit.tms_threshold_vpm if thr is None else thr["cells.thr_tms"]
-        evoked = evoked_spikes(r0, r1, circuit.slices, thresholds <= field, pulse_t,
-                               self.settings["evoked_window_s"])
-        return {"rates": {p: r0.mean_rate(p) for p in circuit.slices}, "evoked": evoked}
-
-
-#: a directly activated cell fires in the time step of the pulse; its spike is looked for this
-#: long after the pulse (longer than any step the circuit allows, circuit.sim.dt)
-DIRECT_SPIKE_S = 0.5e-3
-
-
-def readout_pulse_times(duration_s: float, slot_s: float, interval_s: float) -> np.ndarray:
-    """Times (s) of the read-outs' test pulses: every ``interval_s`` (rounded to the pulse grid
-    ``slot_s``) from half an interval after the start, the last one a whole interval before the
-    end of the run (a response has room to finish).
-
-    Parameters
-    ----------
-    duration_s : float
-        Length of the read-out run (s).
-    slot_s : float
-        The circuit's pulse grid (s): every pulse lies on it.
-    interval_s : float
-        Wanted interval between test pulses (s; ``settings.evoked_interval_s``).
-
-    Returns
-    -------
-    ndarray (n_pulses,)
-        Pulse times (s), at least one.
-    """
-    n_step = max(round(interval_s / slot_s), 1)
-    start = max(n_step // 2, 1)
-    k = np.arange(start, round(duration_s / slot_s) - n_step + 1, n_step)
-    if k.size == 0:                       # a run shorter than two intervals: one pulse, mid-run
-        k = np.array([round(duration_s / 2 / slot_s)])
-    return k * slot_s
-
-
-def evoked_spikes(rest, stim, slices: dict, direct, pulse_t, window_s: float) -> dict:
-    """The synaptic response to test pulses: extra spikes per cell and pulse of each population in
-    ``[t, t + window_s)`` after every pulse ``t`` of the stimulated run ``stim``, over the same
-    windows of the unstimulated run ``rest`` (same noise), without the spike that a pulse itself
-    fires in each directly activated cell (its first spike within :data:`DIRECT_SPIKE_S`).
-
-    What is left is carried by synapses: the afferent volley the pulse releases and the
-    recurrent synapses of the directly activated cells (spine sites included), minus the spikes
-    that the evoked inhibition removes; it changes with spine density and efficacy.  Averaging
-    over pulses (as MEPs are averaged over trials) keeps the network's own fluctuations from
-    dominating one 50-ms window.  (Until this stop the proxy counted the direct spikes of one
-    pulse, which made it a measure of the threshold draw alone: the same in every condition.)
-
-    Parameters
-    ----------
-    rest, stim : RunResult
-        The read-out runs without and with the pulses (``spike_i``, ``spike_t``).
-    slices : dict
-        Population -> slice of cell indices.
-    direct : ndarray of bool (n_cells,)
-        Cells whose TMS threshold the pulses' field reaches.
-    pulse_t : float or array_like
-        Pulse times (s).
-    window_s : float
-        Counting window after each pulse (s).
-
-    Returns
-    -------
-    dict
-        Population -> extra spikes per cell and pulse (negative: evoked inhibition wins).
-    """
-    pulses = np.atleast_1d(np.asarray(pulse_t, dtype=float))
-    direct = np.asarray(direct, dtype=bool)
-    out = {p: 0.0 for p in slices}
-    for t0 in pulses:
-        win = (t0, t0 + window_s)
-        at_pulse = (stim.spike_t >= t0) & (stim.spike_t < t0 + DIRECT_SPIKE_S)
-        fired = np.zeros(direct.size, dtype=bool)
-        fired[np.unique(stim.spike_i[at_pulse])] = True
-        fired &= direct
-        for p, s in slices.items():
-            extra = _count(stim, s, win) - _count(rest, s, win) - float(fired[s].sum())
-            out[p] += extra / (s.stop - s.start) / pulses.size
-    return out
-
 
 def _run_subset_worker(cfg, conds, checkpoint_dir, queue=None):
     return _Runner(cfg, progress=queue or False, checkpoint_dir=checkpoint_dir).run_subset(conds)
-
-
-def _count(res, s: slice, win) -> float:
-    sel = (res.spike_i >= s.start) & (res.spike_i < s.stop) & (res.spike_t >= win[0]) \
-        & (res.spike_t < win[1])
-    return float(sel.sum())
