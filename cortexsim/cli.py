@@ -263,7 +263,7 @@ def cmd_validate(a):
     entries = _comma_list("--entries", a.entries) if a.entries is not None else None
     card = validation.run_cli(a.spec, scale=a.scale, seeds=seeds, workers=a.workers,
                               quick=a.quick, out=a.out, entries=entries, suite=a.suite,
-                              progress=not a.quiet)
+                              progress=not a.quiet, force=a.force)
     if a.json:
         _emit(card["summary"], True)
         return
@@ -419,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a folder of suite files (*.toml) instead of the shipped suite")
     s.add_argument("--out", default=None,
                    help="output directory (default out/validation_<model name>)")
+    s.add_argument("--force", action="store_true",
+                   help="run even if the estimated peak memory of the experiment runs "
+                        "(cortexsim check) exceeds the memory available on this machine")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.set_defaults(func=cmd_validate)

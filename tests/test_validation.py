@@ -505,3 +505,25 @@ def test_a_cycle_of_requires_is_rejected(tmp_path):
         .replace('id = "e_rin"', 'id = "e_rin"\nrequires = "e_2a"')
     with pytest.raises(InputError, match="a cycle of requires: e_2a -> e_rin -> e_2a"):
         load_suite(_suite(tmp_path, text))
+
+
+def test_validate_refuses_runs_that_will_not_fit_in_memory(tmp_path, capsys, monkeypatch):
+    """As `run` does: refused before the folder is claimed (exit 2 naming --scale and
+    --force); entries without experiment runs are not refused."""
+    import cortexsim.cost as cost
+    from cortexsim.cli import main
+    from cortexsim.validation import guard_memory
+    monkeypatch.setattr(cost, "available_memory_bytes", lambda: 10 * 2**20)   # 10 MB
+    d = _suite(tmp_path)
+    out = tmp_path / "out"
+    assert main(["validate", "--suite", str(d), "--entries", "e_2a", "--seeds", "1",
+                 "--scale", "100", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error: --scale: " in err and "--force" in err, err
+    assert not out.exists()
+    suite = load_suite(d)
+    static = [e for e in suite.entries if e["id"] == "e_rin"]
+    assert guard_memory(Model("default"), suite, static, [1], 100, 1) is None
+    monkeypatch.setattr(cost, "available_memory_bytes", lambda: 2**50)
+    est = guard_memory(Model("default"), suite, suite.select(ids=["e_2a"]), [1, 2], 100, 2)
+    assert est["experiment_runs"] == 2 and est["processes"] == 2

@@ -141,7 +141,7 @@ def experiment_tasks(model: Model, suite: Suite, entries: list[dict], seeds, sca
 
 def run_validation(model_spec=None, *, scale="small", seeds=(1, 2, 3), workers: int = 1,
                    quick: bool = False, out=None, suite_folder=None, entry_ids=None,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, force: bool = False) -> dict:
     """Score a model against the suite and write the scorecard.
 
     Parameters
@@ -164,6 +164,9 @@ def run_validation(model_spec=None, *, scale="small", seeds=(1, 2, 3), workers: 
         Score only these entries.
     progress : bool
         Progress bars.
+    force : bool
+        Run even if the estimated peak memory of the experiment runs exceeds the memory
+        available (as ``cortexsim run --force``).
 
     Returns
     -------
@@ -173,8 +176,8 @@ def run_validation(model_spec=None, *, scale="small", seeds=(1, 2, 3), workers: 
     Raises
     ------
     InputError
-        A bad suite entry, model spec, scale, seed, worker count or output folder; before
-        anything runs.
+        A bad suite entry, model spec, scale, seed, worker count or output folder, or runs
+        that will not fit in memory (without ``force``); before anything runs.
     """
     from ..outdir import claim_out_dir
     t0 = time.perf_counter()
@@ -186,8 +189,43 @@ def run_validation(model_spec=None, *, scale="small", seeds=(1, 2, 3), workers: 
         scale, seeds = QUICK_SCALE, QUICK_SEEDS
     seeds = _check_run_args(scale, list(seeds), workers)
     model = load_model(model_spec)
+    if not force:
+        guard_memory(model, suite, entries, seeds, scale, workers)
     with claim_out_dir(out or f"out/validation_{model.name}") as folder:
         return _score(model, suite, entries, scale, seeds, workers, quick, folder, progress, t0)
+
+
+def guard_memory(model: Model, suite: Suite, entries: list[dict], seeds, scale,
+                 workers: int) -> dict | None:
+    """Refuse experiment runs whose estimated peak memory (:mod:`cortexsim.cost`) exceeds the
+    memory available now, as ``cortexsim run`` does, before anything runs.
+
+    Parameters
+    ----------
+    model, suite, entries, seeds, scale, workers
+        As for :func:`experiment_tasks` and :func:`run_validation`.
+
+    Returns
+    -------
+    dict or None
+        The estimate (None when no entry reads an experiment).
+
+    Raises
+    ------
+    InputError
+        The estimate exceeds the available memory (field ``--scale``; ``--force`` runs anyway).
+    """
+    import tempfile
+
+    from ..cost import _tasks_estimate, check_memory
+    with tempfile.TemporaryDirectory() as tmp:
+        tasks = experiment_tasks(model, suite, entries, seeds, scale, Path(tmp))
+    all_tasks = [t for ts in tasks.values() for t in ts]
+    if not all_tasks:
+        return None
+    est = _tasks_estimate(all_tasks, workers)
+    check_memory(est, what=f"this validation (scale {scale}, --workers {workers})")
+    return est
 
 
 def _score(model, suite, entries, scale, seeds, workers, quick, out: Path, progress, t0):
@@ -370,7 +408,7 @@ def _versions() -> dict:
 
 
 def run_cli(spec=None, scale=None, seeds=None, workers: int = 1, quick: bool = False, out=None,
-            entries=None, suite=None, progress: bool = True) -> dict:
+            entries=None, suite=None, progress: bool = True, force: bool = False) -> dict:
     """``cortexsim validate``: :func:`run_validation` with the command's defaults (scale small,
     seeds 1, 2, 3).
 
@@ -382,7 +420,7 @@ def run_cli(spec=None, scale=None, seeds=None, workers: int = 1, quick: bool = F
         Default small.
     seeds : sequence of int, optional
         Default 1, 2, 3.
-    workers, quick, out, progress
+    workers, quick, out, progress, force
         As for :func:`run_validation`.
     entries : iterable of str, optional
         ``entry_ids`` of :func:`run_validation`.
@@ -401,4 +439,4 @@ def run_cli(spec=None, scale=None, seeds=None, workers: int = 1, quick: bool = F
                          "it (or use --entries to choose entries at another scale)")
     return run_validation(spec, scale=scale or "small", seeds=seeds or (1, 2, 3),
                           workers=workers, quick=quick, out=out, entry_ids=entries,
-                          suite_folder=suite, progress=progress)
+                          suite_folder=suite, progress=progress, force=force)
