@@ -514,6 +514,20 @@ class Circuit:
         b2 = self._b2
         stim = stimulus if stimulus is not None else Stimulus.none()
         E, aff, light = self._slot_values(stim)
+        sil, sil_t = self._silence_values(silence, silence_windows)
+        values = {self.G.run_seed: np.full(self.N, float(run_seed)), self.G.sil: sil,
+                  self._tms_E: E, self._aff_f: aff, self._sil_t: sil_t}
+        values.update(self._light_values(light, light_populations))
+        values.update(self._spine_values(spines))
+        for name, v in (overrides or {}).items():
+            var = self._override_target(name)
+            values[var] = b2.Quantity(np.asarray(v, dtype=float), dim=var.dim)  # SI values
+        self._run_with(values, results_name)
+        return self._collect()
+
+    def _silence_values(self, silence, silence_windows) -> tuple[np.ndarray, np.ndarray]:
+        """Per cell, 1 in the silenced populations; per slot, 1 in the silence windows (default:
+        the whole phase)."""
         sil = np.zeros(self.N)
         for p in (silence or []):
             check_choice("silence", p, self.populations)
@@ -524,45 +538,56 @@ class Circuit:
             tt = np.arange(self.n_slots) * self.slot_s
             for t0, t1 in windows:
                 sil_t[(tt >= t0) & (tt < t1)] = 1.0
-        values = {self.G.run_seed: np.full(self.N, float(run_seed)), self.G.sil: sil,
-                  self._tms_E: E, self._aff_f: aff, self._sil_t: sil_t}
+        return sil, sil_t
+
+    def _light_values(self, light, light_populations) -> dict:
+        """The light's slot values and the ChR2 conductance per cell (a light-driven build);
+        none otherwise, where ``light_populations`` is an error."""
         if light_populations and not self.light:
             raise InputError("light_populations", "needs a light-driven build "
                              "(Circuit(..., light=True))")
-        if self.light:
-            g = np.zeros(self.N)
-            for p in (light_populations or []):
-                check_choice("light_populations", p, self.populations)
-                g[self.slices[p]] = self.opto_params.to("chr2.g_max", "S")
-            values.update({self._light_I: light,
-                           self.G.g_chr2: b2.Quantity(g, dim=b2.siemens.dim)})
-        if spines:
-            if self.site_group is None:
-                raise InputError("spines", "this circuit has no spine sites")
-            for k, v in spines.items():
-                v = np.asarray(v, dtype=float)
-                if v.shape != (self.n_sites,):
-                    raise InputError(f"spines.{k}", f"needs {self.n_sites} values, got {v.shape}")
-                values.update(self.site_rule.run_values(self.S_ee, {k: v}))
-        for name, v in (overrides or {}).items():
-            var = self._override_target(name)
-            values[var] = b2.Quantity(np.asarray(v, dtype=float), dim=var.dim)  # SI values
+        if not self.light:
+            return {}
+        b2 = self._b2
+        g = np.zeros(self.N)
+        for p in (light_populations or []):
+            check_choice("light_populations", p, self.populations)
+            g[self.slices[p]] = self.opto_params.to("chr2.g_max", "S")
+        return {self._light_I: light, self.G.g_chr2: b2.Quantity(g, dim=b2.siemens.dim)}
+
+    def _spine_values(self, spines) -> dict:
+        """The spine-site rule's run-time values for ``spines`` (arrays of :attr:`n_sites`)."""
+        values = {}
+        if not spines:
+            return values
+        if self.site_group is None:
+            raise InputError("spines", "this circuit has no spine sites")
+        for k, v in spines.items():
+            v = np.asarray(v, dtype=float)
+            if v.shape != (self.n_sites,):
+                raise InputError(f"spines.{k}", f"needs {self.n_sites} values, got {v.shape}")
+            values.update(self.site_rule.run_values(self.S_ee, {k: v}))
+        return values
+
+    def _run_with(self, values: dict, results_name: str) -> None:
+        """Run the built network once with the run-time ``values`` (Brian2 variable or
+        TimedArray -> array)."""
+        b2 = self._b2
         if self.target == "cpp_standalone":
             # this build's device, not whatever device is active now (a runtime build since
             # would make b2.device the runtime device, which ignores run() -> stale results)
             self._device.run(directory=self.directory, with_output=False,
                              run_args=values, results_directory=results_name)
-        else:
-            b2.set_device("runtime")
-            b2.prefs.codegen.target = "numpy"
-            self.net.restore("initial")
-            for key, val in values.items():
-                if isinstance(key, b2.TimedArray):
-                    key.values[:] = val
-                else:
-                    key[:] = val
-            self.net.run(self.duration_s * b2.second, namespace={})
-        return self._collect()
+            return
+        b2.set_device("runtime")
+        b2.prefs.codegen.target = "numpy"
+        self.net.restore("initial")
+        for key, val in values.items():
+            if isinstance(key, b2.TimedArray):
+                key.values[:] = val
+            else:
+                key[:] = val
+        self.net.run(self.duration_s * b2.second, namespace={})
 
     def _override_target(self, name: str):
         """'cells.g_bg', 'cells.thr_tms', 'cells.pol_gain', 'cells.<post variable>' or
