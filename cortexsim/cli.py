@@ -171,7 +171,9 @@ def cmd_run(a):
               force=a.force)
     summary = experiment.run_cli(a.spec, scale=a.scale, out=a.out, seed=a.seed,
                                  progress=not a.quiet, workers=a.workers, settings=settings)
-    summary["checkpoints"] = finished_checkpoints(summary["out"], a.keep_checkpoints)
+    from .outdir import claim_out_dir
+    with claim_out_dir(summary["out"]):      # no other writer while checkpoints are removed
+        summary["checkpoints"] = finished_checkpoints(summary["out"], a.keep_checkpoints)
     if a.json:
         _emit(summary, True)
         return

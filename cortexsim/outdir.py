@@ -65,6 +65,13 @@ def storage_errors(path, action: str = "writing") -> Iterator[None]:
         raise StorageError.from_oserror(exc, path, action) from exc
 
 
+def _umask() -> int:
+    """The process's file-mode creation mask (read without changing it for long)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp_path)`` then move the file into ``path`` atomically (same folder):
     a reader, or a run killed at any instant, sees the previous file or the new one, never
@@ -89,6 +96,7 @@ def atomic_write(path, write: Callable[[Path], object]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
+            os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600: the usual file mode
             write(Path(tmp))
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())

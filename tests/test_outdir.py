@@ -264,3 +264,17 @@ def test_results_json_unchanged_by_atomic_write(tmp_path):
     rec = {"status": "ok", "metrics": {"m": 1.5}}
     outdir.atomic_write(tmp_path / "k.json", lambda t: t.write_text(json.dumps(rec)))
     assert json.loads((tmp_path / "k.json").read_text()) == rec
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    """Results and scorecards are readable by others as any file the user writes (mkstemp's
+    0600 is not kept)."""
+    import os
+
+    from cortexsim.outdir import atomic_write
+    mask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.txt", lambda t: t.write_text("x"))
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
