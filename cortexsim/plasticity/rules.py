@@ -78,7 +78,7 @@ def get_rule(name: str, params=None, *, field: str = "plasticity") -> Plasticity
 
 
 @dataclass
-class SynapseCode:
+class SynapseCode(synaptic.TransmissionPathway):
     """Brian2 pieces a rule contributes to a ``Synapses`` group.
 
     Attributes
@@ -101,23 +101,6 @@ class SynapseCode:
     on_post: dict | None = None
     namespace: dict = field(default_factory=dict)
     transmission_pathway: str = "pre"
-
-    def with_transmission(self, code: str) -> dict:
-        """``on_pre`` with ``code`` (the conductance update) appended to the transmission.
-
-        Parameters
-        ----------
-        code : str
-            Brian2 statements (e.g. ``"g_ampa_post += w * g_max"``).
-
-        Returns
-        -------
-        dict
-            Pathway name -> code (a new dict; this object is not changed).
-        """
-        d = dict(self.on_pre)
-        d[self.transmission_pathway] = (d[self.transmission_pathway] + "\n" + code).strip()
-        return d
 
 
 class PlasticityRule(SpineContract, ABC):
@@ -456,15 +439,11 @@ class GraupnerBrunel(GBSpines, PlasticityRule):
         syn["n_pre_spikes"] = syn["on"] * counts[i]
         syn["n_post_spikes"] = syn["on"] * counts[j]
         # bring rho and the threshold statistics to the end of the phase (as at events)
-        on = syn["on"]
+        # (no noise draw: t_last is left at the last event)
         scale = synaptic.post_theta_scale(S.target, j, duration_s, self.params)
-        c_, r_, tp, td = synaptic.advance(syn["c"], syn["rho"],
-                                          np.maximum(duration_s - syn["t_last"], 0.0),
-                                          self.params, theta_scale=scale)
-        syn["rho"] = on * r_ + (1 - on) * syn["rho"]
-        syn["t_above_p"] += on * tp
-        syn["t_above_d"] += on * td
-        syn["c"] = c_
+        syn["c"], syn["rho"], syn["t_above_p"], syn["t_above_d"] = synaptic.advance_to(
+            duration_s, syn["c"], syn["rho"], syn["t_last"], syn["on"], syn["t_above_p"],
+            syn["t_above_d"], self.params, scale)
         return syn
 
     def carry_over(self, state, signals, duration_s):

@@ -44,11 +44,12 @@ import numpy as np
 from numba import njit
 
 from ..errors import InputError, check_choice, check_number
-from ..params import ParamTree, load_model
+from ..params import ParamTree, dotted_items, load_model
 
 __all__ = [
     "GBParams", "get_params", "mg_unblock", "simulate_pair_protocol", "Trajectory",
-    "event_driven_rho", "EventResult", "event_driven_batch", "advance", "SynapseModelParts",
+    "event_driven_rho", "EventResult", "event_driven_batch", "advance", "advance_to",
+    "TransmissionPathway", "SynapseModelParts",
     "synapse_model", "set_delays", "flush_synapses", "initial_rho", "pairing_protocol",
     "gb_transition", "gb_synaptic_change", "frequency_stdp_curves", "bcm_theta_scale",
     "sliding_threshold", "THETA_SCALE", "protocol_strength_change", "fast_sliding",
@@ -154,15 +155,6 @@ class GBParams:
         return self.b * self.w_down
 
 
-def _flatten(d, prefix=""):
-    for k, v in d.items():
-        p = f"{prefix}.{k}" if prefix else k
-        if isinstance(v, dict) and not ("value" in v and "unit" in v):
-            yield from _flatten(v, p)
-        else:
-            yield p, v
-
-
 def get_params(params=None) -> GBParams:
     """Parameters from ``models/synaptic.toml``.
 
@@ -194,7 +186,7 @@ def get_params(params=None) -> GBParams:
             if not isinstance(params, dict):
                 raise InputError("params", f"expected None, ParamTree, GBParams or dict, got "
                                            f"{type(params).__name__}")
-            for path, v in _flatten(params):
+            for path, v in dotted_items(params):
                 tree.set(path, v)  # a {value, unit} leaf is converted to the file's unit
     v = tree.value
     mode = check_choice("readout.mode", v("readout.mode"), ["linear", "two_state"])
@@ -921,8 +913,32 @@ def simulate_pair_protocol(pre_times, post_times, params=None, rho0=0.5, dt=None
 
 # --------------------------------------------------------------------------------------------
 # Brian2
+class TransmissionPathway:
+    """Mixin of the Brian2 code pieces of a rule (:class:`SynapseModelParts`,
+    :class:`cortexsim.plasticity.rules.SynapseCode`): the circuit's conductance update joins
+    the transmission pathway.  Field-less; the class using it has ``on_pre`` (pathway name ->
+    code) and ``transmission_pathway``."""
+
+    def with_transmission(self, code: str) -> dict:
+        """``on_pre`` with ``code`` (the conductance update) appended to the transmission.
+
+        Parameters
+        ----------
+        code : str
+            Brian2 statements (e.g. ``"g_ampa_post += w * g_max"``).
+
+        Returns
+        -------
+        dict
+            Pathway name -> code (a new dict; this object is not changed).
+        """
+        d = dict(self.on_pre)
+        d[self.transmission_pathway] = (d[self.transmission_pathway] + "\n" + code).strip()
+        return d
+
+
 @dataclass
-class SynapseModelParts:
+class SynapseModelParts(TransmissionPathway):
     """Brian2 pieces of the plasticity rule for ``Synapses(src, tgt, model=..., on_pre=...,
     on_post=..., namespace=...)``.
 
@@ -959,12 +975,6 @@ class SynapseModelParts:
     delay_D: float = 0.0            # seconds (float), add to the transmission delay for 'ca'
     variables: dict = field(default_factory=dict)
     flush_code: str = ""            # advance to t without an event (run_regularly if wanted)
-
-    def with_transmission(self, code: str) -> dict:
-        """``on_pre`` dict with ``code`` (the builder's conductance update) in the 'pre' pathway."""
-        d = dict(self.on_pre)
-        d[self.transmission_pathway] = (d[self.transmission_pathway] + "\n" + code).strip()
-        return d
 
 
 VARIABLES_DOC = {
@@ -1214,13 +1224,44 @@ def flush_synapses(S, t=None, params=None, seed=None):
     rng = np.random.default_rng(seed) if p.noise else None
     if p.noise and seed is None:
         raise InputError("seed", "noise is on: pass an explicit seed")
-    c, r, tp, td = advance(np.asarray(S.c[:]), np.asarray(S.rho[:]), np.maximum(t - tl, 0.0), p,
-                           rng, scale)
-    S.rho[:] = on * r + (1 - on) * np.asarray(S.rho[:])
-    S.t_above_p_[:] = np.asarray(S.t_above_p_[:]) + on * tp
-    S.t_above_d_[:] = np.asarray(S.t_above_d_[:]) + on * td
+    c, rho, above_p, above_d = advance_to(
+        t, np.asarray(S.c[:]), np.asarray(S.rho[:]), tl, on, np.asarray(S.t_above_p_[:]),
+        np.asarray(S.t_above_d_[:]), p, scale, rng)
+    S.rho[:] = rho
+    S.t_above_p_[:] = above_p
+    S.t_above_d_[:] = above_d
     S.c[:] = c
     S.t_last_[:] = t
+
+
+def advance_to(t, c, rho, t_last, on, t_above_p, t_above_d, p: GBParams, theta_scale=None,
+               rng: np.random.Generator | None = None) -> tuple:
+    """Bring every synapse's calcium, rho and threshold statistics from its last event
+    ``t_last`` to time ``t`` without events (:func:`advance`), as at events: a synapse that is
+    off (``on`` 0) keeps its rho and adds no time above the thresholds.  The numerics of
+    :func:`flush_synapses` and of :meth:`cortexsim.plasticity.rules.GraupnerBrunel.collect`.
+
+    Parameters
+    ----------
+    t : float
+        Target time (s).
+    c, rho, t_last, on, t_above_p, t_above_d : ndarray (n_synapses,)
+        Calcium, efficacy, time of the last event (s), presence (0 or 1) and the times above
+        theta_p / theta_d so far (s).
+    p : GBParams
+        Rule parameters.
+    theta_scale : ndarray (n_synapses,), optional
+        Factor on both thresholds (:func:`post_theta_scale`).
+    rng : numpy.random.Generator, optional
+        Source of the noise when ``p.noise`` is on.
+
+    Returns
+    -------
+    c, rho, t_above_p, t_above_d : ndarray (n_synapses,)
+        At ``t`` (new arrays).
+    """
+    c_, r_, tp, td = advance(c, rho, np.maximum(t - t_last, 0.0), p, rng, theta_scale)
+    return c_, on * r_ + (1 - on) * rho, t_above_p + on * tp, t_above_d + on * td
 
 
 def initial_rho(n, rng: np.random.Generator, params=None):
