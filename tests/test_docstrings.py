@@ -28,15 +28,9 @@ PACKAGES = ("circuit", "coupling", "plasticity", "experiment", "sweep", "validat
 #:   fields, documented as typed fields and validated with one-line errors naming each.
 EXEMPT_PREFIXES = ("cortexsim.cli.cmd_",)
 
-#: Not yet documented, with the reason: their files were being edited by other sessions when
-#: the method check was added (issue 22); remove each name with its docstring
-#: (test_pending_entries_still_lack_their_docstrings fails once one is documented).
-PENDING = (
-    "cortexsim.circuit.network.PhaseResult.mean_rate",
-    "cortexsim.circuit.network.Circuit.afferent_fraction",
-    "cortexsim.plasticity.synaptic.GBParams.w_up",
-    "cortexsim.plasticity.synaptic.SynapseModelParts.with_transmission",
-)
+#: Not yet documented, with the reason (remove each name with its docstring:
+#: test_pending_entries_still_lack_their_docstrings fails once one is documented).
+PENDING = ()
 
 _SECTION = r"^{}\n-{{3,}}$"
 

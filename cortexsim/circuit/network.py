@@ -91,6 +91,18 @@ class PhaseResult:
     groups: dict = field(default_factory=dict)
 
     def mean_rate(self, pop: str) -> float:
+        """Mean firing rate of population ``pop`` over the phase, from every cell's spike count.
+
+        Parameters
+        ----------
+        pop : str
+            Population name (a key of :attr:`pop_slices`).
+
+        Returns
+        -------
+        float
+            Spikes per cell and second (Hz).
+        """
         s = self.pop_slices[pop]
         return float(self.spike_counts[s].mean() / self.duration_s)
 
@@ -259,7 +271,19 @@ class Circuit:
 
     # ----------------------------------------------------------------- structure
     def afferent_fraction(self, field_vpm: np.ndarray) -> np.ndarray:
-        """Fraction of afferent terminals recruited by each pulse's cell-level field (V/m)."""
+        """Fraction of afferent terminals recruited by each pulse's cell-level field
+        (:meth:`cortexsim.circuit.tms.Coupling.afferent_fraction` of this circuit's coupling).
+
+        Parameters
+        ----------
+        field_vpm : array_like
+            Cell-level peak field of each pulse (V/m, >= 0).
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``field_vpm``, in [0, 1] (0 where the field is 0).
+        """
         return self.coupling.afferent_fraction(field_vpm)
 
     def _syn_overrides(self):

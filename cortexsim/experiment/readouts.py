@@ -46,7 +46,26 @@ class ReadoutPass:
 
     def run(self, recs: dict, runs: dict, trees: dict, keys: dict) -> dict:
         """Population rates and an evoked-response proxy at every read-out of every condition,
-        from the spine snapshots, with the short compiled circuit; condition -> label -> dict."""
+        from the spine snapshots, with the short compiled circuit.
+
+        Parameters
+        ----------
+        recs : dict
+            Condition -> its :class:`cortexsim.experiment.recorder.Recorder` (the snapshots).
+        runs : dict
+            Condition -> its :class:`cortexsim.experiment.phases.ConditionRun` (the
+            TMS-threshold override ``thr_override``).
+        trees : dict
+            Condition -> model trees.
+        keys : dict
+            Condition -> network key.
+
+        Returns
+        -------
+        dict
+            Condition -> read-out label -> ``{"rates": {pop: Hz}, "evoked": {pop: extra spikes
+            per cell and pulse}}``.
+        """
         from ..coupling import cell_field_vpm
         st = self.settings
         res_all = {c: {} for c in recs}

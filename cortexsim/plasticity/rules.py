@@ -413,7 +413,23 @@ class GraupnerBrunel(GBSpines, PlasticityRule):
     def post_values(self, rate, rate_ref):
         """The slow scale from the rates (:func:`synaptic.bcm_theta_scale`); the fast sliding
         threshold's jump per spike from ``rate``, the cell's resting rate at the most recent
-        read-out (:func:`synaptic.fast_increment`)."""
+        read-out (:func:`synaptic.fast_increment`).
+
+        Parameters
+        ----------
+        rate : ndarray (n_cells,)
+            Each cell's slow-average rate (Hz; for the fast jump: its resting rate at the most
+            recent read-out).
+        rate_ref : ndarray (n_cells,)
+            Its reference rate (Hz).
+
+        Returns
+        -------
+        dict
+            :data:`synaptic.THETA_SCALE` (when the thresholds slide) and
+            :data:`synaptic.FAST_INC` (when the fast threshold slides) -> ndarray (n_cells,);
+            empty without metaplasticity.
+        """
         out = {}
         if synaptic.sliding_threshold(self.params):
             out[synaptic.THETA_SCALE] = synaptic.bcm_theta_scale(rate, rate_ref, self.params)
@@ -433,7 +449,7 @@ class GraupnerBrunel(GBSpines, PlasticityRule):
 
     def collect(self, S, duration_s, i, j, counts):
         # copies: the runtime device may hand out views of its live arrays, which the next
-        # run would overwrite (and the += below would write into)
+        # run would overwrite
         syn = {name: np.array(getattr(S, name + "_")[:], dtype=float) for name in self.STATE}
         # spike counts per synapse while present ("on" is fixed during a run)
         syn["n_pre_spikes"] = syn["on"] * counts[i]

@@ -152,6 +152,7 @@ class GBParams:
 
     @property
     def w_up(self) -> float:
+        """Weight of the UP state: ``b`` times :attr:`w_down` (Graupner & Brunel 2012)."""
         return self.b * self.w_down
 
 
