@@ -18,6 +18,7 @@ without recompiling.  Connectivity is drawn by a seeded numpy generator (explici
 background noise comes from a counter-based hash of (run seed, cell, step), so runs are
 reproducible and each run's seed is a run-time value.
 """
+
 from __future__ import annotations
 
 import gc
@@ -43,8 +44,15 @@ from .drawn import DrawnCircuit, draw_circuit, rule_params  # noqa: F401 (rule_p
 from .stimulus import Stimulus, pulse_slot_s
 from .tms import Coupling
 
-__all__ = ["Circuit", "DrawnCircuit", "PhaseResult", "Stimulus", "draw_circuit",
-           "fresh_standalone_device", "pulse_slot_s"]
+__all__ = [
+    "Circuit",
+    "DrawnCircuit",
+    "PhaseResult",
+    "Stimulus",
+    "draw_circuit",
+    "fresh_standalone_device",
+    "pulse_slot_s",
+]
 
 TARGETS = ("cpp_standalone", "runtime")
 #: per-synapse variables of the plastic synapses returned after each phase (Graupner-Brunel)
@@ -81,12 +89,12 @@ class PhaseResult:
 
     duration_s: float
     pop_slices: dict
-    spike_counts: np.ndarray          # per neuron
-    rate_t_s: np.ndarray              # bin centres of the population rates
-    pop_rates_hz: dict                # pop -> rate per bin (Hz), from all cells of the pop
-    spike_i: np.ndarray               # spikes of the recorded sample (neuron index)
-    spike_t: np.ndarray               # (s)
-    syn: dict = field(default_factory=dict)   # per spine site (see Circuit.site_group)
+    spike_counts: np.ndarray  # per neuron
+    rate_t_s: np.ndarray  # bin centres of the population rates
+    pop_rates_hz: dict  # pop -> rate per bin (Hz), from all cells of the pop
+    spike_i: np.ndarray  # spikes of the recorded sample (neuron index)
+    spike_t: np.ndarray  # (s)
+    syn: dict = field(default_factory=dict)  # per spine site (see Circuit.site_group)
     #: per-synapse results of every group whose rule returns any (group name -> dict)
     groups: dict = field(default_factory=dict)
 
@@ -217,15 +225,31 @@ class Circuit:
         Bad arguments or a malformed population / projection declaration, before any build.
     """
 
-    def __init__(self, scale="small", *, duration_s: float = 1.0, slot_s: float = 0.02,
-                 seed: int = 0, params: ParamTree | None = None, cell_params=None,
-                 syn_params=None, coupling_params=None, target: str = "cpp_standalone",
-                 build_dir=None,
-                 record_per_pop: int = 50, rate_bin_s: float = 0.1, waveform: str = "biphasic",
-                 angle_deg: float | None = None, pulse_width_us: float | None = None,
-                 plastic: bool = True, threads: int = 1, light: bool = False,
-                 opto_params: ParamTree | None = None):
+    def __init__(
+        self,
+        scale="small",
+        *,
+        duration_s: float = 1.0,
+        slot_s: float = 0.02,
+        seed: int = 0,
+        params: ParamTree | None = None,
+        cell_params=None,
+        syn_params=None,
+        coupling_params=None,
+        target: str = "cpp_standalone",
+        build_dir=None,
+        record_per_pop: int = 50,
+        rate_bin_s: float = 0.1,
+        waveform: str = "biphasic",
+        angle_deg: float | None = None,
+        pulse_width_us: float | None = None,
+        plastic: bool = True,
+        threads: int = 1,
+        light: bool = False,
+        opto_params: ParamTree | None = None,
+    ):
         from ..plasticity import synaptic
+
         self.params = params if params is not None else load_model("circuit")
         self.cell_params = cell_params
         self.syn_params = syn_params
@@ -244,16 +268,27 @@ class Circuit:
         self.record_per_pop = record_per_pop
         self.plastic = plastic
         self.light = bool(light)
-        self.opto_params = (opto_params if opto_params is not None else load_model("opto")) \
-            if self.light else None
-        self.coupling = Coupling(waveform, pv["tms"]["angle_deg"] if angle_deg is None
-                                 else angle_deg, pulse_width_us, coupling_params)
+        self.opto_params = (
+            (opto_params if opto_params is not None else load_model("opto")) if self.light else None
+        )
+        self.coupling = Coupling(
+            waveform,
+            pv["tms"]["angle_deg"] if angle_deg is None else angle_deg,
+            pulse_width_us,
+            coupling_params,
+        )
         self.waveform, self.angle_deg = self.coupling.waveform, self.coupling.angle_deg
         self.pulse_width_us = pulse_width_us
         #: the network as drawn from the seed (numpy; :mod:`.drawn`), then built
-        self.drawn = draw_circuit(scale, seed=self.seed, params=self.params,
-                                  cell_params=cell_params, syn_params=syn_params,
-                                  coupling=self.coupling, plastic=self.plastic)
+        self.drawn = draw_circuit(
+            scale,
+            seed=self.seed,
+            params=self.params,
+            cell_params=cell_params,
+            syn_params=syn_params,
+            coupling=self.coupling,
+            plastic=self.plastic,
+        )
         d = self.drawn
         self.n_total, self.layout, self.dendrite = d.n_total, d.layout, d.dendrite
         self.populations = d.populations
@@ -320,20 +355,29 @@ class Circuit:
     def config_hash(self) -> str:
         """Hash of everything that goes into the compiled network: model values, size, seed,
         phase length, pulse grid, waveform and the code that generates the network."""
-        blob = json.dumps({"code": code_version(), "circuit": self.params.values(),
-                           "n": self.n_total, "seed": self.seed, "dur": self.duration_s,
-                           "slot": self.slot_s, "plastic": self.plastic,
-                           "cells": self.cell_params.values() if self.cell_params else None,
-                           # the sliding threshold's constants are run-time values: only
-                           # whether its variable exists (post_vars) changes the build
-                           "syn": {k: v for k, v in self.syn_params.values().items()
-                                   if k != "metaplasticity"} if self.syn_params else None,
-                           "post_vars": sorted(self.post_variables),
-                           "coupling": self.coupling_params.values()
-                           if self.coupling_params else None,
-                           "wf": [self.waveform, self.angle_deg, self.pulse_width_us],
-                           **({"light": self.opto_params.values()} if self.light else {})},
-                          sort_keys=True, default=str)
+        blob = json.dumps(
+            {
+                "code": code_version(),
+                "circuit": self.params.values(),
+                "n": self.n_total,
+                "seed": self.seed,
+                "dur": self.duration_s,
+                "slot": self.slot_s,
+                "plastic": self.plastic,
+                "cells": self.cell_params.values() if self.cell_params else None,
+                # the sliding threshold's constants are run-time values: only
+                # whether its variable exists (post_vars) changes the build
+                "syn": {k: v for k, v in self.syn_params.values().items() if k != "metaplasticity"}
+                if self.syn_params
+                else None,
+                "post_vars": sorted(self.post_variables),
+                "coupling": self.coupling_params.values() if self.coupling_params else None,
+                "wf": [self.waveform, self.angle_deg, self.pulse_width_us],
+                **({"light": self.opto_params.values()} if self.light else {}),
+            },
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
     def _build(self, pv, build_dir):
@@ -352,34 +396,45 @@ class Circuit:
         b2.defaultclock.dt = self.dt_s * b2.second
 
         pops = self.layout.populations
-        model = cells.population_model([(p.cell, self.sizes[n]) for n, p in pops.items()],
-                                       params=self.cell_params)
+        model = cells.population_model(
+            [(p.cell, self.sizes[n]) for n, p in pops.items()], params=self.cell_params
+        )
         n_slots = round(self.duration_s / self.slot_s) + 2
         self.n_slots = n_slots
         self._tms_E = b2.TimedArray(np.zeros(n_slots), dt=self.slot_s * b2.second, name="tms_E")
         self._aff_f = b2.TimedArray(np.zeros(n_slots), dt=self.slot_s * b2.second, name="tms_aff")
         self._sil_t = b2.TimedArray(np.zeros(n_slots), dt=self.slot_s * b2.second, name="sil_t")
         ns = dict(model.namespace)
-        ns.update(eq.cell_namespace(pv, self.dt_s, self.gb_params.mg_k, self.gb_params.mg_slope),
-                  tms_E=self._tms_E, tms_aff=self._aff_f, sil_t=self._sil_t,
-                  hash_poisson=hash_poisson)
+        ns.update(
+            eq.cell_namespace(pv, self.dt_s, self.gb_params.mg_k, self.gb_params.mg_slope),
+            tms_E=self._tms_E,
+            tms_aff=self._aff_f,
+            sil_t=self._sil_t,
+            hash_poisson=hash_poisson,
+        )
         if self.light:
-            self._light_I = b2.TimedArray(np.zeros(n_slots), dt=self.slot_s * b2.second,
-                                          name="light_I")
+            self._light_I = b2.TimedArray(
+                np.zeros(n_slots), dt=self.slot_s * b2.second, name="light_I"
+            )
             ns.update(eq.opto_namespace(self.opto_params.values()), light_I=self._light_I)
         post_vars = self.post_variables
         # per-cell state the rules keep on the cells (e.g. a fast sliding threshold's trace)
         post_code = [c for c in (r.post_code() for r in self.rules.values()) if c]
         for c in post_code:
             ns.update(c["namespace"])
-        G = b2.NeuronGroup(self.N, model.eqs + eq.cell_eqs(self.light, model.dendrite)
-                           + "".join(f"\n{n} : 1 (constant)" for n in post_vars)
-                           + "".join("\n" + c["model"] for c in post_code),
-                           threshold=model.threshold,
-                           reset=model.reset + eq.COUNT_SPIKES
-                           + "".join("\n" + c["reset"] for c in post_code),
-                           refractory=model.refractory,
-                           method=model.method, namespace=ns, name="cells")
+        G = b2.NeuronGroup(
+            self.N,
+            model.eqs
+            + eq.cell_eqs(self.light, model.dendrite)
+            + "".join(f"\n{n} : 1 (constant)" for n in post_vars)
+            + "".join("\n" + c["model"] for c in post_code),
+            threshold=model.threshold,
+            reset=model.reset + eq.COUNT_SPIKES + "".join("\n" + c["reset"] for c in post_code),
+            refractory=model.refractory,
+            method=model.method,
+            namespace=ns,
+            name="cells",
+        )
         for var, val in [*model.init.items(), *(i for c in post_code for i in c["init"].items())]:
             setattr(G, var, val)
         for var, arr in model.per_neuron.items():
@@ -393,8 +448,7 @@ class Circuit:
         G.run_regularly(eq.TMS_PULSE, dt=self.slot_s * b2.second, when="start", name="tms")
         if self.light:
             G.t_light_end = -1.0 * b2.second
-            G.run_regularly(eq.LIGHT_PULSE, dt=self.slot_s * b2.second, when="start",
-                            name="light")
+            G.run_regularly(eq.LIGHT_PULSE, dt=self.slot_s * b2.second, when="start", name="light")
         self.G = G
 
         objs = [G]
@@ -408,22 +462,34 @@ class Circuit:
         if self.N <= 5000:
             self.monitors = [(0, b2.SpikeMonitor(G, name="spikes"))]
         else:
-            self.monitors = [(self.slices[p].start,
-                              b2.SpikeMonitor(G[self.slices[p].start:self.slices[p].start
-                                                + min(self.sizes[p], self.record_per_pop)],
-                                              name=f"spikes_{p}"))
-                             for p in self.populations]
+            self.monitors = [
+                (
+                    self.slices[p].start,
+                    b2.SpikeMonitor(
+                        G[
+                            self.slices[p].start : self.slices[p].start
+                            + min(self.sizes[p], self.record_per_pop)
+                        ],
+                        name=f"spikes_{p}",
+                    ),
+                )
+                for p in self.populations
+            ]
         objs += [m for _, m in self.monitors]
         self.net = b2.Network(*objs)
         if self.target == "cpp_standalone":
             # standalone: this run() only generates code; the binary runs in self.run()
-            self.net.run(self.duration_s * b2.second, namespace={},
-                         profile=bool(os.environ.get("CORTEXSIM_PROFILE")))
+            self.net.run(
+                self.duration_s * b2.second,
+                namespace={},
+                profile=bool(os.environ.get("CORTEXSIM_PROFILE")),
+            )
             base = Path(build_dir) if build_dir else cache_dir()
             # the thread count changes the build, not the model (not in config_hash)
             key = self.config_hash() + (f"_omp{self.threads}" if self.threads > 1 else "")
             self.directory, self.cache_hit = compile_network(
-                b2, base, key, label=f"network ({self.N} neurons)")
+                b2, base, key, label=f"network ({self.N} neurons)"
+            )
             # the device that holds this build; a later standalone build in this process
             # reinitialises it (new arrays dict), after which this circuit cannot run
             self._device = b2.get_device()  # the object (b2.device is a proxy to the active one)
@@ -438,8 +504,7 @@ class Circuit:
     def _release_brian2(self) -> None:
         """Drop the Brian2 objects of a superseded standalone build (it can no longer run;
         :meth:`run` says so)."""
-        for attr in ("G", "net", "synapses", "monitors", "_tms_E", "_aff_f", "_sil_t",
-                     "_light_I"):
+        for attr in ("G", "net", "synapses", "monitors", "_tms_E", "_aff_f", "_sil_t", "_light_I"):
             self.__dict__.pop(attr, None)
 
     def _synapses(self, b2, G, name: str, grp: SynapseGroup, pv):
@@ -449,17 +514,28 @@ class Circuit:
         code = rule.synapse_code()
         state = self.state[name]
         # on a point-neuron build, a dendritic target is the cells' one compartment
-        model, trans = eq.transmission(grp.receptors, grp.short_term, rule,
-                                       pv["synapse"]["nmda_ratio"],
-                                       dendrite=self.dendrite and grp.target == "dendrite")
+        model, trans = eq.transmission(
+            grp.receptors,
+            grp.short_term,
+            rule,
+            pv["synapse"]["nmda_ratio"],
+            dendrite=self.dendrite and grp.target == "dendrite",
+        )
         ns = dict(code.namespace, **rule.transmission_namespace(state))
         dep = grp.short_term == "depression"
         if dep:
             ns.update(eq.depression_namespace(pv))
         delay = eq.quantity(grp.delay_ms, "ms")
-        S = b2.Synapses(G, G, model=code.model + "\n" + model if code.model else model,
-                        on_pre=code.with_transmission(trans), on_post=code.on_post,
-                        namespace=ns, name=name, **rule.synapses_kwargs(delay))
+        S = b2.Synapses(
+            G,
+            G,
+            model=code.model + "\n" + model if code.model else model,
+            on_pre=code.with_transmission(trans),
+            on_post=code.on_post,
+            namespace=ns,
+            name=name,
+            **rule.synapses_kwargs(delay),
+        )
         S.connect(i=grp.conn["i"], j=grp.conn["j"])
         S.g0 = grp.conn["g_nS"] * b2.nS
         if dep:
@@ -473,28 +549,42 @@ class Circuit:
         aff = np.zeros(self.n_slots)
         light = np.zeros(self.n_slots)
         if stim.is_light and not self.light:
-            raise InputError("stimulus", "light pulses need a light-driven build "
-                             "(Circuit(..., light=True))")
+            raise InputError(
+                "stimulus", "light pulses need a light-driven build (Circuit(..., light=True))"
+            )
         if stim.pulse_times_s.size:
             # pulses are delivered at the nearest time step (see pulse_slot_s)
             t = np.round(stim.pulse_times_s / self.dt_s) * self.dt_s
             k = np.round(t / self.slot_s).astype(np.int64)
             if np.max(np.abs(k * self.slot_s - t)) > 1e-9:
-                raise InputError("stimulus.pulse_times_s",
-                                 f"pulses must lie on this build's {self.slot_s * 1e3:g} ms grid")
+                raise InputError(
+                    "stimulus.pulse_times_s",
+                    f"pulses must lie on this build's {self.slot_s * 1e3:g} ms grid",
+                )
             # the phase covers [0, duration): a pulse at t >= duration would never be delivered
             if stim.pulse_times_s.max() >= self.duration_s - 0.5 * self.dt_s:
-                raise InputError("stimulus.pulse_times_s",
-                                 f"pulses at or beyond the phase length {self.duration_s} s")
+                raise InputError(
+                    "stimulus.pulse_times_s",
+                    f"pulses at or beyond the phase length {self.duration_s} s",
+                )
             E[k] = stim.field_vpm
             aff[k] = self.afferent_fraction(stim.field_vpm)
             if stim.is_light:
                 light[k] = stim.irradiance_mw_mm2
         return E, aff, light
 
-    def run(self, stimulus: Stimulus | None = None, *, silence=None, silence_windows=None,
-            spines: dict | None = None, run_seed: int = 0, results_name: str = "results",
-            overrides: dict | None = None, light_populations=None) -> PhaseResult:
+    def run(
+        self,
+        stimulus: Stimulus | None = None,
+        *,
+        silence=None,
+        silence_windows=None,
+        spines: dict | None = None,
+        run_seed: int = 0,
+        results_name: str = "results",
+        overrides: dict | None = None,
+        light_populations=None,
+    ) -> PhaseResult:
         """Run one phase with new run-time values (no recompilation).
 
         Parameters
@@ -529,18 +619,27 @@ class Circuit:
             Unknown population, spine variable or override; wrong array lengths; pulses off
             the build's grid or beyond the phase; a ``run_seed`` out of range.
         """
-        run_seed = int(check_number("run_seed", run_seed, min=0,
-                                    max=2 ** rng.NOISE_SEED_BITS - 1, integer=True))
+        run_seed = int(
+            check_number("run_seed", run_seed, min=0, max=2**rng.NOISE_SEED_BITS - 1, integer=True)
+        )
         if self.target == "cpp_standalone" and (
-                "G" not in self.__dict__ or self._device.arrays is not self._device_arrays):
-            raise RuntimeError("this cpp_standalone circuit was superseded by a later "
-                               "standalone build in this process; build it again")
+            "G" not in self.__dict__ or self._device.arrays is not self._device_arrays
+        ):
+            raise RuntimeError(
+                "this cpp_standalone circuit was superseded by a later "
+                "standalone build in this process; build it again"
+            )
         b2 = self._b2
         stim = stimulus if stimulus is not None else Stimulus.none()
         E, aff, light = self._slot_values(stim)
         sil, sil_t = self._silence_values(silence, silence_windows)
-        values = {self.G.run_seed: np.full(self.N, float(run_seed)), self.G.sil: sil,
-                  self._tms_E: E, self._aff_f: aff, self._sil_t: sil_t}
+        values = {
+            self.G.run_seed: np.full(self.N, float(run_seed)),
+            self.G.sil: sil,
+            self._tms_E: E,
+            self._aff_f: aff,
+            self._sil_t: sil_t,
+        }
         values.update(self._light_values(light, light_populations))
         values.update(self._spine_values(spines))
         for name, v in (overrides or {}).items():
@@ -553,7 +652,7 @@ class Circuit:
         """Per cell, 1 in the silenced populations; per slot, 1 in the silence windows (default:
         the whole phase)."""
         sil = np.zeros(self.N)
-        for p in (silence or []):
+        for p in silence or []:
             check_choice("silence", p, self.populations)
             sil[self.slices[p]] = 1.0
         sil_t = np.zeros(self.n_slots)
@@ -568,13 +667,14 @@ class Circuit:
         """The light's slot values and the ChR2 conductance per cell (a light-driven build);
         none otherwise, where ``light_populations`` is an error."""
         if light_populations and not self.light:
-            raise InputError("light_populations", "needs a light-driven build "
-                             "(Circuit(..., light=True))")
+            raise InputError(
+                "light_populations", "needs a light-driven build (Circuit(..., light=True))"
+            )
         if not self.light:
             return {}
         b2 = self._b2
         g = np.zeros(self.N)
-        for p in (light_populations or []):
+        for p in light_populations or []:
             check_choice("light_populations", p, self.populations)
             g[self.slices[p]] = self.opto_params.to("chr2.g_max", "S")
         return {self._light_I: light, self.G.g_chr2: b2.Quantity(g, dim=b2.siemens.dim)}
@@ -600,8 +700,12 @@ class Circuit:
         if self.target == "cpp_standalone":
             # this build's device, not whatever device is active now (a runtime build since
             # would make b2.device the runtime device, which ignores run() -> stale results)
-            self._device.run(directory=self.directory, with_output=False,
-                             run_args=values, results_directory=results_name)
+            self._device.run(
+                directory=self.directory,
+                with_output=False,
+                run_args=values,
+                results_directory=results_name,
+            )
             return
         b2.set_device("runtime")
         b2.prefs.codegen.target = "numpy"
@@ -616,11 +720,16 @@ class Circuit:
     def _override_target(self, name: str):
         """'cells.g_bg', 'cells.thr_tms', 'cells.pol_gain', 'cells.<post variable>' or
         '<group>.g0' ('ee.g0': the spine sites) -> the Brian2 variable to set per run."""
-        groups = list(self.synapses) + (["ee"] if self.site_group and "ee" not in self.synapses
-                                        else [])
-        check_choice("overrides", name, list(CELL_OVERRIDES)
-                     + [f"cells.{n}" for n in self.post_variables]
-                     + [f"{g}.g0" for g in groups])
+        groups = list(self.synapses) + (
+            ["ee"] if self.site_group and "ee" not in self.synapses else []
+        )
+        check_choice(
+            "overrides",
+            name,
+            list(CELL_OVERRIDES)
+            + [f"cells.{n}" for n in self.post_variables]
+            + [f"{g}.g0" for g in groups],
+        )
         grp, var = name.split(".")
         obj = self.G if grp == "cells" else self.synapses.get(grp) or self.S_ee
         return getattr(obj, var)
@@ -640,10 +749,20 @@ class Circuit:
             rates[p] = h / (n * self.rate_bin_s)
         groups = {}
         for name, grp in self.groups.items():
-            res = self.rules[grp.rule].collect(self.synapses[name], self.duration_s,
-                                               grp.conn["i"], grp.conn["j"], counts)
+            res = self.rules[grp.rule].collect(
+                self.synapses[name], self.duration_s, grp.conn["i"], grp.conn["j"], counts
+            )
             if res:
                 groups[name] = res
         syn = groups.get(self.site_group, {})
-        return PhaseResult(self.duration_s, dict(self.slices), counts,
-                           (edges[:-1] + edges[1:]) / 2, rates, si, st, syn, groups)
+        return PhaseResult(
+            self.duration_s,
+            dict(self.slices),
+            counts,
+            (edges[:-1] + edges[1:]) / 2,
+            rates,
+            si,
+            st,
+            syn,
+            groups,
+        )

@@ -6,6 +6,7 @@ circuit (:meth:`cortexsim.experiment.shared.Builds.short`) and shared between co
 worker processes through a :class:`cortexsim.experiment.store.ReadoutStore`
 (:attr:`cortexsim.experiment.shared.SharedStats.readouts`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -67,14 +68,19 @@ class ReadoutPass:
             per cell and pulse}}``.
         """
         from ..coupling import cell_field_vpm
+
         st = self.settings
         res_all = {c: {} for c in recs}
-        bar = Progress(sum(len(r.snapshots) for r in recs.values()), self.progress,
-                        "read-outs" + ("" if len(recs) > 1 else f" {next(iter(recs), '')}"))
+        bar = Progress(
+            sum(len(r.snapshots) for r in recs.values()),
+            self.progress,
+            "read-outs" + ("" if len(recs) > 1 else f" {next(iter(recs), '')}"),
+        )
         for cname in sorted(recs, key=lambda c: keys[c]):
             circuit = self.builds.short(keys[cname], trees[cname])
-            pulse_t = readout_pulse_times(st["baseline_fast_s"], circuit.slot_s,
-                                          st["evoked_interval_s"])
+            pulse_t = readout_pulse_times(
+                st["baseline_fast_s"], circuit.slot_s, st["evoked_interval_s"]
+            )
             field = cell_field_vpm(st["evoked_pct_rmt"], trees[cname]["coupling"])
             thr = runs[cname].thr_override
             todo = []
@@ -82,12 +88,25 @@ class ReadoutPass:
                 sp = snapshot_spines(circuit.site_rule, snap)
                 # conditions that share a history share read-outs (every condition's baseline,
                 # the stressed ones' end of stress): measured once, also across worker processes
-                ident = [self.version, keys[cname], circuit.config_hash(), snap.on,
-                         *[snap.sites[k] for k in sorted(snap.sites)],
-                         None if thr is None else thr["cells.thr_tms"], self.seed, field,
-                         pulse_t.tolist(), st["evoked_window_s"]]
-                todo.append((label, ident, functools.partial(
-                    self._measure_readout, circuit, sp, thr, pulse_t, field)))
+                ident = [
+                    self.version,
+                    keys[cname],
+                    circuit.config_hash(),
+                    snap.on,
+                    *[snap.sites[k] for k in sorted(snap.sites)],
+                    None if thr is None else thr["cells.thr_tms"],
+                    self.seed,
+                    field,
+                    pulse_t.tolist(),
+                    st["evoked_window_s"],
+                ]
+                todo.append(
+                    (
+                        label,
+                        ident,
+                        functools.partial(self._measure_readout, circuit, sp, thr, pulse_t, field),
+                    )
+                )
             # first the read-outs no other process is measuring now, then wait for the rest
             for wait in (False, True):
                 for label, ident, measure in todo:
@@ -116,12 +135,15 @@ class ReadoutPass:
         without it (same noise seed), not counting the spike of each directly activated cell
         (:func:`evoked_spikes`)."""
         from ..circuit.network import Stimulus
+
         r0 = self._readout_rest_run(circuit, spines, thr)
-        r1 = self._readout_run(circuit, Stimulus(list(pulse_t), [field] * len(pulse_t)), spines,
-                               thr)
+        r1 = self._readout_run(
+            circuit, Stimulus(list(pulse_t), [field] * len(pulse_t)), spines, thr
+        )
         thresholds = circuit.tms_threshold_vpm if thr is None else thr["cells.thr_tms"]
-        evoked = evoked_spikes(r0, r1, circuit.slices, thresholds <= field, pulse_t,
-                               self.settings["evoked_window_s"])
+        evoked = evoked_spikes(
+            r0, r1, circuit.slices, thresholds <= field, pulse_t, self.settings["evoked_window_s"]
+        )
         return {"rates": {p: r0.mean_rate(p) for p in circuit.slices}, "evoked": evoked}
 
 
@@ -152,7 +174,7 @@ def readout_pulse_times(duration_s: float, slot_s: float, interval_s: float) -> 
     n_step = max(round(interval_s / slot_s), 1)
     start = max(n_step // 2, 1)
     k = np.arange(start, round(duration_s / slot_s) - n_step + 1, n_step)
-    if k.size == 0:                       # a run shorter than two intervals: one pulse, mid-run
+    if k.size == 0:  # a run shorter than two intervals: one pulse, mid-run
         k = np.array([round(duration_s / 2 / slot_s)])
     return k * slot_s
 
@@ -204,6 +226,10 @@ def evoked_spikes(rest, stim, slices: dict, direct, pulse_t, window_s: float) ->
 
 
 def _count(res, s: slice, win) -> float:
-    sel = (res.spike_i >= s.start) & (res.spike_i < s.stop) & (res.spike_t >= win[0]) \
+    sel = (
+        (res.spike_i >= s.start)
+        & (res.spike_i < s.stop)
+        & (res.spike_t >= win[0])
         & (res.spike_t < win[1])
+    )
     return float(sel.sum())

@@ -28,6 +28,7 @@ is named in :data:`RULE_MODULES`; it is then available to every projection by it
 the circuit nor the runner changes (:mod:`cortexsim.plasticity.rate_spines`, the third rule,
 is the example).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -264,8 +265,9 @@ class PlasticityRule(SpineContract, ABC):
             out[getattr(S, k)] = v
         return out
 
-    def collect(self, S, duration_s: float, i: np.ndarray, j: np.ndarray,
-                counts: np.ndarray) -> dict[str, np.ndarray]:
+    def collect(
+        self, S, duration_s: float, i: np.ndarray, j: np.ndarray, counts: np.ndarray
+    ) -> dict[str, np.ndarray]:
         """Per-synapse results after a run of ``duration_s`` (state brought to the end of the
         phase).  ``i``, ``j``: pre/post cell of each synapse; ``counts``: spikes per cell.
 
@@ -384,8 +386,7 @@ class GraupnerBrunel(GBSpines, PlasticityRule):
 
     def synapse_code(self) -> SynapseCode:
         sm = synaptic.synapse_model(params=self.params, counters=False)
-        return SynapseCode(sm.model, sm.on_pre, sm.on_post, sm.namespace,
-                           sm.transmission_pathway)
+        return SynapseCode(sm.model, sm.on_pre, sm.on_post, sm.namespace, sm.transmission_pathway)
 
     def receptor_scale(self, receptor: str) -> tuple[str, str]:
         return {"AMPA": ("w*", "/w_ref"), "NMDA": ("on*", "")}.get(receptor, ("", ""))
@@ -396,8 +397,9 @@ class GraupnerBrunel(GBSpines, PlasticityRule):
     def transmission_namespace(self, state):
         rho0, p = state["rho"], self.params
         # conductance per unit w, so that the mean initial unitary conductance is the declared g
-        return {"w_ref": float(np.mean(p.w_down + rho0 * (p.w_up - p.w_down)))
-                if rho0.size else 1.0}
+        return {
+            "w_ref": float(np.mean(p.w_down + rho0 * (p.w_up - p.w_down))) if rho0.size else 1.0
+        }
 
     def synapses_kwargs(self, delay) -> dict:
         return {}
@@ -407,7 +409,7 @@ class GraupnerBrunel(GBSpines, PlasticityRule):
         if synaptic.sliding_threshold(self.params):
             out[synaptic.THETA_SCALE] = 1.0
         if synaptic.fast_sliding(self.params):
-            out[synaptic.FAST_INC] = 0.0      # no jumps: the fast scale stays 1
+            out[synaptic.FAST_INC] = 0.0  # no jumps: the fast scale stays 1
         return out
 
     def post_values(self, rate, rate_ref):
@@ -442,6 +444,7 @@ class GraupnerBrunel(GBSpines, PlasticityRule):
 
     def setup(self, S, state, delay):
         import brian2 as b2
+
         S.on = state["on"]
         S.rho = state["rho"]
         S.t_last = 0 * b2.second
@@ -458,8 +461,16 @@ class GraupnerBrunel(GBSpines, PlasticityRule):
         # (no noise draw: t_last is left at the last event)
         scale = synaptic.post_theta_scale(S.target, j, duration_s, self.params)
         syn["c"], syn["rho"], syn["t_above_p"], syn["t_above_d"] = synaptic.advance_to(
-            duration_s, syn["c"], syn["rho"], syn["t_last"], syn["on"], syn["t_above_p"],
-            syn["t_above_d"], self.params, scale)
+            duration_s,
+            syn["c"],
+            syn["rho"],
+            syn["t_last"],
+            syn["on"],
+            syn["t_above_p"],
+            syn["t_above_d"],
+            self.params,
+            scale,
+        )
         return syn
 
     def carry_over(self, state, signals, duration_s):
@@ -481,16 +492,21 @@ class GraupnerBrunel(GBSpines, PlasticityRule):
             ``state`` with ``rho`` advanced.
         """
         out = dict(state)
-        out["rho"] = synaptic.advance_fractions(state["rho"], signals["frac_p"],
-                                                signals["frac_d"], duration_s, self.params)
+        out["rho"] = synaptic.advance_fractions(
+            state["rho"], signals["frac_p"], signals["frac_d"], duration_s, self.params
+        )
         return out
 
     def structural_signals(self, syn, duration_s):
         if duration_s <= 0:
             raise InputError("duration_s", f"must be > 0, got {duration_s!r}")
-        out = {"rho": syn["rho"], "t_above_p": syn["t_above_p"],
-               "frac_p": syn["t_above_p"] / duration_s, "frac_d": syn["t_above_d"] / duration_s}
-        if "nmda_ca" in syn:     # results of collect() have it; hand-made dicts may not
+        out = {
+            "rho": syn["rho"],
+            "t_above_p": syn["t_above_p"],
+            "frac_p": syn["t_above_p"] / duration_s,
+            "frac_d": syn["t_above_d"] / duration_s,
+        }
+        if "nmda_ca" in syn:  # results of collect() have it; hand-made dicts may not
             out["nmda_ca"] = np.asarray(syn["nmda_ca"], float) * self.params.tau_ca / duration_s
         return out
 
@@ -502,6 +518,7 @@ RULE_MODULES = ("cortexsim.plasticity.rate_spines",)
 
 def _import_rule_modules() -> None:
     import importlib
+
     for mod in RULE_MODULES:
         importlib.import_module(mod)
 

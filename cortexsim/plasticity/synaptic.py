@@ -35,6 +35,7 @@ GB's readout ``w_down`` / ``w_up = b w_down`` by ``rho`` vs ``rho_star``.  :func
 is GB's population readout (transition probabilities of the noisy rho, fraction ``beta`` initially
 DOWN, strength ratio ``b``), used for the reproduction of GB 2012 Fig. 4B.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,14 +48,39 @@ from ..errors import InputError, check_choice, check_number
 from ..params import ParamTree, dotted_items, load_model
 
 __all__ = [
-    "GBParams", "get_params", "mg_unblock", "simulate_pair_protocol", "Trajectory",
-    "event_driven_rho", "EventResult", "event_driven_batch", "advance", "advance_to",
-    "TransmissionPathway", "SynapseModelParts",
-    "synapse_model", "set_delays", "flush_synapses", "initial_rho", "pairing_protocol",
-    "gb_transition", "gb_synaptic_change", "frequency_stdp_curves", "bcm_theta_scale",
-    "sliding_threshold", "THETA_SCALE", "protocol_strength_change", "fast_sliding",
-    "fast_trace", "fast_theta_scale", "fast_increment", "FAST_TRACE", "FAST_TIME", "FAST_INC",
-    "post_theta_scale", "fast_cell_code",
+    "GBParams",
+    "get_params",
+    "mg_unblock",
+    "simulate_pair_protocol",
+    "Trajectory",
+    "event_driven_rho",
+    "EventResult",
+    "event_driven_batch",
+    "advance",
+    "advance_to",
+    "TransmissionPathway",
+    "SynapseModelParts",
+    "synapse_model",
+    "set_delays",
+    "flush_synapses",
+    "initial_rho",
+    "pairing_protocol",
+    "gb_transition",
+    "gb_synaptic_change",
+    "frequency_stdp_curves",
+    "bcm_theta_scale",
+    "sliding_threshold",
+    "THETA_SCALE",
+    "protocol_strength_change",
+    "fast_sliding",
+    "fast_trace",
+    "fast_theta_scale",
+    "fast_increment",
+    "FAST_TRACE",
+    "FAST_TIME",
+    "FAST_INC",
+    "post_theta_scale",
+    "fast_cell_code",
 ]
 
 
@@ -118,15 +144,16 @@ class GBParams:
     fm_scale_min, fm_scale_max : float
         Bounds of the fast threshold scale (:func:`fast_theta_scale`).
     """
-    tau_ca: float      # s
+
+    tau_ca: float  # s
     c_pre: float
     c_post: float
-    D: float           # s
+    D: float  # s
     theta_d: float
     theta_p: float
     gamma_d: float
     gamma_p: float
-    tau: float         # s
+    tau: float  # s
     rho_star: float
     sigma: float
     beta: float
@@ -135,10 +162,10 @@ class GBParams:
     mode: str
     nmda: bool
     v_name: str
-    mg: float          # mM
-    mg_k: float        # mM
-    mg_slope: float    # 1/mV
-    v_ref: float       # mV
+    mg: float  # mM
+    mg_k: float  # mM
+    mg_slope: float  # 1/mV
+    v_ref: float  # mV
     noise: bool
     cubic_substeps: int
     reference_dt: float  # s
@@ -146,7 +173,7 @@ class GBParams:
     bcm_scale_min: float
     bcm_scale_max: float
     fm_exponent: float
-    fm_tau: float       # s
+    fm_tau: float  # s
     fm_scale_min: float
     fm_scale_max: float
 
@@ -185,16 +212,19 @@ def get_params(params=None) -> GBParams:
         tree = load_model("synaptic")
         if params is not None:
             if not isinstance(params, dict):
-                raise InputError("params", f"expected None, ParamTree, GBParams or dict, got "
-                                           f"{type(params).__name__}")
+                raise InputError(
+                    "params",
+                    f"expected None, ParamTree, GBParams or dict, got {type(params).__name__}",
+                )
             for path, v in dotted_items(params):
                 tree.set(path, v)  # a {value, unit} leaf is converted to the file's unit
     v = tree.value
     mode = check_choice("readout.mode", v("readout.mode"), ["linear", "two_state"])
     pre_f, post_f = calcium_factors(tree)
     p = GBParams(
-        tau_ca=check_number("calcium.tau_ca", tree.to("calcium.tau_ca", "s"), min=0,
-                            strict_min=True),
+        tau_ca=check_number(
+            "calcium.tau_ca", tree.to("calcium.tau_ca", "s"), min=0, strict_min=True
+        ),
         c_pre=check_number("calcium.c_pre", v("calcium.c_pre"), min=0) * pre_f,
         c_post=check_number("calcium.c_post", v("calcium.c_post"), min=0) * post_f,
         D=check_number("calcium.delay_D", tree.to("calcium.delay_D", "s"), min=0),
@@ -216,29 +246,45 @@ def get_params(params=None) -> GBParams:
         mg_slope=check_number("nmda.mg_slope", v("nmda.mg_slope")),
         v_ref=check_number("nmda.v_ref", v("nmda.v_ref")),
         noise=bool(v("numerics.noise")),
-        cubic_substeps=check_number("numerics.cubic_substeps", v("numerics.cubic_substeps"),
-                                    min=1, integer=True),
-        reference_dt=check_number("numerics.reference_dt", tree.to("numerics.reference_dt", "s"),
-                                  min=0, strict_min=True),
-        bcm_exponent=check_number("metaplasticity.exponent", v("metaplasticity.exponent"),
-                                  min=0),
-        bcm_scale_min=check_number("metaplasticity.scale_min", v("metaplasticity.scale_min"),
-                                   min=0, max=1, strict_min=True),
-        bcm_scale_max=check_number("metaplasticity.scale_max", v("metaplasticity.scale_max"),
-                                   min=1),
-        fm_exponent=check_number("fast_metaplasticity.exponent",
-                                 v("fast_metaplasticity.exponent"), min=0),
-        fm_tau=check_number("fast_metaplasticity.tau", tree.to("fast_metaplasticity.tau", "s"),
-                            min=0, strict_min=True),
-        fm_scale_min=check_number("fast_metaplasticity.scale_min",
-                                  v("fast_metaplasticity.scale_min"), min=0, max=1,
-                                  strict_min=True),
-        fm_scale_max=check_number("fast_metaplasticity.scale_max",
-                                  v("fast_metaplasticity.scale_max"), min=1),
+        cubic_substeps=check_number(
+            "numerics.cubic_substeps", v("numerics.cubic_substeps"), min=1, integer=True
+        ),
+        reference_dt=check_number(
+            "numerics.reference_dt", tree.to("numerics.reference_dt", "s"), min=0, strict_min=True
+        ),
+        bcm_exponent=check_number("metaplasticity.exponent", v("metaplasticity.exponent"), min=0),
+        bcm_scale_min=check_number(
+            "metaplasticity.scale_min", v("metaplasticity.scale_min"), min=0, max=1, strict_min=True
+        ),
+        bcm_scale_max=check_number(
+            "metaplasticity.scale_max", v("metaplasticity.scale_max"), min=1
+        ),
+        fm_exponent=check_number(
+            "fast_metaplasticity.exponent", v("fast_metaplasticity.exponent"), min=0
+        ),
+        fm_tau=check_number(
+            "fast_metaplasticity.tau",
+            tree.to("fast_metaplasticity.tau", "s"),
+            min=0,
+            strict_min=True,
+        ),
+        fm_scale_min=check_number(
+            "fast_metaplasticity.scale_min",
+            v("fast_metaplasticity.scale_min"),
+            min=0,
+            max=1,
+            strict_min=True,
+        ),
+        fm_scale_max=check_number(
+            "fast_metaplasticity.scale_max", v("fast_metaplasticity.scale_max"), min=1
+        ),
     )
     if p.theta_p < p.theta_d:
-        raise InputError("efficacy.theta_p", "must be >= theta_d (the scheme orders the phases "
-                                             "above theta_p, then between the thresholds)")
+        raise InputError(
+            "efficacy.theta_p",
+            "must be >= theta_d (the scheme orders the phases "
+            "above theta_p, then between the thresholds)",
+        )
     return p
 
 
@@ -261,11 +307,11 @@ def calcium_factors(tree) -> tuple[float, float]:
         Factor on ``c_pre``, factor on ``c_post`` (both 1 at ``ca == ca_fit``).
     """
     ca, fit = tree.to("extracellular.ca", "mM"), tree.to("extracellular.ca_fit", "mM")
-    n, k = tree.value("extracellular.release_hill_n"), tree.to("extracellular.release_k_half",
-                                                               "mM")
+    n, k = tree.value("extracellular.release_hill_n"), tree.to("extracellular.release_k_half", "mM")
 
     def hill(x):
         return x**n / (x**n + k**n)
+
     return ca / fit * hill(ca) / hill(fit), ca / fit
 
 
@@ -304,6 +350,7 @@ def _cubic(r, Dt, p: GBParams):
 
     def f(y):
         return y * (1.0 - y) * (y - p.rho_star) / p.tau
+
     for _ in range(p.cubic_substeps):
         k1 = f(r)
         k2 = f(r + 0.5 * h * k1)
@@ -313,8 +360,7 @@ def _cubic(r, Dt, p: GBParams):
     return r
 
 
-def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None,
-            theta_scale=None):
+def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None, theta_scale=None):
     """Advance (c, rho) over an interval ``Dt`` (s) without events.
 
     Returns ``(c_new, rho_new, t_above_p, t_above_d)``; arrays broadcast.  Noise is applied when
@@ -357,8 +403,9 @@ def advance(c, rho, Dt, p: GBParams, rng: np.random.Generator | None = None,
         r = r + np.sqrt(p.sigma**2 / g * (1 - np.exp(-2 * kp * tp))) * rng.standard_normal(r.shape)
     r = r * np.exp(-kd * (td - tp))
     if p.noise and p.gamma_d > 0:
-        r = r + np.sqrt(p.sigma**2 / (2 * p.gamma_d) * (1 - np.exp(-2 * kd * (td - tp)))) \
-            * rng.standard_normal(r.shape)
+        r = r + np.sqrt(
+            p.sigma**2 / (2 * p.gamma_d) * (1 - np.exp(-2 * kd * (td - tp)))
+        ) * rng.standard_normal(r.shape)
     r = _cubic(r, Dt, p)
     return c * np.exp(-Dt / p.tau_ca), r, tp, td
 
@@ -408,8 +455,9 @@ def bcm_theta_scale(rate, rate_ref, params=None) -> np.ndarray:
     if p.bcm_exponent == 0:
         return np.ones(r.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.clip((r / np.where(r0 > 0, r0, 1.0)) ** p.bcm_exponent, p.bcm_scale_min,
-                    p.bcm_scale_max)
+        s = np.clip(
+            (r / np.where(r0 > 0, r0, 1.0)) ** p.bcm_exponent, p.bcm_scale_min, p.bcm_scale_max
+        )
     return np.where(r0 > 0, s, 1.0)
 
 
@@ -488,7 +536,7 @@ def fast_trace(spike_times, t_eval, inc, params=None) -> np.ndarray:
         x = x * np.exp(-(tk - tl) / p.fm_tau) + inc
         tl = tk
         x_after[k] = x
-    n = np.searchsorted(sp, te, side="left")       # spikes strictly before each read time
+    n = np.searchsorted(sp, te, side="left")  # spikes strictly before each read time
     x_last = np.where(n > 0, x_after[np.maximum(n - 1, 0)] if sp.size else 1.0, 1.0)
     t_last = np.where(n > 0, sp[np.maximum(n - 1, 0)] if sp.size else 0.0, 0.0)
     return x_last * np.exp(-(te - t_last) / p.fm_tau)
@@ -516,7 +564,7 @@ def fast_theta_scale(x, inc, params=None) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     if not fast_sliding(p):
         return np.ones(x.shape)
-    s = np.clip(x ** p.fm_exponent, p.fm_scale_min, p.fm_scale_max)
+    s = np.clip(x**p.fm_exponent, p.fm_scale_min, p.fm_scale_max)
     return np.where(np.asarray(inc, dtype=float) > 0, s, 1.0)
 
 
@@ -547,14 +595,16 @@ def post_theta_scale(target, j, t: float, p: GBParams):
     if sliding_threshold(p):
         s = s * np.asarray(getattr(target, THETA_SCALE)[:], float)[j]
     if fast_sliding(p):
-        x = np.asarray(getattr(target, FAST_TRACE)[:], float) \
-            * np.exp(-(t - np.asarray(getattr(target, FAST_TIME + "_")[:], float)) / p.fm_tau)
+        x = np.asarray(getattr(target, FAST_TRACE)[:], float) * np.exp(
+            -(t - np.asarray(getattr(target, FAST_TIME + "_")[:], float)) / p.fm_tau
+        )
         s = s * fast_theta_scale(x, np.asarray(getattr(target, FAST_INC)[:], float), p)[j]
     return s
 
 
-def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: float = 1.0,
-                      backend: str = "numba"):
+def advance_fractions(
+    rho, frac_p, frac_d, duration_s, params=None, step_s: float = 1.0, backend: str = "numba"
+):
     """Advance rho over ``duration_s`` (s) of a stationary, periodic activity pattern in which
     each synapse's calcium spends a fraction ``frac_p`` (``frac_d``) of the time above theta_p
     (theta_d), e.g. measured in a simulated sample of a protocol.
@@ -612,10 +662,13 @@ def advance_fractions(rho, frac_p, frac_d, duration_s, params=None, step_s: floa
         # the same arithmetic as the loop below with _cubic's exact branch, fused per synapse
         # (numba): ~15x faster than the numpy loop, bit-identical (tests/test_synaptic.py)
         shape = np.broadcast_shapes(rho.shape, ep.shape, ed.shape)
-        flat = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float).ravel()
-                for a in (rho, ep, ed)]
-        return _fractions_exact_kernel(*flat, float(rbar), float(np.exp(-h / (2.0 * p.tau))),
-                                       n).reshape(shape)[()]     # 0-d: a numpy scalar
+        flat = [
+            np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float).ravel()
+            for a in (rho, ep, ed)
+        ]
+        return _fractions_exact_kernel(
+            *flat, float(rbar), float(np.exp(-h / (2.0 * p.tau))), n
+        ).reshape(shape)[()]  # 0-d: a numpy scalar
     r = rho
     for _ in range(n):
         r = (rbar + (r - rbar) * ep) * ed
@@ -656,21 +709,25 @@ class EventResult:
     t_above_p, t_above_d : float or ndarray (S,)
         Time with calcium above theta_p / theta_d (s).
     """
-    t_events: np.ndarray        # (K,) or (S, K): event times (s), calcium arrival times
-    rho_events: np.ndarray      # rho right after each event
+
+    t_events: np.ndarray  # (K,) or (S, K): event times (s), calcium arrival times
+    rho_events: np.ndarray  # rho right after each event
     rho_final: np.ndarray | float
     t_end: np.ndarray | float
     n_pre: np.ndarray | int
     n_post: np.ndarray | int
-    t_above_p: np.ndarray | float   # s, total time c > theta_p
-    t_above_d: np.ndarray | float   # s, total time c > theta_d
+    t_above_p: np.ndarray | float  # s, total time c > theta_p
+    t_above_d: np.ndarray | float  # s, total time c > theta_d
 
 
 def _events(pre_times, post_times, p: GBParams, c_pre_scale=None):
     pre = np.atleast_1d(np.asarray(pre_times, dtype=float))
     post = np.atleast_1d(np.asarray(post_times, dtype=float))
-    inc_pre = np.full(pre.shape, p.c_pre) if c_pre_scale is None \
+    inc_pre = (
+        np.full(pre.shape, p.c_pre)
+        if c_pre_scale is None
         else p.c_pre * np.broadcast_to(np.asarray(c_pre_scale, float), pre.shape)
+    )
     t = np.concatenate([pre + p.D, post])
     inc = np.concatenate([inc_pre, np.full(post.shape, p.c_post)])
     is_pre = np.concatenate([np.ones(pre.shape, bool), np.zeros(post.shape, bool)])
@@ -678,8 +735,9 @@ def _events(pre_times, post_times, p: GBParams, c_pre_scale=None):
     return t[o], inc[o], is_pre[o]
 
 
-def event_driven_batch(ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=None,
-                       theta_scale=None):
+def event_driven_batch(
+    ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=None, theta_scale=None
+):
     """Event-driven rho for S synapses with K events each (``ev_t``, ``ev_inc``: (S, K), each row
     sorted; an increment of 0 is a no-op event).  Returns an :class:`EventResult` with arrays.
 
@@ -720,24 +778,36 @@ def event_driven_batch(ev_t, ev_inc, p: GBParams, rho0=0.5, t_end=None, seed=Non
     ts = None if theta_scale is None else np.asarray(theta_scale, float)
     per_interval = ts is not None and ts.ndim == 2
     if per_interval and ts.shape != (S, K + 1):
-        raise InputError("theta_scale", f"a time-varying scale needs shape {(S, K + 1)}, got "
-                                        f"{ts.shape}")
+        raise InputError(
+            "theta_scale", f"a time-varying scale needs shape {(S, K + 1)}, got {ts.shape}"
+        )
     for k in range(K):
-        c, rho, tp, td = advance(c, rho, ev_t[:, k] - tl, p, rng,
-                                 ts[:, k] if per_interval else theta_scale)
+        c, rho, tp, td = advance(
+            c, rho, ev_t[:, k] - tl, p, rng, ts[:, k] if per_interval else theta_scale
+        )
         tp_sum += tp
         td_sum += td
         c = c + ev_inc[:, k]
         tl = ev_t[:, k]
         rho_ev[:, k] = rho
     t_end = ev_t[:, -1] if t_end is None else np.broadcast_to(np.asarray(t_end, float), (S,))
-    c, rho, tp, td = advance(c, rho, np.maximum(t_end - tl, 0.0), p, rng,
-                             ts[:, K] if per_interval else theta_scale)
+    c, rho, tp, td = advance(
+        c, rho, np.maximum(t_end - tl, 0.0), p, rng, ts[:, K] if per_interval else theta_scale
+    )
     return EventResult(ev_t, rho_ev, rho, t_end, None, None, tp_sum + tp, td_sum + td)
 
 
-def event_driven_rho(pre_times, post_times, params=None, rho0=0.5, t_end=None, seed=None,
-                     c_pre_scale=None, theta_scale=None, rate_ref=None) -> EventResult:
+def event_driven_rho(
+    pre_times,
+    post_times,
+    params=None,
+    rho0=0.5,
+    t_end=None,
+    seed=None,
+    c_pre_scale=None,
+    theta_scale=None,
+    rate_ref=None,
+) -> EventResult:
     """Event-driven rho for one synapse (same update as the Brian2 code).
 
     ``pre_times`` / ``post_times`` in seconds (presynaptic spike times at the synapse; calcium
@@ -782,16 +852,39 @@ def event_driven_rho(pre_times, post_times, params=None, rho0=0.5, t_end=None, s
         fs = fast_theta_scale(fast_trace(post_times, t_read, jump, p), jump, p)
         theta_scale = (fs * (1.0 if theta_scale is None else float(theta_scale)))[None, :]
     r = event_driven_batch(t[None, :], inc[None, :], p, rho0, t_end, seed, theta_scale)
-    return EventResult(r.t_events[0], r.rho_events[0], float(r.rho_final[0]), float(r.t_end[0]),
-                       int(np.sum(is_pre)), int(np.sum(~is_pre)), float(r.t_above_p[0]),
-                       float(r.t_above_d[0]))
+    return EventResult(
+        r.t_events[0],
+        r.rho_events[0],
+        float(r.rho_final[0]),
+        float(r.t_end[0]),
+        int(np.sum(is_pre)),
+        int(np.sum(~is_pre)),
+        float(r.t_above_p[0]),
+        float(r.t_above_d[0]),
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # clock-driven reference (ground truth)
 @njit(cache=True)
-def _ref_kernel(ev_step, ev_inc, n_steps, dt, rec_every, rho0, tau_ca, theta_d, theta_p,
-                gamma_d, gamma_p, tau, rho_star, sigma, noise, seed):
+def _ref_kernel(
+    ev_step,
+    ev_inc,
+    n_steps,
+    dt,
+    rec_every,
+    rho0,
+    tau_ca,
+    theta_d,
+    theta_p,
+    gamma_d,
+    gamma_p,
+    tau,
+    rho_star,
+    sigma,
+    noise,
+    seed,
+):
     if noise:
         np.random.seed(seed)
     n_rec = n_steps // rec_every + 1
@@ -817,8 +910,11 @@ def _ref_kernel(ev_step, ev_inc, n_steps, dt, rec_every, rho0, tau_ca, theta_d, 
         hd = 1.0 if cm > theta_d else 0.0
         tp += hp * dt
         td += hd * dt
-        drho = (-rho * (1 - rho) * (rho_star - rho) + gamma_p * (1 - rho) * hp
-                - gamma_d * rho * hd) / tau * dt
+        drho = (
+            (-rho * (1 - rho) * (rho_star - rho) + gamma_p * (1 - rho) * hp - gamma_d * rho * hd)
+            / tau
+            * dt
+        )
         if noise and hp + hd > 0:
             drho += sq * math.sqrt(hp + hd) * np.random.standard_normal()
         rho += drho
@@ -848,18 +944,28 @@ class Trajectory:
     extra : dict
         Further recorded values.
     """
-    t: np.ndarray          # s, recorded times
-    rho: np.ndarray        # rho at t
-    rho_final: float       # rho at t_end
+
+    t: np.ndarray  # s, recorded times
+    rho: np.ndarray  # rho at t
+    rho_final: float  # rho at t_end
     t_above_p: float = 0.0  # s
     t_above_d: float = 0.0  # s
     dt: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
-def simulate_pair_protocol(pre_times, post_times, params=None, rho0=0.5, dt=None, t_end=None,
-                           record_dt=1e-3, seed=None, c_pre_scale=None,
-                           theta_scale=None) -> Trajectory:
+def simulate_pair_protocol(
+    pre_times,
+    post_times,
+    params=None,
+    rho0=0.5,
+    dt=None,
+    t_end=None,
+    record_dt=1e-3,
+    seed=None,
+    c_pre_scale=None,
+    theta_scale=None,
+) -> Trajectory:
     """Clock-driven integration of the original GB ODEs (forward Euler in rho, exact decay of c,
     Euler-Maruyama noise when ``numerics.noise`` is on), the ground truth for the event scheme.
 
@@ -904,9 +1010,24 @@ def simulate_pair_protocol(pre_times, post_times, params=None, rho0=0.5, dt=None
     if p.noise and seed is None:
         raise InputError("seed", "noise is on: pass an explicit seed")
     theta_p, theta_d = _thresholds(p, theta_scale)
-    rec, rho, tp, td = _ref_kernel(steps, inc, n_steps, dt, rec_every, float(rho0), p.tau_ca,
-                                   float(theta_d), float(theta_p), p.gamma_d, p.gamma_p, p.tau,
-                                   p.rho_star, p.sigma, bool(p.noise), int(seed or 0))
+    rec, rho, tp, td = _ref_kernel(
+        steps,
+        inc,
+        n_steps,
+        dt,
+        rec_every,
+        float(rho0),
+        p.tau_ca,
+        float(theta_d),
+        float(theta_p),
+        p.gamma_d,
+        p.gamma_p,
+        p.tau,
+        p.rho_star,
+        p.sigma,
+        bool(p.noise),
+        int(seed or 0),
+    )
     tr = np.arange(rec.size) * rec_every * dt
     tr[-1] = min(tr[-1], n_steps * dt)
     return Trajectory(tr, rec, float(rho), tp, td, dt)
@@ -967,15 +1088,16 @@ class SynapseModelParts(TransmissionPathway):
     flush_code : str
         Code that brings the state to the end of a run.
     """
+
     model: str
     on_pre: dict
     on_post: dict
     namespace: dict
     transmission_pathway: str = "pre"
     calcium_pathway: str = "ca"
-    delay_D: float = 0.0            # seconds (float), add to the transmission delay for 'ca'
+    delay_D: float = 0.0  # seconds (float), add to the transmission delay for 'ca'
     variables: dict = field(default_factory=dict)
-    flush_code: str = ""            # advance to t without an event (run_regularly if wanted)
+    flush_code: str = ""  # advance to t without an event (run_regularly if wanted)
 
 
 VARIABLES_DOC = {
@@ -989,8 +1111,8 @@ VARIABLES_DOC = {
     "t_above_p": "total time c > theta_p while on (s), analytic, up to t_last",
     "t_above_d": "total time c > theta_d while on (s), analytic, up to t_last (includes > theta_p)",
     "nmda_ca": "sum of the presynaptic (NMDA-receptor) calcium increments while on, each c_pre "
-               "times the Mg2+ unblock at the postsynaptic voltage (normalised calcium; times "
-               "tau_ca it is the time integral of those transients, in s)",
+    "times the Mg2+ unblock at the postsynaptic voltage (normalised calcium; times "
+    "tau_ca it is the time integral of those transients, in s)",
 }
 
 
@@ -1023,11 +1145,14 @@ def fast_cell_code(p: GBParams) -> dict:
     if not fast_sliding(p):
         return {}
     import brian2 as b2
-    return {"model": f"{FAST_TRACE} : 1\n{FAST_TIME} : second",
-            "reset": f"{FAST_TRACE} = {FAST_TRACE}*exp(-(t - {FAST_TIME})/gb_fm_tau) + "
-                     f"{FAST_INC}\n{FAST_TIME} = t",
-            "init": {FAST_TRACE: 1.0, FAST_TIME: 0 * b2.second},
-            "namespace": {"gb_fm_tau": p.fm_tau * b2.second}}
+
+    return {
+        "model": f"{FAST_TRACE} : 1\n{FAST_TIME} : second",
+        "reset": f"{FAST_TRACE} = {FAST_TRACE}*exp(-(t - {FAST_TIME})/gb_fm_tau) + "
+        f"{FAST_INC}\n{FAST_TIME} = t",
+        "init": {FAST_TRACE: 1.0, FAST_TIME: 0 * b2.second},
+        "namespace": {"gb_fm_tau": p.fm_tau * b2.second},
+    }
 
 
 def sliding_threshold(p: GBParams) -> bool:
@@ -1063,21 +1188,28 @@ def _scale_code(p: GBParams) -> tuple[list, str | None]:
 
 def _advance_code(p: GBParams) -> str:
     scale_lines, scale = _scale_code(p)
-    th_p, th_d = (f"(gb_theta_p*{scale})", f"(gb_theta_d*{scale})") if scale \
+    th_p, th_d = (
+        (f"(gb_theta_p*{scale})", f"(gb_theta_d*{scale})")
+        if scale
         else ("gb_theta_p", "gb_theta_d")
+    )
     L = scale_lines + ["gb_Dt = t - t_last"]
     if p.theta_p >= p.theta_d:
         # one log for both crossing times: log(c/theta_p) = log(c/theta_d) - log(theta_p/theta_d)
         # (both thresholds carry the same scale), and c < theta_d implies c < theta_p (GB 2012
         # cortical set: theta_p 1.3 > theta_d 1); ~10 % of the GB event cost, same values up to
         # rounding (benchmarks/results/gb_event_cost.md)
-        L += [f"gb_lc = log(clip(c/{th_d}, 1, inf))",
-              "gb_td = clip(gb_tau_ca*gb_lc, 0*second, gb_Dt)",
-              f"gb_tp = clip(gb_tau_ca*(gb_lc - {float(np.log(p.theta_p / p.theta_d))!r}), "
-              "0*second, gb_Dt)"]
+        L += [
+            f"gb_lc = log(clip(c/{th_d}, 1, inf))",
+            "gb_td = clip(gb_tau_ca*gb_lc, 0*second, gb_Dt)",
+            f"gb_tp = clip(gb_tau_ca*(gb_lc - {float(np.log(p.theta_p / p.theta_d))!r}), "
+            "0*second, gb_Dt)",
+        ]
     else:
-        L += [f"gb_tp = clip(gb_tau_ca*log(clip(c/{th_p}, 1, inf)), 0*second, gb_Dt)",
-              f"gb_td = clip(gb_tau_ca*log(clip(c/{th_d}, 1, inf)), 0*second, gb_Dt)"]
+        L += [
+            f"gb_tp = clip(gb_tau_ca*log(clip(c/{th_p}, 1, inf)), 0*second, gb_Dt)",
+            f"gb_td = clip(gb_tau_ca*log(clip(c/{th_d}, 1, inf)), 0*second, gb_Dt)",
+        ]
     L.append("gb_r = gb_rho_bar + (rho - gb_rho_bar)*exp(-gb_kp*gb_tp)")
     if p.noise:
         L.append("gb_r = gb_r + sqrt(gb_var_p*(1 - exp(-2*gb_kp*gb_tp)))*randn()")
@@ -1085,24 +1217,30 @@ def _advance_code(p: GBParams) -> str:
     if p.noise and p.gamma_d > 0:
         L.append("gb_r = gb_r + sqrt(gb_var_d*(1 - exp(-2*gb_kd*(gb_td - gb_tp))))*randn()")
     if _exact_cubic(p):
-        L += ["gb_x = gb_r - 0.5",
-              "gb_u = gb_x**2",
-              "gb_u = 0.25*gb_u/(gb_u + (0.25 - gb_u)*exp(-gb_Dt/(2*gb_tau)))",
-              "gb_r = 0.5 + sign(gb_x)*sqrt(gb_u)"]
+        L += [
+            "gb_x = gb_r - 0.5",
+            "gb_u = gb_x**2",
+            "gb_u = 0.25*gb_u/(gb_u + (0.25 - gb_u)*exp(-gb_Dt/(2*gb_tau)))",
+            "gb_r = 0.5 + sign(gb_x)*sqrt(gb_u)",
+        ]
     else:
         L.append(f"gb_h = gb_Dt/{p.cubic_substeps}")
         f = "({y})*(1 - ({y}))*(({y}) - gb_rho_star)/gb_tau"
         for _ in range(p.cubic_substeps):
-            L += [f"gb_k1 = {f.format(y='gb_r')}",
-                  f"gb_k2 = {f.format(y='gb_r + 0.5*gb_h*gb_k1')}",
-                  f"gb_k3 = {f.format(y='gb_r + 0.5*gb_h*gb_k2')}",
-                  f"gb_k4 = {f.format(y='gb_r + gb_h*gb_k3')}",
-                  "gb_r = gb_r + gb_h/6*(gb_k1 + 2*gb_k2 + 2*gb_k3 + gb_k4)"]
-    L += ["rho = on*gb_r + (1 - on)*rho",
-          "t_above_p += on*gb_tp",
-          "t_above_d += on*gb_td",
-          "c = c*exp(-gb_Dt/gb_tau_ca)",
-          "t_last = t"]
+            L += [
+                f"gb_k1 = {f.format(y='gb_r')}",
+                f"gb_k2 = {f.format(y='gb_r + 0.5*gb_h*gb_k1')}",
+                f"gb_k3 = {f.format(y='gb_r + 0.5*gb_h*gb_k2')}",
+                f"gb_k4 = {f.format(y='gb_r + gb_h*gb_k3')}",
+                "gb_r = gb_r + gb_h/6*(gb_k1 + 2*gb_k2 + 2*gb_k3 + gb_k4)",
+            ]
+    L += [
+        "rho = on*gb_r + (1 - on)*rho",
+        "t_above_p += on*gb_tp",
+        "t_above_d += on*gb_td",
+        "c = c*exp(-gb_Dt/gb_tau_ca)",
+        "t_last = t",
+    ]
     return "\n".join(L)
 
 
@@ -1136,23 +1274,29 @@ def synapse_model(params=None, counters: bool = True) -> SynapseModelParts:
         w_expr = "on*(gb_w_down + rho*(gb_w_up - gb_w_down))"
     else:
         w_expr = "on*(gb_w_down + (gb_w_up - gb_w_down)*int(rho > gb_rho_star))"
-    model = "\n".join([
-        "c : 1",
-        "rho : 1",
-        "t_last : second",
-        "on : 1",
-    ] + (["n_pre_spikes : 1", "n_post_spikes : 1"] if counters else []) + [
-        "t_above_p : second",
-        "t_above_d : second",
-        "nmda_ca : 1",
-        f"w = {w_expr} : 1",
-    ])
+    model = "\n".join(
+        [
+            "c : 1",
+            "rho : 1",
+            "t_last : second",
+            "on : 1",
+        ]
+        + (["n_pre_spikes : 1", "n_post_spikes : 1"] if counters else [])
+        + [
+            "t_above_p : second",
+            "t_above_d : second",
+            "nmda_ca : 1",
+            f"w = {w_expr} : 1",
+        ]
+    )
     adv = _advance_code(p)
     # the presynaptic (NMDA) calcium increment, added to c and to its running sum nmda_ca
     if p.nmda:
         vn = p.v_name
-        ca_inc = (f"gb_inc = on*gb_c_pre*(1 + gb_mg_ratio*exp(-gb_mg_slope*gb_v_ref))"
-                  f"/(1 + gb_mg_ratio*exp(-gb_mg_slope*{vn}_post))")
+        ca_inc = (
+            f"gb_inc = on*gb_c_pre*(1 + gb_mg_ratio*exp(-gb_mg_slope*gb_v_ref))"
+            f"/(1 + gb_mg_ratio*exp(-gb_mg_slope*{vn}_post))"
+        )
     else:
         ca_inc = "gb_inc = on*gb_c_pre"
     ca_inc += "\nc += gb_inc\nnmda_ca += gb_inc"
@@ -1162,23 +1306,42 @@ def synapse_model(params=None, counters: bool = True) -> SynapseModelParts:
     on_post = {"post": adv + "\nc += on*gb_c_post" + count_post}
     g = p.gamma_p + p.gamma_d
     ns = {
-        "gb_tau_ca": p.tau_ca * b2.second, "gb_theta_p": p.theta_p, "gb_theta_d": p.theta_d,
-        "gb_rho_bar": p.gamma_p / g if g > 0 else 0.0, "gb_kp": g / p.tau / b2.second,
-        "gb_kd": p.gamma_d / p.tau / b2.second, "gb_tau": p.tau * b2.second,
-        "gb_rho_star": p.rho_star, "gb_c_pre": p.c_pre, "gb_c_post": p.c_post,
-        "gb_w_down": p.w_down, "gb_w_up": p.w_up,
+        "gb_tau_ca": p.tau_ca * b2.second,
+        "gb_theta_p": p.theta_p,
+        "gb_theta_d": p.theta_d,
+        "gb_rho_bar": p.gamma_p / g if g > 0 else 0.0,
+        "gb_kp": g / p.tau / b2.second,
+        "gb_kd": p.gamma_d / p.tau / b2.second,
+        "gb_tau": p.tau * b2.second,
+        "gb_rho_star": p.rho_star,
+        "gb_c_pre": p.c_pre,
+        "gb_c_post": p.c_post,
+        "gb_w_down": p.w_down,
+        "gb_w_up": p.w_up,
     }
     if p.noise:
         ns["gb_var_p"] = p.sigma**2 / g if g > 0 else 0.0
         ns["gb_var_d"] = p.sigma**2 / (2 * p.gamma_d) if p.gamma_d > 0 else 0.0
     if p.nmda:
-        ns.update(gb_mg_ratio=p.mg / p.mg_k, gb_mg_slope=p.mg_slope / b2.mV,
-                  gb_v_ref=p.v_ref * b2.mV)
+        ns.update(
+            gb_mg_ratio=p.mg / p.mg_k, gb_mg_slope=p.mg_slope / b2.mV, gb_v_ref=p.v_ref * b2.mV
+        )
     if fast_sliding(p):
-        ns.update(gb_fm_tau=p.fm_tau * b2.second, gb_fm_min=p.fm_scale_min,
-                  gb_fm_max=p.fm_scale_max, gb_fm_exp=p.fm_exponent)
-    return SynapseModelParts(model=model, on_pre=on_pre, on_post=on_post, namespace=ns,
-                             delay_D=p.D, variables=dict(VARIABLES_DOC), flush_code=adv)
+        ns.update(
+            gb_fm_tau=p.fm_tau * b2.second,
+            gb_fm_min=p.fm_scale_min,
+            gb_fm_max=p.fm_scale_max,
+            gb_fm_exp=p.fm_exponent,
+        )
+    return SynapseModelParts(
+        model=model,
+        on_pre=on_pre,
+        on_post=on_post,
+        namespace=ns,
+        delay_D=p.D,
+        variables=dict(VARIABLES_DOC),
+        flush_code=adv,
+    )
 
 
 def set_delays(S, transmission_delay=None, params=None):
@@ -1226,8 +1389,17 @@ def flush_synapses(S, t=None, params=None, seed=None):
     if p.noise and seed is None:
         raise InputError("seed", "noise is on: pass an explicit seed")
     c, rho, above_p, above_d = advance_to(
-        t, np.asarray(S.c[:]), np.asarray(S.rho[:]), tl, on, np.asarray(S.t_above_p_[:]),
-        np.asarray(S.t_above_d_[:]), p, scale, rng)
+        t,
+        np.asarray(S.c[:]),
+        np.asarray(S.rho[:]),
+        tl,
+        on,
+        np.asarray(S.t_above_p_[:]),
+        np.asarray(S.t_above_d_[:]),
+        p,
+        scale,
+        rng,
+    )
     S.rho[:] = rho
     S.t_above_p_[:] = above_p
     S.t_above_d_[:] = above_d
@@ -1235,8 +1407,18 @@ def flush_synapses(S, t=None, params=None, seed=None):
     S.t_last_[:] = t
 
 
-def advance_to(t, c, rho, t_last, on, t_above_p, t_above_d, p: GBParams, theta_scale=None,
-               rng: np.random.Generator | None = None) -> tuple:
+def advance_to(
+    t,
+    c,
+    rho,
+    t_last,
+    on,
+    t_above_p,
+    t_above_d,
+    p: GBParams,
+    theta_scale=None,
+    rng: np.random.Generator | None = None,
+) -> tuple:
     """Bring every synapse's calcium, rho and threshold statistics from its last event
     ``t_last`` to time ``t`` without events (:func:`advance`), as at events: a synapse that is
     off (``on`` 0) keeps its rho and adds no time above the thresholds.  The numerics of
@@ -1346,6 +1528,7 @@ def gb_transition(alpha_d, alpha_p, T, params=None):
 
         def x(r0):
             return -(p.rho_star - rbar + (rbar - r0) * e1) / den
+
         p_up = np.where(G > 0, (1 + erf(x(0.0))) / 2, 0.0)
         p_down = np.where(G > 0, (1 - erf(x(1.0))) / 2, 0.0)
     return rbar, s2, teff, p_up, p_down
@@ -1400,8 +1583,16 @@ def frequency_stdp_curves(delta_ts, freqs, n_pairs=75, params=None):
     """
     p = replace(get_params(params), noise=False)
     dts = np.asarray(delta_ts, float)
-    keys = ("change", "alpha_d", "alpha_p", "rho_bar", "p_up", "p_down", "rho_from_down",
-            "rho_from_up")
+    keys = (
+        "change",
+        "alpha_d",
+        "alpha_p",
+        "rho_bar",
+        "p_up",
+        "p_down",
+        "rho_from_down",
+        "rho_from_up",
+    )
     out = {k: np.empty((len(freqs), dts.size)) for k in keys}
     for i, f in enumerate(freqs):
         T = n_pairs / float(f)
