@@ -170,7 +170,7 @@ def scorecard_figure(card: dict, path) -> None:
     groups = [("predicted", [r for r in card["entries"] if r["status"] == "predicted"]),
               ("fitted", [r for r in card["entries"] if r["status"] == "fitted"])]
     heights = [max(len(rs), 1) for _, rs in groups]
-    fig, axes = plt.subplots(2, 1, figsize=(9, 1.2 + 0.28 * sum(heights)),
+    fig, axes = plt.subplots(2, 1, figsize=(10, 1.4 + 0.28 * sum(heights)),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     lim = 5.0
     for ax, (st, rows) in zip(axes[:, 0], groups):
@@ -201,6 +201,6 @@ def scorecard_figure(card: dict, path) -> None:
     axes[-1, 0].set_xlabel("model - published, in tolerances (sign entries: signed effect / "
                            "smallest effect; shaded: pass)", fontsize=7)
     fig.suptitle(f"{card['model']['name']}: {card['summary']['line']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130, format="png")
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.97))   # room for the title; labels inside
+    fig.savefig(path, dpi=130, format="png", bbox_inches="tight")
     plt.close(fig)
