@@ -250,11 +250,52 @@ class ConditionRun:
         return (ConditionState.from_arrays(arrays, meta["state"]),
                 Recorder.from_arrays(self.populations, self.site_pop, arrays, meta["recorder"]))
 
+    # ----------------------------------------------------------------- shared history
+    def _phase_key(self, k: int) -> str:
+        from .phase_states import phase_key
+        return phase_key(self.ctx, k, self.shared.version, self.seed, self.stress_schedule)
+
+    def _load_phase_state(self):
+        """``(state, recorder)`` after the latest phase before the sessions whose state another
+        condition, trial point or process stored under the same inputs
+        (:mod:`cortexsim.experiment.phase_states`), or None."""
+        from .phase_states import prefix_length
+        store = getattr(self.shared, "phase_states", None)
+        if store is None:
+            return None
+        for k in reversed(range(prefix_length(self.ctx.timeline))):
+            got = store.load(self._phase_key(k))
+            if got is None:
+                continue
+            arrays, meta = got
+            if arrays["prev_on"].shape != (self.layout.n_sites,) \
+                    or meta["state"]["phase"] != k + 1:
+                continue
+            return (ConditionState.from_arrays(arrays, meta["state"]),
+                    Recorder.from_arrays(self.populations, self.site_pop, arrays,
+                                         meta["recorder"]))
+        return None
+
+    def _save_phase_state(self, k: int, state: ConditionState, rec: Recorder) -> None:
+        """Store the state after phase ``k`` if it lies before the sessions."""
+        from .phase_states import prefix_length
+        store = getattr(self.shared, "phase_states", None)
+        if store is None or k >= prefix_length(self.ctx.timeline):
+            return
+        key = self._phase_key(k)
+        if store.has(key):
+            return
+        arrays, scalars = state.to_arrays()
+        rec_arrays, rec_meta = rec.to_arrays()
+        store.save(key, {**arrays, **rec_arrays}, {"state": scalars, "recorder": rec_meta})
+
     # ----------------------------------------------------------------- the timeline
     def run(self) -> Recorder:
         """Run (or resume) the whole timeline; returns the condition's recorder."""
         timeline = self.ctx.timeline
         loaded = self.load()
+        if loaded is None:
+            loaded = self._load_phase_state()
         if loaded is not None:
             state, rec = loaded
         else:
@@ -269,6 +310,7 @@ class ConditionRun:
                 self.readout(ph["readout"], state, rec)
             state.phase, state.session = k + 1, 0
             self.save(state, rec)
+            self._save_phase_state(k, state, rec)
             self.bar.update(1, ph["label"])
         self.bar.close()
         return rec

@@ -154,10 +154,18 @@ class SharedStats:
         self.seed = streams.seed
         self.version = version
         self.builds = builds
+        from .phase_states import PhaseStateStore, active_dir, enabled
+        # a run with checkpoints shares in its checkpoint folder; a sweep point in the folder
+        # the engine set (phase_states.shared_dir): every point, process and Dask worker
+        checkpoint_dir = active_dir(checkpoint_dir)
         self.readouts = ReadoutStore(checkpoint_dir / "readouts" if checkpoint_dir else None)
         #: the sessions' rest references and pass 1, shared alike
         self.references = ReadoutStore(checkpoint_dir / "references" if checkpoint_dir
                                        else None)
+        #: conditions' states after the phases before the sessions, keyed by what they read
+        #: (cortexsim.experiment.phase_states)
+        self.phase_states = PhaseStateStore(checkpoint_dir / "phase_states") \
+            if checkpoint_dir is not None and enabled() else None
 
     # ----------------------------------------------------------------- conditions' setup
     def initial_spines(self, n_sites: int, trees: dict):

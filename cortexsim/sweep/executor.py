@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from ..errors import check_number
 from .store import PointStore, metric_defs
@@ -127,8 +128,12 @@ def run_point(task: dict) -> dict:
         rec.update(host=socket.gethostname(), pid=os.getpid())
         data = None
         try:
-            res = Experiment.from_dict(task["raw"]).run(seed=task["seed"], scale=task["scale"],
-                                                        progress=False)
+            from ..experiment.phase_states import shared_dir
+            # every point of the store shares the history it has in common with the others
+            # (states before the sessions, read-outs, rest references: phase_states)
+            with shared_dir(Path(task["store"]) / ".shared"):
+                res = Experiment.from_dict(task["raw"]).run(seed=task["seed"],
+                                                            scale=task["scale"], progress=False)
             rec["metrics"] = compute_metrics(res, task["metrics"])
             rec["metric_defs"] = metric_defs(task["metrics"], task.get("criteria", []))
             rec["status"] = "ok"
