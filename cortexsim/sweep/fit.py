@@ -308,7 +308,8 @@ def failure_reason(targets: list[Target], per_seed: list[dict]) -> str:
     return "loss is not finite"
 
 
-def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=None) -> dict:
+def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=None,
+                  base_raw: dict | None = None) -> dict:
     """best.toml, trials.csv, importance.png and fit.json (with the validation re-run).
 
     Parameters
@@ -323,6 +324,9 @@ def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=No
         The base experiment spec.
     evaluate : callable, optional
         ``evaluate(points, seeds)`` for the validation re-run.
+    base_raw : dict, optional
+        The base spec (raw), whose criteria name the criterion targets recorded in best.toml's
+        ``[provenance]`` (default: read from ``base_path``).
 
     Returns
     -------
@@ -349,9 +353,11 @@ def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=No
                             for r, n in result["failures"].items())
         raise InputError("fit", f"no trial succeeded ({result['n_failed']} failed, trials in "
                                 f"{out / 'trials.csv'}): {reasons}")
-    from ..experiment import read_spec
+    if base_raw is None:
+        from ..experiment import read_spec
+        base_raw = read_spec(base_path) if Path(base_path).is_file() else {}
     text = best_spec_text({**spec.overrides, **best}, base_path, out,
-                          spec_targets(spec, read_spec(base_path)))
+                          spec_targets(spec, base_raw))
     atomic_write(out / "best.toml", lambda t: t.write_text(text))
     summary = {"out": str(out), "best_params": best, "best_loss": result["best_loss"],
                "n_trials": result["n_trials"], "best_spec": str(out / "best.toml")}
@@ -447,7 +453,9 @@ def spec_targets(spec, base_raw: dict) -> list[dict]:
             obs = dict(var=m.var, condition=m.condition, minus_condition=m.minus_condition,
                        readout=m.readout, populations=[m.population] if m.population else [])
         else:
-            c = crits[t.criterion]
+            c = crits.get(t.criterion)
+            if c is None:          # a base spec that could not be read: no observable to record
+                continue
             obs = dict(var=c["var"], condition=c["condition"],
                        minus_condition=c.get("minus_condition"), readout=c.get("readout"),
                        populations=list(c.get("populations", [])))
@@ -678,7 +686,7 @@ def _fit_command(spec_path, engine: Engine, out=None, scale=None, n_trials=None)
                                 scale, out / "store", engine)
     with claim_out_dir(out):          # one writer at a time (exit 2 naming it)
         result = run_fit(spec, evaluate, out, n_trials=n_trials)
-        return write_outputs(spec, result, out, base_path, evaluate)
+        return write_outputs(spec, result, out, base_path, evaluate, base_raw)
 
 
 run_cli = command(_fit_command)

@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import InputError, check_number
 from .model import Model, fitted_entries, load_model
 from .observe import experiment_value, static_value, trees_for
-from .suite import Suite, load_suite
+from .suite import Suite, load_suite, suite_dir
 
 __all__ = ["run_validation", "judge", "load_suite", "load_model", "Model", "Suite",
            "fitted_entries", "run_cli"]
@@ -256,7 +256,9 @@ def _score(model, suite, entries, scale, seeds, workers, quick, out: Path, progr
     rows.sort(key=lambda r: order[r["id"]])
     apply_requires(rows, {e["id"]: e["requires"] for e in entries})
     card = dict(model=model.as_dict(), scale=scale, seeds=list(seeds), quick=quick,
-                suite=str(suite.folder), entries=rows, summary=summarise(rows),
+                suite="shipped (validation/)" if suite.folder.resolve() ==
+                suite_dir().resolve() else str(suite.folder),
+                entries=rows, summary=summarise(rows),
                 wall_s=round(time.perf_counter() - t0, 1), versions=_versions())
     write_scorecard(card, out)
     return card

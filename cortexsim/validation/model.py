@@ -136,8 +136,8 @@ def load_model(spec=None) -> Model:
         for t in prov.get("targets", []):
             targets.append(dict(t, fit=_display(p)))
     name = exp.spec["experiment"]["name"]
-    return Model(name, exp.path, dict(exp.spec["overrides"]), list(exp.spec["ablations"]),
-                 settings, targets)
+    return Model(name, _display(exp.path), dict(exp.spec["overrides"]),
+                 list(exp.spec["ablations"]), settings, targets)
 
 
 def fit_targets(fit_path) -> list[dict]:
