@@ -17,6 +17,7 @@ Usage::
 The machine is shared: wall times measured while other jobs run are inflated (the load average
 is recorded); memory is not.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,20 @@ def tree_rss(proc: psutil.Process) -> tuple[int, int]:
 def measure(spec: str, scale: str, workers: int) -> dict:
     """One ``cortexsim run``: wall s, peak summed / single RSS (MB), load average."""
     out = tempfile.mkdtemp(prefix="bench_cost_")
-    cmd = [sys.executable, "-m", "cortexsim.cli", "run", spec, "--scale", scale, "--out", out,
-           "--workers", str(workers), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cortexsim.cli",
+        "run",
+        spec,
+        "--scale",
+        scale,
+        "--out",
+        out,
+        "--workers",
+        str(workers),
+        "--quiet",
+    ]
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -67,20 +80,34 @@ def measure(spec: str, scale: str, workers: int) -> dict:
     text = proc.stdout.read()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{text}")
-    return {"spec": spec, "scale": scale, "workers": workers, "wall_s": round(wall, 2),
-            "peak_rss_sum_MB": round(peak_sum / 2**20), "peak_rss_one_MB": round(peak_one / 2**20),
-            "compiled": "compiling" in text, "load_1min_start": round(load0, 2),
-            "load_1min_end": round(os.getloadavg()[0], 2)}
+    return {
+        "spec": spec,
+        "scale": scale,
+        "workers": workers,
+        "wall_s": round(wall, 2),
+        "peak_rss_sum_MB": round(peak_sum / 2**20),
+        "peak_rss_one_MB": round(peak_one / 2**20),
+        "compiled": "compiling" in text,
+        "load_1min_start": round(load0, 2),
+        "load_1min_end": round(os.getloadavg()[0], 2),
+    }
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cases", nargs="+", metavar="SPEC:SCALE")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=2,
-                    help="runs per case (the first may compile; later ones use the cache)")
-    ap.add_argument("--no-estimate", action="store_true",
-                    help="measure only (no cortexsim.cost estimate beside each run)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="runs per case (the first may compile; later ones use the cache)",
+    )
+    ap.add_argument(
+        "--no-estimate",
+        action="store_true",
+        help="measure only (no cortexsim.cost estimate beside each run)",
+    )
     ap.add_argument("--json", default=None, help="append the records to this JSON file")
     a = ap.parse_args(argv)
     records = []
@@ -90,6 +117,7 @@ def main(argv=None) -> int:
             r = measure(spec, scale, a.workers)
             if not a.no_estimate:
                 from cortexsim.cost import estimate_spec
+
                 est = estimate_spec(spec, scale=scale, workers=a.workers)
                 r["estimate_wall_s"] = round(est["wall_s"], 1)
                 r["estimate_compile_s"] = round(est["compile_s"], 1)
@@ -99,8 +127,12 @@ def main(argv=None) -> int:
     if a.json:
         p = Path(a.json)
         old = json.loads(p.read_text()) if p.is_file() else []
-        meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(),
-                "machine": platform.platform(), "python": platform.python_version()}
+        meta = {
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "cpus": os.cpu_count(),
+            "machine": platform.platform(),
+            "python": platform.python_version(),
+        }
         p.write_text(json.dumps(old + [{**meta, **r} for r in records], indent=1) + "\n")
     return 0
 

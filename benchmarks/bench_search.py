@@ -21,6 +21,7 @@ two paths (checked, bit for bit).
     python benchmarks/bench_search.py --scale 100 --points 4          # iteration
     python benchmarks/bench_search.py --scale small --points 4 --update-results
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,7 @@ def _timed(label_of, fn):
     def wrapper(*args, **kwargs):
         label = label_of(*args, **kwargs) if callable(label_of) else label_of
         t0 = time.perf_counter()
-        _STACK.append([label, 0.0])            # [label, time of nested timed calls]
+        _STACK.append([label, 0.0])  # [label, time of nested timed calls]
         try:
             return fn(*args, **kwargs)
         finally:
@@ -68,6 +69,7 @@ def _timed(label_of, fn):
                 _STACK[-1][1] += dt
             else:
                 _flush()
+
     wrapper._bench = True
     return wrapper
 
@@ -84,6 +86,7 @@ def install_timers():
         return
     from cortexsim.circuit import network
     from cortexsim.experiment import Experiment, phases, runner, shared
+
     _patch(Experiment, "run", "run, other")
     _patch(runner._Runner, "_rest_stats", "pass 1 (rest)")
     _patch(phases.ConditionRun, "slow_phase", lambda self, ph, *a, **k: ph["kind"])
@@ -93,11 +96,13 @@ def install_timers():
     _patch(network.Circuit, "__init__", "build")
     try:
         from cortexsim.experiment import phase_states
+
         _patch(phase_states.PhaseStateStore, "load", "phase states")
         _patch(phase_states.PhaseStateStore, "save", "phase states")
     except ImportError:
         pass
     from cortexsim.sweep import executor
+
     original = executor.run_point
     if not getattr(original, "_bench", False):
         executor.run_point = _timed("worker, outside the run", original)
@@ -113,18 +118,19 @@ def search_tasks(scale, n_points: int, store: Path):
     from cortexsim.sweep import build_runs
     from cortexsim.sweep.fit import FitSpec, read_fit
     from cortexsim.sweep.spec import validate
-    spec = validate(FitSpec, read_fit(ROOT / "experiments/mechanism_search/nmda.toml"),
-                    "fit spec")
+
+    spec = validate(FitSpec, read_fit(ROOT / "experiments/mechanism_search/nmda.toml"), "fit spec")
     metrics = [m.model_dump() for m in spec.metrics]
     crit = [t.criterion for t in spec.targets if t.criterion is not None]
     base = read_spec(ROOT / "experiments/aitbs_study_mechanisms.toml")
-    gains = [100.0 * 2 ** k for k in range(n_points)]
+    gains = [100.0 * 2**k for k in range(n_points)]
     points = [{"structural.activity.nmda_gain": g} for g in gains]
     return build_runs(base, points, [1], scale, metrics, store, crit), metrics
 
 
 def run_path(name: str, phase_states: bool, scale, n_points: int, workers: int, work: Path):
     from cortexsim.sweep import run_tasks
+
     store = work / name / "store"
     tdir = work / name / "timings"
     tdir.mkdir(parents=True)
@@ -143,16 +149,31 @@ def run_path(name: str, phase_states: bool, scale, n_points: int, workers: int, 
     bad = [r for r in recs.values() if r["status"] != "ok"]
     if bad:
         raise SystemExit(f"{name}: failed runs: {[r.get('error') for r in bad]}")
-    return {"path": name, "points": len(tasks), "wall_s": round(wall, 1),
-            "per_hour": round(len(tasks) / wall * 3600, 1),
-            "load": f"{load0:.1f} -> {os.getloadavg()[0]:.1f}",
-            "split": {k: round(v, 1) for k, v in sorted(split.items())},
-            "metrics": {t["params"]["structural.activity.nmda_gain"]: recs[t["key"]]["metrics"]
-                        for t in tasks}}
+    return {
+        "path": name,
+        "points": len(tasks),
+        "wall_s": round(wall, 1),
+        "per_hour": round(len(tasks) / wall * 3600, 1),
+        "load": f"{load0:.1f} -> {os.getloadavg()[0]:.1f}",
+        "split": {k: round(v, 1) for k, v in sorted(split.items())},
+        "metrics": {
+            t["params"]["structural.activity.nmda_gain"]: recs[t["key"]]["metrics"] for t in tasks
+        },
+    }
 
 
-ORDER = ["pass 1 (rest)", "baseline", "stress", "stimulation (sessions + refs)", "rest",
-         "read-outs", "build", "phase states", "run, other", "worker, outside the run"]
+ORDER = [
+    "pass 1 (rest)",
+    "baseline",
+    "stress",
+    "stimulation (sessions + refs)",
+    "rest",
+    "read-outs",
+    "build",
+    "phase states",
+    "run, other",
+    "worker, outside the run",
+]
 
 
 def main(argv=None):
@@ -170,18 +191,26 @@ def main(argv=None):
         t0 = time.perf_counter()
         run_path("warmup", False, scale, 1, 1, work)
         warm = time.perf_counter() - t0
-        rows = [run_path(p, p == "new", scale, args.points, args.workers, work)
-                for p in args.paths.split(",")]
+        rows = [
+            run_path(p, p == "new", scale, args.points, args.workers, work)
+            for p in args.paths.split(",")
+        ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     same = None
     if len(rows) == 2:
         same = rows[0]["metrics"] == rows[1]["metrics"]
-    res = {"date": time.strftime("%Y-%m-%d %H:%M"), "scale": scale, "points": args.points,
-           "workers": args.workers, "warmup_s": round(warm, 1), "rows": rows,
-           "identical_metrics": same,
-           "machine": f"{os.cpu_count()} CPUs, {platform.platform()}, "
-                      f"Python {platform.python_version()}"}
+    res = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "scale": scale,
+        "points": args.points,
+        "workers": args.workers,
+        "warmup_s": round(warm, 1),
+        "rows": rows,
+        "identical_metrics": same,
+        "machine": f"{os.cpu_count()} CPUs, {platform.platform()}, "
+        f"Python {platform.python_version()}",
+    }
     out = HERE / "results" / f"search_scale{scale}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
@@ -195,27 +224,37 @@ def main(argv=None):
 
 def table(res: dict) -> str:
     rows = res["rows"]
-    lines = [f"### Search throughput ({res['date']})", "",
-             f"{res['points']} mechanism-search trial points (3 conditions of "
-             f"aitbs_study_mechanisms, nmda_gain varied) at scale {res['scale']}, "
-             f"{res['workers']} local workers, each path into a fresh store after a warm-up "
-             f"({res['warmup_s']} s).  Machine: {res['machine']}.  Metrics identical "
-             f"between the paths: {res['identical_metrics']}.", "",
-             "| path | points | wall s | studies/hour | 1-min load |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [
+        f"### Search throughput ({res['date']})",
+        "",
+        f"{res['points']} mechanism-search trial points (3 conditions of "
+        f"aitbs_study_mechanisms, nmda_gain varied) at scale {res['scale']}, "
+        f"{res['workers']} local workers, each path into a fresh store after a warm-up "
+        f"({res['warmup_s']} s).  Machine: {res['machine']}.  Metrics identical "
+        f"between the paths: {res['identical_metrics']}.",
+        "",
+        "| path | points | wall s | studies/hour | 1-min load |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
-        lines.append(f"| {r['path']} | {r['points']} | {r['wall_s']} | {r['per_hour']} | "
-                     f"{r['load']} |")
-    lines += ["", "Worker time by phase (s, summed over workers; exclusive):", "",
-              "| phase | " + " | ".join(r["path"] for r in rows) + " |",
-              "| --- |" + " --- |" * len(rows)]
+        lines.append(
+            f"| {r['path']} | {r['points']} | {r['wall_s']} | {r['per_hour']} | {r['load']} |"
+        )
+    lines += [
+        "",
+        "Worker time by phase (s, summed over workers; exclusive):",
+        "",
+        "| phase | " + " | ".join(r["path"] for r in rows) + " |",
+        "| --- |" + " --- |" * len(rows),
+    ]
     keys = [k for k in ORDER if any(k in r["split"] for r in rows)] + sorted(
-        {k for r in rows for k in r["split"]} - set(ORDER))
+        {k for r in rows for k in r["split"]} - set(ORDER)
+    )
     for k in keys:
-        lines.append(f"| {k} | " + " | ".join(str(r["split"].get(k, 0.0)) for r in rows)
-                     + " |")
-    lines.append("| total | " + " | ".join(str(round(sum(r["split"].values()), 1))
-                                           for r in rows) + " |")
+        lines.append(f"| {k} | " + " | ".join(str(r["split"].get(k, 0.0)) for r in rows) + " |")
+    lines.append(
+        "| total | " + " | ".join(str(round(sum(r["split"].values()), 1)) for r in rows) + " |"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -224,8 +263,12 @@ def _update_results_page(md: str) -> None:
     text = page.read_text()
     section = "## Search throughput (issue 21)\n\n`python benchmarks/bench_search.py`\n\n" + md
     if "## Search throughput (issue 21)" in text:
-        text = re.sub(r"## Search throughput \(issue 21\)\n.*?(?=\n## |\Z)",
-                      lambda _: section.rstrip() + "\n", text, flags=re.S)
+        text = re.sub(
+            r"## Search throughput \(issue 21\)\n.*?(?=\n## |\Z)",
+            lambda _: section.rstrip() + "\n",
+            text,
+            flags=re.S,
+        )
     else:
         text = text.rstrip() + "\n\n" + section
     page.write_text(text)

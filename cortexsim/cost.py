@@ -16,6 +16,7 @@ Spec kinds are recognised by their top-level table (``[experiment]``, ``[sweep]`
 ``[sensitivity]``; a spec that only ``extends`` another has its kind); another kind (e.g. a
 validation suite) plugs in with :func:`register_kind`.
 """
+
 from __future__ import annotations
 
 import math
@@ -106,8 +107,13 @@ def _makespan(loads: list[float], workers: int) -> float:
 
 
 # --------------------------------------------------------------------------- one experiment
-def estimate(cfg: dict, workers: int = 1, cores: int | None = None, plans: dict | None = None,
-             runs: list | None = None) -> dict:
+def estimate(
+    cfg: dict,
+    workers: int = 1,
+    cores: int | None = None,
+    plans: dict | None = None,
+    runs: list | None = None,
+) -> dict:
     """Wall time and peak memory of ``cortexsim run`` for a resolved config.
 
     Parameters
@@ -133,6 +139,7 @@ def estimate(cfg: dict, workers: int = 1, cores: int | None = None, plans: dict 
     from .circuit.layout import resolve_scale
     from .params import load_model
     from .plan import condition_plans, network_runs, synapse_count
+
     c = costs()
     cores = cores or _cores()
     n = resolve_scale(cfg["settings"]["scale"], load_model("circuit"))
@@ -157,23 +164,35 @@ def estimate(cfg: dict, workers: int = 1, cores: int | None = None, plans: dict 
         work[name] += len(builds[name]) * per_build
         work[name] += syn["sites"] * days * 24.0 / st["slow_dt_h"] / s["site_updates_per_s"]
         unsimulated = max(0.0, plan.session_len_s - plan.simulated_s)
-        work[name] += plan.session_starts_s.size * syn["sites"] * unsimulated \
-            * s["mean_field_s_per_site_s"]
+        work[name] += (
+            plan.session_starts_s.size * syn["sites"] * unsimulated * s["mean_field_s_per_site_s"]
+        )
     p = c["process"]
     parallel = workers > 1 and len(plans) > 1
     procs = min(workers, len(plans)) if parallel else 1
-    slow = max(1.0, procs / cores)        # more processes than cores share them
-    wall = p["start_s"] * (2 if parallel else 1) + p["save_s"] \
+    slow = max(1.0, procs / cores)  # more processes than cores share them
+    wall = (
+        p["start_s"] * (2 if parallel else 1)
+        + p["save_s"]
         + slow * _makespan(list(work.values()), procs)
+    )
     n_builds = len({b for r in runs for b in [r["build"]]})
     m = c["memory"]
     proc_mb = m["base_MB"] + m["bytes_per_synapse"] * syn["total"] / MB
     peak = (m["main_MB"] + procs * proc_mb) if parallel else proc_mb
-    return {"neurons": n, "synapses": round(syn["total"]), "sites": round(syn["sites"]),
-            "runs": len(runs), "bio_s": sum(r["bio_s"] for r in runs), "builds": n_builds,
-            "condition_s": work, "wall_s": wall,
-            "compile_s": n_builds * _loglog(c["compile"], "seconds", n),
-            "processes": procs, "peak_memory_MB": peak}
+    return {
+        "neurons": n,
+        "synapses": round(syn["total"]),
+        "sites": round(syn["sites"]),
+        "runs": len(runs),
+        "bio_s": sum(r["bio_s"] for r in runs),
+        "builds": n_builds,
+        "condition_s": work,
+        "wall_s": wall,
+        "compile_s": n_builds * _loglog(c["compile"], "seconds", n),
+        "processes": procs,
+        "peak_memory_MB": peak,
+    }
 
 
 def check_memory(est: dict, force: bool = False, what: str = "this run") -> None:
@@ -196,11 +215,14 @@ def check_memory(est: dict, force: bool = False, what: str = "this run") -> None
     avail = available_memory_bytes() / MB
     if force or est["peak_memory_MB"] <= avail:
         return
-    raise InputError("--scale", f"{what} needs an estimated {_gb(est['peak_memory_MB'])} of "
-                     f"memory at peak ({est['processes']} process(es) of "
-                     f"{est['neurons']:,} neurons, {est['synapses']:,} synapses) but this "
-                     f"machine has {_gb(avail)} available; use a smaller --scale or fewer "
-                     "--workers, or --force to run anyway")
+    raise InputError(
+        "--scale",
+        f"{what} needs an estimated {_gb(est['peak_memory_MB'])} of "
+        f"memory at peak ({est['processes']} process(es) of "
+        f"{est['neurons']:,} neurons, {est['synapses']:,} synapses) but this "
+        f"machine has {_gb(avail)} available; use a smaller --scale or fewer "
+        "--workers, or --force to run anyway",
+    )
 
 
 def _gb(mb: float) -> str:
@@ -236,6 +258,7 @@ def describe(cfg: dict, plans: dict | None = None, runs: list | None = None) -> 
         per session), ``network_runs`` (by pass and kind).
     """
     from .plan import condition_plans, network_runs
+
     plans = plans if plans is not None else condition_plans(cfg)
     runs = runs if runs is not None else network_runs(cfg, plans)
     first = next(iter(plans.values()))
@@ -244,32 +267,44 @@ def describe(cfg: dict, plans: dict | None = None, runs: list | None = None) -> 
         p = pl.protocol
         conds[name] = {
             "stress": bool(pl.cond["stress"]),
-            "protocol": None if p is None else p.name, "sham": bool(p is not None and p.sham),
+            "protocol": None if p is None else p.name,
+            "sham": bool(p is not None and p.sham),
             "sessions": int(pl.session_starts_s.size),
             "pulses_per_session": 0 if p is None else p.n_pulses,
             "pulses": 0 if p is None else p.n_pulses * int(pl.session_starts_s.size),
             "session_interval_min": None if p is None else p.session_interval_min,
             "session_s": round(pl.session_len_s, 3),
             "simulated_s_per_session": round(pl.simulated_s, 3),
-            "modality": pl.modality, "intensity_pct_rmt": pl.intensity_pct_rmt,
+            "modality": pl.modality,
+            "intensity_pct_rmt": pl.intensity_pct_rmt,
             "silence": list(pl.cond["silence"]),
             "light_populations": list(pl.cond.get("light_populations") or []),
-            "overrides": dict(pl.cond["overrides"]), "ablations": list(pl.cond["ablations"])}
+            "overrides": dict(pl.cond["overrides"]),
+            "ablations": list(pl.cond["ablations"]),
+        }
     by_pass: dict[str, int] = {}
     for r in runs:
         key = f"pass{r['pass']}.{r['what']}"
         by_pass[key] = by_pass.get(key, 0) + 1
     st = cfg["settings"]
-    return {"experiment": cfg["experiment"]["name"], "scale": st["scale"],
-            "settings_scale": st["settings_scale"], "session_sample_s": st["session_sample_s"],
-            "phases": [{k: ph[k] for k in ("label", "kind", "start_d", "days", "readout")}
-                       for ph in first.phases],
-            "readouts": [ph["readout"] for ph in first.phases if ph["readout"]],
-            "conditions": conds, "network_runs": by_pass}
+    return {
+        "experiment": cfg["experiment"]["name"],
+        "scale": st["scale"],
+        "settings_scale": st["settings_scale"],
+        "session_sample_s": st["session_sample_s"],
+        "phases": [
+            {k: ph[k] for k in ("label", "kind", "start_d", "days", "readout")}
+            for ph in first.phases
+        ],
+        "readouts": [ph["readout"] for ph in first.phases if ph["readout"]],
+        "conditions": conds,
+        "network_runs": by_pass,
+    }
 
 
-def check_experiment(path, scale=None, workers: int = 1, settings: dict | None = None,
-                     seed=None) -> dict:
+def check_experiment(
+    path, scale=None, workers: int = 1, settings: dict | None = None, seed=None
+) -> dict:
     """Validate an experiment spec with the options of ``cortexsim run`` and describe and
     estimate the run.
 
@@ -298,15 +333,16 @@ def check_experiment(path, scale=None, workers: int = 1, settings: dict | None =
         Whatever ``cortexsim run`` would reject before running.
     """
     from .experiment import load_experiment
+
     exp = load_experiment(path)
     cfg = exp.resolved_config(seed, scale, settings, workers)
     from .plan import condition_plans, network_runs
+
     plans = condition_plans(cfg)
     runs = network_runs(cfg, plans)
     est = estimate(cfg, workers, plans=plans, runs=runs)
     est["available_memory_MB"] = available_memory_bytes() / MB
-    return {"kind": "experiment", "spec": exp.path, **describe(cfg, plans, runs),
-            "estimate": est}
+    return {"kind": "experiment", "spec": exp.path, **describe(cfg, plans, runs), "estimate": est}
 
 
 def estimate_spec(path, scale=None, workers: int = 1) -> dict:
@@ -337,6 +373,7 @@ def _tasks_estimate(tasks: list[dict], workers: int, repeats: int = 1) -> dict:
     import json
 
     from .experiment import Experiment
+
     cache: dict[str, dict] = {}
     loads, peak, runs = [], 0.0, 0
     for t in tasks:
@@ -351,11 +388,18 @@ def _tasks_estimate(tasks: list[dict], workers: int, repeats: int = 1) -> dict:
         ref = e
     procs = min(workers, len(loads))
     wall = max(1.0, procs / _cores()) * _makespan(loads, procs)
-    return {"neurons": ref["neurons"], "synapses": ref["synapses"], "sites": ref["sites"],
-            "experiment_runs": len(loads), "runs": runs, "wall_s": wall,
-            "compile_s": max(e["compile_s"] for e in cache.values()),
-            "processes": procs, "peak_memory_MB": costs()["memory"]["main_MB"] + procs * peak,
-            "available_memory_MB": available_memory_bytes() / MB}
+    return {
+        "neurons": ref["neurons"],
+        "synapses": ref["synapses"],
+        "sites": ref["sites"],
+        "experiment_runs": len(loads),
+        "runs": runs,
+        "wall_s": wall,
+        "compile_s": max(e["compile_s"] for e in cache.values()),
+        "processes": procs,
+        "peak_memory_MB": costs()["memory"]["main_MB"] + procs * peak,
+        "available_memory_MB": available_memory_bytes() / MB,
+    }
 
 
 def _cost_signature(raw: dict) -> dict:
@@ -365,8 +409,10 @@ def _cost_signature(raw: dict) -> dict:
     sig = {k: v for k, v in raw.items() if k != "overrides"}
     conds = raw.get("conditions")
     if isinstance(conds, dict):
-        sig["conditions"] = {c: ({k: v for k, v in x.items() if k != "overrides"}
-                                 if isinstance(x, dict) else x) for c, x in conds.items()}
+        sig["conditions"] = {
+            c: ({k: v for k, v in x.items() if k != "overrides"} if isinstance(x, dict) else x)
+            for c, x in conds.items()
+        }
     return sig
 
 
@@ -394,13 +440,20 @@ def check_sweep(path, scale=None, workers: int = 1) -> dict:
         Whatever ``cortexsim sweep`` would reject before running.
     """
     from .sweep import load_sweep
+
     sw = load_sweep(path)
     scale = _scale(scale)
     tasks = sw.tasks(scale, Path("out") / sw.name / "store")
-    return {"kind": "sweep", "spec": str(path), "name": sw.name, "design": sw.spec.sweep.design,
-            "points": len(sw.points), "seeds": list(sw.spec.sweep.seeds),
-            "metrics": [m.name for m in sw.spec.metrics],
-            "estimate": _tasks_estimate(tasks, workers)}
+    return {
+        "kind": "sweep",
+        "spec": str(path),
+        "name": sw.name,
+        "design": sw.spec.sweep.design,
+        "points": len(sw.points),
+        "seeds": list(sw.spec.sweep.seeds),
+        "metrics": [m.name for m in sw.spec.metrics],
+        "estimate": _tasks_estimate(tasks, workers),
+    }
 
 
 def check_fit(path, scale=None, workers: int = 1) -> dict:
@@ -428,22 +481,38 @@ def check_fit(path, scale=None, workers: int = 1) -> dict:
     """
     from .sweep import build_runs
     from .sweep.fit import prepare
+
     scale = _scale(scale)
     spec, _, base_raw, crit, out = prepare(path, scale)
     corner = {p.path: p.low for p in spec.parameters}
-    tasks = build_runs(base_raw, [corner], spec.fit.seeds, scale,
-                       [m.model_dump() for m in spec.metrics], out / "store", crit)
+    tasks = build_runs(
+        base_raw,
+        [corner],
+        spec.fit.seeds,
+        scale,
+        [m.model_dump() for m in spec.metrics],
+        out / "store",
+        crit,
+    )
     f = spec.fit
-    est = _tasks_estimate(tasks, min(workers, f.batch * len(f.seeds)),
-                          repeats=f.n_trials)
-    extra = _tasks_estimate(tasks[:1], 1, repeats=len(f.validation_seeds)) \
-        if f.validation_seeds else None
+    est = _tasks_estimate(tasks, min(workers, f.batch * len(f.seeds)), repeats=f.n_trials)
+    extra = (
+        _tasks_estimate(tasks[:1], 1, repeats=len(f.validation_seeds))
+        if f.validation_seeds
+        else None
+    )
     if extra:
         est["wall_s"] += extra["wall_s"]
-    return {"kind": "fit", "spec": str(path), "name": f.name,
-            "parameters": [p.path for p in spec.parameters], "n_trials": f.n_trials,
-            "seeds": list(f.seeds), "validation_seeds": list(f.validation_seeds),
-            "estimate": est}
+    return {
+        "kind": "fit",
+        "spec": str(path),
+        "name": f.name,
+        "parameters": [p.path for p in spec.parameters],
+        "n_trials": f.n_trials,
+        "seeds": list(f.seeds),
+        "validation_seeds": list(f.validation_seeds),
+        "estimate": est,
+    }
 
 
 def check_sensitivity(path, scale=None, workers: int = 1) -> dict:
@@ -470,13 +539,20 @@ def check_sensitivity(path, scale=None, workers: int = 1) -> dict:
         Whatever ``cortexsim sensitivity`` would reject before running.
     """
     from .sweep.sensitivity import prepare
+
     spec, points, tasks, _ = prepare(path, _scale(scale))
-    return {"kind": "sensitivity", "spec": str(path), "name": spec.sensitivity.name,
-            "points": len(points), "estimate": _tasks_estimate(tasks, workers)}
+    return {
+        "kind": "sensitivity",
+        "spec": str(path),
+        "name": spec.sensitivity.name,
+        "points": len(points),
+        "estimate": _tasks_estimate(tasks, workers),
+    }
 
 
 def _scale(scale):
     from .experiment.spec import check_scale
+
     return None if scale is None else check_scale(scale)
 
 
@@ -506,12 +582,17 @@ def check_suite(path, scale=None, workers: int = 1) -> dict:
         A bad entry anywhere in the suite folder.
     """
     from .validation import check_suite_file
+
     return check_suite_file(path, scale=scale, workers=workers)
 
 
-KINDS: dict[str, Callable[..., dict]] = {"experiment": check_experiment, "sweep": check_sweep,
-                                         "fit": check_fit, "sensitivity": check_sensitivity,
-                                         "suite": check_suite}
+KINDS: dict[str, Callable[..., dict]] = {
+    "experiment": check_experiment,
+    "sweep": check_sweep,
+    "fit": check_fit,
+    "sensitivity": check_sensitivity,
+    "suite": check_suite,
+}
 
 
 def register_kind(table: str, checker: Callable[..., dict]) -> None:
@@ -549,6 +630,7 @@ def spec_kind(path) -> tuple[str, Path]:
         Missing or malformed file, or no known top-level table.
     """
     from .params import experiments_dir, read_toml
+
     p = Path(path)
     if not p.is_file() and not p.suffix:
         p = experiments_dir() / f"{path}.toml"
@@ -562,8 +644,11 @@ def spec_kind(path) -> tuple[str, Path]:
             return "experiment", p
         ext = raw.get("extends")
         if not isinstance(ext, str) or q.resolve() in seen:
-            raise InputError(str(p), "not a spec that cortexsim knows: no top-level table of",
-                             [f"[{k}]" for k in KINDS])
+            raise InputError(
+                str(p),
+                "not a spec that cortexsim knows: no top-level table of",
+                [f"[{k}]" for k in KINDS],
+            )
         seen.add(q.resolve())
         q = q.parent / ext
 
@@ -595,15 +680,15 @@ def check(path, scale=None, workers: int = 1, settings: dict | None = None) -> d
     """
     from .errors import check_number
     from .experiment.spec import check_scale
+
     check_number("--workers", workers, min=1, max=256, integer=True)
     if scale is not None:
-        check_scale(scale, "--scale")      # the option named, whatever the spec's kind
+        check_scale(scale, "--scale")  # the option named, whatever the spec's kind
     kind, p = spec_kind(path)
     if kind == "experiment":
         return check_experiment(p, scale=scale, workers=workers, settings=settings)
     if settings:
-        raise InputError("--session-sample", f"only for experiment specs (this is a {kind} "
-                         "spec)")
+        raise InputError("--session-sample", f"only for experiment specs (this is a {kind} spec)")
     return KINDS[kind](p, scale=scale, workers=workers)
 
 
@@ -620,57 +705,76 @@ def format_report(rep: dict) -> str:
     """
     out = [f"{rep['kind']} spec {rep['spec']}: valid"]
     if rep["kind"] == "experiment":
-        out.append(f"scale {rep['scale']} (settings of scale {rep['settings_scale']!r}; "
-                   f"session_sample_s = {rep['session_sample_s']})")
+        out.append(
+            f"scale {rep['scale']} (settings of scale {rep['settings_scale']!r}; "
+            f"session_sample_s = {rep['session_sample_s']})"
+        )
         out.append("phases:")
         for ph in rep["phases"]:
             ro = f", read-out {ph['readout']!r}" if ph["readout"] else ""
-            out.append(f"  {ph['label']:<16} {ph['kind']:<11} day {ph['start_d']:g} - "
-                       f"{ph['start_d'] + ph['days']:g}{ro}")
+            out.append(
+                f"  {ph['label']:<16} {ph['kind']:<11} day {ph['start_d']:g} - "
+                f"{ph['start_d'] + ph['days']:g}{ro}"
+            )
         out.append("conditions:")
         for name, c in rep["conditions"].items():
             what = ["stress" if c["stress"] else "no stress"]
             if c["protocol"] is None:
                 what.append("no stimulation")
             else:
-                dose = ("light to " + ", ".join(c["light_populations"])) \
-                    if c["modality"] == "light" else f"{c['intensity_pct_rmt']:g} % RMT"
-                what.append(f"{c['protocol']}{' (sham)' if c['sham'] else ''}: "
-                            f"{c['sessions']} session(s) x {c['pulses_per_session']} pulses "
-                            f"({c['pulses']} in all, {dose}), {c['session_s']:g} s each, "
-                            f"{c['simulated_s_per_session']:g} s simulated pulse by pulse")
+                dose = (
+                    ("light to " + ", ".join(c["light_populations"]))
+                    if c["modality"] == "light"
+                    else f"{c['intensity_pct_rmt']:g} % RMT"
+                )
+                what.append(
+                    f"{c['protocol']}{' (sham)' if c['sham'] else ''}: "
+                    f"{c['sessions']} session(s) x {c['pulses_per_session']} pulses "
+                    f"({c['pulses']} in all, {dose}), {c['session_s']:g} s each, "
+                    f"{c['simulated_s_per_session']:g} s simulated pulse by pulse"
+                )
             if c["silence"]:
                 what.append("silenced: " + ", ".join(c["silence"]))
             if c["overrides"] or c["ablations"]:
-                what.append(f"{len(c['overrides'])} override(s), ablations "
-                            f"{c['ablations'] or 'none'}")
+                what.append(
+                    f"{len(c['overrides'])} override(s), ablations {c['ablations'] or 'none'}"
+                )
             out.append(f"  {name}: " + "; ".join(what))
         out.append("read-outs: " + ", ".join(rep["readouts"]))
         runs = rep["network_runs"]
-        out.append(f"network runs: {sum(runs.values())} ("
-                   + ", ".join(f"{k} {v}" for k, v in runs.items()) + ")")
+        out.append(
+            f"network runs: {sum(runs.values())} ("
+            + ", ".join(f"{k} {v}" for k, v in runs.items())
+            + ")"
+        )
     else:
         for k, v in rep.items():
             if k not in ("kind", "spec", "estimate"):
                 out.append(f"{k}: {v}")
     e = rep.get("estimate")
     if e:
-        runs = (f"{e['experiment_runs']} experiment run(s), " if "experiment_runs" in e else "") \
-            + f"{e['runs']} network runs"
-        out.append(f"estimate on this machine ({_cores()} cores, {e['processes']} process(es) "
-                   f"at once; {e['neurons']:,} neurons, {e['synapses']:,} synapses): {runs}; "
-                   f"wall ~{_duration(e['wall_s'])} with a warm build cache "
-                   f"(+ ~{_duration(e['compile_s'])} of compiles if it is empty); "
-                   f"peak memory ~{_gb(e['peak_memory_MB'])} "
-                   f"(available {_gb(e['available_memory_MB'])})")
+        runs = (
+            f"{e['experiment_runs']} experiment run(s), " if "experiment_runs" in e else ""
+        ) + f"{e['runs']} network runs"
+        out.append(
+            f"estimate on this machine ({_cores()} cores, {e['processes']} process(es) "
+            f"at once; {e['neurons']:,} neurons, {e['synapses']:,} synapses): {runs}; "
+            f"wall ~{_duration(e['wall_s'])} with a warm build cache "
+            f"(+ ~{_duration(e['compile_s'])} of compiles if it is empty); "
+            f"peak memory ~{_gb(e['peak_memory_MB'])} "
+            f"(available {_gb(e['available_memory_MB'])})"
+        )
         if e["peak_memory_MB"] > e["available_memory_MB"]:
-            out.append("warning: the estimated peak memory exceeds the available memory: "
-                       "`run` refuses this without --force")
+            out.append(
+                "warning: the estimated peak memory exceeds the available memory: "
+                "`run` refuses this without --force"
+            )
     return "\n".join(out)
 
 
-def guard_run(spec, scale=None, workers: int = 1, settings: dict | None = None, seed=None,
-              force: bool = False) -> dict:
+def guard_run(
+    spec, scale=None, workers: int = 1, settings: dict | None = None, seed=None, force: bool = False
+) -> dict:
     """What ``cortexsim run`` checks before it starts: the run's :func:`estimate`, refused
     (:func:`check_memory`) if its peak memory exceeds the memory available now.
 

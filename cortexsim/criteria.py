@@ -23,6 +23,7 @@ criterion that establishes the effect in ``requires``: when that one fails there
 keep or abolish, and the result is ``status = "not applicable"`` (``passed = null``), not a
 pass that only says there was no effect.
 """
+
 from __future__ import annotations
 
 import operator
@@ -32,8 +33,20 @@ import numpy as np
 from .errors import InputError, check_choice
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-KEYS = ("name", "expected", "var", "condition", "readout", "populations", "minus_condition",
-        "op", "value", "all", "abs", "requires")
+KEYS = (
+    "name",
+    "expected",
+    "var",
+    "condition",
+    "readout",
+    "populations",
+    "minus_condition",
+    "op",
+    "value",
+    "all",
+    "abs",
+    "requires",
+)
 
 
 def check(crit: list, conditions, readouts, variables) -> None:
@@ -138,13 +151,20 @@ def evaluate(ds, crit: list) -> list[dict]:
         mag = abs if c.get("abs") else float
         ok = [bool(np.isfinite(v) and OPS[c["op"]](mag(v), c["value"])) for v in obs.values()]
         passed = all(ok) if c.get("all", True) else any(ok)
-        row = {"name": c["name"],
-               "expected": c.get("expected", f'{c["var"]} {c["op"]} {c["value"]}'),
-               "observed": obs, "status": "pass" if passed else "fail", "passed": passed}
+        row = {
+            "name": c["name"],
+            "expected": c.get("expected", f"{c['var']} {c['op']} {c['value']}"),
+            "observed": obs,
+            "status": "pass" if passed else "fail",
+            "passed": passed,
+        }
         req = c.get("requires")
         if req is not None and by_name[req]["status"] != "pass":
-            row.update(status="not applicable", passed=None,
-                       reason=f"requires {req!r}, which did not pass: no effect to judge")
+            row.update(
+                status="not applicable",
+                passed=None,
+                reason=f"requires {req!r}, which did not pass: no effect to judge",
+            )
         by_name[c["name"]] = row
         out.append(row)
     return out

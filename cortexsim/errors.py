@@ -7,6 +7,7 @@ error of the environment (:class:`StorageError`, exit status :data:`EXIT_IO`), a
 SIGINT ends a command with "interrupted" and status 130 whatever SIGINT handler the process
 inherited (:func:`interrupts_raise`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -260,6 +261,7 @@ def interrupts_raise() -> Iterator[None]:
 def _repair_brian2_interrupt_handler() -> None:
     """Brian2 imported earlier kept a non-callable previous SIGINT handler: make it Python's."""
     import sys
+
     brian2 = sys.modules.get("brian2")
     handler = getattr(brian2, "_int_handler", None)
     if handler is not None and not callable(getattr(handler, "previous_handler", None)):
@@ -281,5 +283,6 @@ def quiet_interrupt_in_worker() -> None:
 def _exit_quietly(signum, frame):
     import atexit
     import os
+
     atexit._run_exitfuncs()
     os._exit(128 + signum)

@@ -32,6 +32,7 @@ session here, each condition in its own processing module):
 
 Spikes are not part of results.nc, so none are exported.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -87,6 +88,7 @@ def model_values_with_sources(models: dict) -> dict:
         the files lack).
     """
     from .params import is_param, load_model
+
     trees: dict = {}
     out = {}
     for cname, by_model in models.items():
@@ -102,8 +104,11 @@ def model_values_with_sources(models: dict) -> dict:
                 if trees[model] is not None and trees[model].has(path):
                     node = trees[model]._node(path)
                 meta = node if is_param(node) else {}
-                rows[f"{model}.{path}"] = {"value": v, "unit": meta.get("unit"),
-                                           "source": meta.get("source")}
+                rows[f"{model}.{path}"] = {
+                    "value": v,
+                    "unit": meta.get("unit"),
+                    "source": meta.get("source"),
+                }
         out[cname] = rows
     return out
 
@@ -132,34 +137,56 @@ def _series(ds, cname: str, var: str, plan) -> list[tuple]:
         if not keep.any():
             continue
         labels = ", ".join(map(str, da[axis].values[keep]))
-        out.append((var if pop is None else f"{var}_{pop}", t[keep], x[keep],
-                    (f"population {pop}; " if pop else "") + f"{axis}: {labels}"))
+        out.append(
+            (
+                var if pop is None else f"{var}_{pop}",
+                t[keep],
+                x[keep],
+                (f"population {pop}; " if pop else "") + f"{axis}: {labels}",
+            )
+        )
     return out
 
 
 def _conditions_table(ds, plans: dict):
     """One row per condition: its spec and its variables without a time axis."""
     from hdmf.common import DynamicTable
-    static = [v for v in ds.data_vars
-              if set(ds[v].dims) <= {"condition", "population"} and "condition" in ds[v].dims]
-    table = DynamicTable(name="conditions", description="the conditions of the run: spec and "
-                         "per-condition results without a time axis (population columns in "
-                         "the order of the population coordinate: "
-                         + ", ".join(map(str, ds.population.values)) + ")")
-    spec_cols = {"stress": "chronic stress on", "protocol": "stimulation protocol ('none')",
-                 "modality": "tms or light", "silence": "populations silenced during sessions "
-                 "(comma-separated)"}
+
+    static = [
+        v
+        for v in ds.data_vars
+        if set(ds[v].dims) <= {"condition", "population"} and "condition" in ds[v].dims
+    ]
+    table = DynamicTable(
+        name="conditions",
+        description="the conditions of the run: spec and "
+        "per-condition results without a time axis (population columns in "
+        "the order of the population coordinate: "
+        + ", ".join(map(str, ds.population.values))
+        + ")",
+    )
+    spec_cols = {
+        "stress": "chronic stress on",
+        "protocol": "stimulation protocol ('none')",
+        "modality": "tms or light",
+        "silence": "populations silenced during sessions (comma-separated)",
+    }
     for col, desc in spec_cols.items():
         table.add_column(col, desc)
     for v in static:
         attrs = ds[v].attrs
         desc = f"{attrs.get('long_name', v)} [{attrs.get('units', '-')}]" + (
-            " (one value per population)" if "population" in ds[v].dims else "")
+            " (one value per population)" if "population" in ds[v].dims else ""
+        )
         table.add_column(v, desc)
     for cname, plan in plans.items():
         c = plan.cond
-        row = {"stress": bool(c["stress"]), "protocol": str(c["protocol"]),
-               "modality": plan.modality, "silence": ",".join(c["silence"]) or "none"}
+        row = {
+            "stress": bool(c["stress"]),
+            "protocol": str(c["protocol"]),
+            "modality": plan.modality,
+            "silence": ",".join(c["silence"]) or "none",
+        }
         for v in static:
             x = ds[v].sel(condition=cname).values
             row[v] = x.item() if x.ndim == 0 else x.astype(float)
@@ -171,22 +198,36 @@ def _sessions_table(pynwb, plans: dict):
     table = pynwb.epoch.TimeIntervals(
         name="stimulation_sessions",
         description="stimulation sessions of every condition (stop: last pulse + "
-                    "settings.session_tail_s)")
-    cols = {"condition": "condition", "session": "session number (1-based)",
-            "protocol": "protocol name", "sham": "sham protocol (no field or light)",
-            "n_pulses": "pulses in the session", "modality": "tms or light",
-            "simulated_s": "seconds of the session simulated pulse by pulse (the rest carried "
-                           "by the Graupner-Brunel mean field)"}
+        "settings.session_tail_s)",
+    )
+    cols = {
+        "condition": "condition",
+        "session": "session number (1-based)",
+        "protocol": "protocol name",
+        "sham": "sham protocol (no field or light)",
+        "n_pulses": "pulses in the session",
+        "modality": "tms or light",
+        "simulated_s": "seconds of the session simulated pulse by pulse (the rest carried "
+        "by the Graupner-Brunel mean field)",
+    }
     for col, desc in cols.items():
         table.add_column(col, desc)
-    rows = sorted((t, cname, k) for cname, pl in plans.items()
-                  for k, t in enumerate(pl.session_starts_s))
+    rows = sorted(
+        (t, cname, k) for cname, pl in plans.items() for k, t in enumerate(pl.session_starts_s)
+    )
     for t, cname, k in rows:
         pl = plans[cname]
-        table.add_row(start_time=float(t), stop_time=float(t + pl.session_len_s),
-                      condition=cname, session=k + 1, protocol=pl.protocol.name,
-                      sham=bool(pl.protocol.sham), n_pulses=int(pl.protocol.n_pulses),
-                      modality=pl.modality, simulated_s=float(pl.simulated_s))
+        table.add_row(
+            start_time=float(t),
+            stop_time=float(t + pl.session_len_s),
+            condition=cname,
+            session=k + 1,
+            protocol=pl.protocol.name,
+            sham=bool(pl.protocol.sham),
+            n_pulses=int(pl.protocol.n_pulses),
+            modality=pl.modality,
+            simulated_s=float(pl.simulated_s),
+        )
     return table if rows else None
 
 
@@ -218,6 +259,7 @@ def to_nwb(results, path, session_start_time: _dt.datetime | None = None) -> Pat
     """
     pynwb = _pynwb()
     from pynwb.file import Subject
+
     ds = results.data
     cfg = json.loads(ds.attrs["config"])
     models = json.loads(ds.attrs.get("models", "{}"))
@@ -225,65 +267,106 @@ def to_nwb(results, path, session_start_time: _dt.datetime | None = None) -> Pat
     name, seed = str(ds.attrs.get("experiment", cfg["experiment"]["name"])), int(ds.attrs["seed"])
     version = str(ds.attrs.get("cortexsim_version", "unknown"))
     start = session_start_time or _dt.datetime.now(_dt.UTC)
-    ident = hashlib.sha256((ds.attrs["config"] + ds.attrs.get("models", "") + version)
-                           .encode()).hexdigest()
+    ident = hashlib.sha256(
+        (ds.attrs["config"] + ds.attrs.get("models", "") + version).encode()
+    ).hexdigest()
     nwb = pynwb.NWBFile(
         session_description=f"cortexsim simulation of experiment {name!r}, seed {seed}: "
-                            f"{len(plans)} conditions, one processing module each",
+        f"{len(plans)} conditions, one processing module each",
         identifier=f"cortexsim-{name}-seed{seed}-{ident[:16]}",
         session_start_time=start,
         experiment_description=cfg["experiment"].get("description") or name,
         session_id=f"{name}-seed{seed}",
         source_script=f"cortexsim {version} (Results.to_nwb)",
         source_script_file_name="cortexsim/nwb.py",
-        keywords=["simulation", "transcranial magnetic stimulation", "dendritic spines",
-                  "prefrontal cortex"],
+        keywords=[
+            "simulation",
+            "transcranial magnetic stimulation",
+            "dendritic spines",
+            "prefrontal cortex",
+        ],
         notes="Simulated with cortexsim; time 0 is the start of the simulated timeline. The "
-              "resolved spec, every model value with its source, and the code version are in "
-              "scratch (config, models, provenance).")
+        "resolved spec, every model value with its source, and the code version are in "
+        "scratch (config, models, provenance).",
+    )
     for cname, plan in plans.items():
         mod = nwb.create_processing_module(
             name=f"condition_{cname}",
             description=f"condition {cname!r}: "
-                        + json.dumps(plan.cond, sort_keys=True, default=str))
+            + json.dumps(plan.cond, sort_keys=True, default=str),
+        )
         for var in ds.data_vars:
             attrs = ds[var].attrs
             for ts_name, t, data, comments in _series(ds, cname, var, plan):
-                mod.add(pynwb.TimeSeries(name=ts_name, data=data, timestamps=t,
-                                         unit=str(attrs.get("units", "n.a.")),
-                                         description=str(attrs.get("long_name", var)),
-                                         comments=comments))
+                mod.add(
+                    pynwb.TimeSeries(
+                        name=ts_name,
+                        data=data,
+                        timestamps=t,
+                        unit=str(attrs.get("units", "n.a.")),
+                        description=str(attrs.get("long_name", var)),
+                        comments=comments,
+                    )
+                )
         times, session, amp = plan.pulses()
         if times.size:
-            nwb.add_stimulus(pynwb.TimeSeries(
-                name=f"pulses_{cname}", data=amp, timestamps=times, unit="n.a.",
-                description=f"pulses of condition {cname!r} ({plan.protocol.name}, "
-                            f"{plan.modality}): relative amplitude, 0 for sham",
-                comments=f"intensity {plan.intensity_pct_rmt} % RMT" if plan.modality == "tms"
-                else "light pulses (irradiance: opto.light.irradiance)"))
+            nwb.add_stimulus(
+                pynwb.TimeSeries(
+                    name=f"pulses_{cname}",
+                    data=amp,
+                    timestamps=times,
+                    unit="n.a.",
+                    description=f"pulses of condition {cname!r} ({plan.protocol.name}, "
+                    f"{plan.modality}): relative amplitude, 0 for sham",
+                    comments=f"intensity {plan.intensity_pct_rmt} % RMT"
+                    if plan.modality == "tms"
+                    else "light pulses (irradiance: opto.light.irradiance)",
+                )
+            )
     nwb.subject = Subject(
-        subject_id=f"simulated-circuit-seed{seed}", species="Mus musculus", sex="U",
-        age=SUBJECT_AGE, description="not an animal: a simulated adult mouse prefrontal "
+        subject_id=f"simulated-circuit-seed{seed}",
+        species="Mus musculus",
+        sex="U",
+        age=SUBJECT_AGE,
+        description="not an animal: a simulated adult mouse prefrontal "
         "circuit (cortexsim; network drawn from the seed; cell and synapse parameters from "
-        "adult mouse cortex, see scratch/models)")
-    exp_mod = nwb.create_processing_module(name="experiment",
-                                           description="the conditions of the run")
+        "adult mouse cortex, see scratch/models)",
+    )
+    exp_mod = nwb.create_processing_module(
+        name="experiment", description="the conditions of the run"
+    )
     exp_mod.add(_conditions_table(ds, plans))
     sessions = _sessions_table(pynwb, plans)
     if sessions is not None:
         nwb.add_time_intervals(sessions)
-    nwb.add_scratch(json.dumps(cfg, sort_keys=True), name="config",
-                    description="the resolved experiment spec (JSON)")
-    nwb.add_scratch(json.dumps(model_values_with_sources(models), sort_keys=True, default=str),
-                    name="models", description="condition -> '<model>.<path>' -> value used, "
-                    "unit and source (from the model files installed at export) (JSON)")
-    nwb.add_scratch(json.dumps({"cortexsim_version": version, "seed": seed, "experiment": name,
-                                "variables": list(map(str, ds.data_vars))}),
-                    name="provenance", description="code version, seed and experiment (JSON)")
+    nwb.add_scratch(
+        json.dumps(cfg, sort_keys=True),
+        name="config",
+        description="the resolved experiment spec (JSON)",
+    )
+    nwb.add_scratch(
+        json.dumps(model_values_with_sources(models), sort_keys=True, default=str),
+        name="models",
+        description="condition -> '<model>.<path>' -> value used, "
+        "unit and source (from the model files installed at export) (JSON)",
+    )
+    nwb.add_scratch(
+        json.dumps(
+            {
+                "cortexsim_version": version,
+                "seed": seed,
+                "experiment": name,
+                "variables": list(map(str, ds.data_vars)),
+            }
+        ),
+        name="provenance",
+        description="code version, seed and experiment (JSON)",
+    )
     path = Path(path)
     if path.is_dir():
-        raise InputError("--out", f"{path} is a folder: give the NWB file to write "
-                         "(e.g. results.nwb)")
+        raise InputError(
+            "--out", f"{path} is a folder: give the NWB file to write (e.g. results.nwb)"
+        )
     _write_atomically(pynwb, nwb, path)
     return path
 
@@ -297,19 +380,20 @@ def _write_atomically(pynwb, nwb, path: Path) -> None:
     import warnings
 
     from .errors import StorageError
+
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
-        os.unlink(tmp)                      # HDF5 creates the file itself
-        with warnings.catch_warnings():     # the temporary name does not end in .nwb
+        os.unlink(tmp)  # HDF5 creates the file itself
+        with warnings.catch_warnings():  # the temporary name does not end in .nwb
             warnings.filterwarnings("ignore", message=".*does not end in '.nwb'")
             with pynwb.NWBHDF5IO(tmp, "w") as io:
                 io.write(nwb)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)       # as an ordinary new file, not mkstemp's 0600
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
         os.replace(tmp, path)
     except OSError as exc:
         raise StorageError(exc.errno, exc.strerror or str(exc).splitlines()[0], path) from exc
@@ -343,28 +427,42 @@ def export_cli(out, nwb_path=None) -> dict:
     """
     from .errors import StorageError
     from .results import Results
+
     _pynwb()
     p = Path(out)
     nc = p / "results.nc" if p.is_dir() or not p.suffix else p
     if not nc.is_file():
-        raise InputError("OUT", f"no results file {nc} (give a run's output folder, which "
-                         "holds results.nc)")
+        raise InputError(
+            "OUT", f"no results file {nc} (give a run's output folder, which holds results.nc)"
+        )
     target = Path(nwb_path) if nwb_path is not None else nc.parent / "results.nwb"
     if target.exists() and target.resolve() == nc.resolve():
-        raise InputError("--out", f"{target} is the results file being exported: give "
-                         "another file (default OUT/results.nwb)")
+        raise InputError(
+            "--out",
+            f"{target} is the results file being exported: give "
+            "another file (default OUT/results.nwb)",
+        )
     try:
         res = Results.load(nc)
     except OSError as exc:
-        if exc.errno is not None:           # permission denied, I/O error...: exit 74
+        if exc.errno is not None:  # permission denied, I/O error...: exit 74
             raise StorageError.from_oserror(exc, nc, "reading") from exc
-        raise InputError("OUT", f"{nc} is not a readable netCDF file (truncated or another "
-                         "format): give a run's output folder, which holds results.nc") from None
-    except Exception:   # noqa: BLE001  (scipy/h5py/xarray raise many kinds on a bad file)
-        raise InputError("OUT", f"{nc} is not a readable netCDF file (truncated or another "
-                         "format): give a run's output folder, which holds results.nc") from None
+        raise InputError(
+            "OUT",
+            f"{nc} is not a readable netCDF file (truncated or another "
+            "format): give a run's output folder, which holds results.nc",
+        ) from None
+    except Exception:  # noqa: BLE001  (scipy/h5py/xarray raise many kinds on a bad file)
+        raise InputError(
+            "OUT",
+            f"{nc} is not a readable netCDF file (truncated or another "
+            "format): give a run's output folder, which holds results.nc",
+        ) from None
     missing = [k for k in ("config", "seed") if k not in res.data.attrs]
     if missing:
-        raise InputError("OUT", f"{nc} is not a cortexsim results file (results.nc of "
-                         f"`cortexsim run`): it lacks the attribute(s) {', '.join(missing)}")
+        raise InputError(
+            "OUT",
+            f"{nc} is not a cortexsim results file (results.nc of "
+            f"`cortexsim run`): it lacks the attribute(s) {', '.join(missing)}",
+        )
     return {"nwb": str(res.to_nwb(target))}

@@ -96,7 +96,7 @@ def atomic_write(path, write: Callable[[Path], object]) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
-            os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600: the usual file mode
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: the usual file mode
             write(Path(tmp))
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())

@@ -15,6 +15,7 @@ shipped file of the same name declares the unit the code computes in, and every 
 user's file (``CORTEXSIM_MODELS``) is converted to it, so ``values()`` is always in the shipped
 units.  A wrong dimension, an unknown unit or a missing unit is an error naming file and key.
 """
+
 from __future__ import annotations
 
 import copy
@@ -139,6 +140,7 @@ def convert(path: str, q, unit: str, to: str | None = None) -> float:
         Naming ``path``: the dimensions differ, or a unit is unknown.
     """
     import pint
+
     ureg = _ureg()
     if to is not None and unit == to:
         return q
@@ -147,12 +149,20 @@ def convert(path: str, q, unit: str, to: str | None = None) -> float:
         out = quantity.to_base_units() if to is None else quantity.to(_pint_name(to))
         return float(out.magnitude)
     except pint.DimensionalityError:
-        raise InputError(path, f"unit {unit!r} has the wrong dimension", f"units of {to!r}") \
-            from None
-    except (pint.PintError, tokenize.TokenError, AttributeError, TypeError, ValueError,
-            AssertionError):  # an unknown unit, or a string pint cannot parse
-        raise InputError(path, f"cannot convert {unit!r}" + (f" to {to!r}" if to else ""),
-                         [to] if to else None) from None
+        raise InputError(
+            path, f"unit {unit!r} has the wrong dimension", f"units of {to!r}"
+        ) from None
+    except (
+        pint.PintError,
+        tokenize.TokenError,
+        AttributeError,
+        TypeError,
+        ValueError,
+        AssertionError,
+    ):  # an unknown unit, or a string pint cannot parse
+        raise InputError(
+            path, f"cannot convert {unit!r}" + (f" to {to!r}" if to else ""), [to] if to else None
+        ) from None
 
 
 def number_in(path: str, node, unit: str):
@@ -190,6 +200,7 @@ def _pint_name(unit: str) -> str:
 @functools.cache
 def _ureg():
     import pint
+
     ureg = pint.UnitRegistry()
     for count in ("neuron", "pulse", "burst", "session", "terminal", "afferent"):
         ureg.define(f"{count} = [{count}_count] = {count}s")
@@ -244,8 +255,9 @@ def check_override(path: str, node: dict, value):
         kinds = {_kind(x) for x in old}
         bad = [x for x in value if _kind(x) not in kinds] if kinds else []
         if bad:
-            raise InputError(path, f"list elements must be {' or '.join(sorted(kinds))}, "
-                             f"got {bad[0]!r}")
+            raise InputError(
+                path, f"list elements must be {' or '.join(sorted(kinds))}, got {bad[0]!r}"
+            )
         return list(value)
     if _kind(old) == "a number":
         if not math.isfinite(value):
@@ -320,7 +332,7 @@ def read_toml(path, field: str = "file") -> dict:
         raise InputError(field, f"malformed TOML in {path}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise InputError(field, f"malformed TOML in {path}: not UTF-8 ({exc.reason})") from None
-    return copy.deepcopy(parsed)          # callers may change what they get
+    return copy.deepcopy(parsed)  # callers may change what they get
 
 
 @functools.lru_cache(maxsize=256)
@@ -375,14 +387,20 @@ def _check_tree(node, path: str, fname: str):
         if "value" in node:
             missing = PARAM_KEYS - set(node)
             if missing:
-                raise InputError(f"{fname}:{path}", f"parameter lacks {sorted(missing)}",
-                                 "inline table {value, unit, source}")
+                raise InputError(
+                    f"{fname}:{path}",
+                    f"parameter lacks {sorted(missing)}",
+                    "inline table {value, unit, source}",
+                )
             return
         for k, v in node.items():
             _check_tree(v, f"{path}.{k}" if path else k, fname)
     elif isinstance(node, float):
-        raise InputError(f"{fname}:{path}", "a bare float is not allowed in a model file",
-                         "inline table {value, unit, source}")
+        raise InputError(
+            f"{fname}:{path}",
+            "a bare float is not allowed in a model file",
+            "inline table {value, unit, source}",
+        )
 
 
 @functools.lru_cache(maxsize=16)
@@ -426,16 +444,18 @@ def _in_reference_unit(field: str, node, ref: dict):
     """A model file's ``node`` in the unit of the shipped parameter ``ref``."""
     want = ref["unit"]
     if not is_param(node):
-        raise InputError(field, f"a parameter needs a unit, got the bare value {node!r}",
-                         f"an inline table {{value, unit = {want!r}, source}}")
+        raise InputError(
+            field,
+            f"a parameter needs a unit, got the bare value {node!r}",
+            f"an inline table {{value, unit = {want!r}, source}}",
+        )
     unit = node["unit"]
     if unit == want:
         return node
     integer = isinstance(ref["value"], int) and not isinstance(ref["value"], bool)
     out = dict(node, unit=want, value=_converted(field, node["value"], unit, want, integer))
     if isinstance(node.get("range"), list):
-        out["range"] = [_converted(f"{field}.range", x, unit, want, False)
-                        for x in node["range"]]
+        out["range"] = [_converted(f"{field}.range", x, unit, want, False) for x in node["range"]]
     return out
 
 
@@ -521,8 +541,11 @@ class ParamTree(dict):
         for part in path.split("."):
             if not isinstance(node, dict) or part not in node or is_param(node):
                 allowed = sorted(node) if isinstance(node, dict) and not is_param(node) else None
-                raise InputError(f"{self.name + ':' if self.name else ''}{path}",
-                                 f"no such parameter (at {part!r})", allowed)
+                raise InputError(
+                    f"{self.name + ':' if self.name else ''}{path}",
+                    f"no such parameter (at {part!r})",
+                    allowed,
+                )
             node = node[part]
         return node
 
@@ -654,14 +677,18 @@ class ParamTree(dict):
         parent_path, _, leaf = path.rpartition(".")
         parent = self._node(parent_path) if parent_path else self
         if not isinstance(parent, dict) or leaf not in parent or is_param(parent):
-            raise InputError(path, "no such parameter to override",
-                             sorted(parent) if isinstance(parent, dict) else None)
+            raise InputError(
+                path,
+                "no such parameter to override",
+                sorted(parent) if isinstance(parent, dict) else None,
+            )
         node = parent[leaf]
         if is_param(node):
             node["value"] = check_override(path, node, value)
         elif isinstance(node, dict):
-            raise InputError(path, "is a table, not a parameter: give a dotted path to one of",
-                             sorted(node))
+            raise InputError(
+                path, "is a table, not a parameter: give a dotted path to one of", sorted(node)
+            )
         else:
             parent[leaf] = check_override(path, {"value": node}, value)
 
@@ -672,6 +699,7 @@ class ParamTree(dict):
             if isinstance(node, dict):
                 return {k: strip(v) for k, v in node.items()}
             return node
+
         return strip(dict(self))
 
     def sub(self, path: str) -> ParamTree:

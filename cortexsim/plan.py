@@ -8,6 +8,7 @@ references; pass 3: the read-outs), merged where the runner shares them between 
 :func:`synapse_count` gives the expected number of synapses of a scale from the circuit model.
 Used by ``cortexsim check`` (:mod:`cortexsim.cost`) and the NWB export (:mod:`cortexsim.nwb`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ def condition_plans(cfg: dict) -> dict[str, ConditionPlan]:
     """
     from .experiment.phases import _simulated_session_s, phase_days
     from .protocols import get_protocol
+
     st = cfg["settings"]
     out = {}
     for cname, cond in cfg["conditions"].items():
@@ -121,15 +123,23 @@ def condition_plans(cfg: dict) -> dict[str, ConditionPlan]:
         t = 0.0
         for ph in cfg["timeline"]:
             days = phase_days(ph, proto)
-            plan.phases.append({"label": ph["label"], "kind": ph["kind"], "start_d": t,
-                                "days": days, "readout": ph["readout"]})
+            plan.phases.append(
+                {
+                    "label": ph["label"],
+                    "kind": ph["kind"],
+                    "start_d": t,
+                    "days": days,
+                    "readout": ph["readout"],
+                }
+            )
             if ph["kind"] == "stimulation" and proto is not None:
                 plan.session_starts_s = t * SECONDS_PER_DAY + proto.session_starts_s()
             t += days
         if proto is not None:
             plan.session_len_s = proto.duration_s + st["session_tail_s"]
-            plan.simulated_s = _simulated_session_s(proto, plan.session_len_s,
-                                                    st["session_sample_s"])
+            plan.simulated_s = _simulated_session_s(
+                proto, plan.session_len_s, st["session_sample_s"]
+            )
         out[cname] = plan
     return out
 
@@ -138,14 +148,21 @@ def _history(cfg: dict, plan: ConditionPlan, network: str, upto: int) -> tuple:
     """What a condition's spine state after timeline phase ``upto`` depends on: its network
     and model values, and what each phase so far did to it."""
     steps = []
-    for ph in cfg["timeline"][:upto + 1]:
+    for ph in cfg["timeline"][: upto + 1]:
         if ph["kind"] == "stress":
             steps.append(("stress", bool(plan.cond["stress"])))
         elif ph["kind"] == "stimulation":
             c = plan.cond
-            steps.append(("stimulation", str(c["protocol"]), plan.intensity_pct_rmt,
-                          tuple(c["silence"]), plan.modality,
-                          tuple(c.get("light_populations") or ())))
+            steps.append(
+                (
+                    "stimulation",
+                    str(c["protocol"]),
+                    plan.intensity_pct_rmt,
+                    tuple(c["silence"]),
+                    plan.modality,
+                    tuple(c.get("light_populations") or ()),
+                )
+            )
         else:
             steps.append((ph["kind"], ph["days"]))
     return (network, tuple(steps))
@@ -173,6 +190,7 @@ def network_runs(cfg: dict, plans: dict | None = None) -> list[dict]:
         network it runs on: network configuration and phase length).
     """
     from .experiment.store import digest
+
     plans = plans if plans is not None else condition_plans(cfg)
     st = cfg["settings"]
     short = st["baseline_fast_s"]
@@ -183,35 +201,69 @@ def network_runs(cfg: dict, plans: dict | None = None) -> list[dict]:
         r["conditions"].append(kw.pop("condition"))
 
     labels = {k: ph["readout"] for k, ph in enumerate(cfg["timeline"]) if ph["readout"]}
-    stim_k = next((k for k, ph in enumerate(cfg["timeline"]) if ph["kind"] == "stimulation"),
-                  None)
+    stim_k = next((k for k, ph in enumerate(cfg["timeline"]) if ph["kind"] == "stimulation"), None)
     for cname, plan in plans.items():
         c = plan.cond
         # the network configuration: model values follow from the overrides and ablations
-        net = digest({**cfg["overrides"], **c["overrides"]},
-                     sorted(list(cfg["ablations"]) + c["ablations"]))
-        add(("rest", net), condition=cname, **{"pass": 1}, what="rest", bio_s=short,
-            stim_fraction=0.0, build=(net, short))
+        net = digest(
+            {**cfg["overrides"], **c["overrides"]}, sorted(list(cfg["ablations"]) + c["ablations"])
+        )
+        add(
+            ("rest", net),
+            condition=cname,
+            **{"pass": 1},
+            what="rest",
+            bio_s=short,
+            stim_fraction=0.0,
+            build=(net, short),
+        )
         if plan.protocol is not None:
             before = [k for k in labels if stim_k is not None and k < stim_k]
             if st["session_reference"] == "before_sessions" and before:
-                add(("reference", _history(cfg, plan, net, before[-1])), condition=cname,
-                    **{"pass": 2}, what="session_reference", bio_s=short, stim_fraction=0.0,
-                    build=(net, short))
+                add(
+                    ("reference", _history(cfg, plan, net, before[-1])),
+                    condition=cname,
+                    **{"pass": 2},
+                    what="session_reference",
+                    bio_s=short,
+                    stim_fraction=0.0,
+                    build=(net, short),
+                )
             build = (net, plan.simulated_s, plan.modality)
             for s in range(plan.session_starts_s.size):
-                add(("session", cname, s), condition=cname, **{"pass": 2}, what="session",
-                    bio_s=plan.simulated_s, stim_fraction=plan.stim_fraction(), build=build)
+                add(
+                    ("session", cname, s),
+                    condition=cname,
+                    **{"pass": 2},
+                    what="session",
+                    bio_s=plan.simulated_s,
+                    stim_fraction=plan.stim_fraction(),
+                    build=build,
+                )
                 rest = not plan.stimulates and not c["silence"]
                 if st["session_reference"] == "each_session" and not rest:
-                    add(("session_ref", cname, s), condition=cname, **{"pass": 2},
-                        what="session_reference", bio_s=plan.simulated_s, stim_fraction=0.0,
-                        build=build)
+                    add(
+                        ("session_ref", cname, s),
+                        condition=cname,
+                        **{"pass": 2},
+                        what="session_reference",
+                        bio_s=plan.simulated_s,
+                        stim_fraction=0.0,
+                        build=build,
+                    )
         for k, label in labels.items():
             h = _history(cfg, plan, net, k)
             for what in ("readout", "evoked"):
-                add((what, h), condition=cname, **{"pass": 3}, what=what, bio_s=short,
-                    stim_fraction=0.0, build=(net, short), readout=label)
+                add(
+                    (what, h),
+                    condition=cname,
+                    **{"pass": 3},
+                    what=what,
+                    bio_s=short,
+                    stim_fraction=0.0,
+                    build=(net, short),
+                    readout=label,
+                )
     return list(runs.values())
 
 
@@ -236,6 +288,7 @@ def synapse_count(n_neurons: int, tree=None) -> dict:
     from .circuit.connectivity import projections
     from .circuit.layout import Layout
     from .params import load_model
+
     tree = tree if tree is not None else load_model("circuit")
     layout = Layout.build(int(n_neurons), tree)
     f = tree.value("scale.reference") / layout.N

@@ -13,6 +13,7 @@ needs a user's circuit file); they remain for code that needs a fixed list at im
 Code that builds or reads a circuit asks the functions, with the circuit's own tree (default:
 the active model folder's ``circuit.toml``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -89,10 +90,14 @@ def population_table(tree: ParamTree | None = None) -> dict[str, Population]:
         fraction that is not positive.
     """
     tree = _tree(tree)
-    if not tree.has("populations") or not isinstance(tree.value("populations"), dict) \
-            or not tree.value("populations"):
-        raise InputError("circuit.populations", "no populations declared",
-                         "tables [populations.<name>]")
+    if (
+        not tree.has("populations")
+        or not isinstance(tree.value("populations"), dict)
+        or not tree.value("populations")
+    ):
+        raise InputError(
+            "circuit.populations", "no populations declared", "tables [populations.<name>]"
+        )
     out = {}
     for name, node in tree.values()["populations"].items():
         where = f"circuit.populations.{name}"
@@ -114,9 +119,16 @@ def population_table(tree: ParamTree | None = None) -> dict[str, Population]:
                 raise InputError(f"{where}.{k}", f"must be a number >= 0, got {v!r}")
         if node["fraction"] <= 0:
             raise InputError(f"{where}.fraction", f"must be > 0, got {node['fraction']!r}")
-        out[name] = Population(name, node["cell"], node["coupling"], node["layer"], node["type"],
-                               node["spine_sites"], float(node["fraction"]),
-                               float(node["g_background"]))
+        out[name] = Population(
+            name,
+            node["cell"],
+            node["coupling"],
+            node["layer"],
+            node["type"],
+            node["spine_sites"],
+            float(node["fraction"]),
+            float(node["g_background"]),
+        )
     return out
 
 

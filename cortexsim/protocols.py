@@ -29,6 +29,7 @@ is not run at a guessed % RMT: :func:`session_intensity` asks for the intensity.
 conversion is applied: AMT lies below RMT by an amount that differs between people, and no
 published population ratio was verified for this project.
 """
+
 from __future__ import annotations
 
 import copy
@@ -52,9 +53,15 @@ _REL_TOL = 1e-9  # tolerance for "whole number of periods" and "burst fits its p
 # Units of a field given as {value, unit}: physical fields are converted to the field's own unit
 # (params.convert, pint: "ms", "h", "kHz" ...); counts and thresholds accept these names of
 # their own unit only.
-_PHYSICAL_UNITS = {"intra_burst_freq_hz": "Hz", "burst_freq_hz": "Hz", "rtms_freq_hz": "Hz",
-                   "train_duration_s": "s", "inter_train_interval_s": "s",
-                   "session_interval_min": "min", "days": "d"}
+_PHYSICAL_UNITS = {
+    "intra_burst_freq_hz": "Hz",
+    "burst_freq_hz": "Hz",
+    "rtms_freq_hz": "Hz",
+    "train_duration_s": "s",
+    "inter_train_interval_s": "s",
+    "session_interval_min": "min",
+    "days": "d",
+}
 _UNIT_NAMES = {
     "pulses_per_burst": ("pulses", "pulses/burst", "1"),
     "n_pulses": ("pulses", "1"),
@@ -241,8 +248,11 @@ def _unwrap(key: str, raw):
     if isinstance(raw, dict):
         extra = set(raw) - {"value", "unit", "source"}
         if "value" not in raw or extra:
-            raise InputError(_fld(key), f"malformed table {raw!r}",
-                             "a plain value or an inline table {value, unit, source}")
+            raise InputError(
+                _fld(key),
+                f"malformed table {raw!r}",
+                "a plain value or an inline table {value, unit, source}",
+            )
         value = raw["value"]
         unit = raw.get("unit")
         if key not in _PHYSICAL_UNITS and key not in _UNIT_NAMES:
@@ -251,8 +261,7 @@ def _unwrap(key: str, raw):
             return value
         if key not in _PHYSICAL_UNITS:
             raise InputError(_fld(key), f"unknown unit {unit!r}", list(_UNIT_NAMES[key]))
-        return convert(_fld(key), value, unit, _PHYSICAL_UNITS[key]) if _is_number(value) \
-            else value
+        return convert(_fld(key), value, unit, _PHYSICAL_UNITS[key]) if _is_number(value) else value
     return raw
 
 
@@ -295,8 +304,9 @@ def _library(library=None) -> dict:
     if library is None:
         return _builtin_tables(str(models_dir() / "protocols.toml"))
     if not isinstance(library, dict):
-        raise InputError("protocol library", f"expected a dict of protocol tables, got "
-                         f"{type(library).__name__}")
+        raise InputError(
+            "protocol library", f"expected a dict of protocol tables, got {type(library).__name__}"
+        )
     return dict(library)
 
 
@@ -305,8 +315,11 @@ def _builtin_tables(path: str) -> dict:
     changes."""
     p = Path(path)
     if not p.is_file():  # a missing built-in file is an error, not an empty list
-        raise InputError(f"model {p.name}", f"file not found: {p}",
-                         "models/protocols.toml, or set CORTEXSIM_MODELS to a folder holding it")
+        raise InputError(
+            f"model {p.name}",
+            f"file not found: {p}",
+            "models/protocols.toml, or set CORTEXSIM_MODELS to a folder holding it",
+        )
     return _read_tables(path, p.stat().st_mtime)
 
 
@@ -320,12 +333,16 @@ def _read_tables(path: str, mtime: float) -> dict:
 def _resolve(spec: dict, library: dict, chain: tuple[str, ...] = ()) -> dict:
     """Merge ``base`` chains: the base's fields, then the spec's own fields on top."""
     if not isinstance(spec, dict):
-        raise InputError("protocol", f"a protocol spec must be a table/dict, got "
-                         f"{type(spec).__name__}")
+        raise InputError(
+            "protocol", f"a protocol spec must be a table/dict, got {type(spec).__name__}"
+        )
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:
-        raise InputError(_fld(unknown[0]), f"unknown key{'s' if len(unknown) > 1 else ''} "
-                         f"{', '.join(map(repr, unknown))}", list(SPEC_KEYS))
+        raise InputError(
+            _fld(unknown[0]),
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}",
+            list(SPEC_KEYS),
+        )
     spec = {k: v for k, v in spec.items() if v is not None}
     base = spec.pop("base", None)
     if base is None:
@@ -375,8 +392,11 @@ def protocol_from_spec(spec: dict, name: str = "custom", *, library=None) -> Pro
         raise InputError(_fld("name"), f"expected a non-empty string, got {name!r}")
     missing = [k for k in REQUIRED_KEYS if k not in s]
     if missing:
-        raise InputError(_fld(missing[0]), f"missing required key{'s' if len(missing) > 1 else ''} "
-                         f"{', '.join(missing)}", list(REQUIRED_KEYS))
+        raise InputError(
+            _fld(missing[0]),
+            f"missing required key{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+            list(REQUIRED_KEYS),
+        )
     v = {k: _unwrap(k, raw) for k, raw in s.items()}
 
     kind = v["kind"]
@@ -388,51 +408,64 @@ def protocol_from_spec(spec: dict, name: str = "custom", *, library=None) -> Pro
             raise InputError(_fld(k), f"not used by kind {kind!r}", list(own))
     missing = [k for k in own if k not in v]
     if missing:
-        raise InputError(_fld(missing[0]), f"kind {kind!r} requires {', '.join(missing)}",
-                         list(own))
+        raise InputError(
+            _fld(missing[0]), f"kind {kind!r} requires {', '.join(missing)}", list(own)
+        )
 
-    vals = validate(ProtocolValues, {k: v[k] for k in v if k not in ("kind",)} | {"kind": kind},
-                    prefix="protocol.")
+    vals = validate(
+        ProtocolValues,
+        {k: v[k] for k in v if k not in ("kind",)} | {"kind": kind},
+        prefix="protocol.",
+    )
     out: dict = dict.fromkeys(_FIELD_NAMES)
     out.update(vals.model_dump())
     out.update(name=name, kind=kind)
     if kind == "tbs":
         ppb, fi, fb = out["pulses_per_burst"], out["intra_burst_freq_hz"], out["burst_freq_hz"]
         if ppb / fi > (1.0 / fb) * (1 + _REL_TOL):
-            raise InputError(_fld("intra_burst_freq_hz"),
-                             f"a burst of {ppb} pulses at {fi:g} Hz ({1e3 * ppb / fi:g} ms incl. the "
-                             f"gap after it) does not fit in the burst period "
-                             f"{1e3 / fb:g} ms (1/burst_freq_hz)",
-                             "pulses_per_burst / intra_burst_freq_hz <= 1 / burst_freq_hz")
+            raise InputError(
+                _fld("intra_burst_freq_hz"),
+                f"a burst of {ppb} pulses at {fi:g} Hz ({1e3 * ppb / fi:g} ms incl. the "
+                f"gap after it) does not fit in the burst period "
+                f"{1e3 / fb:g} ms (1/burst_freq_hz)",
+                "pulses_per_burst / intra_burst_freq_hz <= 1 / burst_freq_hz",
+            )
         unit_f, unit_name = fb, "burst"
     else:
         unit_f, unit_name = out["rtms_freq_hz"], "pulse"
     periods = out["train_duration_s"] * unit_f
     if abs(periods - round(periods)) > 1e-6 * max(1.0, periods) or round(periods) < 1:
-        raise InputError(_fld("train_duration_s"),
-                         f"{out['train_duration_s']:g} s is {periods:g} {unit_name} periods "
-                         f"(1/{unit_f:g} Hz); must be a whole number >= 1",
-                         f"multiples of {1.0 / unit_f:g} s")
+        raise InputError(
+            _fld("train_duration_s"),
+            f"{out['train_duration_s']:g} s is {periods:g} {unit_name} periods "
+            f"(1/{unit_f:g} Hz); must be a whole number >= 1",
+            f"multiples of {1.0 / unit_f:g} s",
+        )
 
     proto = Protocol(**out)
     dur = proto.duration_s
     if proto.sessions_per_day > 1 and proto.session_interval_min * 60.0 <= dur:
-        raise InputError(_fld("session_interval_min"),
-                         f"{proto.session_interval_min:g} min is not longer than one session "
-                         f"({dur / 60:.4g} min, first to last pulse): sessions would overlap",
-                         f"> {dur / 60:.4g} min")
+        raise InputError(
+            _fld("session_interval_min"),
+            f"{proto.session_interval_min:g} min is not longer than one session "
+            f"({dur / 60:.4g} min, first to last pulse): sessions would overlap",
+            f"> {dur / 60:.4g} min",
+        )
     day_span = (proto.sessions_per_day - 1) * proto.session_interval_min * 60.0 + dur
     if proto.days > 1 and day_span >= SECONDS_PER_DAY:
-        raise InputError(_fld("session_interval_min"),
-                         f"one day's {proto.sessions_per_day} session(s) span {day_span / 3600:.4g} h "
-                         f"(first to last pulse): the next day would start before they end",
-                         "a day's sessions within 24 h")
+        raise InputError(
+            _fld("session_interval_min"),
+            f"one day's {proto.sessions_per_day} session(s) span {day_span / 3600:.4g} h "
+            f"(first to last pulse): the next day would start before they end",
+            "a day's sessions within 24 h",
+        )
     return proto
 
 
 # --------------------------------------------------------------------------- intensity
-def session_intensity(proto: Protocol, pct_rmt=None, *,
-                      field: str = "intensity_pct_rmt") -> tuple[float, str]:
+def session_intensity(
+    proto: Protocol, pct_rmt=None, *, field: str = "intensity_pct_rmt"
+) -> tuple[float, str]:
     """The intensity (% RMT) at which a TMS condition gives ``proto``'s sessions, and its origin.
 
     The condition's ``pct_rmt`` if given, else the protocol's ``intensity_pct_rmt``; a sham
@@ -467,12 +500,19 @@ def session_intensity(proto: Protocol, pct_rmt=None, *,
         return float(proto.intensity_pct_rmt), f"protocol {proto.name}"
     if proto.sham:
         return 0.0, f"sham protocol {proto.name}: no field"
-    dosed = (f"gives only intensity_pct_amt = {proto.intensity_pct_amt:g} (% of active motor "
-             "threshold), which is not converted: AMT lies below RMT by an amount that differs "
-             "between people" if proto.intensity_pct_amt is not None
-             else "gives no intensity")
-    raise InputError(field, f"missing: the protocol ({proto.name!r}) {dosed}; the sessions' "
-                     "intensity decides the dose: give it in % RMT", "[0, 300] % RMT")
+    dosed = (
+        f"gives only intensity_pct_amt = {proto.intensity_pct_amt:g} (% of active motor "
+        "threshold), which is not converted: AMT lies below RMT by an amount that differs "
+        "between people"
+        if proto.intensity_pct_amt is not None
+        else "gives no intensity"
+    )
+    raise InputError(
+        field,
+        f"missing: the protocol ({proto.name!r}) {dosed}; the sessions' "
+        "intensity decides the dose: give it in % RMT",
+        "[0, 300] % RMT",
+    )
 
 
 # --------------------------------------------------------------------------- built-ins
@@ -523,8 +563,11 @@ def get_protocol(name_or_spec, *, library=None) -> Protocol:
             raise exc.within(f"{where}[{name_or_spec}] ") from None
     if isinstance(name_or_spec, dict):
         return protocol_from_spec(name_or_spec, library=lib)
-    raise InputError("protocol", f"expected a protocol name or a spec table, got "
-                     f"{type(name_or_spec).__name__}", sorted(lib))
+    raise InputError(
+        "protocol",
+        f"expected a protocol name or a spec table, got {type(name_or_spec).__name__}",
+        sorted(lib),
+    )
 
 
 def describe_builtins(library=None) -> list[dict]:
@@ -599,8 +642,9 @@ def load_protocol_file(path) -> dict[str, Protocol]:
     tables = read_toml(path, field="protocol file")
     for k, t in tables.items():
         if not isinstance(t, dict):
-            raise InputError(f"protocol file:{k}", "every top-level entry must be a table",
-                             "[name] tables")
+            raise InputError(
+                f"protocol file:{k}", "every top-level entry must be a table", "[name] tables"
+            )
     lib = {**_library(None), **copy.deepcopy(tables)}
     out = {}
     for k, t in tables.items():
@@ -645,6 +689,15 @@ def describe_protocols(names=(), path=None) -> list[dict]:
     return rows
 
 
-__all__ = ["KINDS", "Protocol", "builtin_sources", "describe_builtins", "describe_protocols",
-           "get_protocol", "list_protocols", "load_protocol_file", "protocol_from_spec",
-           "session_intensity"]
+__all__ = [
+    "KINDS",
+    "Protocol",
+    "builtin_sources",
+    "describe_builtins",
+    "describe_protocols",
+    "get_protocol",
+    "list_protocols",
+    "load_protocol_file",
+    "protocol_from_spec",
+    "session_intensity",
+]

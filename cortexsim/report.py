@@ -1,4 +1,5 @@
 """report.md: the experiment's numbers beside its criteria, with the figures."""
+
 from __future__ import annotations
 
 import json
@@ -27,17 +28,33 @@ def write_report(res, path, figures) -> None:
     """
     ds = res.data
     cfg = json.loads(ds.attrs["config"])
-    L = [f"# {cfg['experiment']['name']}", "", cfg["experiment"].get("description", ""), "",
-         f"Seed {cfg['experiment']['seed']}, scale {cfg['settings']['scale']}, "
-         f"cortexsim {ds.attrs.get('cortexsim_version')}. " + _sessions_line(cfg["settings"]), ""]
+    L = [
+        f"# {cfg['experiment']['name']}",
+        "",
+        cfg["experiment"].get("description", ""),
+        "",
+        f"Seed {cfg['experiment']['seed']}, scale {cfg['settings']['scale']}, "
+        f"cortexsim {ds.attrs.get('cortexsim_version')}. " + _sessions_line(cfg["settings"]),
+        "",
+    ]
     L += _stimulation_section(res.doses(), cfg)
     L += ["## Criteria (judged by the simulation's own numbers)", ""]
     if res.criteria:
         result = {"pass": "PASS", "fail": "FAIL"}
-        L.append(_table([[c["name"], c["expected"], json.dumps(c["observed"]),
-                          result.get(c["status"], f"not applicable ({c.get('reason', '')})")]
-                         for c in res.criteria],
-                        ["criterion", "expected", "observed", "result"]))
+        L.append(
+            _table(
+                [
+                    [
+                        c["name"],
+                        c["expected"],
+                        json.dumps(c["observed"]),
+                        result.get(c["status"], f"not applicable ({c.get('reason', '')})"),
+                    ]
+                    for c in res.criteria
+                ],
+                ["criterion", "expected", "observed", "result"],
+            )
+        )
     else:
         L.append("(none in the spec)")
     L += ["", "## Relative spine density at the read-outs", ""]
@@ -47,8 +64,15 @@ def write_report(res, path, figures) -> None:
             vals = []
             for lab in ds.readout.values:
                 t = float(ds.readout_time_d.sel(condition=c, readout=lab))
-                v = float(ds.spine_density_rel.sel(condition=c, population=p).sel(
-                    time_d=round(t, 6), method="nearest")) if np.isfinite(t) else np.nan
+                v = (
+                    float(
+                        ds.spine_density_rel.sel(condition=c, population=p).sel(
+                            time_d=round(t, 6), method="nearest"
+                        )
+                    )
+                    if np.isfinite(t)
+                    else np.nan
+                )
                 vals.append("-" if not np.isfinite(v) else f"{v:.3f}")
             if any(v != "-" for v in vals):
                 rows.append([c, p] + vals)
@@ -56,26 +80,55 @@ def write_report(res, path, figures) -> None:
     rows = condition_rows(ds, cfg)
     if rows:
         after = _readouts_after_stimulation(cfg)
-        L += ["", "## Stimulation day per condition", "",
-              "Change of the mean GB efficacy of present synapses summed over the sessions "
-              "(right after stimulation), relative spine density at the read-outs after it, and "
-              "the mean rate during the sessions.", ""]
-        L.append(_table([[r["condition"], r["population"], f"{r['drho']:+.4f}"]
-                         + [f"{r['density'][lab]:.3f}" for lab in after]
-                         + [f"{r['session_rate']:.2f}"] for r in rows],
-                        ["condition", "population", "sum of session drho"]
-                        + [f"density {lab}" for lab in after] + ["session rate (Hz)"]))
+        L += [
+            "",
+            "## Stimulation day per condition",
+            "",
+            "Change of the mean GB efficacy of present synapses summed over the sessions "
+            "(right after stimulation), relative spine density at the read-outs after it, and "
+            "the mean rate during the sessions.",
+            "",
+        ]
+        L.append(
+            _table(
+                [
+                    [r["condition"], r["population"], f"{r['drho']:+.4f}"]
+                    + [f"{r['density'][lab]:.3f}" for lab in after]
+                    + [f"{r['session_rate']:.2f}"]
+                    for r in rows
+                ],
+                ["condition", "population", "sum of session drho"]
+                + [f"density {lab}" for lab in after]
+                + ["session rate (Hz)"],
+            )
+        )
     L += ["", "## Population rates (Hz) at the read-outs", ""]
-    rows = [[c, lab] + [f"{float(ds.rate_readout.sel(condition=c, readout=lab, population=p)):.2f}"
-                        for p in ds.population.values]
-            for c in ds.condition.values for lab in ds.readout.values]
+    rows = [
+        [c, lab]
+        + [
+            f"{float(ds.rate_readout.sel(condition=c, readout=lab, population=p)):.2f}"
+            for p in ds.population.values
+        ]
+        for c in ds.condition.values
+        for lab in ds.readout.values
+    ]
     L.append(_table(rows, ["condition", "readout"] + [str(p) for p in ds.population.values]))
-    L += ["", "Evoked response (extra spikes per cell and test pulse within settings.evoked_window_s "
-          "of each pulse, without the directly activated spikes: what synapses carry; negative when "
-          "the evoked inhibition wins; a circuit stand-in for an MEP, not behaviour):", ""]
-    rows = [[c, lab] + [f"{float(ds.evoked_response.sel(condition=c, readout=lab, population=p)):.3f}"
-                        for p in ds.population.values]
-            for c in ds.condition.values for lab in ds.readout.values]
+    L += [
+        "",
+        "Evoked response (extra spikes per cell and test pulse within settings.evoked_window_s "
+        "of each pulse, without the directly activated spikes: what synapses carry; negative when "
+        "the evoked inhibition wins; a circuit stand-in for an MEP, not behaviour):",
+        "",
+    ]
+    rows = [
+        [c, lab]
+        + [
+            f"{float(ds.evoked_response.sel(condition=c, readout=lab, population=p)):.3f}"
+            for p in ds.population.values
+        ]
+        for c in ds.condition.values
+        for lab in ds.readout.values
+    ]
     L.append(_table(rows, ["condition", "readout"] + [str(p) for p in ds.population.values]))
     L += [""] + [f"![{f}]({f})" for f in figures] + [""]
     path.write_text("\n".join(L))
@@ -97,16 +150,37 @@ def _stimulation_section(doses: dict, cfg: dict) -> list[str]:
     def num(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    rows = [[c, _protocol_name(cfg["conditions"][c]["protocol"]),
-             num(d["intensity_pct_rmt"], "g"), d["intensity_source"],
-             num(d["field_macroscopic_vpm"], ".1f"), num(d["field_cell_vpm"], ".1f")]
-            for c, d in doses.items()]
-    return ["## Stimulation per condition", "",
-            "The sessions' intensity as run (% of resting motor threshold) and the E-field it "
-            "gives: macroscopic at the target, and acting on the neuron models "
-            "(models/coupling.toml [field]).", "",
-            _table(rows, ["condition", "protocol", "intensity (% RMT)", "from",
-                          "field at target (V/m)", "field at cells (V/m)"]), ""]
+    rows = [
+        [
+            c,
+            _protocol_name(cfg["conditions"][c]["protocol"]),
+            num(d["intensity_pct_rmt"], "g"),
+            d["intensity_source"],
+            num(d["field_macroscopic_vpm"], ".1f"),
+            num(d["field_cell_vpm"], ".1f"),
+        ]
+        for c, d in doses.items()
+    ]
+    return [
+        "## Stimulation per condition",
+        "",
+        "The sessions' intensity as run (% of resting motor threshold) and the E-field it "
+        "gives: macroscopic at the target, and acting on the neuron models "
+        "(models/coupling.toml [field]).",
+        "",
+        _table(
+            rows,
+            [
+                "condition",
+                "protocol",
+                "intensity (% RMT)",
+                "from",
+                "field at target (V/m)",
+                "field at cells (V/m)",
+            ],
+        ),
+        "",
+    ]
 
 
 def _readouts_after_stimulation(cfg) -> list[str]:
@@ -133,12 +207,16 @@ def condition_rows(ds, cfg) -> list[dict]:
     list of dict
     """
     from .criteria import value_at
+
     after = _readouts_after_stimulation(cfg)
     if not after or "session" not in ds.dims or ds.sizes["session"] == 0:
         return []
     # populations with spine sites (their density is defined), in the results' order
-    sites = [str(p) for p in ds.population.values
-             if np.isfinite(ds.spine_density.sel(population=p).values).any()]
+    sites = [
+        str(p)
+        for p in ds.population.values
+        if np.isfinite(ds.spine_density.sel(population=p).values).any()
+    ]
     rows = []
     for c in ds.condition.values:
         dw = ds.session_dw.sel(condition=c)
@@ -146,16 +224,24 @@ def condition_rows(ds, cfg) -> list[dict]:
             continue
         for p in sites:
             dens = {lab: value_at(ds, "spine_density_rel", c, lab, p) for lab in after}
-            rows.append(dict(condition=str(c), population=p,
-                             drho=float(np.nansum(dw.sel(population=p).values)), density=dens,
-                             session_rate=value_at(ds, "session_rate", c, None, p)))
+            rows.append(
+                dict(
+                    condition=str(c),
+                    population=p,
+                    drho=float(np.nansum(dw.sel(population=p).values)),
+                    density=dens,
+                    session_rate=value_at(ds, "session_rate", c, None, p),
+                )
+            )
     return rows
 
 
 def _sessions_line(st) -> str:
     if st.get("session_sample_s", "all") == "all":
         return "Stimulation sessions: every pulse of every session simulated."
-    return (f"Stimulation sessions: the first {st['session_sample_s']:g} s of each session "
-            "(whole train periods) simulated with every pulse; each synapse's GB efficacy "
-            "carried over the rest of the session by the GB 2012 mean field with the "
-            "threshold-time fractions measured in that sample (settings.session_sample_s).")
+    return (
+        f"Stimulation sessions: the first {st['session_sample_s']:g} s of each session "
+        "(whole train periods) simulated with every pulse; each synapse's GB efficacy "
+        "carried over the rest of the session by the GB 2012 mean field with the "
+        "threshold-time fractions measured in that sample (settings.session_sample_s)."
+    )

@@ -52,6 +52,7 @@ Sessions and time points a condition lacks are NaN.  Attributes: ``config`` (the
 spec, JSON), ``models`` (every model parameter used, JSON), ``cortexsim_version``, ``seed``,
 ``experiment``.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,51 +73,89 @@ _VARIABLES = {
     "formed": {"units": "spines", "long_name": "spines formed since previous time"},
     "eliminated": {"units": "spines", "long_name": "spines eliminated since previous time"},
     "rate_readout": {"units": "Hz"},
-    "evoked_response": {"units": "spikes/cell",
-                        "long_name": "synaptic response to test pulses: extra spikes per cell "
-                                     "and pulse within settings.evoked_window_s of each pulse, "
-                                     "directly activated spikes not counted (a circuit "
-                                     "stand-in for an MEP, not a behavioural measure)"},
+    "evoked_response": {
+        "units": "spikes/cell",
+        "long_name": "synaptic response to test pulses: extra spikes per cell "
+        "and pulse within settings.evoked_window_s of each pulse, "
+        "directly activated spikes not counted (a circuit "
+        "stand-in for an MEP, not a behavioural measure)",
+    },
     "readout_time_d": {"units": "d"},
-    "turnover_readout": {"units": "1/d", "long_name": "spine turnover (gained + lost) / 2 between "
-                                                      "the previous read-out and this one, per "
-                                                      "spine present at the previous one, per day"},
-    "n_sites": {"units": "sites", "long_name": "spine sites on the population's cells (occupied "
-                                               "or not); spines present = spine_density x n_sites"},
+    "turnover_readout": {
+        "units": "1/d",
+        "long_name": "spine turnover (gained + lost) / 2 between "
+        "the previous read-out and this one, per "
+        "spine present at the previous one, per day",
+    },
+    "n_sites": {
+        "units": "sites",
+        "long_name": "spine sites on the population's cells (occupied "
+        "or not); spines present = spine_density x n_sites",
+    },
     "session_rate": {"units": "Hz"},
-    "session_dw": {"units": "1", "long_name": "change of mean GB efficacy of present synapses "
-                                              "during the session"},
-    "session_ltp_time": {"units": "1", "long_name": "mean time per second that a cell's "
-                                                    "synapses' calcium spent above the GB "
-                                                    "potentiation threshold, in the session"},
-    "session_dopamine": {"units": "1", "long_name": "dopamine DA = E / (E + e_half) released "
-                                                    "by the session"},
-    "session_da_gate": {"units": "1", "long_name": "mean dopamine gate of the cells' session "
-                                                   "drive"},
-    "session_nmda_excess": {"units": "1", "long_name": "mean relative excess of presynaptic NMDA "
-                                                       "calcium over the unstimulated reference "
-                                                       "(nmda/nmda_rest - 1), in the session"},
-    "session_reference_rate": {"units": "Hz", "long_name": "unstimulated population rate the "
-                                                          "session is counted against "
-                                                          "(settings.session_reference)"},
-    "session_drive": {"units": "1", "long_name": "mean increment of the cells' activity drive "
-                                                 "in the session"},
-    "intensity_pct_rmt": {"units": "%RMT", "long_name": "TMS intensity of the sessions, % of "
-                                                         "resting motor threshold"},
+    "session_dw": {
+        "units": "1",
+        "long_name": "change of mean GB efficacy of present synapses during the session",
+    },
+    "session_ltp_time": {
+        "units": "1",
+        "long_name": "mean time per second that a cell's "
+        "synapses' calcium spent above the GB "
+        "potentiation threshold, in the session",
+    },
+    "session_dopamine": {
+        "units": "1",
+        "long_name": "dopamine DA = E / (E + e_half) released by the session",
+    },
+    "session_da_gate": {
+        "units": "1",
+        "long_name": "mean dopamine gate of the cells' session drive",
+    },
+    "session_nmda_excess": {
+        "units": "1",
+        "long_name": "mean relative excess of presynaptic NMDA "
+        "calcium over the unstimulated reference "
+        "(nmda/nmda_rest - 1), in the session",
+    },
+    "session_reference_rate": {
+        "units": "Hz",
+        "long_name": "unstimulated population rate the "
+        "session is counted against "
+        "(settings.session_reference)",
+    },
+    "session_drive": {
+        "units": "1",
+        "long_name": "mean increment of the cells' activity drive in the session",
+    },
+    "intensity_pct_rmt": {
+        "units": "%RMT",
+        "long_name": "TMS intensity of the sessions, % of resting motor threshold",
+    },
     "intensity_source": {"long_name": "where the sessions' intensity came from"},
-    "field_macroscopic_vpm": {"units": "V/m", "long_name": "macroscopic E-field at the target "
-                                                           "(0: sham)"},
-    "field_cell_vpm": {"units": "V/m", "long_name": "E-field acting on the neuron models "
-                                                    "(macroscopic x field.micro_scale_factor)"},
+    "field_macroscopic_vpm": {
+        "units": "V/m",
+        "long_name": "macroscopic E-field at the target (0: sham)",
+    },
+    "field_cell_vpm": {
+        "units": "V/m",
+        "long_name": "E-field acting on the neuron models (macroscopic x field.micro_scale_factor)",
+    },
     "baseline_rate": {"units": "Hz"},
-    "baseline_ltp_time": {"units": "1", "long_name": "the same at rest with the initial spine "
-                                                     "state (the activity drive's reference)"},
+    "baseline_ltp_time": {
+        "units": "1",
+        "long_name": "the same at rest with the initial spine "
+        "state (the activity drive's reference)",
+    },
 }
 
 
 #: per-condition variables of the stimulation given (see :func:`stimulation_doses`)
-_DOSE_VARIABLES = ("intensity_pct_rmt", "intensity_source", "field_macroscopic_vpm",
-                   "field_cell_vpm")
+_DOSE_VARIABLES = (
+    "intensity_pct_rmt",
+    "intensity_source",
+    "field_macroscopic_vpm",
+    "field_cell_vpm",
+)
 
 
 def stimulation_doses(cfg: dict, models: dict) -> dict:
@@ -138,6 +177,7 @@ def stimulation_doses(cfg: dict, models: dict) -> dict:
     """
     from .coupling import cell_field_vpm, macroscopic_field_vpm
     from .protocols import get_protocol, session_intensity
+
     out = {}
     for c, cond in cfg["conditions"].items():
         nan = {v: np.nan for v in _DOSE_VARIABLES}
@@ -148,15 +188,18 @@ def stimulation_doses(cfg: dict, models: dict) -> dict:
         if cond.get("modality", "tms") == "light":
             out[c] = nan | {"intensity_source": "light (irradiance: opto.light.irradiance)"}
             continue
-        pct, source = session_intensity(proto, cond["intensity_pct_rmt"],
-                                        field=f"conditions.{c}.intensity_pct_rmt")
-        coupling = models.get(c, {}).get("coupling")      # None: the shipped calibration
+        pct, source = session_intensity(
+            proto, cond["intensity_pct_rmt"], field=f"conditions.{c}.intensity_pct_rmt"
+        )
+        coupling = models.get(c, {}).get("coupling")  # None: the shipped calibration
         on = 0.0 if proto.sham else 1.0
-        out[c] = {"intensity_pct_rmt": pct,
-                  "intensity_source": source + ("" if not proto.sham or source.startswith("sham")
-                                                else " (sham: no field)"),
-                  "field_macroscopic_vpm": on * float(macroscopic_field_vpm(pct, coupling)),
-                  "field_cell_vpm": on * float(cell_field_vpm(pct, coupling))}
+        out[c] = {
+            "intensity_pct_rmt": pct,
+            "intensity_source": source
+            + ("" if not proto.sham or source.startswith("sham") else " (sham: no field)"),
+            "field_macroscopic_vpm": on * float(macroscopic_field_vpm(pct, coupling)),
+            "field_cell_vpm": on * float(cell_field_vpm(pct, coupling)),
+        }
     return out
 
 
@@ -173,6 +216,7 @@ class Results:
     criteria : list of dict, optional
         Judged criteria (:func:`cortexsim.criteria.evaluate`).
     """
+
     def __init__(self, data, criteria=None):
         self.data = data
         self.criteria = criteria or []
@@ -201,8 +245,14 @@ class Results:
         import xarray as xr
 
         from . import __version__
-        ds = xr.concat(list(datasets.values()), dim="condition", join="outer",
-                       fill_value=np.nan, combine_attrs="drop")
+
+        ds = xr.concat(
+            list(datasets.values()),
+            dim="condition",
+            join="outer",
+            fill_value=np.nan,
+            combine_attrs="drop",
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             ds["spine_density_rel"] = ds.spine_density / ds.spine_density.isel(time_d=0)
         doses = stimulation_doses(cfg, models)
@@ -211,13 +261,18 @@ class Results:
         ds = ds[[v for v in _VARIABLES if v in ds] + [v for v in ds if v not in _VARIABLES]]
         for name in ds.data_vars:
             ds[name].attrs.update(_VARIABLES.get(name, {}))
-        ds.attrs.update({"config": json.dumps(cfg, sort_keys=True, default=str),
-                         "models": json.dumps(models, sort_keys=True, default=str),
-                         "cortexsim_version": __version__,
-                         "seed": int(cfg["experiment"]["seed"]),
-                         "experiment": cfg["experiment"]["name"]})
+        ds.attrs.update(
+            {
+                "config": json.dumps(cfg, sort_keys=True, default=str),
+                "models": json.dumps(models, sort_keys=True, default=str),
+                "cortexsim_version": __version__,
+                "seed": int(cfg["experiment"]["seed"]),
+                "experiment": cfg["experiment"]["name"],
+            }
+        )
         res = cls(ds)
         from .criteria import evaluate
+
         res.criteria = evaluate(ds, cfg.get("criteria", []))
         return res
 
@@ -239,7 +294,8 @@ class Results:
                     continue
                 for p in ds.population.values:
                     v = ds.spine_density_rel.sel(condition=c, population=p).sel(
-                        time_d=round(t, 6), method="nearest")
+                        time_d=round(t, 6), method="nearest"
+                    )
                     if np.isfinite(float(v)):
                         m[f"spine_density_rel.{c}.{p}.{lab}"] = round(float(v), 6)
         return m
@@ -259,8 +315,10 @@ class Results:
         out = {}
         for c in ds.condition.values:
             row = {v: ds[v].sel(condition=c).item() for v in _DOSE_VARIABLES}
-            out[str(c)] = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
-                           for k, v in row.items()}
+            out[str(c)] = {
+                k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                for k, v in row.items()
+            }
         return out
 
     def summary(self) -> dict:
@@ -271,8 +329,7 @@ class Results:
         -------
         dict
         """
-        return {"metrics": self.metrics(), "stimulation": self.doses(),
-                "criteria": self.criteria}
+        return {"metrics": self.metrics(), "stimulation": self.doses(), "criteria": self.criteria}
 
     # ----------------------------------------------------------------- save
     def save(self, out) -> Path:
@@ -298,8 +355,10 @@ class Results:
             with open(tmp / "summary.json", "w") as fh:
                 json.dump(self.summary(), fh, indent=2, default=float)
             from . import plots
+
             figs = plots.all_figures(self.data, tmp, json.loads(self.data.attrs["config"]))
             from .report import write_report
+
             write_report(self, tmp / "report.md", figs)
             for f in tmp.iterdir():
                 os.replace(f, out / f.name)
@@ -329,6 +388,7 @@ class Results:
             pynwb is not installed, or the file cannot be written.
         """
         from .nwb import to_nwb
+
         return to_nwb(self, path, session_start_time=session_start_time)
 
     @classmethod
@@ -351,6 +411,7 @@ class Results:
             No results file at ``path``.
         """
         import xarray as xr
+
         p = Path(path)
         nc = p / "results.nc" if p.is_dir() else p
         if not nc.is_file():

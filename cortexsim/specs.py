@@ -3,6 +3,7 @@ and no unknown keys, their errors as one :class:`~cortexsim.errors.InputError` n
 and the allowed values, and one merge rule for a spec that starts from another (``extends``,
 ``[settings.by_scale.<scale>]``, a protocol's ``base``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,9 +40,10 @@ def merge_tables(base: dict, over: dict) -> dict:
     """
     out = copy.deepcopy(base)
     for k, v in over.items():
-        table = isinstance(v, dict) and "value" not in v      # a parameter {value, unit, ...}
-        out[k] = merge_tables(out[k], v) if table and isinstance(out.get(k), dict) \
-            else copy.deepcopy(v)                              # ... replaces as a whole
+        table = isinstance(v, dict) and "value" not in v  # a parameter {value, unit, ...}
+        out[k] = (
+            merge_tables(out[k], v) if table and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        )  # ... replaces as a whole
     return out
 
 
@@ -62,7 +64,7 @@ def _annotation_at(model, loc) -> tuple[Any, str]:
             tp = typing.get_args(tp)[0] if typing.get_args(tp) else Any
             text += f"[{part}]"
         else:
-            if isinstance(tp, type) and issubclass(tp, BaseModel):   # an unknown key
+            if isinstance(tp, type) and issubclass(tp, BaseModel):  # an unknown key
                 text += f".{part}" if text else str(part)
             break
     return tp, text
@@ -73,8 +75,11 @@ def _unwrap(tp):
     if typing.get_origin(tp) is Annotated:
         tp = typing.get_args(tp)[0]
     args = typing.get_args(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 2 \
-            and type(None) in args:
+    if (
+        typing.get_origin(tp) in (typing.Union, types.UnionType)
+        and len(args) == 2
+        and type(None) in args
+    ):
         tp = _unwrap(next(a for a in args if a is not type(None)))
     return tp
 
@@ -109,22 +114,26 @@ def input_error(exc: ValidationError, model, prefix: str = "") -> InputError:
     loc = e["loc"]
     parent_tp, parent = _annotation_at(model, loc[:-1])
     tp, field = _annotation_at(model, loc)
-    field = prefix + field if field else prefix.rstrip(".")   # a check of the whole table
+    field = prefix + field if field else prefix.rstrip(".")  # a check of the whole table
     kind, ctx, given = e["type"], e.get("ctx") or {}, e.get("input")
     if kind == "value_error" and isinstance(ctx.get("error"), InputError):
         inner = ctx["error"]
         return InputError(field, inner.message, inner.allowed)
-    if kind == "value_error":                # a model's own check (``raise ValueError(...)``)
+    if kind == "value_error":  # a model's own check (``raise ValueError(...)``)
         return InputError(field, e["msg"].removeprefix("Value error, "))
     if kind == "extra_forbidden":
-        allowed = list(parent_tp.model_fields) if isinstance(parent_tp, type) and \
-            issubclass(parent_tp, BaseModel) else None
+        allowed = (
+            list(parent_tp.model_fields)
+            if isinstance(parent_tp, type) and issubclass(parent_tp, BaseModel)
+            else None
+        )
         return InputError(field, "unknown key", allowed)
     if kind == "missing":
         return InputError(field, "missing (required)")
     if kind == "literal_error":
-        return InputError(field, f"unknown value {given!r}", _literal_values(tp) or
-                          ctx.get("expected"))
+        return InputError(
+            field, f"unknown value {given!r}", _literal_values(tp) or ctx.get("expected")
+        )
     if kind in ("float_type", "int_type", "float_parsing", "int_parsing", "int_from_float"):
         what = "an integer" if kind.startswith("int") else "a number"
         return InputError(field, f"expected {what}, got {given!r}")
@@ -132,20 +141,28 @@ def input_error(exc: ValidationError, model, prefix: str = "") -> InputError:
         return InputError(field, f"must be a finite number, got {given!r}")
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         meta = _bounds(_field_info(parent_tp, loc[-1]))
-        lo = next((("(", m.gt) for m in meta if getattr(m, "gt", None) is not None),
-                  next((("[", m.ge) for m in meta if getattr(m, "ge", None) is not None),
-                       ("(", "-inf")))
+        lo = next(
+            (("(", m.gt) for m in meta if getattr(m, "gt", None) is not None),
+            next((("[", m.ge) for m in meta if getattr(m, "ge", None) is not None), ("(", "-inf")),
+        )
         hi = next((m.le for m in meta if getattr(m, "le", None) is not None), "inf")
-        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
-              "less_than_equal": "<="}[kind]
+        op = {
+            "greater_than": ">",
+            "greater_than_equal": ">=",
+            "less_than": "<",
+            "less_than_equal": "<=",
+        }[kind]
         bound = next(iter(ctx.values()), "")
-        return InputError(field, f"must be {op} {bound}, got {given!r}",
-                          f"{lo[0]}{lo[1]}, {hi}]")
+        return InputError(field, f"must be {op} {bound}, got {given!r}", f"{lo[0]}{lo[1]}, {hi}]")
     if kind == "bool_type":
         return InputError(field, f"expected true or false, got {given!r}")
     if kind in ("string_type", "list_type", "dict_type", "model_type"):
-        what = {"string_type": "a string", "list_type": "a list", "dict_type": "a table",
-                "model_type": "a table"}[kind]
+        what = {
+            "string_type": "a string",
+            "list_type": "a list",
+            "dict_type": "a table",
+            "model_type": "a table",
+        }[kind]
         return InputError(field, f"expected {what}, got {given!r}")
     if kind == "too_short":
         return InputError(field, "must not be empty")
@@ -198,8 +215,6 @@ def validate(model, data, prefix: str = ""):
         raise input_error(exc, model, prefix) from None
 
 
-
-
 def shipped_specs(kind: str | None = None) -> list[str]:
     """Names of the shipped specs (``experiments/*.toml``), sorted.
 
@@ -216,6 +231,7 @@ def shipped_specs(kind: str | None = None) -> list[str]:
     import tomllib
 
     from .params import experiments_dir
+
     files = sorted(experiments_dir().glob("*.toml"))
     if kind is not None:
         files = [f for f in files if kind in tomllib.loads(f.read_text())]
@@ -249,13 +265,17 @@ def spec_path(path, field: str = "spec", kind: str | None = "experiment"):
     from pathlib import Path
 
     from .params import experiments_dir
+
     p = Path(path)
     if p.is_file():
         return p
     if not p.suffix and len(p.parts) == 1 and (experiments_dir() / f"{p}.toml").is_file():
         return experiments_dir() / f"{p}.toml"
-    raise InputError(field, f"no such file, nor a shipped spec of that name: {str(path)!r}",
-                     ["a path to a TOML spec", *shipped_specs(kind)])
+    raise InputError(
+        field,
+        f"no such file, nor a shipped spec of that name: {str(path)!r}",
+        ["a path to a TOML spec", *shipped_specs(kind)],
+    )
 
 
 def read_extending(path, read_one, kind: str = "spec", _seen=()) -> dict:
@@ -282,6 +302,7 @@ def read_extending(path, read_one, kind: str = "spec", _seen=()) -> dict:
         ``read_one`` raises.
     """
     from pathlib import Path
+
     p = Path(path)
     raw = read_one(p)
     base = raw.pop("extends", None)

@@ -12,6 +12,7 @@ argparse parser (sphinx-argparse), and the Markdown pages of ``docs/`` read as t
 (myst-parser).  The model's parameter tables are generated from ``models/*.toml`` by the small
 extension ``docs/_ext/model_tables.py``.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,7 +59,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = [
     "_build",
-    "results/**",          # run reports (docs/results/): linked from the pages, not rendered
+    "results/**",  # run reports (docs/results/): linked from the pages, not rendered
     "auto_examples/*.ipynb",
     "auto_examples/*.py",
     "auto_examples/*.zip",
@@ -68,7 +69,7 @@ exclude_patterns = [
     "**/sg_execution_times.rst",
 ]
 templates_path = ["_templates"]
-suppress_warnings = ["myst.header"]     # docs/*.md start at "#" then skip levels in places
+suppress_warnings = ["myst.header"]  # docs/*.md start at "#" then skip levels in places
 myst_heading_anchors = 3
 myst_enable_extensions = ["dollarmath"]
 
@@ -76,14 +77,14 @@ myst_enable_extensions = ["dollarmath"]
 autosummary_generate = True
 autosummary_imported_members = False
 autodoc_default_options = {"members": True, "show-inheritance": False}
-autodoc_typehints = "none"              # the numpydoc sections say the types
+autodoc_typehints = "none"  # the numpydoc sections say the types
 autodoc_member_order = "bysource"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
 
-intersphinx_mapping = {}                # the build reaches no network (CI, offline machines)
+intersphinx_mapping = {}  # the build reaches no network (CI, offline machines)
 
 # -- the gallery ------------------------------------------------------------------------------
 # Every examples/plot_*.py is run when the docs are built (tiny scale: 100 neurons, one day,

@@ -29,7 +29,8 @@ cluster.scale(jobs=32)
 client = Client(cluster)
 
 summary = load_sweep("experiments/sweep_intensity.toml").run(
-    scheduler=client, out="/shared/out/sweep_intensity")
+    scheduler=client, out="/shared/out/sweep_intensity"
+)
 print(summary)
 
 # %%

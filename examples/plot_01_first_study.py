@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 from cortexsim.experiment import load_experiment
 from cortexsim.params import experiments_dir
 
-spec = experiments_dir() / "tiny.toml"       # the shipped specs; or a path of your own
+spec = experiments_dir() / "tiny.toml"  # the shipped specs; or a path of your own
 exp = load_experiment(spec)
 print(exp.name, "conditions:", list(exp.spec["conditions"]))
 
@@ -61,8 +61,7 @@ print("seed", ds.attrs["seed"], "scale", cfg["settings"]["scale"])
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
 for ax, cond in zip(axes, ds.condition.values):
     for pop in ["IT_L23", "IT_L5", "PT_L5"]:
-        ds.spine_density_rel.sel(condition=cond, population=pop).plot(ax=ax, label=pop,
-                                                                      marker="o")
+        ds.spine_density_rel.sel(condition=cond, population=pop).plot(ax=ax, label=pop, marker="o")
     ax.set_title(str(cond))
     ax.set_xlabel("time (days)")
 axes[0].set_ylabel("spine density / day 0")

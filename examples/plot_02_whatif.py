@@ -61,5 +61,9 @@ axes[1].set_xticks(range(3), pops[:3])
 axes[1].set_ylabel("spine density / day 0 - 1 (end)")
 axes[0].legend(fontsize=8)
 fig.tight_layout()
-print("field at the cells (V/m):", float(res_b.data.field_cell_vpm.sel(condition="stim")),
-      "->", float(res_w.data.field_cell_vpm.sel(condition="stim")))
+print(
+    "field at the cells (V/m):",
+    float(res_b.data.field_cell_vpm.sel(condition="stim")),
+    "->",
+    float(res_w.data.field_cell_vpm.sel(condition="stim")),
+)

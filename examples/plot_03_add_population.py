@@ -27,7 +27,7 @@ folder = Path("out") / "vip_models"
 if folder.exists():
     shutil.rmtree(folder)
 folder.mkdir(parents=True)
-for f in models_dir().glob("*.toml"):         # the shipped model files
+for f in models_dir().glob("*.toml"):  # the shipped model files
     shutil.copy(f, folder / f.name)
 
 # %%
@@ -96,10 +96,9 @@ from cortexsim.populations import populations
 os.environ["CORTEXSIM_MODELS"] = str(folder.resolve())
 try:
     print("populations:", populations())
-    res = load_experiment(experiments_dir() / "tiny.toml").run(seed=1, scale=100,
-                                                               progress=False)
+    res = load_experiment(experiments_dir() / "tiny.toml").run(seed=1, scale=100, progress=False)
 finally:
-    del os.environ["CORTEXSIM_MODELS"]        # back to the shipped model
+    del os.environ["CORTEXSIM_MODELS"]  # back to the shipped model
 print("after:", populations())
 
 # %%

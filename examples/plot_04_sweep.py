@@ -27,7 +27,7 @@ spec = out.parent / "sweep_tiny.toml"
 spec.write_text(f"""
 [sweep]
 name = "sweep_tiny"
-base = "{(experiments_dir() / 'tiny.toml').as_posix()}"
+base = "{(experiments_dir() / "tiny.toml").as_posix()}"
 design = "grid"
 seeds = [1]
 

@@ -30,7 +30,7 @@ spec.parent.mkdir(parents=True, exist_ok=True)
 spec.write_text(f"""
 [fit]
 name = "fit_tiny"
-base = "{(experiments_dir() / 'tiny.toml').as_posix()}"
+base = "{(experiments_dir() / "tiny.toml").as_posix()}"
 n_trials = 4
 sampler = "tpe"
 sampler_seed = 0
@@ -63,8 +63,11 @@ print(sorted(p.name for p in out.iterdir()))
 # %%
 # ``trials.csv``: one row per trial with its parameters, metrics and loss.
 trials = pd.read_csv(out / "trials.csv")
-print(trials.drop(columns=[c for c in trials.columns if c.startswith("datetime")],
-                  errors="ignore").to_string())
+print(
+    trials.drop(
+        columns=[c for c in trials.columns if c.startswith("datetime")], errors="ignore"
+    ).to_string()
+)
 print((out / "best.toml").read_text())
 
 # %%

@@ -29,7 +29,7 @@ spec.parent.mkdir(parents=True, exist_ok=True)
 spec.write_text(f"""
 [sensitivity]
 name = "sobol_tiny"
-base = "{(experiments_dir() / 'tiny.toml').as_posix()}"
+base = "{(experiments_dir() / "tiny.toml").as_posix()}"
 n_base = 2
 sample_seed = 0
 seeds = [1]
@@ -61,12 +61,13 @@ idx = summary["indices"]["it5_session_rate"]
 names = summary["parameters"]
 fig, ax = plt.subplots(figsize=(6, 3.2))
 x = np.arange(len(names))
-if "error" in idx:                  # e.g. a metric that is the same at every point
+if "error" in idx:  # e.g. a metric that is the same at every point
     ax.set_title(idx["error"], fontsize=8)
 for k, order in enumerate(["S1", "ST"]):
     if order in idx:
-        ax.bar(x + 0.35 * k, idx[order], width=0.35, yerr=idx[order + "_conf"],
-               label=order, capsize=3)
+        ax.bar(
+            x + 0.35 * k, idx[order], width=0.35, yerr=idx[order + "_conf"], label=order, capsize=3
+        )
 ax.set_xticks(x + 0.175, [n.split(".")[-1] for n in names])
 ax.set_ylabel("Sobol index")
 ax.legend()

@@ -24,7 +24,7 @@ out = Path("out") / "optogenetic"
 out.mkdir(parents=True, exist_ok=True)
 spec = out / "tiny_light.toml"
 spec.write_text(f"""
-extends = "{(experiments_dir() / 'tiny.toml').as_posix()}"
+extends = "{(experiments_dir() / "tiny.toml").as_posix()}"
 
 [experiment]
 name = "tiny_light"
@@ -44,7 +44,7 @@ light_populations = ["IT_L23", "IT_L5", "PT_L5"]
 
 exp = load_experiment(spec)
 print(list(exp.spec["conditions"]))
-res = exp.run(seed=1, scale=100, progress=False)   # TMS and light builds, compiled once each
+res = exp.run(seed=1, scale=100, progress=False)  # TMS and light builds, compiled once each
 
 # %%
 # Rates during the session: light drives only the cells that express the opsin (and, through

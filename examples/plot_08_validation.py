@@ -30,8 +30,11 @@ suite = load_suite()
 quick = suite.select(quick=True)
 print(len(quick), "quick entries:", [e["id"] for e in quick])
 
-entries = ["aberra2020_threshold_l23_above_l5", "inglebert2020_pre_post_1p3mM_no_change",
-           "huang2005_itbs600_facilitates_dw"]
+entries = [
+    "aberra2020_threshold_l23_above_l5",
+    "inglebert2020_pre_post_1p3mM_no_change",
+    "huang2005_itbs600_facilitates_dw",
+]
 out = Path("out") / "validation_quick"
 card = run_validation(None, quick=True, entry_ids=entries, out=out, progress=False)
 print(sorted(p.name for p in out.iterdir()))

@@ -2,6 +2,7 @@
 where the cache lives, what a miss, a hit from another process and a rebuild in the same
 process do, the progress line, and the compiler flags of the build.  (A real compiled network
 reused by another process: tests/test_network.py.)"""
+
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -50,8 +51,9 @@ class FakeDevice:
 
 @pytest.fixture
 def b2():
-    prefs = SimpleNamespace(codegen=SimpleNamespace(
-        cpp=SimpleNamespace(extra_compile_args_gcc=list(DEFAULT_FLAGS))))
+    prefs = SimpleNamespace(
+        codegen=SimpleNamespace(cpp=SimpleNamespace(extra_compile_args_gcc=list(DEFAULT_FLAGS)))
+    )
     return SimpleNamespace(prefs=prefs, device=FakeDevice(prefs))
 
 
@@ -59,8 +61,9 @@ def test_cache_folder_from_environment_or_platformdirs(tmp_path, monkeypatch):
     monkeypatch.setenv(build_cache.ENV_BUILD_DIR, str(tmp_path))
     assert build_cache.cache_dir() == tmp_path
     monkeypatch.delenv(build_cache.ENV_BUILD_DIR)
-    assert build_cache.cache_dir() == Path(platformdirs.user_cache_dir("cortexsim",
-                                                                      appauthor=False))
+    assert build_cache.cache_dir() == Path(
+        platformdirs.user_cache_dir("cortexsim", appauthor=False)
+    )
 
 
 def test_miss_then_hit_from_another_process_then_rebuild(b2, tmp_path, monkeypatch, capsys):
@@ -99,8 +102,13 @@ def test_only_reordered_clock_initialisations_keep_the_cached_source(tmp_path):
     own, cached = tmp_path / "own", tmp_path / "cached"
     own.mkdir()
     cached.mkdir()
-    body = ["int main() {", "    _array_a_clock_t[0] = 0.0;", "    _array_b_clock_t[0] = 0.0;",
-            "    x = 1;", "}"]
+    body = [
+        "int main() {",
+        "    _array_a_clock_t[0] = 0.0;",
+        "    _array_b_clock_t[0] = 0.0;",
+        "    x = 1;",
+        "}",
+    ]
     (cached / "main.cpp").write_text("\n".join(body))
     (cached / "objects.cpp").write_text("\n".join(body))
     (cached / "network.cpp").write_text("a\nb")
@@ -116,17 +124,26 @@ def test_only_reordered_clock_initialisations_keep_the_cached_source(tmp_path):
     assert (own / "network.cpp").read_text() == "b\na"
 
 
-@pytest.mark.parametrize("cached_lines, own_lines", [
-    # the same variable set twice: the order changes the result
-    (["_array_a_clock_t[0] = 1.0;", "_array_a_clock_t[0] = 0.0;"],
-     ["_array_a_clock_t[0] = 0.0;", "_array_a_clock_t[0] = 1.0;"]),
-    # a clock line moved across other code (not one contiguous block of assignments)
-    (["_array_a_clock_t[0] = 0.0;", "run();", "_array_b_clock_t[0] = 0.0;"],
-     ["_array_b_clock_t[0] = 0.0;", "run();", "_array_a_clock_t[0] = 0.0;"]),
-    # not a constant: a call may have side effects
-    (["_array_a_clock_t[0] = f();", "_array_b_clock_t[0] = g();"],
-     ["_array_b_clock_t[0] = g();", "_array_a_clock_t[0] = f();"]),
-])
+@pytest.mark.parametrize(
+    "cached_lines, own_lines",
+    [
+        # the same variable set twice: the order changes the result
+        (
+            ["_array_a_clock_t[0] = 1.0;", "_array_a_clock_t[0] = 0.0;"],
+            ["_array_a_clock_t[0] = 0.0;", "_array_a_clock_t[0] = 1.0;"],
+        ),
+        # a clock line moved across other code (not one contiguous block of assignments)
+        (
+            ["_array_a_clock_t[0] = 0.0;", "run();", "_array_b_clock_t[0] = 0.0;"],
+            ["_array_b_clock_t[0] = 0.0;", "run();", "_array_a_clock_t[0] = 0.0;"],
+        ),
+        # not a constant: a call may have side effects
+        (
+            ["_array_a_clock_t[0] = f();", "_array_b_clock_t[0] = g();"],
+            ["_array_b_clock_t[0] = g();", "_array_a_clock_t[0] = f();"],
+        ),
+    ],
+)
 def test_reorderings_that_may_matter_are_kept(tmp_path, cached_lines, own_lines):
     own, cached = tmp_path / "own", tmp_path / "cached"
     own.mkdir()
@@ -160,6 +177,7 @@ def _dead_pid() -> int:
     """The pid of a process that has ended (and been reaped)."""
     import subprocess
     import sys
+
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     return p.pid
@@ -170,13 +188,23 @@ def test_a_build_prunes_the_folders_of_dead_processes_only(b2, tmp_path, monkeyp
     build removes the folders of this host's processes that no longer exist, and keeps those
     of live processes (any user's), of other hosts (a shared cache) and its own."""
     import os
+
     host, dead = build_cache._host(), _dead_pid()
-    gone = [f"circuit_k1_{host}_{dead}", f"circuit_k1_{dead}",          # (older name)
-            f"cache_k1.tmp_{host}_{dead}", f"cache_k1.tmp{dead}"]
-    other_user = 4_000_000                      # a pid os.kill may not signal (see below)
-    kept = [f"circuit_k1_{host}_{os.getppid()}", f"circuit_k1_{host}_1",
-            f"circuit_k1_otherhost.example_{dead}", f"circuit_k1_{host}_{other_user}",
-            "cache_k2", "cache_k2.lock"]
+    gone = [
+        f"circuit_k1_{host}_{dead}",
+        f"circuit_k1_{dead}",  # (older name)
+        f"cache_k1.tmp_{host}_{dead}",
+        f"cache_k1.tmp{dead}",
+    ]
+    other_user = 4_000_000  # a pid os.kill may not signal (see below)
+    kept = [
+        f"circuit_k1_{host}_{os.getppid()}",
+        f"circuit_k1_{host}_1",
+        f"circuit_k1_otherhost.example_{dead}",
+        f"circuit_k1_{host}_{other_user}",
+        "cache_k2",
+        "cache_k2.lock",
+    ]
     for name in gone + kept:
         d = tmp_path / name
         if name.endswith(".lock"):
@@ -208,24 +236,30 @@ def test_a_sigkilled_process_leaves_a_folder_the_next_build_removes(b2, tmp_path
     import signal
     import subprocess
     import sys
-    code = ("import sys, time\nfrom pathlib import Path\nfrom types import SimpleNamespace\n"
-            "sys.path.insert(0, sys.argv[2])\n"
-            "from test_build_cache import FakeDevice, DEFAULT_FLAGS\n"
-            "from cortexsim.circuit import build_cache\n"
-            "prefs = SimpleNamespace(codegen=SimpleNamespace(cpp=SimpleNamespace("
-            "extra_compile_args_gcc=list(DEFAULT_FLAGS))))\n"
-            "b2 = SimpleNamespace(prefs=prefs, device=FakeDevice(prefs))\n"
-            "print(build_cache.compile_network(b2, Path(sys.argv[1]), 'k1')[0], flush=True)\n"
-            "time.sleep(600)\n")
-    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path),
-                          str(Path(__file__).parent)], stdout=subprocess.PIPE, text=True)
+
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom types import SimpleNamespace\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from test_build_cache import FakeDevice, DEFAULT_FLAGS\n"
+        "from cortexsim.circuit import build_cache\n"
+        "prefs = SimpleNamespace(codegen=SimpleNamespace(cpp=SimpleNamespace("
+        "extra_compile_args_gcc=list(DEFAULT_FLAGS))))\n"
+        "b2 = SimpleNamespace(prefs=prefs, device=FakeDevice(prefs))\n"
+        "print(build_cache.compile_network(b2, Path(sys.argv[1]), 'k1')[0], flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path), str(Path(__file__).parent)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     theirs = Path(p.stdout.readline().strip())
     assert theirs.is_dir()
     build_cache.prune_dead_builds(tmp_path)
-    assert theirs.is_dir()                      # alive: kept
+    assert theirs.is_dir()  # alive: kept
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
-    assert theirs.is_dir()                      # no exit handler ran
+    assert theirs.is_dir()  # no exit handler ran
     build_cache.compile_network(b2, tmp_path, "k1", label="network")
     assert not theirs.exists()
     assert (tmp_path / "cache_k1").is_dir()

@@ -1,4 +1,5 @@
 """Cell models (cortexsim.circuit.cells) and their characterisation against published targets."""
+
 import json
 
 import brian2 as b2
@@ -51,8 +52,8 @@ def test_pt_vs_it_differences_follow_mechanism(table):
     assert pt["v_rest_mV"] > it["v_rest_mV"] + 2
     assert pt["input_resistance_MOhm"] < it["input_resistance_MOhm"]
     assert pt["adaptation_ratio"] > it["adaptation_ratio"] + 0.3
-    assert 3.0 <= pt["resonance_Hz"] <= 6.0          # Dembrow et al. 2010: 3-6 Hz
-    assert it["resonance_Hz"] is None                  # IT: low-pass, no resonance
+    assert 3.0 <= pt["resonance_Hz"] <= 6.0  # Dembrow et al. 2010: 3-6 Hz
+    assert it["resonance_Hz"] is None  # IT: low-pass, no resonance
     # PV fast-spiking: steepest f-I and little adaptation; SST adapts more than PV
     pv, sst = table["PV"]["simulated"], table["SST"]["simulated"]
     assert pv["fi_slope_Hz_per_nA"] > 3 * pt["fi_slope_Hz_per_nA"]
@@ -82,12 +83,20 @@ def test_neuron_model_api_and_network_style_use():
         assert m.method in ("euler", "exponential_euler")
         assert all(k.endswith("_" + pop) for k in m.namespace)
         eqs = m.eqs + "I_syn = 0*amp : amp\nI_ext = I0*int(t > 20*ms) : amp\nI0 : amp (constant)\n"
-        G = b2.NeuronGroup(3, eqs, threshold=m.threshold, reset=m.reset,
-                           refractory=m.refractory, method=m.method, namespace=m.namespace,
-                           dt=0.1 * b2.ms, name=f"g_{pop}")
+        G = b2.NeuronGroup(
+            3,
+            eqs,
+            threshold=m.threshold,
+            reset=m.reset,
+            refractory=m.refractory,
+            method=m.method,
+            namespace=m.namespace,
+            dt=0.1 * b2.ms,
+            name=f"g_{pop}",
+        )
         for k, v in m.init.items():
             setattr(G, k, v)
-        G.I0 = [0, 400, 5000] * b2.pA                 # rest, firing, very strong drive
+        G.I0 = [0, 400, 5000] * b2.pA  # rest, firing, very strong drive
         groups.append((pop, G, b2.SpikeMonitor(G)))
     net = b2.Network(*[x for _, G, S in groups for x in (G, S)])
     try:
@@ -97,7 +106,7 @@ def test_neuron_model_api_and_network_style_use():
     for pop, G, S in groups:
         v = np.asarray(G.v / b2.mV)
         assert np.all(np.isfinite(v)), pop
-        assert S.count[0] == 0, pop                    # at rest: silent
+        assert S.count[0] == 0, pop  # at rest: silent
         assert S.count[1] > 0 and S.count[2] >= S.count[1], pop
         assert abs(v[0] - float(m_init_mV(pop))) < 0.5, pop
 
@@ -126,6 +135,7 @@ def test_characterize_single_matches_table(table):
 
 def test_cli_celltypes_json(capsys, table):
     from cortexsim.cli import main
+
     assert main(["celltypes", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [d["name"] for d in data] == list(POPULATIONS)

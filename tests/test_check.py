@@ -3,6 +3,7 @@ estimate; a bad spec exits 2 with the line ``run`` gives, before anything is bui
 refuses a run that will not fit in memory (shared/cases 33) unless ``--force``; the estimate
 is within a factor 2 of the measured study wall times.
 """
+
 import json
 import resource
 import subprocess
@@ -18,7 +19,7 @@ from cortexsim.experiment import load_experiment
 from cortexsim.params import experiments_dir
 from cortexsim.plan import condition_plans, network_runs, synapse_count
 
-no_network = tsv.no_network   # the fixture that fails a test if a network is built
+no_network = tsv.no_network  # the fixture that fails a test if a network is built
 SHIPPED = sorted(experiments_dir().rglob("*.toml"))
 CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
 
@@ -31,7 +32,7 @@ def _params(test) -> list:
 # --------------------------------------------------------------------------- shipped specs
 @pytest.mark.parametrize("spec", SHIPPED, ids=lambda p: p.relative_to(experiments_dir()).as_posix())
 def test_every_shipped_spec_checks(spec, capsys, no_network):
-    if spec.name == "common.toml":   # the shared part of the mechanism-search fits, not a spec
+    if spec.name == "common.toml":  # the shared part of the mechanism-search fits, not a spec
         pytest.skip("a fragment that other fit specs extend")
     assert main(["check", str(spec), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
@@ -46,9 +47,14 @@ def test_every_shipped_spec_checks(spec, capsys, no_network):
 def test_check_text_names_what_would_run(capsys, no_network):
     assert main(["check", "aitbs_study", "--scale", "small", "--workers", "2"]) == 0
     out = capsys.readouterr().out
-    for words in ("stress_aitbs: stress; aitbs_day: 10 session(s) x 1800 pulses",
-                  "read-outs: baseline, end_stress, 24h, 7d", "network runs: 58",
-                  "wall ~", "peak memory ~", "silenced: IT_L23, IT_L5"):
+    for words in (
+        "stress_aitbs: stress; aitbs_day: 10 session(s) x 1800 pulses",
+        "read-outs: baseline, end_stress, 24h, 7d",
+        "network runs: 58",
+        "wall ~",
+        "peak memory ~",
+        "silenced: IT_L23, IT_L5",
+    ):
         assert words in out
 
 
@@ -56,8 +62,12 @@ def test_check_of_a_fresh_process_takes_under_5_s_of_cpu(tmp_path):
     """A whole ``cortexsim check`` process (imports included) on the largest experiment spec:
     CPU time, which other jobs on a shared machine do not inflate as they inflate wall time."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "cortexsim.cli", "check", "protocol_comparison"],
-                   check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [sys.executable, "-m", "cortexsim.cli", "check", "protocol_comparison"],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert cpu < 5.0, cpu
@@ -75,15 +85,20 @@ def test_network_runs_of_the_study_match_the_runner():
     count = {}
     for r in runs:
         count[(r["pass"], r["what"])] = count.get((r["pass"], r["what"]), 0) + 1
-    assert count == {(1, "rest"): 1, (2, "session"): 30, (2, "session_reference"): 1,
-                     (3, "readout"): 13, (3, "evoked"): 13}
+    assert count == {
+        (1, "rest"): 1,
+        (2, "session"): 30,
+        (2, "session_reference"): 1,
+        (3, "readout"): 13,
+        (3, "evoked"): 13,
+    }
     plans = condition_plans(cfg)
     pl = plans["stress_aitbs"]
-    assert pl.session_starts_s[0] == 16 * 86400.0                # after 2 d baseline + 14 d
+    assert pl.session_starts_s[0] == 16 * 86400.0  # after 2 d baseline + 14 d
     assert pl.simulated_s == 10.0 and pl.intensity_pct_rmt == 90.0
     times, session, amp = pl.pulses()
     assert times.size == 18000 and session.max() == 9 and amp.min() == 1.0
-    assert plans["stress_sham"].pulses()[2].max() == 0.0          # sham pulses carry no field
+    assert plans["stress_sham"].pulses()[2].max() == 0.0  # sham pulses carry no field
 
 
 def test_synapse_count_matches_the_drawn_networks():
@@ -109,8 +124,9 @@ def _line(capsys, argv) -> tuple[int, str]:
     return rc, capsys.readouterr().err.strip()
 
 
-BAD = _params(tsv.test_bad_spec_values_exit_2_before_any_network) \
-    + _params(tsv.test_bad_overrides_exit_2_before_any_network)
+BAD = _params(tsv.test_bad_spec_values_exit_2_before_any_network) + _params(
+    tsv.test_bad_overrides_exit_2_before_any_network
+)
 
 
 @pytest.mark.parametrize("extra, field, words", BAD)
@@ -118,13 +134,15 @@ def test_bad_specs_exit_2_as_run_does(tmp_path, capsys, no_network, extra, field
     spec = str(tsv._spec(tmp_path, extra))
     rc, line = _line(capsys, ["check", spec, "--scale", "100"])
     assert rc == 2 and f"error: {field}" in line and words in line
-    rc_run, line_run = _line(capsys, ["run", spec, "--scale", "100", "--quiet", "--out",
-                                      str(tmp_path / "out")])
+    rc_run, line_run = _line(
+        capsys, ["run", spec, "--scale", "100", "--quiet", "--out", str(tmp_path / "out")]
+    )
     assert rc_run == 2 and line_run == line.replace("cortexsim check:", "cortexsim run:")
 
 
-@pytest.mark.parametrize("args", [["--scale", "10"], ["--scale", "tiny"], ["--workers", "0"],
-                                  ["--session-sample", "-5"]])
+@pytest.mark.parametrize(
+    "args", [["--scale", "10"], ["--scale", "tiny"], ["--workers", "0"], ["--session-sample", "-5"]]
+)
 def test_bad_options_exit_2(capsys, no_network, args):
     rc, line = _line(capsys, ["check", "tiny", *args])
     assert rc == 2 and len(line.splitlines()) == 1
@@ -145,46 +163,49 @@ def _case_specs():
     def is_experiment(p):
         try:
             return cost.spec_kind(p)[0] == "experiment"
-        except Exception:   # noqa: BLE001  (a protocol file or a broken spec: not this test's)
+        except Exception:  # noqa: BLE001  (a protocol file or a broken spec: not this test's)
             return False
-    return sorted(p for p in CASES.glob("*/*.toml") if p.name != "tiny.toml"
-                  and is_experiment(p))
+
+    return sorted(p for p in CASES.glob("*/*.toml") if p.name != "tiny.toml" and is_experiment(p))
 
 
 @pytest.mark.skipif(not _case_specs(), reason="../shared/cases not present")
 @pytest.mark.parametrize("spec", _case_specs(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_reported_cases_check_as_run_validates(spec, tmp_path, capsys, no_network,
-                                               monkeypatch):
+def test_reported_cases_check_as_run_validates(spec, tmp_path, capsys, no_network, monkeypatch):
     """Every spec of a reported case: check exits 2 exactly where run exits 2 before any
     network, with the same line; a spec that run accepts checks with exit 0."""
     monkeypatch.chdir(spec.parent)
     rc, line = _line(capsys, ["check", spec.name, "--scale", "100"])
-    rc_run, line_run = _line(capsys, ["run", spec.name, "--scale", "100", "--quiet", "--out",
-                                      str(tmp_path / "out")])
+    rc_run, line_run = _line(
+        capsys, ["run", spec.name, "--scale", "100", "--quiet", "--out", str(tmp_path / "out")]
+    )
     if rc_run == 2:
         assert rc == 2 and line_run == line.replace("cortexsim check:", "cortexsim run:")
     else:
-        assert rc == 0    # run got past validation (and then met the forbidden network)
+        assert rc == 0  # run got past validation (and then met the forbidden network)
 
 
 # --------------------------------------------------------------------------- memory guard
 def test_run_refuses_what_will_not_fit_in_memory(tmp_path, capsys, no_network, monkeypatch):
     monkeypatch.setattr(cost, "available_memory_bytes", lambda: 100 * 2**20)
-    rc, line = _line(capsys, ["run", "tiny", "--scale", "100", "--quiet", "--out",
-                              str(tmp_path / "out")])
+    rc, line = _line(
+        capsys, ["run", "tiny", "--scale", "100", "--quiet", "--out", str(tmp_path / "out")]
+    )
     assert rc == 2
     assert "estimated" in line and "available" in line and "100 MB" in line and "--force" in line
-    assert not (tmp_path / "out").exists()       # refused before anything was made
+    assert not (tmp_path / "out").exists()  # refused before anything was made
 
 
 def test_run_with_force_goes_ahead(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cost, "available_memory_bytes", lambda: 100 * 2**20)
     import cortexsim.experiment as experiment
+
     called = {}
 
     def fake_run_cli(spec, **kw):
         called["spec"] = spec
         return {"out": str(tmp_path), "metrics": {}, "criteria": []}
+
     monkeypatch.setattr(experiment, "run_cli", fake_run_cli)
     assert main(["run", "tiny", "--scale", "100", "--quiet", "--force", "--json"]) == 0
     assert called["spec"] == "tiny"
@@ -196,8 +217,9 @@ def test_scale_50000_estimate_and_refusal(capsys, no_network, monkeypatch):
     assert main(["check", "tiny", "--scale", "50000", "--workers", "2", "--json"]) == 0
     est = json.loads(capsys.readouterr().out)["estimate"]
     assert est["peak_memory_MB"] > 7 * 1024 and est["synapses"] > 3e7
-    monkeypatch.setattr(cost, "available_memory_bytes", lambda: int(est["peak_memory_MB"] - 1)
-                        * 2**20)
+    monkeypatch.setattr(
+        cost, "available_memory_bytes", lambda: int(est["peak_memory_MB"] - 1) * 2**20
+    )
     rc, line = _line(capsys, ["run", "tiny", "--scale", "50000", "--workers", "2", "--quiet"])
     assert rc == 2 and "GB of memory at peak" in line
     assert main(["check", "tiny", "--scale", "50000", "--workers", "2"]) == 0
@@ -205,8 +227,11 @@ def test_scale_50000_estimate_and_refusal(capsys, no_network, monkeypatch):
 
 
 def test_register_kind_is_the_hook_for_other_spec_kinds(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(cost.KINDS, "validation", lambda p, scale=None, workers=1: {
-        "kind": "validation", "spec": str(p), "entries": 3})
+    monkeypatch.setitem(
+        cost.KINDS,
+        "validation",
+        lambda p, scale=None, workers=1: {"kind": "validation", "spec": str(p), "entries": 3},
+    )
     p = tmp_path / "v.toml"
     p.write_text("[validation]\nname = 'x'\n")
     assert main(["check", str(p)]) == 0

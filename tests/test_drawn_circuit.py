@@ -1,4 +1,5 @@
 """The drawn circuit (numpy) is separate from its Brian2 build (issue 22 item 3)."""
+
 import json
 import subprocess
 import sys
@@ -18,8 +19,9 @@ print(json.dumps({"brian2": "brian2" in sys.modules, "groups": sorted(d.conn),
 
 
 def test_drawing_a_circuit_does_not_import_brian2():
-    out = subprocess.run([sys.executable, "-c", _DRAW], capture_output=True, text=True,
-                         check=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _DRAW], capture_output=True, text=True, check=True, timeout=300
+    )
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["brian2"] is False
     assert got["site"] is not None and got["n_sites"] > 0
@@ -27,6 +29,7 @@ def test_drawing_a_circuit_does_not_import_brian2():
 
 def test_drawn_connectivity_equals_the_built_circuit():
     from cortexsim.circuit.network import Circuit
+
     d = draw_circuit(100, seed=3)
     c = Circuit(100, seed=3, duration_s=0.05, target="runtime")
     assert sorted(d.conn) == sorted(c.conn) and d.site_group == c.site_group

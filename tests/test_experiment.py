@@ -1,5 +1,6 @@
 """Timeline runner (issue 4): spec validation, a tiny end-to-end run, reproducibility,
 checkpoints, criteria computed from the data, slow-step convergence."""
+
 import copy
 import json
 import zipfile
@@ -19,8 +20,7 @@ PROTO = {"base": "itbs600", "n_pulses": 30, "sessions_per_day": 2, "session_inte
 # tests/test_runner_parallel.py
 TINY = {
     "experiment": {"name": "tiny", "seed": 3},
-    "settings": {"scale": 100, "baseline_fast_s": 1.0, "slow_dt_h": 2.0,
-                 "session_sample_s": 1.0},
+    "settings": {"scale": 100, "baseline_fast_s": 1.0, "slow_dt_h": 2.0, "session_sample_s": 1.0},
     "timeline": [
         {"kind": "baseline", "days": 1, "readout": "baseline"},
         {"kind": "stress", "days": 3, "hours_per_day": 6, "readout": "end_stress"},
@@ -30,12 +30,23 @@ TINY = {
     "conditions": {
         "control": {"stress": False},
         "stress_tbs": {"protocol": PROTO, "intensity_pct_rmt": 120},
-        "stress_tbs_silenced": {"protocol": PROTO, "intensity_pct_rmt": 120,
-                                "silence": ["IT_L23", "IT_L5"]},
+        "stress_tbs_silenced": {
+            "protocol": PROTO,
+            "intensity_pct_rmt": 120,
+            "silence": ["IT_L23", "IT_L5"],
+        },
     },
-    "criteria": [{"name": "stress lowers spines", "var": "spine_density_rel",
-                  "condition": "stress_tbs", "readout": "end_stress",
-                  "populations": ["IT_L5", "PT_L5"], "op": "<", "value": 0.99}],
+    "criteria": [
+        {
+            "name": "stress lowers spines",
+            "var": "spine_density_rel",
+            "condition": "stress_tbs",
+            "readout": "end_stress",
+            "populations": ["IT_L5", "PT_L5"],
+            "op": "<",
+            "value": 0.99,
+        }
+    ],
 }
 
 
@@ -91,6 +102,7 @@ def test_outputs_dims_and_files(tiny_run, tmp_path):
     summ = json.loads((out / "summary.json").read_text())
     assert summ["criteria"][0]["passed"] is True
     import xarray as xr
+
     back = xr.load_dataset(out / "results.nc")
     np.testing.assert_array_equal(back.spine_density.values, ds.spine_density.values)
 
@@ -107,14 +119,23 @@ def test_criterion_flips_when_data_change(tiny_run):
 def test_session_rate_criterion_is_the_mean_over_sessions(tiny_run):
     res, _ = tiny_run
     ds = res.data.copy(deep=True)
-    crit = [{"name": "IT fires more than when silenced", "var": "session_rate",
-             "condition": "stress_tbs", "minus_condition": "stress_tbs_silenced",
-             "populations": ["IT_L5"], "op": ">", "value": 0.0}]
-    parse_spec({**copy.deepcopy(TINY), "criteria": crit})       # a valid criterion
+    crit = [
+        {
+            "name": "IT fires more than when silenced",
+            "var": "session_rate",
+            "condition": "stress_tbs",
+            "minus_condition": "stress_tbs_silenced",
+            "populations": ["IT_L5"],
+            "op": ">",
+            "value": 0.0,
+        }
+    ]
+    parse_spec({**copy.deepcopy(TINY), "criteria": crit})  # a valid criterion
     out = evaluate(ds, crit)[0]
-    expect = float(ds.session_rate.sel(condition="stress_tbs", population="IT_L5").mean()
-                   - ds.session_rate.sel(condition="stress_tbs_silenced",
-                                         population="IT_L5").mean())
+    expect = float(
+        ds.session_rate.sel(condition="stress_tbs", population="IT_L5").mean()
+        - ds.session_rate.sel(condition="stress_tbs_silenced", population="IT_L5").mean()
+    )
     assert out["observed"]["IT_L5"] == pytest.approx(expect, abs=1e-6) and out["passed"]
     ds["session_rate"].loc[dict(condition="stress_tbs", population="IT_L5")] = 0.0
     assert not evaluate(ds, crit)[0]["passed"]
@@ -123,7 +144,7 @@ def test_session_rate_criterion_is_the_mean_over_sessions(tiny_run):
 def test_same_seed_same_numbers_and_resume_from_checkpoint(tiny_run):
     res, ck = tiny_run
     files = sorted(ck.glob("*.ckpt.npz"))
-    assert len(files) == 3            # one checkpoint per condition
+    assert len(files) == 3  # one checkpoint per condition
     # read-outs of identical histories are measured once: the baseline of all three
     # conditions, the end of stress of the two stressed ones -> 1 + 2 + 3 of 3 x 3
     assert len(list((ck / "readouts").glob("*.json"))) == 6
@@ -137,12 +158,12 @@ def test_same_seed_same_numbers_and_resume_from_checkpoint(tiny_run):
     np.testing.assert_array_equal(again.data.session_rate.values, res.data.session_rate.values)
     # (measured per condition without a checkpoint dir: shared read-outs change nothing)
     np.testing.assert_array_equal(again.data.rate_readout.values, res.data.rate_readout.values)
-    np.testing.assert_array_equal(again.data.evoked_response.values,
-                                  res.data.evoked_response.values)
+    np.testing.assert_array_equal(
+        again.data.evoked_response.values, res.data.evoked_response.values
+    )
     # resumed from the finished checkpoints: no phase is re-simulated, same numbers
     resumed = Experiment.from_dict(TINY).run(progress=False, checkpoint_dir=ck)
-    np.testing.assert_array_equal(resumed.data.spine_density.values,
-                                  res.data.spine_density.values)
+    np.testing.assert_array_equal(resumed.data.spine_density.values, res.data.spine_density.values)
 
 
 def test_halving_slow_step_changes_headline_by_less_than_5_percent():
@@ -158,11 +179,20 @@ def test_halving_slow_step_changes_headline_by_less_than_5_percent():
     for dt in (2.0, 1.0):
         spec["settings"]["slow_dt_h"] = dt
         ds = Experiment.from_dict(spec).run(progress=False).data
-        out[dt] = np.array([float(ds.spine_density_rel.sel(
-            condition="stress", population=p,
-            time_d=float(ds.readout_time_d.sel(condition="stress", readout=r))))
-            for p in ("IT_L5", "PT_L5") for r in ("end_stress", "7d")])
-    assert np.all(out[1.0] < 0.95)                    # stress removed spines
+        out[dt] = np.array(
+            [
+                float(
+                    ds.spine_density_rel.sel(
+                        condition="stress",
+                        population=p,
+                        time_d=float(ds.readout_time_d.sel(condition="stress", readout=r)),
+                    )
+                )
+                for p in ("IT_L5", "PT_L5")
+                for r in ("end_stress", "7d")
+            ]
+        )
+    assert np.all(out[1.0] < 0.95)  # stress removed spines
     # the headline outputs (relative spine densities) move by < 5 % when the step is halved
     assert np.all(np.abs(out[2.0] - out[1.0]) / out[1.0] < 0.05), out
 
@@ -171,12 +201,20 @@ def test_every_shipped_spec_validates():
     from pathlib import Path
     from cortexsim.experiment import load_experiment
     import tomllib
+
     specs = sorted((Path(__file__).resolve().parent.parent / "experiments").glob("*.toml"))
     # sweep, fit and sensitivity specs ([sweep]/[fit]/[sensitivity]) are tested in test_sweep
-    specs = [p for p in specs if "experiment" in tomllib.loads(p.read_text())
-             or "extends" in tomllib.loads(p.read_text())]
-    assert {p.stem for p in specs} >= {"aitbs_study", "protocol_comparison", "tiny",
-                                       "whatif_slice_calcium"}
+    specs = [
+        p
+        for p in specs
+        if "experiment" in tomllib.loads(p.read_text()) or "extends" in tomllib.loads(p.read_text())
+    ]
+    assert {p.stem for p in specs} >= {
+        "aitbs_study",
+        "protocol_comparison",
+        "tiny",
+        "whatif_slice_calcium",
+    }
     for p in specs:
         exp = load_experiment(p)
         assert exp.spec["conditions"], p
@@ -185,20 +223,22 @@ def test_every_shipped_spec_validates():
 # --------------------------------------------------------------------------- sampled sessions
 def test_session_sample_and_by_scale_settings_are_validated():
     assert "settings.session_sample_s" in _bad(
-        lambda s: s["settings"].update(session_sample_s="some"))
-    assert "settings.session_sample_s" in _bad(
-        lambda s: s["settings"].update(session_sample_s=-5))
+        lambda s: s["settings"].update(session_sample_s="some")
+    )
+    assert "settings.session_sample_s" in _bad(lambda s: s["settings"].update(session_sample_s=-5))
     msg = _bad(lambda s: s["settings"].update(by_scale={"huge": {"session_sample_s": 10}}))
     assert "settings.by_scale" in msg and "small" in msg
     assert "settings.by_scale.small.colour" in _bad(
-        lambda s: s["settings"].update(by_scale={"small": {"colour": 1}}))
+        lambda s: s["settings"].update(by_scale={"small": {"colour": 1}})
+    )
     assert "settings.by_scale.small.session_sample_s" in _bad(
-        lambda s: s["settings"].update(by_scale={"small": {"session_sample_s": 0}}))
+        lambda s: s["settings"].update(by_scale={"small": {"session_sample_s": 0}})
+    )
 
 
 def test_by_scale_settings_apply_at_their_scale_and_the_counts_nearest_it():
     spec = copy.deepcopy(TINY)
-    del spec["settings"]["session_sample_s"]          # the default ("all") outside by_scale
+    del spec["settings"]["session_sample_s"]  # the default ("all") outside by_scale
     spec["settings"]["by_scale"] = {"small": {"session_sample_s": 10.0, "slow_dt_h": 1.0}}
     exp = Experiment.from_dict(spec)
     small = exp.resolved_config(scale="small")["settings"]
@@ -216,16 +256,17 @@ def test_by_scale_settings_apply_at_their_scale_and_the_counts_nearest_it():
 def test_simulated_session_length_is_whole_train_periods():
     from cortexsim.experiment.phases import _simulated_session_s
     from cortexsim.protocols import get_protocol
-    itbs = get_protocol("itbs1800")           # 2 s trains every 10 s, 591.84 s
+
+    itbs = get_protocol("itbs1800")  # 2 s trains every 10 s, 591.84 s
     full = itbs.duration_s + 1.0
     assert _simulated_session_s(itbs, full, "all") == full
     assert _simulated_session_s(itbs, full, 10.0) == 10.0
-    assert _simulated_session_s(itbs, full, 25.0) == 20.0     # two whole periods
-    assert _simulated_session_s(itbs, full, 4.0) == 10.0      # at least one period
+    assert _simulated_session_s(itbs, full, 25.0) == 20.0  # two whole periods
+    assert _simulated_session_s(itbs, full, 4.0) == 10.0  # at least one period
     assert _simulated_session_s(itbs, full, 1e4) == full
-    r10 = get_protocol("rtms10hz")            # 4 s trains every 30 s
+    r10 = get_protocol("rtms10hz")  # 4 s trains every 30 s
     assert _simulated_session_s(r10, r10.duration_s + 1, 10.0) == 30.0
-    r1 = get_protocol("rtms1hz")              # one continuous 900-s train
+    r1 = get_protocol("rtms1hz")  # one continuous 900-s train
     assert _simulated_session_s(r1, r1.duration_s + 1, 10.0) == 10.0
     assert _simulated_session_s(None, 1.0, 10.0) == 1.0
 
@@ -239,19 +280,32 @@ def test_study_spec_reduced_run_writes_every_output(tmp_path):
     from pathlib import Path
     from cortexsim.params import read_toml
     from cortexsim.results import Results
+
     raw = read_toml(Path(__file__).resolve().parent.parent / "experiments" / "aitbs_study.toml")
     raw["experiment"]["seed"] = TINY["experiment"]["seed"]
-    raw["settings"].update(scale=100, slow_dt_h=4.0, baseline_fast_s=1.0,
-                           session_sample_s=1.0, by_scale={})
+    raw["settings"].update(
+        scale=100, slow_dt_h=4.0, baseline_fast_s=1.0, session_sample_s=1.0, by_scale={}
+    )
     res = Experiment.from_dict(raw).run(progress=False, checkpoint_dir=tmp_path / "ck")
     out = res.save(tmp_path / "out")
-    for f in ("results.nc", "summary.json", "report.md", "spine_density.png", "rates.png",
-              "conditions.png"):
+    for f in (
+        "results.nc",
+        "summary.json",
+        "report.md",
+        "spine_density.png",
+        "rates.png",
+        "conditions.png",
+    ):
         assert (out / f).is_file(), f
     ds = xr.load_dataset(out / "results.nc")
     assert ds.spine_density.dims == ("condition", "population", "time_d")
-    assert list(ds.condition.values) == ["control", "stress", "stress_sham", "stress_aitbs",
-                                         "stress_aitbs_it_silenced"]
+    assert list(ds.condition.values) == [
+        "control",
+        "stress",
+        "stress_sham",
+        "stress_aitbs",
+        "stress_aitbs_it_silenced",
+    ]
     assert list(ds.readout.values) == ["baseline", "end_stress", "24h", "7d"]
     assert ds.sizes["session"] == 10
     assert np.isfinite(ds.session_dw.sel(condition="stress_aitbs").values[:, :3]).all()
@@ -267,14 +321,19 @@ def test_study_spec_reduced_run_writes_every_output(tmp_path):
 
 def test_spec_extends_another_spec(tmp_path):
     from cortexsim.experiment import load_experiment
+
     base = tmp_path / "base.toml"
-    base.write_text('[experiment]\nname = "base"\nseed = 2\n[settings]\nscale = 100\n'
-                    '[[timeline]]\nkind = "baseline"\ndays = 1\nreadout = "b"\n'
-                    '[conditions.control]\nstress = false\n')
+    base.write_text(
+        '[experiment]\nname = "base"\nseed = 2\n[settings]\nscale = 100\n'
+        '[[timeline]]\nkind = "baseline"\ndays = 1\nreadout = "b"\n'
+        "[conditions.control]\nstress = false\n"
+    )
     child = tmp_path / "child.toml"
-    child.write_text('extends = "base.toml"\n[experiment]\nname = "child"\n'
-                     '[settings]\nslow_dt_h = 3.0\n[conditions.stressed]\nstress = true\n'
-                     '[overrides]\n"synaptic.calcium.c_pre" = 0.3\n')
+    child.write_text(
+        'extends = "base.toml"\n[experiment]\nname = "child"\n'
+        "[settings]\nslow_dt_h = 3.0\n[conditions.stressed]\nstress = true\n"
+        '[overrides]\n"synaptic.calcium.c_pre" = 0.3\n'
+    )
     spec = load_experiment(child).spec
     assert spec["experiment"]["name"] == "child" and spec["experiment"]["seed"] == 2
     assert spec["settings"]["scale"] == 100 and spec["settings"]["slow_dt_h"] == 3.0

@@ -10,6 +10,7 @@ pattern plasticises LESS than the intermittent one, and at 1.2 mM no theta-burst
 potentiates at the calibrated thresholds, so iTBS does not potentiate (the published signs are
 NOT reproduced by the rule); the Brian2 code against the numpy reference for one synapse per
 cell; off (the default), the network's numbers are bit for bit those of the model without it."""
+
 import numpy as np
 import pytest
 
@@ -26,8 +27,10 @@ def _trees(on: bool, ca=None, **synaptic):
     """Synaptic + mechanisms trees at the network's extracellular calcium (or ``ca`` mM) with
     the mechanism on or off (``synaptic``: further dotted-path values, '.' as '__')."""
     t = {"synaptic": load_model("synaptic"), "mechanisms": load_model("mechanisms")}
-    t["synaptic"].set("extracellular.ca", load_model("circuit").to("plasticity.ca_ext", "mM")
-                      if ca is None else ca)
+    t["synaptic"].set(
+        "extracellular.ca",
+        load_model("circuit").to("plasticity.ca_ext", "mM") if ca is None else ca,
+    )
     for k, v in synaptic.items():
         t["synaptic"].set(k.replace("__", "."), v)
     t["mechanisms"].set(f"{NAME}.enabled", on)
@@ -39,13 +42,15 @@ def _params(on: bool, ca=None):
     return syn.get_params(_trees(on, ca)["synaptic"])
 
 
-def _tbs_pairing(n_trains, bursts_per_train, train_period_s, post_per_burst=1, lag_s=0.01,
-                 t0=0.1):
+def _tbs_pairing(n_trains, bursts_per_train, train_period_s, post_per_burst=1, lag_s=0.01, t0=0.1):
     """Theta bursts (3 presynaptic spikes at 50 Hz every 200 ms; ``bursts_per_train`` per
     train, trains every ``train_period_s``), the postsynaptic cell firing ``lag_s`` after the
     first ``post_per_burst`` spikes of each burst; times on the 0.1 ms grid."""
-    starts = (t0 + np.arange(n_trains)[:, None] * train_period_s
-              + np.arange(bursts_per_train)[None, :] * 0.2).ravel()
+    starts = (
+        t0
+        + np.arange(n_trains)[:, None] * train_period_s
+        + np.arange(bursts_per_train)[None, :] * 0.2
+    ).ravel()
     pre = np.round((starts[:, None] + np.arange(3) * 0.02).ravel(), 4)
     post = np.round((starts[:, None] + np.arange(post_per_burst) * 0.02).ravel() + lag_s, 4)
     return pre, post
@@ -101,8 +106,7 @@ def test_no_change_at_rest():
         for rho0 in (0.2, 0.8):
             drift = syn.event_driven_rho([], [], _params(False), rho0=rho0, t_end=T).rho_final
             off = syn.event_driven_rho(pre, post, _params(False), rho0=rho0, t_end=T)
-            on = syn.event_driven_rho(pre, post, _params(True), rho0=rho0, t_end=T,
-                                      rate_ref=2.0)
+            on = syn.event_driven_rho(pre, post, _params(True), rho0=rho0, t_end=T, rate_ref=2.0)
             if exact:
                 assert off.t_above_d == on.t_above_d == 0.0
                 assert off.rho_final == on.rho_final == pytest.approx(drift, abs=1e-12)
@@ -131,9 +135,15 @@ def test_pattern_dependence_of_the_rule_equal_pulse_count(ca, post_per_burst, ra
         pre, post = _tbs_pairing(n_tr, bpt, per, post_per_burst)
         assert pre.size == 600
         for on in (False, True):
-            r = syn.event_driven_rho(pre, post, _params(on, ca), rho0=0.5, t_end=pre[-1] + 1.0,
-                                     c_pre_scale=np.full(pre.size, 4.0),
-                                     rate_ref=rate_ref if on else None)
+            r = syn.event_driven_rho(
+                pre,
+                post,
+                _params(on, ca),
+                rho0=0.5,
+                t_end=pre[-1] + 1.0,
+                c_pre_scale=np.full(pre.size, 4.0),
+                rate_ref=rate_ref if on else None,
+            )
             out[name, on] = r.rho_final - 0.5
     assert out["itbs", False] < -0.01 and out["ctbs", False] < -0.01
     assert out["itbs", False] == pytest.approx(out["ctbs", False], abs=0.01)
@@ -148,12 +158,12 @@ def test_time_varying_scale_in_the_batch_reference():
     pre, post = _tbs_pairing(1, 3, 0.0)
     t, inc, _ = syn._events(pre, post, p)
     a = syn.event_driven_batch(t[None], inc[None], p, 0.3, 2.0, theta_scale=1.5)
-    b = syn.event_driven_batch(t[None], inc[None], p, 0.3, 2.0,
-                               theta_scale=np.full((1, t.size + 1), 1.5))
+    b = syn.event_driven_batch(
+        t[None], inc[None], p, 0.3, 2.0, theta_scale=np.full((1, t.size + 1), 1.5)
+    )
     assert a.rho_final[0] == b.rho_final[0] and a.t_above_d[0] == b.t_above_d[0]
     with pytest.raises(InputError, match="theta_scale"):
-        syn.event_driven_batch(t[None], inc[None], p, 0.3, 2.0,
-                               theta_scale=np.ones((1, t.size)))
+        syn.event_driven_batch(t[None], inc[None], p, 0.3, 2.0, theta_scale=np.ones((1, t.size)))
 
 
 def test_brian2_code_agrees_with_the_numpy_reference():
@@ -161,6 +171,7 @@ def test_brian2_code_agrees_with_the_numpy_reference():
     spikes forced at given times); rho and threshold times per synapse equal the event-driven
     reference with the cell's trace, for a cell with a reference rate and one without."""
     import brian2 as b2
+
     b2.prefs.codegen.target = "numpy"
     b2.start_scope()
     dt = 1e-4
@@ -176,15 +187,25 @@ def test_brian2_code_agrees_with_the_numpy_reference():
     spk = np.zeros((int(round(T / dt)) + 1, M))
     spk[np.rint(post / dt).astype(int), :] = 1.0
     post_ta = b2.TimedArray(spk, dt=dt * b2.second)
-    H = b2.NeuronGroup(M, f"{syn.FAST_INC} : 1 (constant)\n" + code["model"],
-                       threshold="post_ta(t, i) > 0.5", reset=code["reset"],
-                       namespace={"post_ta": post_ta, **code["namespace"]})
+    H = b2.NeuronGroup(
+        M,
+        f"{syn.FAST_INC} : 1 (constant)\n" + code["model"],
+        threshold="post_ta(t, i) > 0.5",
+        reset=code["reset"],
+        namespace={"post_ta": post_ta, **code["namespace"]},
+    )
     for k, v in code["init"].items():
         setattr(H, k, v)
     setattr(H, syn.FAST_INC, rule.post_values(rates, rates)[syn.FAST_INC])
     parts = syn.synapse_model(p)
-    S = b2.Synapses(G, H, model=parts.model, on_pre=parts.on_pre, on_post=parts.on_post,
-                    namespace=parts.namespace)
+    S = b2.Synapses(
+        G,
+        H,
+        model=parts.model,
+        on_pre=parts.on_pre,
+        on_post=parts.on_post,
+        namespace=parts.namespace,
+    )
     S.connect(j="i")
     S.on = 1
     S.rho = 0.3
@@ -196,13 +217,14 @@ def test_brian2_code_agrees_with_the_numpy_reference():
         assert S.rho[k] == pytest.approx(ev.rho_final, abs=1e-9)
         assert float(S.t_above_p_[k]) == pytest.approx(ev.t_above_p, abs=1e-9)
         assert float(S.t_above_d_[k]) == pytest.approx(ev.t_above_d, abs=1e-9)
-    assert S.rho[0] != S.rho[1]          # the trace acted on the cell with a reference
+    assert S.rho[0] != S.rho[1]  # the trace acted on the cell with a reference
 
 
 def test_off_leaves_the_network_bit_identical():
     """Off (the default): no cell state, GB's code; on with every cell at the neutral jump 0
     gives the same spikes and efficacies bit for bit; with resting rates it changes them."""
     from cortexsim.circuit.network import Circuit
+
     kw = dict(duration_s=0.5, seed=3, target="runtime")
     off = Circuit(50, syn_params=_trees(False)["synaptic"], **kw)
     assert off.post_variables == {} and off.site_rule.post_code() == {}
@@ -217,15 +239,25 @@ def test_off_leaves_the_network_bit_identical():
     for k in ("rho", "t_above_p", "t_above_d", "c"):
         assert np.array_equal(a.syn[k], b.syn[k]), k
     rates = np.full(on.N, 0.5)
-    c = on.run(None, spines=spines, run_seed=5, overrides={
-        f"cells.{syn.FAST_INC}": on.site_rule.post_values(rates, rates)[syn.FAST_INC]})
+    c = on.run(
+        None,
+        spines=spines,
+        run_seed=5,
+        overrides={f"cells.{syn.FAST_INC}": on.site_rule.post_values(rates, rates)[syn.FAST_INC]},
+    )
     assert np.array_equal(a.spike_counts, c.spike_counts)
     assert c.syn["t_above_d"].sum() <= a.syn["t_above_d"].sum()
 
 
-@pytest.mark.parametrize("path, value", [
-    ("fast_metaplasticity.exponent", -1.0), ("fast_metaplasticity.tau", 0.0),
-    ("fast_metaplasticity.scale_min", 0.0), ("fast_metaplasticity.scale_max", 0.5)])
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("fast_metaplasticity.exponent", -1.0),
+        ("fast_metaplasticity.tau", 0.0),
+        ("fast_metaplasticity.scale_min", 0.0),
+        ("fast_metaplasticity.scale_max", 0.5),
+    ],
+)
 def test_bad_parameter_values_are_input_errors(path, value):
     with pytest.raises(InputError, match=path.split(".")[1]):
         syn.get_params({path: value})

@@ -20,6 +20,7 @@ cpp_standalone network at scale 100 (build cache: a cache hit after the first ru
 with each variant's per-synapse conductances as run-time values (``<group>.g0``); the variants
 are built for the runtime target (no run, no compile) only for their drawn synapses.
 """
+
 import numpy as np
 import pytest
 
@@ -27,31 +28,38 @@ from cortexsim.circuit import characterize
 from cortexsim.circuit.network import Circuit, Stimulus
 from cortexsim.experiment.spec import model_trees
 
-SCALE = 100           # neurons (the PV/SST -> L5 projections are all-to-all at this size)
-SEED = 1              # build seed: connectivity, TMS thresholds, initial efficacies
+SCALE = 100  # neurons (the PV/SST -> L5 projections are all-to-all at this size)
+SEED = 1  # build seed: connectivity, TMS thresholds, initial efficacies
 DURATION_S = 1.0
-SLOT_S = 1e-4         # pulse grid = dt: a brief afferent burst is several consecutive pulses
+SLOT_S = 1e-4  # pulse grid = dt: a brief afferent burst is several consecutive pulses
 MECHANISMS = ("pv_prefers_pt", "sst_prefers_pt")
 SOURCE = {"pv_prefers_pt": "PV", "sst_prefers_pt": "SST"}
 L5 = ("IT_L5", "PT_L5")
 
 # probe 1: one synchronous spike of every cell of the interneuron population, silent network
-PROBE_T_S = 0.9985    # its GABA_A conductances arrive 0.5 ms before the end of the phase
-PROBE_FIELD = 1e-3    # V/m: fires the cells whose threshold is set to 0, recruits no afferent
+PROBE_T_S = 0.9985  # its GABA_A conductances arrive 0.5 ms before the end of the phase
+PROBE_FIELD = 1e-3  # V/m: fires the cells whose threshold is set to 0, recruits no afferent
 
 # probe 2: feed-forward inhibition of a brief synchronous afferent volley
-VOLLEY_T_S = (0.2, 0.45, 0.7, 0.95)   # one volley each; pre-volley window = baseline
-VOLLEY_PULSES = 12                     # afferent pulses 0.1 ms apart (a 1.2-ms burst)
-VOLLEY_FIELD = 400.0                   # V/m: recruits ~97 % of the afferent terminals
-WINDOW_S = 0.02                        # evoked spikes counted in [t, t + 20 ms)
-VOLLEY_SEEDS = range(24)              # noise seeds (the SST effect is small: see the test)
+VOLLEY_T_S = (0.2, 0.45, 0.7, 0.95)  # one volley each; pre-volley window = baseline
+VOLLEY_PULSES = 12  # afferent pulses 0.1 ms apart (a 1.2-ms burst)
+VOLLEY_FIELD = 400.0  # V/m: recruits ~97 % of the afferent terminals
+WINDOW_S = 0.02  # evoked spikes counted in [t, t + 20 ms)
+VOLLEY_SEEDS = range(24)  # noise seeds (the SST effect is small: see the test)
 
 
 def _circuit(trees, target):
-    return Circuit(SCALE, duration_s=DURATION_S, seed=SEED, slot_s=SLOT_S,
-                   params=trees["circuit"], cell_params=trees["cells"],
-                   syn_params=trees["synaptic"], coupling_params=trees["coupling"],
-                   target=target)
+    return Circuit(
+        SCALE,
+        duration_s=DURATION_S,
+        seed=SEED,
+        slot_s=SLOT_S,
+        params=trees["circuit"],
+        cell_params=trees["cells"],
+        syn_params=trees["synaptic"],
+        coupling_params=trees["coupling"],
+        target=target,
+    )
 
 
 def _g0(c: Circuit) -> dict:
@@ -80,8 +88,9 @@ def variants(trees):
 
 def _pair_mask(c: Circuit, group: str, pre: str, post: str) -> np.ndarray:
     conn = c.conn[group]
-    return (c.pop_index[conn["i"]] == c.populations.index(pre)) \
-        & (c.pop_index[conn["j"]] == c.populations.index(post))
+    return (c.pop_index[conn["i"]] == c.populations.index(pre)) & (
+        c.pop_index[conn["j"]] == c.populations.index(post)
+    )
 
 
 def _inh_group(c: Circuit) -> str:
@@ -94,28 +103,39 @@ def _probe_source(net: Circuit, g0: dict, source: str) -> dict:
     polarisation); per population, the GABA_A conductance per presynaptic spike received."""
     thr = np.full(net.N, np.inf)
     thr[net.slices[source]] = 0.0
-    res = net.run(Stimulus([PROBE_T_S], PROBE_FIELD), run_seed=0,
-                  overrides={"cells.thr_tms": thr, "cells.pol_gain": np.zeros(net.N),
-                             "cells.g_bg": np.zeros(net.N), **g0})
-    g_gaba = np.asarray(net.G.g_gaba[:]) * 1e9                       # nS, end of the phase
+    res = net.run(
+        Stimulus([PROBE_T_S], PROBE_FIELD),
+        run_seed=0,
+        overrides={
+            "cells.thr_tms": thr,
+            "cells.pol_gain": np.zeros(net.N),
+            "cells.g_bg": np.zeros(net.N),
+            **g0,
+        },
+    )
+    g_gaba = np.asarray(net.G.g_gaba[:]) * 1e9  # nS, end of the phase
     v = np.asarray(net.G.v[:])
     spikes = np.bincount(res.spike_i, minlength=net.N)
     grp = _inh_group(net)
     conn = net.conn[grp]
     from_source = net.pop_index[conn["i"]] == net.populations.index(source)
-    received = np.bincount(conn["j"][from_source], weights=spikes[conn["i"][from_source]],
-                           minlength=net.N)
+    received = np.bincount(
+        conn["j"][from_source], weights=spikes[conn["i"][from_source]], minlength=net.N
+    )
     out = {"spikes": spikes, "spike_t": res.spike_t, "spike_i": res.spike_i}
     e_inh = net.params.to("synapse.E_inh", "V")
     g_sat = net.params.to("synapse.g_sat", "nS")
     for p in L5:
         s = net.slices[p]
-        out[p] = {"g_per_spike_nS": float(np.mean(g_gaba[s] / received[s])),
-                  # the same with receptor saturation (g / (1 + g / g_sat)) and the IPSC at the
-                  # cell's potential: what the compound response of all cells looks like
-                  "g_eff_nS": float(np.mean(g_gaba[s] / (1 + g_gaba[s] / g_sat))),
-                  "ipsc_pA": float(np.mean(g_gaba[s] / (1 + g_gaba[s] / g_sat) * 1e-9
-                                           * (e_inh - v[s]) * 1e12))}
+        out[p] = {
+            "g_per_spike_nS": float(np.mean(g_gaba[s] / received[s])),
+            # the same with receptor saturation (g / (1 + g / g_sat)) and the IPSC at the
+            # cell's potential: what the compound response of all cells looks like
+            "g_eff_nS": float(np.mean(g_gaba[s] / (1 + g_gaba[s] / g_sat))),
+            "ipsc_pA": float(
+                np.mean(g_gaba[s] / (1 + g_gaba[s] / g_sat) * 1e-9 * (e_inh - v[s]) * 1e12)
+            ),
+        }
     return out
 
 
@@ -130,9 +150,11 @@ def _volleys(net: Circuit, g0: dict) -> dict:
         for p in net.populations:
             s = net.slices[p]
             st = r.spike_t[(r.spike_i >= s.start) & (r.spike_i < s.stop)]
-            n = sum(int(np.sum((st >= tv - 1e-9) & (st < tv + WINDOW_S - 1e-9)))
-                    - int(np.sum((st >= tv - WINDOW_S - 1e-9) & (st < tv - 1e-9)))
-                    for tv in VOLLEY_T_S)
+            n = sum(
+                int(np.sum((st >= tv - 1e-9) & (st < tv + WINDOW_S - 1e-9)))
+                - int(np.sum((st >= tv - WINDOW_S - 1e-9) & (st < tv - 1e-9)))
+                for tv in VOLLEY_T_S
+            )
             extra[p].append(n / (net.sizes[p] * len(VOLLEY_T_S)))
     return {p: float(np.mean(x)) for p, x in extra.items()}
 
@@ -160,8 +182,9 @@ def test_mechanism_changes_only_its_synapse_conductances(mech, trees, net, varia
         target = _pair_mask(net, name, src, "PT_L5")
         np.testing.assert_array_equal(diff, target if diff.any() else diff)
         if diff.any():
-            ratio = trees[mech]["circuit"].value(f"conn.{src}.PT_L5.g") \
-                / trees["off"]["circuit"].value(f"conn.{src}.PT_L5.g")
+            ratio = trees[mech]["circuit"].value(f"conn.{src}.PT_L5.g") / trees["off"][
+                "circuit"
+            ].value(f"conn.{src}.PT_L5.g")
             np.testing.assert_allclose(b["g_nS"][target], ratio * a["g_nS"][target])
             changed += int(target.sum())
     assert changed > 0
@@ -202,7 +225,7 @@ def test_feedforward_inhibition_spares_it_more_than_pt(mech, volleys):
     relative to IT_L5 than without it (Anastasiades et al. 2018: stronger feed-forward inhibition
     at PT/CT-like cells)."""
     off, on = volleys["off"], volleys[mech]
-    assert off["PT_L5"] > 0.1 and off["IT_L5"] > 0.1      # the volley does evoke spikes
+    assert off["PT_L5"] > 0.1 and off["IT_L5"] > 0.1  # the volley does evoke spikes
     ratio_off = off["PT_L5"] / off["IT_L5"]
     ratio_on = on["PT_L5"] / max(on["IT_L5"], 1e-9)
     # measured (scale 100, 36 other seeds): on/off 0.65 (PV, 95 % CI 0.56-0.74) and 0.87 (SST,
@@ -228,9 +251,12 @@ def _e_input(c: Circuit, pre: str, post: str) -> tuple[float, float]:
 def test_it_to_pt_wiring_asymmetry_and_the_connectivity_ablation(trees, net):
     base = {k: _e_input(net, *k) for k in (("IT_L5", "PT_L5"), ("PT_L5", "IT_L5"))}
     circ = trees["off"]["circuit"]
-    declared = circ.value("conn.IT_L5.PT_L5.p") * circ.value("conn.IT_L5.PT_L5.g") \
+    declared = (
+        circ.value("conn.IT_L5.PT_L5.p")
+        * circ.value("conn.IT_L5.PT_L5.g")
         / (circ.value("conn.PT_L5.IT_L5.p") * circ.value("conn.PT_L5.IT_L5.g"))
-    assert declared > 3   # the model file's asymmetry (IT -> PT common, PT -> IT rare)
+    )
+    assert declared > 3  # the model file's asymmetry (IT -> PT common, PT -> IT rare)
     # PT receives more synapses and more recurrent excitation from IT than IT from PT.  At this
     # size IT_L5 -> PT_L5 is all-to-all (p x reference / N > 1), so the count ratio is capped by
     # the population size and the conductance carries the excess: the summed conductance (the
@@ -249,7 +275,7 @@ def test_h_current_ablation_removes_pt_sag_and_resonance():
     base = characterize.simulate(["PT_L5"], model_trees({})["cells"])["PT_L5"]
     trees = model_trees({}, ["h_current"])
     abl = characterize.simulate(["PT_L5"], trees["cells"])["PT_L5"]
-    assert base["sag_ratio"] > 0.2 and base["resonance_Hz"] > 3.0      # Dembrow et al. 2010
+    assert base["sag_ratio"] > 0.2 and base["resonance_Hz"] > 3.0  # Dembrow et al. 2010
     assert abl["sag_ratio"] < 0.02 and abl["resonance_Hz"] is None
     # and in the built network: no PT_L5 cell carries the h-current any more
     c = _circuit(trees, "runtime")

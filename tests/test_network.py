@@ -11,6 +11,7 @@ in the process supersedes the first, whose ``run`` then raises RuntimeError -- s
 builds exactly one.  Runtime builds do not supersede anything: the cpp_standalone circuit keeps
 running after the runtime build (checked in the target comparison).
 """
+
 import os
 
 import numpy as np
@@ -21,10 +22,10 @@ from cortexsim.errors import InputError
 from cortexsim.params import load_model
 from cortexsim.populations import excitatory, populations
 
-SEED = 1            # build seed (connectivity, thresholds, initial weights)
-DURATION_S = 1.0    # phase length of the small build
+SEED = 1  # build seed (connectivity, thresholds, initial weights)
+DURATION_S = 1.0  # phase length of the small build
 DIRECT_WIN_S = 1e-3  # direct (axonal) activation fires the cell within 1 ms of the pulse
-POPULATIONS = populations()   # declared in models/circuit.toml
+POPULATIONS = populations()  # declared in models/circuit.toml
 EXCITATORY = excitatory()
 
 
@@ -40,8 +41,12 @@ def pop_of_spikes(res) -> np.ndarray:
 def fraction_firing(res, pop, t0, t1) -> float:
     """Fraction of the cells of ``pop`` with at least one spike in [t0, t1)."""
     s = res.pop_slices[pop]
-    sel = (res.spike_i >= s.start) & (res.spike_i < s.stop) & (res.spike_t >= t0 - 1e-9) \
+    sel = (
+        (res.spike_i >= s.start)
+        & (res.spike_i < s.stop)
+        & (res.spike_t >= t0 - 1e-9)
         & (res.spike_t < t1 - 1e-9)
+    )
     return np.unique(res.spike_i[sel]).size / (s.stop - s.start)
 
 
@@ -90,8 +95,9 @@ def baseline(circuit):
 def single_pulses(circuit):
     """One pulse per run, at three moments and noise seeds (median over them)."""
     field = field_between_thresholds(circuit)
-    runs = [(tp, circuit.run(Stimulus([tp], field), run_seed=k))
-            for k, tp in enumerate((0.3, 0.5, 0.7))]
+    runs = [
+        (tp, circuit.run(Stimulus([tp], field), run_seed=k)) for k, tp in enumerate((0.3, 0.5, 0.7))
+    ]
     return field, runs
 
 
@@ -121,14 +127,16 @@ def test_baseline_rates_within_published_ranges(baseline):
 def test_single_pulse_recruits_in_threshold_order(circuit, single_pulses):
     field, runs = single_pulses
     med = medians(circuit)
-    order = sorted(POPULATIONS, key=med.get)        # lowest median threshold first
+    order = sorted(POPULATIONS, key=med.get)  # lowest median threshold first
     lo, hi = sorted(med.values())[1:3]
-    assert lo < field < hi                          # a field between thresholds
-    frac = {p: float(np.median([fraction_firing(r, p, tp, tp + DIRECT_WIN_S) for tp, r in runs]))
-            for p in POPULATIONS}
+    assert lo < field < hi  # a field between thresholds
+    frac = {
+        p: float(np.median([fraction_firing(r, p, tp, tp + DIRECT_WIN_S) for tp, r in runs]))
+        for p in POPULATIONS
+    }
     got = [frac[p] for p in order]
     assert all(a > b for a, b in zip(got, got[1:])), f"order {order}: fractions {got}"
-    assert frac[order[0]] > 0.5 > frac[order[-1]]   # most of the lowest, few of the highest
+    assert frac[order[0]] > 0.5 > frac[order[-1]]  # most of the lowest, few of the highest
     for p in POPULATIONS:
         # direct activation fires the cells whose own threshold the field exceeds
         assert frac[p] == pytest.approx(predicted_fraction(circuit, p, field), abs=0.05), p
@@ -142,8 +150,11 @@ def test_single_pulse_latency_in_ms_range(circuit, single_pulses, baseline):
         # direct activation: recruited excitatory cells fire within 1 ms of the pulse
         for p in EXCITATORY:
             s = r.pop_slices[p]
-            first = [lat[(r.spike_i == n) & (lat >= 0)].min() for n in range(s.start, s.stop)
-                     if np.any((r.spike_i == n) & (lat >= 0) & (lat < 0.02))]
+            first = [
+                lat[(r.spike_i == n) & (lat >= 0)].min()
+                for n in range(s.start, s.stop)
+                if np.any((r.spike_i == n) & (lat >= 0) & (lat < 0.02))
+            ]
             assert first and 0.0 <= np.median(first) < 1e-3, p
         # the evoked (synaptic) response of the cells the field did not fire directly: a
         # population-rate peak within 10 ms, far above baseline, after a synaptic delay
@@ -156,29 +167,31 @@ def test_single_pulse_latency_in_ms_range(circuit, single_pulses, baseline):
         assert peak_rate > 5 * base_rate
         peak_latency = edges[np.argmax(h)]
         assert 0.5e-3 <= peak_latency < 10e-3, (tp, peak_latency)
-        assert set(pops[sel]) & {"PV", "SST"}      # interneurons answer synaptically
+        assert set(pops[sel]) & {"PV", "SST"}  # interneurons answer synaptically
 
 
 # --------------------------------------------------------------------------- 3. sham
 def test_sham_evokes_nothing(circuit, baseline):
     field = field_between_thresholds(circuit)
-    sham = Stimulus.from_protocol("sham", field)    # iTBS timing, zero field
+    sham = Stimulus.from_protocol("sham", field)  # iTBS timing, zero field
     keep = sham.pulse_times_s < DURATION_S
     sham = Stimulus(sham.pulse_times_s[keep], sham.field_vpm[keep])
     times = sham.pulse_times_s
     assert times.size >= 10 and np.all(sham.field_vpm == 0)
-    real = Stimulus(times, field)                   # the same pulses with the field on
+    real = Stimulus(times, field)  # the same pulses with the field on
     r_sham = circuit.run(sham, run_seed=0)
     r_real = circuit.run(real, run_seed=0)
-    windows = [(t, t + 0.02) for t in times]        # 20 ms after each pulse
+    windows = [(t, t + 0.02) for t in times]  # 20 ms after each pulse
     for p in POPULATIONS:
         base = baseline.mean_rate(p)
         # sham: nothing above baseline after the pulses
         assert window_rate(r_sham, p, windows) <= 2 * base + 1.0, p
         # the real pulses fire cells of every population within 1 ms (so a response would
         # be seen), sham does not
-        direct = [np.mean([fraction_firing(r, p, t, t + DIRECT_WIN_S) for t in times])
-                  for r in (r_real, r_sham)]
+        direct = [
+            np.mean([fraction_firing(r, p, t, t + DIRECT_WIN_S) for t in times])
+            for r in (r_real, r_sham)
+        ]
         assert direct[0] > direct[1] + 0.04, (p, direct)
     for p in EXCITATORY:
         assert window_rate(r_real, p, windows) > 3 * baseline.mean_rate(p) + 1.0, p
@@ -212,11 +225,14 @@ def test_one_ctrl_c_interrupts_a_build():
     subprocess: the device reset would release this module's compiled circuit."""
     import subprocess
     import sys
-    code = ("import brian2 as b2\n"
-            "from cortexsim.circuit.network import fresh_standalone_device\n"
-            "assert b2.prefs.core.stop_on_keyboard_interrupt is True\n"
-            "fresh_standalone_device(b2)\n"
-            "assert b2.prefs.core.stop_on_keyboard_interrupt is False\n")
+
+    code = (
+        "import brian2 as b2\n"
+        "from cortexsim.circuit.network import fresh_standalone_device\n"
+        "assert b2.prefs.core.stop_on_keyboard_interrupt is True\n"
+        "fresh_standalone_device(b2)\n"
+        "assert b2.prefs.core.stop_on_keyboard_interrupt is False\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -230,9 +246,11 @@ def test_same_run_seed_identical_spikes(circuit, baseline):
         np.testing.assert_array_equal(again.syn[k], baseline.syn[k])
     other = circuit.run(run_seed=1)
     assert other.spike_t.size > 0
-    assert not (other.spike_i.size == baseline.spike_i.size
-                and np.array_equal(other.spike_i, baseline.spike_i)
-                and np.array_equal(other.spike_t, baseline.spike_t))
+    assert not (
+        other.spike_i.size == baseline.spike_i.size
+        and np.array_equal(other.spike_i, baseline.spike_i)
+        and np.array_equal(other.spike_t, baseline.spike_t)
+    )
     assert not np.array_equal(other.spike_counts, baseline.spike_counts)
 
 
@@ -241,22 +259,29 @@ def test_compiled_network_reused_by_another_process(circuit, baseline, build_roo
     starts from the cached compiled project instead of compiling, and runs identically."""
     import subprocess
     import sys
+
     code = (
         "import numpy as np, sys\n"
         "from cortexsim.circuit.network import Circuit\n"
         f"c = Circuit('small', duration_s={DURATION_S}, seed={SEED}, build_dir=sys.argv[1])\n"
         "r = c.run(run_seed=0)\n"
         "np.save(sys.argv[2], r.spike_counts)\n"
-        "print('HIT' if c.cache_hit else 'MISS')\n")
+        "print('HIT' if c.cache_hit else 'MISS')\n"
+    )
     out = build_root / "other_counts.npy"
-    p = subprocess.run([sys.executable, "-c", code, str(build_root), str(out)],
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(build_root), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.strip().endswith("HIT")
     np.testing.assert_array_equal(np.load(out), baseline.spike_counts)
     # the other process's own build directory is gone when it exits; the cache stays
     own = [d.name for d in build_root.glob("circuit_*")]
     from cortexsim.circuit.build_cache import _owner_tag
+
     assert own == [f"circuit_{circuit.config_hash()}_{_owner_tag()}"]
     assert (build_root / f"cache_{circuit.config_hash()}").is_dir()
 
@@ -267,6 +292,7 @@ def test_rebuild_in_the_same_process_compiles_nothing(baseline, build_root):
     superseded circuit says so when run."""
     import subprocess
     import sys
+
     code = (
         "import numpy as np, sys, brian2 as b2\n"
         "from cortexsim.circuit.network import Circuit\n"
@@ -282,10 +308,15 @@ def test_rebuild_in_the_same_process_compiles_nothing(baseline, build_root):
         "    raise SystemExit('superseded circuit ran')\n"
         "except RuntimeError as e:\n"
         "    assert 'superseded' in str(e)\n"
-        "np.save(sys.argv[2], b.run(run_seed=0).spike_counts)\n")
+        "np.save(sys.argv[2], b.run(run_seed=0).spike_counts)\n"
+    )
     out = build_root / "rebuilt_counts.npy"
-    p = subprocess.run([sys.executable, "-c", code, str(build_root), str(out)],
-                       capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(build_root), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     assert "compiling" not in p.stderr.split("BUILT", 1)[1], p.stderr[-2000:]
     np.testing.assert_array_equal(np.load(out), baseline.spike_counts)
@@ -299,16 +330,22 @@ def test_openmp_threads_give_the_same_numbers(circuit, baseline, build_root):
     bits)."""
     import subprocess
     import sys
+
     code = (
         "import numpy as np, sys\n"
         "from cortexsim.circuit.network import Circuit\n"
         f"c = Circuit('small', duration_s={DURATION_S}, seed={SEED}, build_dir=sys.argv[1],"
         " threads=2)\n"
         "r = c.run(run_seed=0)\n"
-        "np.savez(sys.argv[2], counts=r.spike_counts, t=r.spike_t, **r.syn)\n")
+        "np.savez(sys.argv[2], counts=r.spike_counts, t=r.spike_t, **r.syn)\n"
+    )
     out = build_root / "omp2.npz"
-    p = subprocess.run([sys.executable, "-c", code, str(build_root), str(out)],
-                       capture_output=True, text=True, timeout=900)
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(build_root), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     got = np.load(out)
     np.testing.assert_array_equal(got["counts"], baseline.spike_counts)
@@ -330,8 +367,10 @@ def test_same_build_seed_same_circuit(circuit, runtime_circuit):
     np.testing.assert_array_equal(a.tms_threshold_vpm, b.tms_threshold_vpm)
     np.testing.assert_array_equal(a.initial_rho, b.initial_rho)
     c = Circuit("small", duration_s=0.5, seed=SEED + 1, target="runtime")
-    assert not (c.conn["ee"]["i"].size == a.conn["ee"]["i"].size
-                and np.array_equal(c.conn["ee"]["i"], a.conn["ee"]["i"]))
+    assert not (
+        c.conn["ee"]["i"].size == a.conn["ee"]["i"].size
+        and np.array_equal(c.conn["ee"]["i"], a.conn["ee"]["i"])
+    )
     assert not np.array_equal(c.tms_threshold_vpm, a.tms_threshold_vpm)
 
 
@@ -348,7 +387,8 @@ def test_spine_states_take_effect(circuit, baseline):
     assert np.all(off.syn["n_pre_spikes"] == 0)
     # without E -> E transmission the excitatory populations fire less
     assert sum(off.mean_rate(p) for p in EXCITATORY) < 0.9 * sum(
-        baseline.mean_rate(p) for p in EXCITATORY)
+        baseline.mean_rate(p) for p in EXCITATORY
+    )
 
 
 def test_spine_weights_take_effect(circuit, baseline):
@@ -360,22 +400,26 @@ def test_spine_weights_take_effect(circuit, baseline):
 
 def test_background_override_takes_effect(circuit, baseline):
     pops = circuit.params.values()["populations"]
-    g_si = np.concatenate([np.full(circuit.sizes[p], pops[p]["g_background"])
-                           for p in POPULATIONS]) * 1e-9
-    same = circuit.run(overrides={"cells.g_bg": g_si}, run_seed=0)   # the model's own values
+    g_si = (
+        np.concatenate([np.full(circuit.sizes[p], pops[p]["g_background"]) for p in POPULATIONS])
+        * 1e-9
+    )
+    same = circuit.run(overrides={"cells.g_bg": g_si}, run_seed=0)  # the model's own values
     np.testing.assert_array_equal(same.spike_counts, baseline.spike_counts)
     half = circuit.run(overrides={"cells.g_bg": 0.5 * g_si}, run_seed=0)
     assert half.mean_rate("IT_L23") < 0.5 * baseline.mean_rate("IT_L23")
     assert sum(half.mean_rate(p) for p in EXCITATORY) < 0.8 * sum(
-        baseline.mean_rate(p) for p in EXCITATORY)
+        baseline.mean_rate(p) for p in EXCITATORY
+    )
     # run-time values do not persist into the next run
     after = circuit.run(run_seed=0)
     np.testing.assert_array_equal(after.spike_counts, baseline.spike_counts)
 
 
 # --------------------------------------------------------------------------- 7. targets
-def test_cpp_standalone_and_runtime_same_statistics(circuit, baseline, single_pulses,
-                                                    runtime_circuit):
+def test_cpp_standalone_and_runtime_same_statistics(
+    circuit, baseline, single_pulses, runtime_circuit
+):
     """Same circuit, same pulse (0.3 s) and noise seed, over the runtime phase [0, 0.5 s).
     Tolerance: per-population mean rate within 10 % or 0.5 Hz (whichever is larger), and the
     fraction of each population fired directly by the pulse within 0.05.  (Here the two
@@ -402,17 +446,25 @@ def test_cpp_standalone_and_runtime_same_statistics(circuit, baseline, single_pu
 
 
 # --------------------------------------------------------------------------- 8. bad input
-@pytest.mark.parametrize("kwargs", [dict(silence=["VIP"]), dict(silence=["it_l23"]),
-                                    dict(spines={"on": np.ones(3)}),
-                                    dict(spines={"weight": np.ones(1)}),
-                                    dict(overrides={"cells.tau_m": np.ones(1)})])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(silence=["VIP"]),
+        dict(silence=["it_l23"]),
+        dict(spines={"on": np.ones(3)}),
+        dict(spines={"weight": np.ones(1)}),
+        dict(overrides={"cells.tau_m": np.ones(1)}),
+    ],
+)
 def test_bad_run_arguments(circuit, kwargs):
     with pytest.raises(InputError):
         circuit.run(**kwargs)
 
 
-@pytest.mark.parametrize("times, field", [([0.5], -10.0), ([0.5], float("nan")),
-                                          ([-0.02], 100.0), ([0.5, float("inf")], 100.0)])
+@pytest.mark.parametrize(
+    "times, field",
+    [([0.5], -10.0), ([0.5], float("nan")), ([-0.02], 100.0), ([0.5, float("inf")], 100.0)],
+)
 def test_bad_stimulus(times, field):
     with pytest.raises(InputError):
         Stimulus(times, field)
@@ -426,9 +478,19 @@ def test_pulses_off_grid_or_beyond_phase(circuit, t):
         circuit.run(Stimulus([0.2, t], 200.0))
 
 
-@pytest.mark.parametrize("kwargs", [dict(scale="huge"), dict(scale=10), dict(target="gpu"),
-                                    dict(duration_s=0.0), dict(seed=-1), dict(threads=0),
-                                    dict(threads=True), dict(threads=1.5)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(scale="huge"),
+        dict(scale=10),
+        dict(target="gpu"),
+        dict(duration_s=0.0),
+        dict(seed=-1),
+        dict(threads=0),
+        dict(threads=True),
+        dict(threads=1.5),
+    ],
+)
 def test_bad_circuit_arguments(kwargs):
     args = dict(scale="small", duration_s=0.1) | kwargs
     with pytest.raises(InputError):
@@ -437,6 +499,7 @@ def test_bad_circuit_arguments(kwargs):
 
 def test_cache_pruning_keeps_the_most_recently_used(tmp_path):
     from cortexsim.circuit.build_cache import prune_cache
+
     for k in range(5):
         d = tmp_path / f"cache_{k}"
         d.mkdir()
@@ -444,7 +507,11 @@ def test_cache_pruning_keeps_the_most_recently_used(tmp_path):
         os.utime(d, (1000 + k, 1000 + k))
     prune_cache(tmp_path, keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "cache_3", "cache_3.lock", "cache_4", "cache_4.lock"]
+        "cache_3",
+        "cache_3.lock",
+        "cache_4",
+        "cache_4.lock",
+    ]
 
 
 def test_baseline_activity_leaves_efficacies_at_rest(circuit, baseline):
@@ -454,6 +521,7 @@ def test_baseline_activity_leaves_efficacies_at_rest(circuit, baseline):
     mean efficacy of every population's spine sites by < 0.01 (at the slice calcium the GB set
     was fitted at it is -0.12 to -0.24: benchmarks/results/fast_slow_consistency.md)."""
     from cortexsim.experiment.phases import rho_after_session
+
     rho = rho_after_session(baseline, 592.0, circuit.site_rule)
     on = baseline.syn["on"] > 0
     popi = circuit.pop_index[circuit.conn["ee"]["j"]]

@@ -3,6 +3,7 @@ with pynwb to the identical numbers (every time series, the sessions, the pulses
 and model values with sources), nwbinspector reports no critical issue, ``cortexsim export
 OUT --nwb`` writes OUT/results.nwb, and a missing pynwb is one clear error.
 """
+
 import datetime as dt
 import json
 import shutil
@@ -42,7 +43,7 @@ def _expected(ds, c: str, var: str, starts):
     else:
         return []
     out = []
-    for pop in (map(str, ds.population.values) if "population" in da.dims else [None]):
+    for pop in map(str, ds.population.values) if "population" in da.dims else [None]:
         x = (da.sel(population=pop) if pop else da).transpose(axis).values.astype(float)
         keep = np.isfinite(t) & ~np.isnan(x)
         out.append((f"{var}_{pop}" if pop else var, t[keep], x[keep]))
@@ -51,6 +52,7 @@ def _expected(ds, c: str, var: str, starts):
 
 def test_numbers_read_back_identical(exported):
     from cortexsim.plan import condition_plans
+
     res, path = exported
     ds = res.data
     plans = condition_plans(json.loads(ds.attrs["config"]))
@@ -69,11 +71,20 @@ def test_numbers_read_back_identical(exported):
                     np.testing.assert_array_equal(mod[name].timestamps[:], t)
                     n += 1
         # every series in the file was compared
-        assert n == sum(len(m.data_interfaces) for k, m in f.processing.items()
-                        if k.startswith("condition_")) > 150
+        assert (
+            n
+            == sum(
+                len(m.data_interfaces)
+                for k, m in f.processing.items()
+                if k.startswith("condition_")
+            )
+            > 150
+        )
         assert len(f.processing["condition_stress_aitbs"]["spine_density_IT_L5"].data) == 48
-        assert f.processing["condition_stress_aitbs"]["session_rate_IT_L5"].timestamps[0] \
+        assert (
+            f.processing["condition_stress_aitbs"]["session_rate_IT_L5"].timestamps[0]
             == 16 * 86400.0
+        )
 
 
 def test_sessions_pulses_and_metadata(exported):
@@ -82,9 +93,9 @@ def test_sessions_pulses_and_metadata(exported):
     with pynwb.NWBHDF5IO(str(path), "r") as io:
         f = io.read()
         sess = f.intervals["stimulation_sessions"].to_dataframe()
-        assert len(sess) == 30                                 # 10 sessions x 3 conditions
+        assert len(sess) == 30  # 10 sessions x 3 conditions
         aitbs = sess[sess.condition == "stress_aitbs"]
-        assert aitbs.start_time.iloc[0] == 16 * 86400.0        # after 2 d baseline, 14 d stress
+        assert aitbs.start_time.iloc[0] == 16 * 86400.0  # after 2 d baseline, 14 d stress
         assert aitbs.start_time.diff().iloc[1] == pytest.approx(50 * 60.0)
         assert set(sess[sess.condition == "stress_sham"].sham) == {True}
         pulses = f.stimulus["pulses_stress_aitbs"]
@@ -98,10 +109,12 @@ def test_sessions_pulses_and_metadata(exported):
         assert prov["cortexsim_version"] == res.data.attrs["cortexsim_version"]
         assert prov["seed"] == 1
         table = f.processing["experiment"]["conditions"].to_dataframe()
-        assert list(table.protocol) == [str(cfg["conditions"][c]["protocol"])
-                                        for c in cfg["conditions"]]
-        np.testing.assert_array_equal(np.stack(table.baseline_rate.values),
-                                      res.data.baseline_rate.values)
+        assert list(table.protocol) == [
+            str(cfg["conditions"][c]["protocol"]) for c in cfg["conditions"]
+        ]
+        np.testing.assert_array_equal(
+            np.stack(table.baseline_rate.values), res.data.baseline_rate.values
+        )
 
 
 def test_nwbinspector_finds_no_critical_issue(exported):
@@ -125,7 +138,7 @@ def test_cli_export_writes_out_results_nwb(tmp_path, capsys):
 
 
 def test_missing_pynwb_is_one_clear_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "pynwb", None)          # import pynwb -> ImportError
+    monkeypatch.setitem(sys.modules, "pynwb", None)  # import pynwb -> ImportError
     assert main(["export", str(STUDY), "--nwb", "--out", str(tmp_path / "x.nwb")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pip install 'cortexsim[nwb]'" in err
@@ -141,12 +154,15 @@ def test_export_refuses_bad_inputs_and_never_clobbers_the_results(tmp_path, caps
     (tmp_path / "notes.json").write_text("{}")
     (tmp_path / "trunc.nc").write_bytes(before[:1000])
     import xarray as xr
+
     xr.Dataset({"a": ("x", [1.0, 2.0])}).to_netcdf(tmp_path / "other.nc")
-    cases = [([str(tmp_path / "notes.json")], "not a readable netCDF file"),
-             ([str(tmp_path / "trunc.nc")], "not a readable netCDF file"),
-             ([str(tmp_path / "other.nc")], "not a cortexsim results file"),
-             ([str(out), "--out", str(out / "results.nc")], "the results file being exported"),
-             ([str(out), "--out", str(tmp_path)], "is a folder")]
+    cases = [
+        ([str(tmp_path / "notes.json")], "not a readable netCDF file"),
+        ([str(tmp_path / "trunc.nc")], "not a readable netCDF file"),
+        ([str(tmp_path / "other.nc")], "not a cortexsim results file"),
+        ([str(out), "--out", str(out / "results.nc")], "the results file being exported"),
+        ([str(out), "--out", str(tmp_path)], "is a folder"),
+    ]
     for args, words in cases:
         assert main(["export", *args, "--nwb"]) == 2, args
         err = capsys.readouterr().err.strip()
@@ -162,8 +178,10 @@ def test_export_failure_leaves_no_partial_file_and_exits_74(tmp_path, capsys, mo
 
     def disk_full(self, *a, **k):
         import errno
+
         Path(self.source).write_bytes(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(pynwb.NWBHDF5IO, "write", disk_full)
     assert main(["export", str(out), "--nwb"]) == 74
     err = capsys.readouterr().err

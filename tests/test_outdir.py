@@ -272,6 +272,7 @@ def test_atomic_write_gives_the_usual_file_mode(tmp_path):
     import os
 
     from cortexsim.outdir import atomic_write
+
     mask = os.umask(0o022)
     try:
         atomic_write(tmp_path / "a.txt", lambda t: t.write_text("x"))

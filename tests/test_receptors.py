@@ -3,6 +3,7 @@ population's measured probability (``[dopamine.receptors.*]``), drawn once per s
 named stream ``"receptors"``; the gate ``G_i = 1 + DA (gain_d1 D1_i + gain_d2 D2_i)`` raises the
 drive of the cells that carry a receptor (the signs measured in PFC) and never shuts one.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -21,17 +22,20 @@ POPS = ("IT_L23", "IT_L5", "PT_L5", "PV", "SST")
 N_PER_POP = 20000
 POP_INDEX = np.repeat(np.arange(len(POPS)), N_PER_POP)
 DA_GRID = np.linspace(0.0, 0.999, 7)
-GAIN_GRID = (0.0, 0.5, 2.743, 9.534, 50.0)      # the model file's range [0, 50] and the fit
+GAIN_GRID = (0.0, 0.5, 2.743, 9.534, 50.0)  # the model file's range [0, 50] and the fit
 
 
 def _tree(overrides=None):
-    return model_trees({"mechanisms.dopamine_d1.enabled": True, **(overrides or {})})[
-        "structural"]
+    return model_trees({"mechanisms.dopamine_d1.enabled": True, **(overrides or {})})["structural"]
 
 
 def _draw(seed, tree=None, pop_index=POP_INDEX):
-    return SP.draw_receptors(POPS, pop_index, SeedSchedule(seed).generator("receptors"),
-                             tree if tree is not None else _tree())
+    return SP.draw_receptors(
+        POPS,
+        pop_index,
+        SeedSchedule(seed).generator("receptors"),
+        tree if tree is not None else _tree(),
+    )
 
 
 def _of(x, pop):
@@ -54,20 +58,34 @@ def test_every_condition_of_a_run_gets_the_same_cells():
     """ConditionRun draws from the seed's stream: two conditions (different protocols) of one
     seed have the same receptor cells; the mechanism off draws nothing."""
     from cortexsim.protocols import get_protocol
+
     trees = model_trees({"mechanisms.dopamine_d1.enabled": True})
 
     def run(protocol):
-        return SimpleNamespace(proto=get_protocol(protocol), trees=trees, populations=POPS,
-                               structural=trees["structural"].values(),
-                               streams=SeedSchedule(5),
-                               layout=SimpleNamespace(pop_index=POP_INDEX))
+        return SimpleNamespace(
+            proto=get_protocol(protocol),
+            trees=trees,
+            populations=POPS,
+            structural=trees["structural"].values(),
+            streams=SeedSchedule(5),
+            layout=SimpleNamespace(pop_index=POP_INDEX),
+        )
+
     r1, r2 = (ConditionRun._draw_receptors(run(p)) for p in ("aitbs_day", "sham_aitbs_day"))
     np.testing.assert_array_equal(r1.d1, r2.d1)
     np.testing.assert_array_equal(r1.d2, r2.d2)
     off = model_trees({})
-    assert ConditionRun._draw_receptors(
-        SimpleNamespace(trees=off, populations=POPS, streams=SeedSchedule(5),
-                        layout=SimpleNamespace(pop_index=POP_INDEX))) is None
+    assert (
+        ConditionRun._draw_receptors(
+            SimpleNamespace(
+                trees=off,
+                populations=POPS,
+                streams=SeedSchedule(5),
+                layout=SimpleNamespace(pop_index=POP_INDEX),
+            )
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -79,7 +97,7 @@ def test_expressing_fractions_match_the_probabilities(seed):
         for p, x in ((p1[k], _of(rec.d1, pop)), (p2[k], _of(rec.d2, pop))):
             se = np.sqrt(p * (1 - p) / N_PER_POP)
             assert abs(x.mean() - p) <= 4 * se + 1e-12, (pop, p, x.mean())
-    assert not (rec.d1 & rec.d2).any()           # "little overlap" in L5: none drawn
+    assert not (rec.d1 & rec.d2).any()  # "little overlap" in L5: none drawn
 
 
 def test_model_file_probabilities():
@@ -96,7 +114,7 @@ def test_model_file_probabilities():
 def test_a_larger_probability_only_adds_cells():
     base = _draw(1)
     more = _draw(1, _tree({"structural.dopamine.receptors.PT_L5.d1_probability": 0.3}))
-    np.testing.assert_array_equal(base.d2, more.d2)          # D2 cells untouched
+    np.testing.assert_array_equal(base.d2, more.d2)  # D2 cells untouched
     assert (more.d1 >= base.d1).all() and more.d1.sum() > base.d1.sum()
 
 
@@ -133,16 +151,22 @@ def test_the_gate_is_the_equation_per_cell():
 def test_d2_cells_get_a_larger_drive(g2):
     """The measured sign (Gee et al. 2012): with the same NMDA-calcium excess, a PT_L5 cell
     expressing D2 gets a larger drive than one without receptors (D1 off to isolate D2)."""
-    tree = _tree({"structural.dopamine.gain_d1": 0.0, "structural.dopamine.gain_d2": g2,
-                  "structural.activity.nmda_gain": 100.0})
+    tree = _tree(
+        {
+            "structural.dopamine.gain_d1": 0.0,
+            "structural.dopamine.gain_d2": g2,
+            "structural.activity.nmda_gain": 100.0,
+        }
+    )
     rec = _draw(1, tree)
     pt = POP_INDEX == POPS.index("PT_L5")
     d2, none = pt & rec.d2, pt & ~rec.d1 & ~rec.d2
     assert d2.any() and none.any()
     n = POP_INDEX.size
     gate = SP.dopamine_gate(0.8, rec, tree)
-    drive = SP.session_drive(np.zeros(n), np.zeros(n), np.full(n, 0.012), np.full(n, 0.01),
-                             592.0, gate, tree)
+    drive = SP.session_drive(
+        np.zeros(n), np.zeros(n), np.full(n, 0.012), np.full(n, 0.01), 592.0, gate, tree
+    )
     assert drive[none].min() > 0
     assert drive[d2].min() > drive[none].max()
     np.testing.assert_allclose(drive[d2] / drive[none].max(), 1 + 0.8 * g2)

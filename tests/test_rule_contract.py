@@ -1,6 +1,7 @@
 """The fast-to-slow rule contract (issue 22 item 4): a third, trivial spine-driving rule
 (cortexsim.plasticity.rate_spines) is one module plus one registration, and runs end to end
 through a study selected by overrides alone."""
+
 import tomllib
 
 import numpy as np
@@ -12,9 +13,16 @@ from cortexsim.plasticity.rate_spines import W_NEW, W_START, RateSpines
 from cortexsim.plasticity.spines import GBSpines, SpineContract
 
 #: the projections whose synapses are spine sites in the shipped model (one group)
-SITE_PROJECTIONS = [("IT_L23", "IT_L23"), ("IT_L23", "IT_L5"), ("IT_L23", "PT_L5"),
-                    ("IT_L5", "IT_L23"), ("IT_L5", "IT_L5"), ("IT_L5", "PT_L5"),
-                    ("PT_L5", "IT_L5"), ("PT_L5", "PT_L5")]
+SITE_PROJECTIONS = [
+    ("IT_L23", "IT_L23"),
+    ("IT_L23", "IT_L5"),
+    ("IT_L23", "PT_L5"),
+    ("IT_L5", "IT_L23"),
+    ("IT_L5", "IT_L5"),
+    ("IT_L5", "PT_L5"),
+    ("PT_L5", "IT_L5"),
+    ("PT_L5", "PT_L5"),
+]
 
 
 def test_the_trivial_rule_is_registered_from_its_module():
@@ -47,8 +55,10 @@ def test_trivial_rule_runs_a_whole_study():
     the timeline (sessions, slow phases, read-outs) and the read-outs run; the session leaves
     the rule's efficacy alone (dw = 0) and drives spines from the rates."""
     from cortexsim.experiment import Experiment
+
     res = Experiment.from_dict(_tiny_with_rule("rate_spines")).run(progress=False)
     import json
+
     ds = res.data
     models = json.loads(ds.attrs["models"])
     assert models["stim"]["circuit"]["conn"]["IT_L5"]["IT_L5"]["plasticity"] == "rate_spines"

@@ -2,6 +2,7 @@
 (arrays + JSON, no pickles), keys ignore criteria but not model files or other settings,
 unreadable files are ignored, shared read-outs are measured once, conditions join with NaN
 where one lacks a time point or session."""
+
 from __future__ import annotations
 
 import copy
@@ -27,24 +28,44 @@ from cortexsim.populations import POPULATIONS
 RAW = {
     "experiment": {"name": "keys", "seed": 1},
     "settings": {"scale": 100},
-    "timeline": [{"kind": "baseline", "days": 1, "readout": "baseline"},
-                 {"kind": "stimulation"},
-                 {"kind": "rest", "days": 1, "readout": "24h"}],
-    "conditions": {"control": {"stress": False},
-                   "stim": {"stress": False, "protocol": "itbs600",
-                            "intensity_pct_rmt": 90.0}},
-    "criteria": [{"name": "c", "var": "spine_density", "condition": "stim", "readout": "24h",
-                  "populations": ["IT_L5"], "op": ">", "value": 0.0}],
+    "timeline": [
+        {"kind": "baseline", "days": 1, "readout": "baseline"},
+        {"kind": "stimulation"},
+        {"kind": "rest", "days": 1, "readout": "24h"},
+    ],
+    "conditions": {
+        "control": {"stress": False},
+        "stim": {"stress": False, "protocol": "itbs600", "intensity_pct_rmt": 90.0},
+    },
+    "criteria": [
+        {
+            "name": "c",
+            "var": "spine_density",
+            "condition": "stim",
+            "readout": "24h",
+            "populations": ["IT_L5"],
+            "op": ">",
+            "value": 0.0,
+        }
+    ],
 }
 
 
 def _state_and_recorder(seed=0, n_sites=500, n_cells=40):
     rng = np.random.default_rng(seed)
     spines = SpineState(rng.integers(0, 3, n_sites), rng.random(n_sites))
-    state = ConditionState(spines, sites={"rho": rng.random(n_sites)},
-                           prev_on=(rng.random(n_sites) > .5)
-                           .astype(float), drive=rng.normal(size=n_cells), k_step=37,
-                           t_d=0.1 + 0.2, phase=2, session=1, formed=5, eliminated=3)
+    state = ConditionState(
+        spines,
+        sites={"rho": rng.random(n_sites)},
+        prev_on=(rng.random(n_sites) > 0.5).astype(float),
+        drive=rng.normal(size=n_cells),
+        k_step=37,
+        t_d=0.1 + 0.2,
+        phase=2,
+        session=1,
+        formed=5,
+        eliminated=3,
+    )
     site_pop = rng.integers(0, 3, n_sites)
     rec = Recorder(POPULATIONS, site_pop)
     rec.sample(state)
@@ -52,9 +73,16 @@ def _state_and_recorder(seed=0, n_sites=500, n_cells=40):
     state.formed = 4
     rec.sample(state)
     n = len(POPULATIONS)
-    rec.session(rng.random(n), rng.random(n), rng.random(n), dopamine=rng.random(),
-                gate=rng.random(n), nmda_excess=rng.random(n), drive=rng.random(n),
-                reference_rate=rng.random(n))
+    rec.session(
+        rng.random(n),
+        rng.random(n),
+        rng.random(n),
+        dopamine=rng.random(),
+        gate=rng.random(n),
+        nmda_excess=rng.random(n),
+        drive=rng.random(n),
+        reference_rate=rng.random(n),
+    )
     rec.snapshot("baseline", state)
     return state, rec
 
@@ -69,7 +97,7 @@ def test_checkpoint_round_trips_every_field_exactly(tmp_path):
     state, rec = _state_and_recorder()
     store = CheckpointStore(tmp_path)
     p = _save(store, "k1", state, rec)
-    with zipfile.ZipFile(p) as z:          # explicit arrays plus readable JSON, no pickles
+    with zipfile.ZipFile(p) as z:  # explicit arrays plus readable JSON, no pickles
         names = z.namelist()
         assert "meta.json" in names and all(n.endswith(".npy") for n in names if n != "meta.json")
         assert json.loads(z.read("meta.json"))["state"]["t_d"] == state.t_d
@@ -85,9 +113,18 @@ def test_checkpoint_round_trips_every_field_exactly(tmp_path):
     for f in ("k_step", "t_d", "phase", "session", "formed", "eliminated"):
         assert getattr(back, f) == getattr(state, f), f
     assert rback.t_d == rec.t_d and rback.formed == rec.formed == [5, 4]
-    for f in ("density", "weight", "session_rate", "session_dw", "session_ltp_time",
-              "session_dopamine", "session_da_gate", "session_nmda_excess", "session_drive",
-              "session_reference_rate"):
+    for f in (
+        "density",
+        "weight",
+        "session_rate",
+        "session_dw",
+        "session_ltp_time",
+        "session_dopamine",
+        "session_da_gate",
+        "session_nmda_excess",
+        "session_drive",
+        "session_reference_rate",
+    ):
         np.testing.assert_array_equal(np.array(getattr(rback, f)), np.array(getattr(rec, f)))
     snap, snap0 = rback.snapshots["baseline"], rec.snapshots["baseline"]
     assert snap.t_d == snap0.t_d
@@ -103,12 +140,12 @@ def test_unreadable_checkpoint_is_ignored_and_objects_are_refused(tmp_path):
     state, rec = _state_and_recorder()
     store = CheckpointStore(tmp_path)
     p = _save(store, "k1", state, rec)
-    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])       # truncated by a full disk
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])  # truncated by a full disk
     with pytest.warns(UserWarning, match="unreadable checkpoint"):
         assert store.load("stim", "k1") is None
     with pytest.raises(TypeError, match="Python objects"):
         store.save("stim", "k1", {"x": np.array([{}], dtype=object)}, {})
-    assert not list(tmp_path.glob(".*"))            # no temporary file left behind
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
 
 
 def test_checkpoint_key_ignores_criteria_and_other_conditions_only():
@@ -132,6 +169,7 @@ def test_code_version_follows_the_model_files(tmp_path, monkeypatch):
     import shutil
 
     from cortexsim.params import models_dir
+
     before, mv = code_version(), models_version()
     shutil.copytree(models_dir(), tmp_path / "m")
     monkeypatch.setenv("CORTEXSIM_MODELS", str(tmp_path / "m"))
@@ -153,7 +191,7 @@ def test_shared_readout_is_measured_once(tmp_path):
     a = store.get(ident, measure)
     b = store.get(list(ident), measure)
     assert calls == [1] and a["rates"] == b["rates"] and np.isnan(b["evoked"]["PV"])
-    store.get(["v", np.arange(5, dtype=np.int16), 0.1], measure)     # dtype is identity
+    store.get(["v", np.arange(5, dtype=np.int16), 0.1], measure)  # dtype is identity
     assert calls == [1, 1]
     ReadoutStore(None).get(ident, measure)
     assert calls == [1, 1, 1]
@@ -165,6 +203,7 @@ def test_shared_readout_busy_elsewhere_is_left_for_later(tmp_path):
     import subprocess
     import sys
     from cortexsim.experiment.store import digest
+
     calls = []
 
     def measure():
@@ -175,10 +214,16 @@ def test_shared_readout_busy_elsewhere_is_left_for_later(tmp_path):
     ident = ["v", np.arange(3), 0.2]
     lock = str(tmp_path / f"{digest(*ident)}.json") + ".lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom filelock import FileLock\n"
-         f"held = FileLock({lock!r})\nheld.acquire()\nprint('held', flush=True)\n"
-         "time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom filelock import FileLock\n"
+            f"held = FileLock({lock!r})\nheld.acquire()\nprint('held', flush=True)\n"
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         assert store.get(ident, measure, wait=False) is None
@@ -193,21 +238,39 @@ def test_shared_readout_busy_elsewhere_is_left_for_later(tmp_path):
 
 def test_conditions_join_with_nan_where_one_lacks_points(tmp_path):
     from cortexsim.results import Results
+
     labels = ["baseline"]
-    ro = {"baseline": {"rates": dict.fromkeys(POPULATIONS, 2.0),
-                       "evoked": dict.fromkeys(POPULATIONS, 0.5)}}
+    ro = {
+        "baseline": {
+            "rates": dict.fromkeys(POPULATIONS, 2.0),
+            "evoked": dict.fromkeys(POPULATIONS, 0.5),
+        }
+    }
     base = dict.fromkeys(POPULATIONS, 1.0)
     ltp0 = np.full(len(POPULATIONS), 0.01)
     _, a = _state_and_recorder(0)
     _, b = _state_and_recorder(1)
-    b.t_d[1] += 0.25                                 # a time point the other lacks
-    for f in ("session_rate", "session_dw", "session_ltp_time", "session_dopamine",
-              "session_da_gate", "session_nmda_excess", "session_drive", "session_reference_rate"):
-        setattr(b, f, [])                                # no sessions
+    b.t_d[1] += 0.25  # a time point the other lacks
+    for f in (
+        "session_rate",
+        "session_dw",
+        "session_ltp_time",
+        "session_dopamine",
+        "session_da_gate",
+        "session_nmda_excess",
+        "session_drive",
+        "session_reference_rate",
+    ):
+        setattr(b, f, [])  # no sessions
     cfg = {**parse_spec(copy.deepcopy(RAW)), "criteria": []}
-    res = Results.from_conditions(cfg, {
-        "stim": a.dataset("stim", labels, ro, base, ltp0),
-        "control": b.dataset("control", labels, ro, base, ltp0)}, {"stim": {}, "control": {}})
+    res = Results.from_conditions(
+        cfg,
+        {
+            "stim": a.dataset("stim", labels, ro, base, ltp0),
+            "control": b.dataset("control", labels, ro, base, ltp0),
+        },
+        {"stim": {}, "control": {}},
+    )
     ds = res.data
     assert list(ds.condition.values) == ["stim", "control"]
     assert ds.spine_density.dims == ("condition", "population", "time_d")
@@ -220,6 +283,8 @@ def test_conditions_join_with_nan_where_one_lacks_points(tmp_path):
     assert np.isnan(ds.session_ltp_time.sel(population=POPULATIONS[4])).all()
     np.testing.assert_array_equal(
         ds.spine_density.sel(condition="stim").dropna("time_d", how="all").values[:3],
-        np.array(a.density).T[:3])
+        np.array(a.density).T[:3],
+    )
     assert ds.spine_density_rel.sel(condition="control").isel(time_d=0).dropna(
-        "population").values.tolist() == [1.0, 1.0, 1.0]
+        "population"
+    ).values.tolist() == [1.0, 1.0, 1.0]

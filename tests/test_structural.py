@@ -1,4 +1,5 @@
 """Structural spine kernel: exactness numba vs numpy, reproducibility, calibration, mechanism."""
+
 import numba
 import numpy as np
 import pytest
@@ -48,7 +49,7 @@ def test_rng_numba_matches_numpy_and_is_uniform():
     a = draw(key, 200_000)
     b = R.neg_log_np(R.uniform_open_np(key, np.arange(200_000)))
     np.testing.assert_array_equal(a, b)
-    assert abs(a.mean() - 1.0) < 0.01 and abs(a.var() - 1.0) < 0.02   # Exp(1)
+    assert abs(a.mean() - 1.0) < 0.01 and abs(a.var() - 1.0) < 0.02  # Exp(1)
     u = R.uniform_np(key, np.arange(200_000))
     assert np.all((u >= 0) & (u < 1)) and abs(u.mean() - 0.5) < 0.005
 
@@ -92,7 +93,7 @@ def test_baseline_turnover_calibrated_14d_and_30d():
     s14, c14 = st.advance(s0, 0.5, 0.0, 0.0, 2.0, 168, seed=9)
     s30, _ = st.advance(s0, 0.5, 0.0, 0.0, 2.0, 360, seed=9)
     occ14 = s14.state > 0
-    survived14 = occ14 & (s14.age >= 14 * 24 - 1e-3)          # same spine, not re-formed
+    survived14 = occ14 & (s14.age >= 14 * 24 - 1e-3)  # same spine, not re-formed
     elim = 1 - survived14[occ0].sum() / occ0.sum()
     formed = (occ14 & ~survived14).sum() / occ14.sum()
     assert 0.02 <= elim <= 0.06, elim
@@ -182,8 +183,11 @@ def test_cell_drive_raises_formation_and_stress_raises_elimination():
 
 
 def test_weight_relaxation_closed_form():
-    zero = {"formation": {"k_form": 0.0}, "nascent": {"k_stab_p0": 0.0, "k_stab_p1": 0.0,
-            "k_elim_p0": 0.0, "k_elim_p1": 0.0}, "stable": {"k_elim_p0": 0.0, "k_elim_p1": 0.0}}
+    zero = {
+        "formation": {"k_form": 0.0},
+        "nascent": {"k_stab_p0": 0.0, "k_stab_p1": 0.0, "k_elim_p0": 0.0, "k_elim_p1": 0.0},
+        "stable": {"k_elim_p0": 0.0, "k_elim_p1": 0.0},
+    }
     s0 = st.SpineState(np.array([2, 2, 1, 0], np.int8), np.array([0.1, 2.0, 1.0, 0.0], np.float32))
     plast = np.array([1.0, 0.0, 0.5, 0.5])
     for backend in st.BACKENDS:
@@ -208,9 +212,18 @@ def test_density_per_group_and_homeostatic_drive():
 def test_input_validation():
     s0 = st.SpineState.initial(10, 0)
     ok = dict(plast=0.5, cell_drive=0.0, stress=0.0, dt_h=1.0, n_steps=3, seed=0)
-    bad = [("dt_h", -1.0), ("dt_h", 0.0), ("n_steps", -1), ("n_steps", 2.5), ("seed", -3),
-           ("plast", 1.5), ("plast", np.full(9, 0.5)), ("stress", -0.1),
-           ("stress", np.zeros(4)), ("cell_drive", np.nan)]
+    bad = [
+        ("dt_h", -1.0),
+        ("dt_h", 0.0),
+        ("n_steps", -1),
+        ("n_steps", 2.5),
+        ("seed", -3),
+        ("plast", 1.5),
+        ("plast", np.full(9, 0.5)),
+        ("stress", -0.1),
+        ("stress", np.zeros(4)),
+        ("cell_drive", np.nan),
+    ]
     for field, v in bad:
         kw = dict(ok, **{field: v})
         with pytest.raises(InputError):
@@ -230,8 +243,11 @@ def test_network_noise_is_exact_and_distinct_for_large_seeds():
     network) stay exact for every accepted seed, and neighbouring experiment seeds give
     different noise (issue 9, kind 4; tests/test_rng_streams.py for the whole schedule)."""
     from cortexsim.experiment import SEED_MAX
-    top, below = (R.SeedSchedule(s).noise_seed("session", condition="c", session=0)
-                  for s in (SEED_MAX, SEED_MAX - 1))
+
+    top, below = (
+        R.SeedSchedule(s).noise_seed("session", condition="c", session=0)
+        for s in (SEED_MAX, SEED_MAX - 1)
+    )
     assert int(float(top)) == top and int(float(below)) == below
     i, step = np.arange(1000), np.full(1000, 7)
     a = R.hashed_uniform_np(float(top), i, step, 0)

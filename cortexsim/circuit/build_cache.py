@@ -20,6 +20,7 @@ Linux).  Inside it:
 
 ``key`` is the network's configuration hash, which includes :func:`code_version`.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -42,8 +43,10 @@ _OWN_DIRS: list[str] = []
 #: a process's own folder (``circuit_<key>_<host>_<pid>``; before the host was named:
 #: ``circuit_<key>_<pid>``) or unfinished cache copy (``cache_<key>.tmp_<host>_<pid>``;
 #: before: ``cache_<key>.tmp<pid>``)
-_PROCESS_DIR = re.compile(r"(?:circuit_[0-9a-zA-Z]+_|cache_[0-9a-zA-Z]+\.tmp_?)"
-                          r"(?:(?P<host>[A-Za-z0-9.-]+)_)?(?P<pid>\d+)")
+_PROCESS_DIR = re.compile(
+    r"(?:circuit_[0-9a-zA-Z]+_|cache_[0-9a-zA-Z]+\.tmp_?)"
+    r"(?:(?P<host>[A-Za-z0-9.-]+)_)?(?P<pid>\d+)"
+)
 
 
 def cache_dir() -> Path:
@@ -52,6 +55,7 @@ def cache_dir() -> Path:
     if env:
         return Path(env)
     import platformdirs
+
     return Path(platformdirs.user_cache_dir("cortexsim", appauthor=False))
 
 
@@ -62,10 +66,13 @@ def code_version() -> str:
     ``cortexsim/rng.py``: the noise's C++ code and the seed schedule that draws connectivity,
     thresholds and initial efficacies); 12 hex digits."""
     import brian2
+
     h = hashlib.sha1(brian2.__version__.encode())
     here = Path(__file__).resolve().parent
-    for f in sorted(here.glob("*.py")) + [here.parent / "plasticity" / "synaptic.py",
-                                          here.parent / "rng.py"]:
+    for f in sorted(here.glob("*.py")) + [
+        here.parent / "plasticity" / "synaptic.py",
+        here.parent / "rng.py",
+    ]:
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
@@ -85,8 +92,9 @@ def compile_flags(b2) -> list[str]:
     -------
     list of str
     """
-    return [f for f in b2.prefs.codegen.cpp.extra_compile_args_gcc
-            if f != "-fno-finite-math-only"] + ["--param=vect-max-version-for-alias-checks=1000"]
+    return [
+        f for f in b2.prefs.codegen.cpp.extra_compile_args_gcc if f != "-fno-finite-math-only"
+    ] + ["--param=vect-max-version-for-alias-checks=1000"]
 
 
 def _cleanup_own_dirs():
@@ -122,6 +130,7 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
         Whether the build started from a cached compiled project.
     """
     from filelock import FileLock
+
     base.mkdir(parents=True, exist_ok=True)
     prune_dead_builds(base)
     own = base / f"circuit_{key}_{_owner_tag()}"
@@ -139,6 +148,7 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
             if cached.is_dir():
                 keep_cached_sources(own, cached)
             from brian2.codegen.cpp_prefs import get_compiler_and_args
+
             b2.device.compile_source(str(own), get_compiler_and_args()[0], False, False)
         except BaseException:
             if announce:
@@ -154,8 +164,8 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
         if hit:
             try:
                 shutil.copytree(cached, own, copy_function=shutil.copy2)
-                os.utime(cached)       # most recently used (pruning keeps the newest)
-            except (OSError, shutil.Error):   # pruned meanwhile: compile from scratch
+                os.utime(cached)  # most recently used (pruning keeps the newest)
+            except (OSError, shutil.Error):  # pruned meanwhile: compile from scratch
                 shutil.rmtree(own, ignore_errors=True)
                 hit = False
         # a real compile (not a copy of the cache, nor this process's own earlier build of it)
@@ -167,10 +177,13 @@ def compile_network(b2, base: Path, key: str, label: str = "network") -> tuple[s
             if not cached.is_dir():
                 tmp = base / f"cache_{key}.tmp_{_owner_tag()}"
                 shutil.rmtree(tmp, ignore_errors=True)
-                shutil.copytree(own, tmp, copy_function=shutil.copy2,
-                                # data is rewritten by every build/run: keep code and objects only
-                                ignore=shutil.ignore_patterns("results*", "res_*",
-                                                              "static_arrays"))
+                shutil.copytree(
+                    own,
+                    tmp,
+                    copy_function=shutil.copy2,
+                    # data is rewritten by every build/run: keep code and objects only
+                    ignore=shutil.ignore_patterns("results*", "res_*", "static_arrays"),
+                )
                 os.replace(tmp, cached)
                 prune_cache(base)
     if not real:
@@ -227,8 +240,9 @@ def keep_cached_sources(own: Path, cached: Path) -> list[str]:
         if not all(ma) or not all(mb):
             continue
         targets = [m.group(1) for m in ma]
-        if len(set(targets)) == len(targets) and sorted(a[k] for k in block) \
-                == sorted(b[k] for k in block):
+        if len(set(targets)) == len(targets) and sorted(a[k] for k in block) == sorted(
+            b[k] for k in block
+        ):
             shutil.copy2(old, src)
             restored.append(src.name)
     return restored
@@ -260,12 +274,12 @@ def pid_alive(pid: int) -> bool:
         signalled) counts as alive, and so does any doubt.
     """
     if pid <= 0:
-        return True          # 0 and negative ids address process groups: never judged dead
+        return True  # 0 and negative ids address process groups: never judged dead
     try:
-        os.kill(pid, 0)      # signal 0: existence and permission check only, nothing sent
+        os.kill(pid, 0)  # signal 0: existence and permission check only, nothing sent
     except ProcessLookupError:
         return False
-    except OSError:          # PermissionError: another user's process
+    except OSError:  # PermissionError: another user's process
         return True
     return True
 
@@ -313,8 +327,11 @@ def prune_cache(base: Path, keep: int = CACHE_KEEP) -> None:
     keep : int
         Compiled projects kept.
     """
-    caches = sorted((d for d in base.glob("cache_*") if d.is_dir() and ".tmp" not in d.name),
-                    key=lambda d: d.stat().st_mtime, reverse=True)
+    caches = sorted(
+        (d for d in base.glob("cache_*") if d.is_dir() and ".tmp" not in d.name),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
     for d in caches[keep:]:
         shutil.rmtree(d, ignore_errors=True)
         Path(str(d) + ".lock").unlink(missing_ok=True)

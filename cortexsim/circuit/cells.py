@@ -17,6 +17,7 @@ h-conductance (sag, theta resonance), IT_L5 a small one, PV none.
 definitions of ``I_syn`` and ``I_ext`` (amp), which the equations reference but never declare.
 Parameter names carry the population as suffix (``g_L_PT_L5``) and live in the namespace.
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,9 +32,21 @@ from ..params import ParamTree, convert, load_model, models_dir, number_in
 
 #: Model parameters of every population: name -> (file unit, Brian2 dimension name).
 MODEL_PARAMS = {
-    "C": "pF", "g_L": "nS", "E_L": "mV", "V_T": "mV", "Delta_T": "mV", "V_reset": "mV",
-    "t_ref": "ms", "a": "nS", "b": "pA", "tau_w": "ms",
-    "g_h": "nS", "E_h": "mV", "V_half_h": "mV", "k_h": "mV", "tau_h": "ms",
+    "C": "pF",
+    "g_L": "nS",
+    "E_L": "mV",
+    "V_T": "mV",
+    "Delta_T": "mV",
+    "V_reset": "mV",
+    "t_ref": "ms",
+    "a": "nS",
+    "b": "pA",
+    "tau_w": "ms",
+    "g_h": "nS",
+    "E_h": "mV",
+    "V_half_h": "mV",
+    "k_h": "mV",
+    "tau_h": "ms",
 }
 #: Numerical settings shared by all populations (top-level table ``[numerics]``).
 NUMERIC_PARAMS = {"spike_cut": "1", "exp_clip": "1"}
@@ -44,9 +57,14 @@ NUMERIC_PARAMS = {"spike_cut": "1", "exp_clip": "1"}
 DENDRITE_PARAMS = {"g_c": "nS", "membrane_fraction": "1", "h_density_ratio": "1"}
 #: the per-neuron constants of a two-compartment group (name -> unit, see :func:`compartments`);
 #: ``dend`` is 1 for a cell with a dendrite, 0 for a point neuron in the same group
-DENDRITE_CONSTANTS = {"g_c": "nS", "C_d": "pF", "g_Ld": "nS", "g_hd": "nS", "g_T": "nS",
-                      "dend": "1"}
-
+DENDRITE_CONSTANTS = {
+    "g_c": "nS",
+    "C_d": "pF",
+    "g_Ld": "nS",
+    "g_hd": "nS",
+    "g_T": "nS",
+    "dend": "1",
+}
 
 
 def default_cells() -> ParamTree:
@@ -94,12 +112,14 @@ def cell_models(params=None) -> tuple[str, ...]:
         Table names, e.g. ``("IT_L23", "IT_L5", "PT_L5", "PV", "SST")`` for the shipped file.
     """
     tree = params if isinstance(params, ParamTree) else default_cells()
-    return tuple(k for k, v in tree.values().items()
-                 if isinstance(v, dict) and set(MODEL_PARAMS) <= set(v))
+    return tuple(
+        k for k, v in tree.values().items() if isinstance(v, dict) and set(MODEL_PARAMS) <= set(v)
+    )
 
 
 def _brian_unit(unit: str):
     import brian2 as b2
+
     return {"pF": b2.pF, "nS": b2.nS, "mV": b2.mV, "ms": b2.ms, "pA": b2.pA, "1": 1}[unit]
 
 
@@ -131,8 +151,7 @@ def pop_values(pop: str, params=None) -> dict:
         Unknown cell model (field ``cell_type``), a non-finite or non-numeric value, a
         non-positive capacitance/conductance/time constant/slope, or a negative ``t_ref``/``g_h``.
     """
-    base = (params if isinstance(params, ParamTree) and pop in params
-            else default_cells()).values()
+    base = (params if isinstance(params, ParamTree) and pop in params else default_cells()).values()
     # a table the given file lacks falls back to the active model folder's
     check_choice("cell_type", pop, list(dict.fromkeys(cell_models(params) + cell_models())))
     vals = {k: base[pop][k] for k in MODEL_PARAMS}
@@ -206,22 +225,29 @@ def dendrite_values(pop: str, params=None) -> dict:
     tree = params if isinstance(params, dict) and pop in params else default_cells()
     table = tree[pop].get("dendrite", {}) if isinstance(tree[pop], dict) else {}
     if not isinstance(table, dict):
-        raise InputError(f"params.{pop}.dendrite", "expected a table of parameters",
-                         list(DENDRITE_PARAMS))
+        raise InputError(
+            f"params.{pop}.dendrite", "expected a table of parameters", list(DENDRITE_PARAMS)
+        )
     out = {}
     for k in DENDRITE_PARAMS:
         v = number_in(f"params.{pop}.dendrite.{k}", table.get(k, 0.0), DENDRITE_PARAMS[k])
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                or v < 0:
-            raise InputError(f"params.{pop}.dendrite.{k}", f"expected a finite number >= 0, "
-                             f"got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise InputError(
+                f"params.{pop}.dendrite.{k}", f"expected a finite number >= 0, got {v!r}"
+            )
         out[k] = float(v)
     if out["membrane_fraction"] >= 1:
-        raise InputError(f"params.{pop}.dendrite.membrane_fraction", "must be < 1 (the soma "
-                         f"keeps part of the cell), got {out['membrane_fraction']!r}", "[0, 1)")
+        raise InputError(
+            f"params.{pop}.dendrite.membrane_fraction",
+            f"must be < 1 (the soma keeps part of the cell), got {out['membrane_fraction']!r}",
+            "[0, 1)",
+        )
     if out["g_c"] > 0 and out["membrane_fraction"] == 0:
-        raise InputError(f"params.{pop}.dendrite.membrane_fraction", "must be > 0 when the "
-                         "dendrite is coupled (g_c > 0)", "(0, 1)")
+        raise InputError(
+            f"params.{pop}.dendrite.membrane_fraction",
+            "must be > 0 when the dendrite is coupled (g_c > 0)",
+            "(0, 1)",
+        )
     return out
 
 
@@ -233,8 +259,12 @@ def _m_inf(v, p):
 def _i_ion(v, p):
     """Net steady-state membrane current (A) at voltage v (V), w and m_h at their steady state."""
     x = np.minimum((v - p["V_T"]) / p["Delta_T"], p["exp_clip"])
-    return (-p["g_L"] * (v - p["E_L"]) + p["g_L"] * p["Delta_T"] * np.exp(x)
-            - p["a"] * (v - p["E_L"]) - p["g_h"] * _m_inf(v, p) * (v - p["E_h"]))
+    return (
+        -p["g_L"] * (v - p["E_L"])
+        + p["g_L"] * p["Delta_T"] * np.exp(x)
+        - p["a"] * (v - p["E_L"])
+        - p["g_h"] * _m_inf(v, p) * (v - p["E_h"])
+    )
 
 
 def resting_state(pop: str, params=None) -> dict:
@@ -264,8 +294,9 @@ def resting_state(pop: str, params=None) -> dict:
     f = _i_ion(v, p)
     idx = np.nonzero((f[:-1] > 0) & (f[1:] <= 0))[0]
     if idx.size == 0:
-        raise InputError(f"params.{pop}", "no stable resting potential below V_T "
-                         "(the cell fires without input)")
+        raise InputError(
+            f"params.{pop}", "no stable resting potential below V_T (the cell fires without input)"
+        )
     i = idx[0]
     lo, hi = v[i], v[i + 1]
     for _ in range(60):  # bisection
@@ -304,12 +335,20 @@ def compartments(pop: str, params=None) -> dict:
     vals = pop_values(pop, params)
     d = dendrite_values(pop, params)
     if d["g_c"] == 0:
-        return dict(vals, g_c=0.0, C_d=vals["C"], g_Ld=0.0, g_hd=0.0, g_T=vals["g_L"],
-                    dend=0.0)
+        return dict(vals, g_c=0.0, C_d=vals["C"], g_Ld=0.0, g_hd=0.0, g_T=vals["g_L"], dend=0.0)
     f, r = d["membrane_fraction"], d["h_density_ratio"]
-    return dict(vals, C=(1 - f) * vals["C"], g_L=(1 - f) * vals["g_L"],
-                g_h=(1 - f) * vals["g_h"], g_c=d["g_c"], C_d=f * vals["C"],
-                g_Ld=f * vals["g_L"], g_hd=r * f * vals["g_h"], g_T=vals["g_L"], dend=1.0)
+    return dict(
+        vals,
+        C=(1 - f) * vals["C"],
+        g_L=(1 - f) * vals["g_L"],
+        g_h=(1 - f) * vals["g_h"],
+        g_c=d["g_c"],
+        C_d=f * vals["C"],
+        g_Ld=f * vals["g_L"],
+        g_hd=r * f * vals["g_h"],
+        g_T=vals["g_L"],
+        dend=1.0,
+    )
 
 
 def two_compartment_rest(pop: str, params=None) -> dict:
@@ -338,30 +377,44 @@ def two_compartment_rest(pop: str, params=None) -> dict:
         Bad parameters, or no steady state near the point neuron's rest.
     """
     from scipy.optimize import fsolve
+
     rest = resting_state(pop, params)
     c = compartments(pop, params)
     if c["dend"] == 0:
         return {**rest, "v_d": rest["v"], "m_hd": rest["m_h"]}
     p = si_values(pop_values(pop, params))
-    s = {k: c[k] * 1e-9 for k in ("g_L", "g_h", "g_c", "g_Ld", "g_hd")}   # nS -> S
+    s = {k: c[k] * 1e-9 for k in ("g_L", "g_h", "g_c", "g_Ld", "g_hd")}  # nS -> S
 
     def balance(x):
         v, vd = x
         ex = np.minimum((v - p["V_T"]) / p["Delta_T"], p["exp_clip"])
-        soma = (-s["g_L"] * (v - p["E_L"]) + p["g_L"] * p["Delta_T"] * np.exp(ex)
-                - p["a"] * (v - p["E_L"]) - s["g_h"] * _m_inf(v, p) * (v - p["E_h"])
-                + s["g_c"] * (vd - v))
-        dend = (-s["g_Ld"] * (vd - p["E_L"]) - s["g_hd"] * _m_inf(vd, p) * (vd - p["E_h"])
-                + s["g_c"] * (v - vd))
-        return [soma * 1e12, dend * 1e12]     # pA: well scaled for the solver
+        soma = (
+            -s["g_L"] * (v - p["E_L"])
+            + p["g_L"] * p["Delta_T"] * np.exp(ex)
+            - p["a"] * (v - p["E_L"])
+            - s["g_h"] * _m_inf(v, p) * (v - p["E_h"])
+            + s["g_c"] * (vd - v)
+        )
+        dend = (
+            -s["g_Ld"] * (vd - p["E_L"])
+            - s["g_hd"] * _m_inf(vd, p) * (vd - p["E_h"])
+            + s["g_c"] * (v - vd)
+        )
+        return [soma * 1e12, dend * 1e12]  # pA: well scaled for the solver
 
     sol, _, ok, _ = fsolve(balance, [rest["v"], rest["v"]], full_output=True)
     if ok != 1 or not np.all(np.abs(balance(sol)) < 1e-6) or sol[0] >= p["V_T"]:
-        raise InputError(f"params.{pop}.dendrite", "no resting state of the two-compartment "
-                         "cell below V_T")
+        raise InputError(
+            f"params.{pop}.dendrite", "no resting state of the two-compartment cell below V_T"
+        )
     v, vd = float(sol[0]), float(sol[1])
-    return {"v": v, "v_d": vd, "w_ad": p["a"] * (v - p["E_L"]), "m_h": float(_m_inf(v, p)),
-            "m_hd": float(_m_inf(vd, p))}
+    return {
+        "v": v,
+        "v_d": vd,
+        "w_ad": p["a"] * (v - p["E_L"]),
+        "m_h": float(_m_inf(v, p)),
+        "m_hd": float(_m_inf(vd, p)),
+    }
 
 
 # --------------------------------------------------------------------------- Brian2 pieces
@@ -382,6 +435,7 @@ class NeuronModel:
     init : dict
         Initial values (resting state) of the state variables.
     """
+
     eqs: str
     threshold: str
     reset: str
@@ -445,8 +499,9 @@ def equations_template(suffix: str = "", dendrite: bool = False) -> tuple[str, s
         raise InputError("suffix", "a dendritic compartment needs per-neuron constants")
     # the spike current of a two-compartment soma keeps the whole cell's g_L (``g_T``): the
     # spike threshold and f-I fits are the whole cell's, the soma only has less membrane
-    eqs = _EQS.format(**n, coupling=" + I_c" if dendrite else "",
-                      g_spike="g_T" if dendrite else n["g_L"])
+    eqs = _EQS.format(
+        **n, coupling=" + I_c" if dendrite else "", g_spike="g_T" if dendrite else n["g_L"]
+    )
     return eqs + (DENDRITE_EQS if dendrite else ""), _THRESHOLD.format(**n), _RESET.format(**n)
 
 
@@ -509,15 +564,27 @@ def neuron_model(pop: str, params=None) -> NeuronModel:
         Unknown cell model or bad parameters (see :func:`pop_values`, :func:`resting_state`).
     """
     import brian2 as b2
+
     vals = pop_values(pop, params)
     suffix = f"_{pop}"
     eqs, thr, reset = equations_template(suffix)
     ns = {f"{k}{suffix}": q for k, q in brian_values(vals).items()}
     rest = resting_state(pop, params)
-    init = {"v": rest["v"] * b2.volt, "w_ad": rest["w_ad"] * b2.amp, "m_h": rest["m_h"],
-            "t_spike": -1.0 * b2.second}
-    return NeuronModel(eqs=eqs, threshold=thr, reset=reset, refractory=REFRACTORY,
-                       method="euler", namespace=ns, init=init)
+    init = {
+        "v": rest["v"] * b2.volt,
+        "w_ad": rest["w_ad"] * b2.amp,
+        "m_h": rest["m_h"],
+        "t_spike": -1.0 * b2.second,
+    }
+    return NeuronModel(
+        eqs=eqs,
+        threshold=thr,
+        reset=reset,
+        refractory=REFRACTORY,
+        method="euler",
+        namespace=ns,
+        init=init,
+    )
 
 
 @dataclass
@@ -542,6 +609,7 @@ class PopulationModel:
     dendrite : bool
         The group has the dendritic compartment (``v_d``, ``m_hd``; :data:`DENDRITE_EQS`).
     """
+
     eqs: str
     threshold: str
     reset: str
@@ -600,6 +668,7 @@ def population_model(sizes: dict, params=None) -> PopulationModel:
     """
     import brian2 as b2
     import numpy as np
+
     items = list(sizes.items() if isinstance(sizes, dict) else sizes)
     dendrite = has_dendrite([pop for pop, _ in items], params)
     eqs, thr, reset = equations_template("", dendrite=dendrite)
@@ -619,10 +688,19 @@ def population_model(sizes: dict, params=None) -> PopulationModel:
         for k in init:
             init[k].append(np.full(int(n), float(rest[k])))
     per_neuron = {k: np.concatenate(v) * _brian_unit(units[k]) for k, v in per.items()}
-    init_q = {k: np.concatenate(v) * (b2.volt if k in ("v", "v_d") else
-                                      b2.amp if k == "w_ad" else 1)
-              for k, v in init.items()}
+    init_q = {
+        k: np.concatenate(v) * (b2.volt if k in ("v", "v_d") else b2.amp if k == "w_ad" else 1)
+        for k, v in init.items()
+    }
     init_q["t_spike"] = -1.0 * b2.second
-    return PopulationModel(eqs=eqs, threshold=thr, reset=reset, refractory=REFRACTORY,
-                           method="euler", namespace={}, init=init_q, per_neuron=per_neuron,
-                           dendrite=dendrite)
+    return PopulationModel(
+        eqs=eqs,
+        threshold=thr,
+        reset=reset,
+        refractory=REFRACTORY,
+        method="euler",
+        namespace={},
+        init=init_q,
+        per_neuron=per_neuron,
+        dendrite=dendrite,
+    )

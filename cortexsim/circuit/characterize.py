@@ -22,6 +22,7 @@ models/cells.toml):
   Hz); None where the impedance is largest at the lowest frequency sampled (a low-pass cell:
   no resonance; ``cortexsim celltypes`` prints "none", ``--json`` gives null).
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,13 +36,25 @@ from ..params import ParamTree, number_in
 from . import cells
 
 #: Keys of ``simulated`` / ``target``, plus the optional resonance.
-KEYS = ("v_rest_mV", "input_resistance_MOhm", "sag_ratio", "rheobase_pA", "adaptation_ratio",
-        "fi_slope_Hz_per_nA")
+KEYS = (
+    "v_rest_mV",
+    "input_resistance_MOhm",
+    "sag_ratio",
+    "rheobase_pA",
+    "adaptation_ratio",
+    "fi_slope_Hz_per_nA",
+)
 EXTRA_KEYS = ("resonance_Hz",)
 #: the unit each key names
-TARGET_UNITS = {"v_rest_mV": "mV", "input_resistance_MOhm": "MOhm", "sag_ratio": "1",
-                "rheobase_pA": "pA", "adaptation_ratio": "1", "fi_slope_Hz_per_nA": "Hz/nA",
-                "resonance_Hz": "Hz"}
+TARGET_UNITS = {
+    "v_rest_mV": "mV",
+    "input_resistance_MOhm": "MOhm",
+    "sag_ratio": "1",
+    "rheobase_pA": "pA",
+    "adaptation_ratio": "1",
+    "fi_slope_Hz_per_nA": "Hz/nA",
+    "resonance_Hz": "Hz",
+}
 #: What a simulated None means, per key (text output); other Nones: the cell never fires
 ABSENT = {"resonance_Hz": "none"}
 
@@ -89,8 +102,9 @@ def _layout(pops, proto):
 def _check_model(name, params) -> str:
     """``name`` if it is a cell model of ``params`` (or of the active cells file), else
     InputError naming ``cell_type``."""
-    return check_choice("cell_type", name, list(dict.fromkeys(cells.cell_models(params)
-                                                              + cells.cell_models())))
+    return check_choice(
+        "cell_type", name, list(dict.fromkeys(cells.cell_models(params) + cells.cell_models()))
+    )
 
 
 def simulate(pops=None, params=None) -> dict:
@@ -119,8 +133,7 @@ def simulate(pops=None, params=None) -> dict:
     """
     import brian2 as b2
 
-    pops = [_check_model(p, params) for p in (cells.cell_models(params) if pops is None
-                                               else pops)]
+    pops = [_check_model(p, params) for p in (cells.cell_models(params) if pops is None else pops)]
     proto = _protocol(params)
     vals = {p: cells.pop_values(p, params) for p in pops}
     rest = {p: cells.resting_state(p, params) for p in pops}
@@ -146,8 +159,16 @@ t_on : second (constant)
 t_off : second (constant)
 """
         dt = proto["dt"] * b2.ms
-        G = b2.NeuronGroup(n, eqs, threshold=thr, reset=reset, refractory=cells.REFRACTORY,
-                           method="euler", dt=dt, name="celltypes")
+        G = b2.NeuronGroup(
+            n,
+            eqs,
+            threshold=thr,
+            reset=reset,
+            refractory=cells.REFRACTORY,
+            method="euler",
+            dt=dt,
+            name="celltypes",
+        )
         G.t_spike = -1.0 * b2.second
         for name in list(cells.MODEL_PARAMS) + list(cells.NUMERIC_PARAMS):
             arr = np.array([vals[pops[i]][name] for i in pop_idx])
@@ -199,8 +220,12 @@ t_off : second (constant)
         v_peak = trace.min()
         vss = vm[row[j]][ss].mean()
         res["sag_ratio"] = float((vss - v_peak) / (v_rest - v_peak)) if v_rest > v_peak else 0.0
-        counts = np.array([np.sum((np.asarray(trains[k] / b2.ms) >= t0)
-                                  & (np.asarray(trains[k] / b2.ms) < t1)) for k in i_step])
+        counts = np.array(
+            [
+                np.sum((np.asarray(trains[k] / b2.ms) >= t0) & (np.asarray(trains[k] / b2.ms) < t1))
+                for k in i_step
+            ]
+        )
         firing = np.nonzero(counts > 0)[0]
         if firing.size == 0:
             res["rheobase_pA"] = None
@@ -216,8 +241,10 @@ t_off : second (constant)
             res["fi_slope_Hz_per_nA"] = None if slope is None else float(slope)
             ar = None
             for k in range(ir, steps.size):
-                if steps[k] >= proto["adapt_factor"] * rheo - 1e-9 and \
-                        counts[k] >= proto["adapt_min_spikes"]:
+                if (
+                    steps[k] >= proto["adapt_factor"] * rheo - 1e-9
+                    and counts[k] >= proto["adapt_min_spikes"]
+                ):
                     st = np.asarray(trains[i_step[k]] / b2.ms)
                     st = st[(st >= t0) & (st < t1)]
                     isi = np.diff(st)
@@ -235,7 +262,7 @@ t_off : second (constant)
         zs = np.array(zs)
         fr = freq[i_sin]
         kmax = int(np.argmax(zs))
-        if kmax == 0:          # largest at the lowest frequency: low-pass, no resonance
+        if kmax == 0:  # largest at the lowest frequency: low-pass, no resonance
             f_res = None
         elif kmax < zs.size - 1:
             y0, y1, y2 = zs[kmax - 1], zs[kmax], zs[kmax + 1]
@@ -263,8 +290,13 @@ def _simulate_json(raw: str | None, tree: bool) -> dict:
 def _simulate_cached(params):
     """:func:`simulate` of every cell model, the last parameter set's result kept."""
     _tree(params)
-    raw = None if params is None else json.dumps(
-        params, sort_keys=True, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    raw = (
+        None
+        if params is None
+        else json.dumps(
+            params, sort_keys=True, default=lambda o: o.item() if hasattr(o, "item") else str(o)
+        )
+    )
     return _simulate_json(raw, isinstance(params, ParamTree))
 
 
@@ -355,15 +387,29 @@ def characterize_all(params=None) -> list[dict]:
     for pop in cells.cell_models(params):
         tgt, src = targets(pop, params)
         sim = {k: res[pop][k] for k in KEYS + EXTRA_KEYS}
-        out.append({"name": pop,
-                    "simulated": {k: (None if v is None or not math.isfinite(v) else v)
-                                  for k, v in sim.items()},
-                    "target": tgt, "source": src})
+        out.append(
+            {
+                "name": pop,
+                "simulated": {
+                    k: (None if v is None or not math.isfinite(v) else v) for k, v in sim.items()
+                },
+                "target": tgt,
+                "source": src,
+            }
+        )
     return out
 
 
-def synaptic_train(pops, params=None, *, times_ms, g_nS: float, duration_ms: float,
-                   circuit_params=None, syn_params=None) -> dict:
+def synaptic_train(
+    pops,
+    params=None,
+    *,
+    times_ms,
+    g_nS: float,
+    duration_ms: float,
+    circuit_params=None,
+    syn_params=None,
+) -> dict:
     """Voltage response and NMDA calcium of one cell per population to one excitatory
     (AMPA + NMDA) synapse activated at ``times_ms``, as wired in the network: the synapse has
     the circuit's receptor kinetics, NMDA/AMPA ratio and excitatory delay, no short-term
@@ -428,25 +474,43 @@ def synaptic_train(pops, params=None, *, times_ms, g_nS: float, duration_ms: flo
     b2.prefs.codegen.target = "numpy"
     try:
         ns = eq.cell_namespace(pv, dt_s, gb.mg_k, gb.mg_slope)
-        ns["sil_t"] = b2.TimedArray(np.zeros(1), dt=dt_s * b2.second)   # no silencing
-        G = b2.NeuronGroup(len(pops), model.eqs + eq.cell_eqs(False, model.dendrite),
-                           threshold=model.threshold, reset=model.reset,
-                           refractory=model.refractory, method=model.method, namespace=ns,
-                           dt=dt_s * b2.second, name="train_cells")
+        ns["sil_t"] = b2.TimedArray(np.zeros(1), dt=dt_s * b2.second)  # no silencing
+        G = b2.NeuronGroup(
+            len(pops),
+            model.eqs + eq.cell_eqs(False, model.dendrite),
+            threshold=model.threshold,
+            reset=model.reset,
+            refractory=model.refractory,
+            method=model.method,
+            namespace=ns,
+            dt=dt_s * b2.second,
+            name="train_cells",
+        )
         for var, val in {**model.init, **model.per_neuron}.items():
             setattr(G, var, val)
         n = len(pops)
-        src = b2.SpikeGeneratorGroup(n, np.repeat(np.arange(n), times.size),
-                                     np.tile(times, n) * b2.ms, dt=dt_s * b2.second,
-                                     name="train_input")
+        src = b2.SpikeGeneratorGroup(
+            n,
+            np.repeat(np.arange(n), times.size),
+            np.tile(times, n) * b2.ms,
+            dt=dt_s * b2.second,
+            name="train_input",
+        )
         code = rule.synapse_code()
         state = {"on": np.ones(n), "rho": np.zeros(n)}
-        syn_model, trans = eq.transmission(("AMPA", "NMDA"), "none", rule,
-                                           pv["synapse"]["nmda_ratio"])
-        S = b2.Synapses(src, G, model=code.model + "\n" + syn_model,
-                        on_pre=code.with_transmission(trans), on_post=code.on_post,
-                        namespace=dict(code.namespace, **rule.transmission_namespace(state)),
-                        dt=dt_s * b2.second, name="train_synapses")
+        syn_model, trans = eq.transmission(
+            ("AMPA", "NMDA"), "none", rule, pv["synapse"]["nmda_ratio"]
+        )
+        S = b2.Synapses(
+            src,
+            G,
+            model=code.model + "\n" + syn_model,
+            on_pre=code.with_transmission(trans),
+            on_post=code.on_post,
+            namespace=dict(code.namespace, **rule.transmission_namespace(state)),
+            dt=dt_s * b2.second,
+            name="train_synapses",
+        )
         S.connect(j="i")
         S.g0 = g_nS * b2.nS
         rule.setup(S, state, eq.quantity(pv["synapse"]["delay_exc"], "ms"))
@@ -459,5 +523,7 @@ def synaptic_train(pops, params=None, *, times_ms, g_nS: float, duration_ms: flo
         nmda_ca = np.asarray(S.nmda_ca[:], dtype=float)
     finally:
         b2.prefs.codegen.target = prev_target
-    return {p: {"t_ms": t_ms, "v_mV": v[k], "v_exc_mV": v_exc[k], "nmda_ca": float(nmda_ca[k])}
-            for k, p in enumerate(pops)}
+    return {
+        p: {"t_ms": t_ms, "v_mV": v[k], "v_exc_mV": v_exc[k], "nmda_ca": float(nmda_ca[k])}
+        for k, p in enumerate(pops)
+    }

@@ -7,6 +7,7 @@ file).  :func:`projections` reads and checks them; :func:`draw` draws every proj
 synapses with one seeded generator, in declaration order, and groups them into the Brian2
 ``Synapses`` groups that run them: one group per (receptors, rule, short-term dynamics, delay).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -108,13 +109,19 @@ def projections(tree: ParamTree, layout: Layout) -> list[Projection]:
             kind = pops[pre].type
             rec = c["receptors"]
             if not isinstance(rec, list) or not rec or any(r not in RECEPTORS[kind] for r in rec):
-                raise InputError(f"{where}.receptors", f"{rec!r} cannot be opened by an {kind} "
-                                 "population", RECEPTORS[kind])
+                raise InputError(
+                    f"{where}.receptors",
+                    f"{rec!r} cannot be opened by an {kind} population",
+                    RECEPTORS[kind],
+                )
             check_choice(f"{where}.target", c["target"], TARGETS)
             if c["target"] == "dendrite" and kind != "inhibitory":
-                raise InputError(f"{where}.target", "excitatory synapses are placed by the cell "
-                                 "model (the dendrite of a two-compartment cell, else the soma)",
-                                 ["soma"])
+                raise InputError(
+                    f"{where}.target",
+                    "excitatory synapses are placed by the cell "
+                    "model (the dendrite of a two-compartment cell, else the soma)",
+                    ["soma"],
+                )
             check_choice(f"{where}.plasticity", c["plasticity"], rule_names())
             check_choice(f"{where}.short_term", c["short_term"], SHORT_TERM)
             delay = pv["synapse"][DEFAULT_DELAY[kind]]
@@ -126,8 +133,19 @@ def projections(tree: ParamTree, layout: Layout) -> list[Projection]:
             for k, v in (("p", c["p"]), ("g", c["g"]), ("delay", delay)):
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
                     raise InputError(f"{where}.{k}", f"must be a number >= 0, got {v!r}")
-            out.append(Projection(pre, post, float(c["p"]), float(c["g"]), tuple(rec),
-                                  c["target"], c["plasticity"], c["short_term"], float(delay)))
+            out.append(
+                Projection(
+                    pre,
+                    post,
+                    float(c["p"]),
+                    float(c["g"]),
+                    tuple(rec),
+                    c["target"],
+                    c["plasticity"],
+                    c["short_term"],
+                    float(delay),
+                )
+            )
     return out
 
 
@@ -167,7 +185,7 @@ def _draw_pairs(rng, layout: Layout, pre: str, post: str, p: float):
         k = np.minimum(k, n_pre - 1)
     ii, jj = [], []
     for jpost in range(n_post):
-        if pre == post:   # no autapses
+        if pre == post:  # no autapses
             c = rng.choice(n_pre - 1, size=k[jpost], replace=False)
             cand = np.where(c >= jpost, c + 1, c)
         else:
@@ -181,16 +199,26 @@ def _draw_pairs(rng, layout: Layout, pre: str, post: str, p: float):
 
 def _group_name(key: tuple, rules, taken: set) -> str:
     receptors, rule = key[0], key[1]
-    name = "_".join(r.lower() for r in receptors) + (f"_{rules[rule].short}"
-                                                       if rules[rule].short else "")
+    name = "_".join(r.lower() for r in receptors) + (
+        f"_{rules[rule].short}" if rules[rule].short else ""
+    )
     base, k = name, 2
     while name in taken:
         name, k = f"{base}_{k}", k + 1
     return name
 
 
-def draw(projs: list[Projection], layout: Layout, rng: np.random.Generator, rules: dict, *,
-         n_total: int, reference: int, occupancy: float, sites_on: bool = True) -> dict:
+def draw(
+    projs: list[Projection],
+    layout: Layout,
+    rng: np.random.Generator,
+    rules: dict,
+    *,
+    n_total: int,
+    reference: int,
+    occupancy: float,
+    sites_on: bool = True,
+) -> dict:
     """Draw the synapses of every projection and group them.
 
     Probabilities apply at the ``reference`` size; a size ``n_total`` keeps each cell's in-degree
@@ -214,12 +242,14 @@ def draw(projs: list[Projection], layout: Layout, rng: np.random.Generator, rule
     parts: dict[tuple, list] = {}
     for pr in projs:
         key = pr.group_key
-        sites = sites_on and rules[pr.plasticity].structural \
-            and layout.populations[pr.post].spine_sites
+        sites = (
+            sites_on and rules[pr.plasticity].structural and layout.populations[pr.post].spine_sites
+        )
         if key not in groups:
             name = _group_name(key, rules, {g.name for g in groups.values()})
-            groups[key] = SynapseGroup(name, pr.receptors, pr.plasticity, pr.short_term,
-                                       pr.delay_ms, pr.target)
+            groups[key] = SynapseGroup(
+                name, pr.receptors, pr.plasticity, pr.short_term, pr.delay_ms, pr.target
+            )
             parts[key] = []
         grp = groups[key]
         grp.projections.append(pr)

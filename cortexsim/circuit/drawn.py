@@ -10,6 +10,7 @@ projections into synapse groups with explicit ``i``, ``j`` (:mod:`.connectivity`
 sites, thresholds, initial efficacies) without building anything.  Importing this module and
 drawing does not import Brian2.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ from .tms import Coupling
 __all__ = ["DrawnCircuit", "SiteConn", "draw_circuit", "rule_params"]
 
 
-def rule_params(circuit_params: ParamTree, syn_params: ParamTree | None = None,
-                dendrite: bool = False) -> ParamTree:
+def rule_params(
+    circuit_params: ParamTree, syn_params: ParamTree | None = None, dendrite: bool = False
+) -> ParamTree:
     """Synaptic rule parameters of a circuit: ``models/synaptic.toml`` (or ``syn_params``) with
     the network's NMDA-dependent calcium and extracellular calcium as the circuit model says
     (``plasticity.nmda_calcium``, ``plasticity.ca_ext``) and, in a build with two-compartment
@@ -51,6 +53,7 @@ def rule_params(circuit_params: ParamTree, syn_params: ParamTree | None = None,
         A copy; the inputs are not changed.
     """
     from . import equations as eq
+
     tree = syn_params if syn_params is not None else load_model("synaptic")
     tree = ParamTree.from_dict(dict(tree), name="synaptic")
     tree.set("nmda.enabled", bool(circuit_params.value("plasticity.nmda_calcium")))
@@ -188,9 +191,17 @@ class DrawnCircuit:
         return out
 
 
-def draw_circuit(scale="small", *, seed: int = 0, params: ParamTree | None = None,
-                 cell_params=None, syn_params=None, coupling: Coupling | None = None,
-                 coupling_params=None, plastic: bool = True) -> DrawnCircuit:
+def draw_circuit(
+    scale="small",
+    *,
+    seed: int = 0,
+    params: ParamTree | None = None,
+    cell_params=None,
+    syn_params=None,
+    coupling: Coupling | None = None,
+    coupling_params=None,
+    plastic: bool = True,
+) -> DrawnCircuit:
     """Draw a network from the seed: layout, synapse groups, thresholds, initial state.
 
     Parameters
@@ -228,25 +239,52 @@ def draw_circuit(scale="small", *, seed: int = 0, params: ParamTree | None = Non
     dendrite = cells.has_dendrite([p.cell for p in layout.populations.values()], cell_params)
     syn_tree = rule_params(params, syn_params, dendrite)
     rules: dict[str, PlasticityRule] = {
-        name: get_rule(name, syn_tree) for name in dict.fromkeys(p.plasticity for p in projs)}
+        name: get_rule(name, syn_tree) for name in dict.fromkeys(p.plasticity for p in projs)
+    }
     streams = rng.SeedSchedule(seed)
     groups: dict[str, SynapseGroup] = draw(
-        projs, layout, streams.generator("connectivity"), rules, n_total=n_total,
-        reference=pv["scale"]["reference"], occupancy=pv["plasticity"]["site_occupancy"],
-        sites_on=plastic)
+        projs,
+        layout,
+        streams.generator("connectivity"),
+        rules,
+        n_total=n_total,
+        reference=pv["scale"]["reference"],
+        occupancy=pv["plasticity"]["site_occupancy"],
+        sites_on=plastic,
+    )
     structural = [n for n, g in groups.items() if rules[g.rule].structural]
     if len(structural) > 1:
-        raise InputError("circuit.conn", "plastic projections with a structural rule must "
-                         "share receptors, short-term dynamics and delay (one spine-site "
-                         f"group); got groups {structural}")
+        raise InputError(
+            "circuit.conn",
+            "plastic projections with a structural rule must "
+            "share receptors, short-term dynamics and delay (one spine-site "
+            f"group); got groups {structural}",
+        )
     site_group = structural[0] if structural else None
     conn = SiteConn({n: g.conn for n, g in groups.items()}, site_group)
     thr, pol = coupling.cell_properties(layout, streams.generator("thresholds"))
     efficacies = streams.generator("initial_efficacies")
-    state = {n: {"on": g.conn["on"], **rules[g.rule].initial_state(g.conn["i"].size, efficacies)}
-             for n, g in groups.items()}
+    state = {
+        n: {"on": g.conn["on"], **rules[g.rule].initial_state(g.conn["i"].size, efficacies)}
+        for n, g in groups.items()
+    }
     n_sites = int(conn[site_group]["i"].size) if site_group else 0
     initial_rho = state[site_group].get("rho", np.zeros(n_sites)) if site_group else np.zeros(0)
-    return DrawnCircuit(params, int(seed), n_total, layout, params.to("sim.dt", "s"), dendrite,
-                        syn_tree, rules, groups, site_group, conn, coupling, thr, pol, state,
-                        initial_rho)
+    return DrawnCircuit(
+        params,
+        int(seed),
+        n_total,
+        layout,
+        params.to("sim.dt", "s"),
+        dendrite,
+        syn_tree,
+        rules,
+        groups,
+        site_group,
+        conn,
+        coupling,
+        thr,
+        pol,
+        state,
+        initial_rho,
+    )

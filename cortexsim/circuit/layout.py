@@ -3,6 +3,7 @@
 All cells live in one Brian2 ``NeuronGroup``; each population is a contiguous index range, in the
 order the populations are declared in ``models/circuit.toml`` (see :mod:`cortexsim.populations`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,6 +1,7 @@
 """Drive of a fast phase: pulse times with the cell-level TMS field or the light irradiance of
 each pulse, the pulse grid a compiled circuit is built for, and the channelrhodopsin-2
 photocurrent of one cell (:func:`photocurrent`, the network's equations on a clamped cell)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,13 +44,15 @@ class Stimulus:
 
     def __post_init__(self):
         self.pulse_times_s = np.asarray(self.pulse_times_s, dtype=float)
-        self.field_vpm = np.broadcast_to(np.asarray(self.field_vpm, dtype=float),
-                                         self.pulse_times_s.shape).copy()
+        self.field_vpm = np.broadcast_to(
+            np.asarray(self.field_vpm, dtype=float), self.pulse_times_s.shape
+        ).copy()
         if np.any(~np.isfinite(self.field_vpm)) or np.any(self.field_vpm < 0):
             raise InputError("stimulus.field_vpm", "must be finite and >= 0")
         if self.irradiance_mw_mm2 is not None:
             self.irradiance_mw_mm2 = np.broadcast_to(
-                np.asarray(self.irradiance_mw_mm2, dtype=float), self.pulse_times_s.shape).copy()
+                np.asarray(self.irradiance_mw_mm2, dtype=float), self.pulse_times_s.shape
+            ).copy()
             if np.any(~np.isfinite(self.irradiance_mw_mm2)) or np.any(self.irradiance_mw_mm2 < 0):
                 raise InputError("stimulus.irradiance_mw_mm2", "must be finite and >= 0")
         if np.any(~np.isfinite(self.pulse_times_s)) or np.any(self.pulse_times_s < 0):
@@ -80,6 +83,7 @@ class Stimulus:
             Unknown protocol, a negative field.
         """
         from ..protocols import get_protocol
+
         p = get_protocol(protocol)
         check_number("cell_field_vpm", cell_field_vpm, min=0)
         return cls(p.pulse_times() + offset_s, p.intensities() * cell_field_vpm, **kw)
@@ -109,6 +113,7 @@ class Stimulus:
             Unknown protocol, a negative irradiance.
         """
         from ..protocols import get_protocol
+
         p = get_protocol(protocol)
         check_number("irradiance_mw_mm2", irradiance_mw_mm2, min=0)
         t = p.pulse_times() + offset_s
@@ -140,9 +145,14 @@ class Stimulus:
             A new stimulus with the pulses before the end.
         """
         keep = self.pulse_times_s < t_end_s - 0.5 * dt_s
-        return Stimulus(self.pulse_times_s[keep], self.field_vpm[keep], self.waveform,
-                        self.angle_deg, self.pulse_width_us,
-                        None if self.irradiance_mw_mm2 is None else self.irradiance_mw_mm2[keep])
+        return Stimulus(
+            self.pulse_times_s[keep],
+            self.field_vpm[keep],
+            self.waveform,
+            self.angle_deg,
+            self.pulse_width_us,
+            None if self.irradiance_mw_mm2 is None else self.irradiance_mw_mm2[keep],
+        )
 
 
 def pulse_slot_s(times_s: np.ndarray, dt_s: float, max_slot_s: float = 0.02) -> float:
@@ -174,11 +184,16 @@ def pulse_slot_s(times_s: np.ndarray, dt_s: float, max_slot_s: float = 0.02) -> 
     return best * dt_s
 
 
-
-
-def photocurrent(irradiance_mw_mm2: float, *, v_mV: float = -70.0, pulse_ms: float | None = None,
-                 duration_ms: float = 100.0, onset_ms: float = 10.0, opto=None,
-                 dt_ms: float = 0.01) -> dict:
+def photocurrent(
+    irradiance_mw_mm2: float,
+    *,
+    v_mV: float = -70.0,
+    pulse_ms: float | None = None,
+    duration_ms: float = 100.0,
+    onset_ms: float = 10.0,
+    opto=None,
+    dt_ms: float = 0.01,
+) -> dict:
     """Channelrhodopsin-2 photocurrent of one cell held at ``v_mV`` (voltage clamp) for one light
     pulse: the network's own equations (:data:`.equations.OPTO_EQS`) on a single cell.
 
@@ -210,8 +225,9 @@ def photocurrent(irradiance_mw_mm2: float, *, v_mV: float = -70.0, pulse_ms: flo
 
     from ..params import ParamTree, load_model
     from . import equations as eq
+
     tree = ParamTree.from_dict(dict(load_model("opto") if opto is None else opto), name="opto")
-    tree.set("light.irradiance", irradiance_mw_mm2)   # checks the range
+    tree.set("light.irradiance", irradiance_mw_mm2)  # checks the range
     if pulse_ms is not None:
         tree.set("light.pulse_width", pulse_ms)
     check_number("v_mV", v_mV, min=-150, max=100)
@@ -237,6 +253,9 @@ def photocurrent(irradiance_mw_mm2: float, *, v_mV: float = -70.0, pulse_ms: flo
     mon = b2.StateMonitor(G, ["o_chr2", "d_chr2", "I_chr2"], record=0, dt=dt_ms * b2.ms)
     net.add(G, mon)
     net.run(duration_ms * b2.ms, namespace={})
-    return {"t_ms": np.asarray(mon.t / b2.ms), "open": np.asarray(mon.o_chr2[0]),
-            "desensitised": np.asarray(mon.d_chr2[0]),
-            "current_pA": np.asarray(mon.I_chr2[0] / b2.pA)}
+    return {
+        "t_ms": np.asarray(mon.t / b2.ms),
+        "open": np.asarray(mon.o_chr2[0]),
+        "desensitised": np.asarray(mon.d_chr2[0]),
+        "current_pA": np.asarray(mon.I_chr2[0] / b2.pA),
+    }

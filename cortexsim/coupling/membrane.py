@@ -22,6 +22,7 @@ directions spread around the somato-dendritic axis (polar angle ~ truncated norm
 uniform), lambda lognormal, and each cell fires when the first of its ``n_terminals``
 independent terminals fires:  ``P_cell(E) = 1 - (1 - P_term(E))^n``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -80,8 +81,9 @@ def cell_types(params=None) -> tuple[str, ...]:
         afferent terminals).
     """
     node = _params(params).get("cells", {})
-    return tuple(k for k, v in node.items() if isinstance(v, dict)) \
-        if isinstance(node, dict) else ()
+    return (
+        tuple(k for k, v in node.items() if isinstance(v, dict)) if isinstance(node, dict) else ()
+    )
 
 
 def check_cell_type(cell_type: str, params=None) -> str:
@@ -131,19 +133,33 @@ def cell_params(cell_type: str, params=None) -> dict:
     """
     p = _params(params)
     check_cell_type(cell_type, p)
-    keys = ("lambda_um", "tau_us", "length_um", "dV_th_mV", "axon_angle_mean_deg",
-            "axon_angle_sd_deg", "isotropic_fraction", "lambda_sd_ln", "n_terminals",
-            "soma_sensitivity_mV_per_Vpm", "tau_m_ms")
-    out = {k: float(check_number(f"cells.{cell_type}.{k}", _pv(p, f"cells.{cell_type}.{k}")))
-           for k in keys}
+    keys = (
+        "lambda_um",
+        "tau_us",
+        "length_um",
+        "dV_th_mV",
+        "axon_angle_mean_deg",
+        "axon_angle_sd_deg",
+        "isotropic_fraction",
+        "lambda_sd_ln",
+        "n_terminals",
+        "soma_sensitivity_mV_per_Vpm",
+        "tau_m_ms",
+    )
+    out = {
+        k: float(check_number(f"cells.{cell_type}.{k}", _pv(p, f"cells.{cell_type}.{k}")))
+        for k in keys
+    }
     for k in ("lambda_um", "tau_us", "length_um", "dV_th_mV", "tau_m_ms"):
         check_number(f"cells.{cell_type}.{k}", out[k], min=0.0, strict_min=True)
     for k in ("axon_angle_sd_deg", "lambda_sd_ln", "soma_sensitivity_mV_per_Vpm"):
         check_number(f"cells.{cell_type}.{k}", out[k], min=0.0)
-    check_number(f"cells.{cell_type}.isotropic_fraction", out["isotropic_fraction"], min=0.0,
-                 max=1.0)
-    out["n_terminals"] = check_number(f"cells.{cell_type}.n_terminals", out["n_terminals"],
-                                      min=1, integer=True)
+    check_number(
+        f"cells.{cell_type}.isotropic_fraction", out["isotropic_fraction"], min=0.0, max=1.0
+    )
+    out["n_terminals"] = check_number(
+        f"cells.{cell_type}.n_terminals", out["n_terminals"], min=1, integer=True
+    )
     for k in keys:  # ranges stated in the model file
         rng = param_range(p, f"cells.{cell_type}.{k}")
         if rng is not None:
@@ -174,9 +190,12 @@ def _image_term(a: float, s: np.ndarray) -> np.ndarray:
     y = a / rs - rs
     x = a / rs + rs
     damp = np.exp(-(a * a / sp + sp))
-    t2 = special.erfcx(x) * damp                        # e^{2a} erfc(x)
-    t1 = np.where(y >= 0, special.erfcx(np.maximum(y, 0)) * damp,
-                  math.exp(-2 * a) * special.erfc(np.minimum(y, 0)))   # e^{-2a} erfc(y)
+    t2 = special.erfcx(x) * damp  # e^{2a} erfc(x)
+    t1 = np.where(
+        y >= 0,
+        special.erfcx(np.maximum(y, 0)) * damp,
+        math.exp(-2 * a) * special.erfc(np.minimum(y, 0)),
+    )  # e^{-2a} erfc(y)
     out[pos] = 0.5 * (t1 - t2)
     return out
 
@@ -213,8 +232,9 @@ def step_response(s, length_ratio: float | None, model: str = "images") -> np.nd
     if model == "tanh":
         return base * math.tanh(ell)
     if model != "images":
-        raise InputError("response.finite_length_model", f"unknown value {model!r}",
-                         ["images", "tanh"])
+        raise InputError(
+            "response.finite_length_model", f"unknown value {model!r}", ["images", "tanh"]
+        )
     out = base.copy()
     # terms fall like exp(-2 n ell) at long times and exp(-n^2 ell^2 / s) at short times
     n_max = int(min(400, max(4, math.ceil(20.0 / max(ell, 1e-6)))))
@@ -226,8 +246,13 @@ def step_response(s, length_ratio: float | None, model: str = "images") -> np.nd
     return out
 
 
-def terminal_response(waveform: Waveform, tau_us: float, length_ratio: float | None,
-                      tail_us: float = 1000.0, model: str = "images") -> tuple[np.ndarray, np.ndarray]:
+def terminal_response(
+    waveform: Waveform,
+    tau_us: float,
+    length_ratio: float | None,
+    tail_us: float = 1000.0,
+    model: str = "images",
+) -> tuple[np.ndarray, np.ndarray]:
     """Normalised terminal response r(t) = V_end / (lambda * E_peak) to a waveform.
 
     Exact for the zero-order-hold waveform: r[n] = sum_k e[k] (S(t_n - t_k) - S(t_n - t_k - dt)).
@@ -265,12 +290,16 @@ def terminal_response(waveform: Waveform, tau_us: float, length_ratio: float | N
     tail_us = check_number("response.tail_us", tail_us, min=0.0)
     n_tail = math.ceil(tail_us * 1e-6 / dt)
     n = len(waveform.e) + n_tail
-    check_count("response.tail_us", n, MAX_RESPONSE_SAMPLES,
-                f"samples (pulse and response tail) of a {dt * 1e6:g} us step")
+    check_count(
+        "response.tail_us",
+        n,
+        MAX_RESPONSE_SAMPLES,
+        f"samples (pulse and response tail) of a {dt * 1e6:g} us step",
+    )
     tau = check_number("tau_us", tau_us, min=0.0, strict_min=True) * 1e-6
     s = np.arange(n + 1) * dt / tau
     S = step_response(s, length_ratio, model)
-    w = np.diff(S)                                   # w[j] = S((j+1)dt) - S(j dt)
+    w = np.diff(S)  # w[j] = S((j+1)dt) - S(j dt)
     e = np.concatenate([waveform.e, np.zeros(n_tail)])
     r = np.zeros(n + 1)
     if len(e) * len(w) <= _DIRECT_CONVOLVE_MAX:
@@ -320,16 +349,18 @@ def spike_filter(r: np.ndarray, dt_s: float, tau_na_us: float) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _peaks(wf: Waveform, tau_us: float, length_ratio: float | None, tail: float, model: str,
-           tau_na: float) -> tuple[float, float]:
+def _peaks(
+    wf: Waveform, tau_us: float, length_ratio: float | None, tail: float, model: str, tau_na: float
+) -> tuple[float, float]:
     """(p+, p-) of :func:`response_peaks` (waveforms compare and hash by their samples)."""
     _, r = terminal_response(wf, tau_us, length_ratio, tail, model)
     u = spike_filter(r, wf.dt_s, tau_na)
     return float(max(u.max(), 0.0)), float(max(-u.min(), 0.0))
 
 
-def response_peaks(waveform, tau_us: float, length_ratio: float | None, params=None,
-                   pulse_width_us=None) -> tuple[float, float]:
+def response_peaks(
+    waveform, tau_us: float, length_ratio: float | None, params=None, pulse_width_us=None
+) -> tuple[float, float]:
     """(p+, p-): peak of the Na-filtered terminal depolarisation per unit ``lambda*E`` for the
     field along / against the fibre.
 
@@ -361,8 +392,14 @@ def response_peaks(waveform, tau_us: float, length_ratio: float | None, params=N
     tail = float(_setting(p, "response.tail_us", 1000.0, min=0.0))
     model = str(_setting(p, "response.finite_length_model", "images"))
     tau_na = float(_setting(p, "response.tau_na_us", 0.0, min=0.0))
-    return _peaks(wf, float(tau_us), None if length_ratio is None else float(length_ratio),
-                  tail, model, tau_na)
+    return _peaks(
+        wf,
+        float(tau_us),
+        None if length_ratio is None else float(length_ratio),
+        tail,
+        model,
+        tau_na,
+    )
 
 
 # --------------------------------------------------------------------------- populations
@@ -383,7 +420,7 @@ def _orientation_quadrature(cp: dict, params) -> tuple[np.ndarray, np.ndarray, n
         wa = np.concatenate([[1.0 - f_iso], f_iso * w_iso / w_iso.sum()])
     else:
         w_dir = wx * np.exp(-0.5 * ((alpha - mu) / sd) ** 2)
-        w_iso = wx * np.sin(alpha)          # uniform on the sphere: density sin(alpha) / 2
+        w_iso = wx * np.sin(alpha)  # uniform on the sphere: density sin(alpha) / 2
         wa = (1.0 - f_iso) * w_dir / w_dir.sum() + f_iso * w_iso / w_iso.sum()
     beta = (np.arange(n_b) + 0.5) * math.pi / n_b
     wb = np.full(n_b, 1.0 / n_b)
@@ -419,8 +456,14 @@ def _check_field(field_vpm):
     return np.asarray(finite_nonneg_array("field_vpm", field_vpm, "field_vpm"), dtype=float)
 
 
-def recruitment(cell_type: str, field_vpm, waveform="biphasic", angle_deg: float = 0.0,
-                pulse_width_us=None, params=None):
+def recruitment(
+    cell_type: str,
+    field_vpm,
+    waveform="biphasic",
+    angle_deg: float = 0.0,
+    pulse_width_us=None,
+    params=None,
+):
     """Fraction of the ``cell_type`` population fired by a pulse of peak cell-level field
     ``field_vpm`` (V/m; scalar or array), given its spread of terminal orientations and
     morphologies.  Monotone from 0 to 1.
@@ -456,8 +499,12 @@ def recruitment(cell_type: str, field_vpm, waveform="biphasic", angle_deg: float
     t0, w, cp, _ = _terminal_median_thresholds(cell_type, waveform, angle, pulse_width_us, params)
     # evaluated once per distinct field (a pulse train repeats a few intensities)
     u, inv = np.unique(E, return_inverse=True)
-    check_count("field_vpm", u.size * int(np.isfinite(t0).sum()), MAX_RECRUITMENT_EVALS,
-                "evaluations (distinct field values x orientation-quadrature nodes)")
+    check_count(
+        "field_vpm",
+        u.size * int(np.isfinite(t0).sum()),
+        MAX_RECRUITMENT_EVALS,
+        "evaluations (distinct field values x orientation-quadrature nodes)",
+    )
     frac = _recruit_from_nodes(u, t0, w, cp)[inv].reshape(E.shape)
     return float(frac) if np.ndim(field_vpm) == 0 else frac
 
@@ -471,19 +518,20 @@ def _recruit_from_nodes(E, t0, w, cp):
     p_term = np.empty(Ef.size)
     for i in range(0, Ef.size, FIELD_CHUNK):  # bounded memory: chunk x quadrature nodes
         with np.errstate(divide="ignore"):
-            lE = np.log(Ef.ravel()[i:i + FIELD_CHUNK])[:, None]
+            lE = np.log(Ef.ravel()[i : i + FIELD_CHUNK])[:, None]
         if sig > 0:
             P = special.ndtr((lE - lt[None, :]) / sig)
         else:
             P = (lE >= lt[None, :]).astype(float)
-        p_term[i:i + FIELD_CHUNK] = P @ wf
+        p_term[i : i + FIELD_CHUNK] = P @ wf
     p_cell = -np.expm1(cp["n_terminals"] * np.log1p(-np.clip(p_term, 0.0, 1.0)))
     p_cell = np.clip(p_cell, 0.0, 1.0)
     return p_cell.reshape(np.shape(E))
 
 
-def threshold_vpm(cell_type: str, waveform="biphasic", angle_deg: float = 0.0,
-                  pulse_width_us=None, params=None) -> float:
+def threshold_vpm(
+    cell_type: str, waveform="biphasic", angle_deg: float = 0.0, pulse_width_us=None, params=None
+) -> float:
     """Cell-level field (V/m) that fires half of the ``cell_type`` population (the median
     per-cell threshold) for this waveform and field direction (relative to the
     somato-dendritic axis).
@@ -529,8 +577,15 @@ def threshold_vpm(cell_type: str, waveform="biphasic", angle_deg: float = 0.0,
     return float(math.exp(optimize.brentq(f, lo, hi, xtol=1e-10)))
 
 
-def sample_thresholds(cell_type: str, n: int, rng: np.random.Generator, waveform="biphasic",
-                      angle_deg: float = 0.0, pulse_width_us=None, params=None) -> np.ndarray:
+def sample_thresholds(
+    cell_type: str,
+    n: int,
+    rng: np.random.Generator,
+    waveform="biphasic",
+    angle_deg: float = 0.0,
+    pulse_width_us=None,
+    params=None,
+) -> np.ndarray:
     """Per-cell thresholds (V/m) of ``n`` cells drawn from the population model (terminal
     directions, lambda spread, n_terminals per cell); ``np.mean(samples <= E)`` converges to
     ``recruitment(E)``.  Cells with no terminal able to fire get ``inf``.
@@ -576,8 +631,9 @@ def sample_thresholds(cell_type: str, n: int, rng: np.random.Generator, waveform
     pp, pm = response_peaks(wf, cp["tau_us"], cp["length_um"] / cp["lambda_um"], p)
     mu, sd = math.radians(cp["axon_angle_mean_deg"]), math.radians(cp["axon_angle_sd_deg"])
     if sd > 0:
-        alpha = stats.truncnorm.rvs((0 - mu) / sd, (math.pi - mu) / sd, loc=mu, scale=sd,
-                                    size=(n, m), random_state=rng)
+        alpha = stats.truncnorm.rvs(
+            (0 - mu) / sd, (math.pi - mu) / sd, loc=mu, scale=sd, size=(n, m), random_state=rng
+        )
     else:
         alpha = np.full((n, m), mu)
     beta = rng.uniform(0.0, 2 * math.pi, size=(n, m))
@@ -592,8 +648,14 @@ def sample_thresholds(cell_type: str, n: int, rng: np.random.Generator, waveform
     return th.min(axis=1)
 
 
-def somatic_polarization_mV(cell_type: str, field_vpm, waveform="biphasic",
-                            angle_deg: float = 0.0, pulse_width_us=None, params=None):
+def somatic_polarization_mV(
+    cell_type: str,
+    field_vpm,
+    waveform="biphasic",
+    angle_deg: float = 0.0,
+    pulse_width_us=None,
+    params=None,
+):
     """Peak subthreshold somatic polarisation (mV, signed: + depolarising) during the pulse.
 
     Steady-state sensitivity G (Radman et al. 2009; mV per V/m along the somato-dendritic
@@ -641,8 +703,13 @@ def somatic_polarization_mV(cell_type: str, field_vpm, waveform="biphasic",
     return float(out) if np.ndim(field_vpm) == 0 else out
 
 
-def threshold_report(cell_type: str, waveform: str = "biphasic", angle_deg: float = 0.0,
-                     pulse_width_us=None, params=None) -> dict:
+def threshold_report(
+    cell_type: str,
+    waveform: str = "biphasic",
+    angle_deg: float = 0.0,
+    pulse_width_us=None,
+    params=None,
+) -> dict:
     """Dict for ``cortexsim threshold``.
 
     Parameters
@@ -677,8 +744,13 @@ def threshold_report(cell_type: str, waveform: str = "biphasic", angle_deg: floa
     angle = _check_angle(angle_deg, p)
     wf = get_waveform(waveform, pulse_width_us, params=p)
     th = threshold_vpm(cell_type, wf, angle_deg=angle, params=p)
-    return {"cell_type": cell_type, "waveform": waveform, "pulse_width_us": wf.pulse_width_us,
-            "angle_deg": angle, "threshold_vpm": th if math.isfinite(th) else None}
+    return {
+        "cell_type": cell_type,
+        "waveform": waveform,
+        "pulse_width_us": wf.pulse_width_us,
+        "angle_deg": angle,
+        "threshold_vpm": th if math.isfinite(th) else None,
+    }
 
 
 #: Cell types of the shipped coupling model (``models/coupling.toml`` of the package, whatever

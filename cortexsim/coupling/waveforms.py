@@ -26,6 +26,7 @@ The induced field is proportional to dI/dt of the coil current, so
 All shape parameters live in ``models/coupling.toml`` (``waveforms.*``); the ``range`` of each
 width parameter bounds the widths a user may give (:func:`check_width`).
 """
+
 from __future__ import annotations
 
 import math
@@ -87,8 +88,13 @@ class Waveform:
 
     def key(self) -> tuple:
         """Hashable identity (for caching responses)."""
-        return (self.name, round(self.pulse_width_us, 9), round(self.dt_s, 15), len(self.e),
-                hash(self.e.tobytes()))
+        return (
+            self.name,
+            round(self.pulse_width_us, 9),
+            round(self.dt_s, 15),
+            len(self.e),
+            hash(self.e.tobytes()),
+        )
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Waveform) and self.key() == other.key()
@@ -99,10 +105,12 @@ class Waveform:
 
 #: the parameter (in ``[waveforms]``) holding each waveform's default width; its ``range`` is the
 #: range of any width given for that waveform
-WIDTH_PARAMS = {"biphasic": "waveforms.biphasic_period_us",
-                "monophasic": "waveforms.monophasic_rise_us",
-                "half_sine": "waveforms.half_sine_width_us",
-                "rectangular": "waveforms.rectangular_width_us"}
+WIDTH_PARAMS = {
+    "biphasic": "waveforms.biphasic_period_us",
+    "monophasic": "waveforms.monophasic_rise_us",
+    "half_sine": "waveforms.half_sine_width_us",
+    "rectangular": "waveforms.rectangular_width_us",
+}
 
 # kept for the modules that import it from here
 _pv = param_value
@@ -162,8 +170,11 @@ def check_width(name: str, pulse_width_us, params=None) -> float:
     rng = param_range(p, WIDTH_PARAMS[name])
     if rng is None:
         return float(check_number("pulse_width_us", pulse_width_us, min=0.0, strict_min=True))
-    return float(check_in_range("pulse_width_us", pulse_width_us, *rng,
-                                where=f"{name} waveform, {WIDTH_PARAMS[name]}"))
+    return float(
+        check_in_range(
+            "pulse_width_us", pulse_width_us, *rng, where=f"{name} waveform, {WIDTH_PARAMS[name]}"
+        )
+    )
 
 
 def get_waveform(name: str, pulse_width_us: float | None = None, params=None) -> Waveform:
@@ -201,11 +212,15 @@ def get_waveform(name: str, pulse_width_us: float | None = None, params=None) ->
         tau_d = float(checked_param(p, "waveforms.monophasic_decay_tau_us", positive=True))
         n_tau = float(checked_param(p, "waveforms.monophasic_tail_taus", positive=True))
         n_tail = max(round(n_tau * tau_d / dt_us), 1)
-    check_count("pulse_width_us" if pulse_width_us is not None else "waveforms.dt_us",
-                n + n_tail, MAX_RESPONSE_SAMPLES, f"samples of a {dt_us:g} us step")
+    check_count(
+        "pulse_width_us" if pulse_width_us is not None else "waveforms.dt_us",
+        n + n_tail,
+        MAX_RESPONSE_SAMPLES,
+        f"samples of a {dt_us:g} us step",
+    )
     n += n_tail
-    t_us = np.arange(n) * dt_us          # start of each hold interval
-    tm = t_us + 0.5 * dt_us              # smooth shapes are sampled at interval midpoints
+    t_us = np.arange(n) * dt_us  # start of each hold interval
+    tm = t_us + 0.5 * dt_us  # smooth shapes are sampled at interval midpoints
     if name == "biphasic":
         e = np.cos(2.0 * math.pi * tm / width)
     elif name == "half_sine":
@@ -255,7 +270,9 @@ def from_samples(t_s, e, name: str = "custom", params=None) -> Waveform:
     except (TypeError, ValueError):
         raise InputError("t_s", "times and field samples must be numbers") from None
     if t.size < 2 or t.size != y.size:
-        raise InputError("t_s", f"need >= 2 times and as many field samples (got {t.size}, {y.size})")
+        raise InputError(
+            "t_s", f"need >= 2 times and as many field samples (got {t.size}, {y.size})"
+        )
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(y))):
         raise InputError("e", "samples must be finite numbers (no NaN/inf)")
     if np.any(np.diff(t) <= 0):
@@ -275,5 +292,6 @@ def from_samples(t_s, e, name: str = "custom", params=None) -> Waveform:
     if np.max(np.abs(yy)) == 0:
         raise InputError("e", "resampled samples are all zero")
     yy = yy / np.max(np.abs(yy))
-    return Waveform(name=name, t_s=np.arange(n) * dt, e=yy,
-                    pulse_width_us=float((t[-1] - t[0]) * 1e6))
+    return Waveform(
+        name=name, t_s=np.arange(n) * dt, e=yy, pulse_width_us=float((t[-1] - t[0]) * 1e6)
+    )

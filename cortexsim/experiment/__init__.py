@@ -33,6 +33,7 @@ the timeline from snapshots of the spine state, with one short compiled circuit.
 
 Results are an :class:`cortexsim.results.Results` (xarray inside, full config attached).
 """
+
 from __future__ import annotations
 
 import copy
@@ -47,8 +48,18 @@ from ..outdir import claim_out_dir, storage_errors
 from ..plasticity.spines import rho_after_session  # noqa: F401  (public: shared with benchmarks)
 from .runner import _Runner
 from .spec import (  # noqa: F401  (re-exported: the spec vocabulary)
-    ABLATIONS, DEFAULT_SETTINGS, MODEL_NAMES, PHASE_KINDS, RESULT_VARIABLES, RUN_SETTINGS,
-    SCALE_NAMES, SEED_MAX, model_trees, parse_spec, read_spec, resolve_settings,
+    ABLATIONS,
+    DEFAULT_SETTINGS,
+    MODEL_NAMES,
+    PHASE_KINDS,
+    RESULT_VARIABLES,
+    RUN_SETTINGS,
+    SCALE_NAMES,
+    SEED_MAX,
+    model_trees,
+    parse_spec,
+    read_spec,
+    resolve_settings,
 )
 
 
@@ -73,9 +84,9 @@ def load_experiment(path) -> "Experiment":
         Missing or malformed file or an invalid spec (one line naming the field).
     """
     from ..specs import spec_path
+
     p = spec_path(path)
     return Experiment(parse_spec(read_spec(p), source=str(p)), path=str(p))
-
 
 
 # --------------------------------------------------------------------------- runner
@@ -89,6 +100,7 @@ class Experiment:
     path : str, optional
         The spec's file.
     """
+
     def __init__(self, spec: dict, path: str | None = None):
         self.spec = spec
         self.path = path
@@ -145,8 +157,15 @@ class Experiment:
         check_number("workers", workers, min=1, max=256, integer=True)
         return cfg
 
-    def run(self, seed=None, scale=None, progress: bool = True, checkpoint_dir=None,
-            workers: int = 1, settings: dict | None = None):
+    def run(
+        self,
+        seed=None,
+        scale=None,
+        progress: bool = True,
+        checkpoint_dir=None,
+        workers: int = 1,
+        settings: dict | None = None,
+    ):
         """Run every condition (``workers`` > 1: conditions in parallel processes); returns
         :class:`cortexsim.results.Results`.  ``checkpoint_dir``: save each condition after
         every phase and resume finished phases on a re-run.
@@ -170,8 +189,7 @@ class Experiment:
             As :meth:`resolved_config`.
         """
         cfg = self.resolved_config(seed, scale, settings, workers)
-        return _Runner(cfg, progress=progress, checkpoint_dir=checkpoint_dir,
-                       workers=workers).run()
+        return _Runner(cfg, progress=progress, checkpoint_dir=checkpoint_dir, workers=workers).run()
 
 
 # --------------------------------------------------------------------------- CLI
@@ -201,8 +219,7 @@ def check_seed(seed, field: str = "seed") -> int:
     return int(seed)
 
 
-def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1,
-            settings=None) -> dict:
+def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1, settings=None) -> dict:
     """What ``cortexsim run`` does: validate everything (spec, options, ``out``), run, save.
 
     Returns the summary dict (``out``, ``metrics``, ``criteria``) and writes results.nc,
@@ -240,16 +257,25 @@ def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1,
         A file of ``out`` could not be written (disk full, permission denied).
     """
     exp = load_experiment(spec)
-    cfg = exp.resolved_config(seed, scale, settings, workers)     # every option checked here
+    cfg = exp.resolved_config(seed, scale, settings, workers)  # every option checked here
     if out is None:
         out = Path("out") / exp.name
     st = cfg["settings"]
     with claim_out_dir(out) as out:
         if progress and not isinstance(st["scale"], str):
-            print(f"scale {st['scale']} neurons: settings of scale {st['settings_scale']!r} "
-                  f"apply (session_sample_s = {st['session_sample_s']})", file=sys.stderr)
-        res = exp.run(seed=seed, scale=scale, progress=progress,
-                      checkpoint_dir=out / "checkpoints", workers=workers, settings=settings)
+            print(
+                f"scale {st['scale']} neurons: settings of scale {st['settings_scale']!r} "
+                f"apply (session_sample_s = {st['session_sample_s']})",
+                file=sys.stderr,
+            )
+        res = exp.run(
+            seed=seed,
+            scale=scale,
+            progress=progress,
+            checkpoint_dir=out / "checkpoints",
+            workers=workers,
+            settings=settings,
+        )
         with storage_errors(out):
             res.save(out)
     return {"out": str(out), **res.summary()}

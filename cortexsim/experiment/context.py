@@ -5,6 +5,7 @@ timeline (:class:`cortexsim.experiment.phases.ConditionRun`) reads it, and share
 statistics and compiled circuits with the other conditions through a
 :class:`cortexsim.experiment.shared.SharedStats`; it never sees the runner.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -28,6 +28,7 @@ all points of a sweep or fit share it; read-outs and rest references are then sh
 well).  ``CORTEXSIM_PHASE_STATES=0`` switches the sharing off (the path of before issue 21).
 Files are written atomically under a file lock, one ``<key>.npz`` per state.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,8 +42,7 @@ import numpy as np
 
 from .store import _atomic_write, digest
 
-__all__ = ["LATE_SUBTREES", "PhaseStateStore", "active_dir", "enabled", "phase_key",
-           "shared_dir"]
+__all__ = ["LATE_SUBTREES", "PhaseStateStore", "active_dir", "enabled", "phase_key", "shared_dir"]
 
 #: model subtrees read only by the stimulation sessions and the fast-to-slow drive (never by
 #: the slow phases before the first session, their read-out snapshots or the drawn circuit);
@@ -125,9 +125,18 @@ def phase_key(ctx, k: int, version: str, seed: int, stress_schedule) -> str:
     str
     """
     cond = ctx.cond
-    return digest("phase_state", 1, version, int(seed), ctx.settings, ctx.timeline[:k + 1],
-                  bool(cond.get("stress")), list(cond.get("ablations", [])),
-                  repr(stress_schedule), _early_values(ctx.trees))
+    return digest(
+        "phase_state",
+        1,
+        version,
+        int(seed),
+        ctx.settings,
+        ctx.timeline[: k + 1],
+        bool(cond.get("stress")),
+        list(cond.get("ablations", [])),
+        repr(stress_schedule),
+        _early_values(ctx.trees),
+    )
 
 
 class PhaseStateStore:
@@ -158,9 +167,11 @@ class PhaseStateStore:
         try:
             with zipfile.ZipFile(p) as z:
                 meta = json.loads(z.read("meta.json"))
-                arrays = {n[:-4]: np.lib.format.read_array(io.BytesIO(z.read(n)),
-                                                           allow_pickle=False)
-                          for n in z.namelist() if n.endswith(".npy")}
+                arrays = {
+                    n[:-4]: np.lib.format.read_array(io.BytesIO(z.read(n)), allow_pickle=False)
+                    for n in z.namelist()
+                    if n.endswith(".npy")
+                }
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             return None
         if meta.get("key") != key:
@@ -170,6 +181,7 @@ class PhaseStateStore:
     def save(self, key: str, arrays: dict, meta: dict) -> None:
         """Store state ``key`` (atomically, under a file lock; kept if already there)."""
         from filelock import FileLock
+
         self.directory.mkdir(parents=True, exist_ok=True)
         p = self.path(key)
         with FileLock(str(p) + ".lock"):

@@ -6,6 +6,7 @@
 (:meth:`ConditionRun.readout`).  The state is checkpointed after every phase and every session;
 a run resumed from a checkpoint continues exactly as the uninterrupted run would have.
 """
+
 from __future__ import annotations
 
 import functools
@@ -102,6 +103,7 @@ class ConditionRun:
 
     def __init__(self, ctx, shared, a0, nmda0=None, *, rest_rates: dict):
         from ..protocols import get_protocol
+
         self.ctx, self.shared = ctx, shared
         self.cname, self.cond, self.trees = ctx.cname, ctx.cond, ctx.trees
         self.seed = shared.seed
@@ -111,11 +113,13 @@ class ConditionRun:
         self.kernel_seed = self.streams.kernel_seed("spine_kernel")
         st = self.settings = ctx.settings
         self.structural = self.trees["structural"].values()
-        self.proto = get_protocol(self.cond["protocol"]) \
-            if self.cond["protocol"] != "none" else None
+        self.proto = (
+            get_protocol(self.cond["protocol"]) if self.cond["protocol"] != "none" else None
+        )
         self.key = ctx.key
-        self.sess_len = (self.proto.duration_s if self.proto is not None else 0.0) \
-            + st["session_tail_s"]
+        self.sess_len = (self.proto.duration_s if self.proto is not None else 0.0) + st[
+            "session_tail_s"
+        ]
         self.sim_len = _simulated_session_s(self.proto, self.sess_len, st["session_sample_s"])
         # the drawn circuit (cells, sites, thresholds, initial efficacies) is that of every
         # build of this network configuration; the session build is made when a session runs
@@ -140,17 +144,23 @@ class ConditionRun:
         self.receptors = self._draw_receptors()
         self.gate = self._dopamine_gate(self.da)
         self.post_overrides = {}
-        self.handlers = {"baseline": self.slow_phase, "stress": self.slow_phase,
-                         "rest": self.slow_phase, "stimulation": self.stimulation}
+        self.handlers = {
+            "baseline": self.slow_phase,
+            "stress": self.slow_phase,
+            "rest": self.slow_phase,
+            "stimulation": self.stimulation,
+        }
 
     def _stress_schedule(self):
         """The condition's stress phase in absolute days (None without stress)."""
         from ..plasticity.stress import StressSchedule
+
         t, sched = 0.0, None
         for ph in self.ctx.timeline:
             if ph["kind"] == "stress" and self.cond["stress"]:
-                sched = StressSchedule(days=round(ph["days"]),
-                                       hours_per_day=ph["hours_per_day"], onset_day=t)
+                sched = StressSchedule(
+                    days=round(ph["days"]), hours_per_day=ph["hours_per_day"], onset_day=t
+                )
             t += phase_days(ph, self.proto)
         return sched
 
@@ -159,22 +169,27 @@ class ConditionRun:
             return None
         from ..circuit.network import Stimulus
         from ..coupling import cell_field_vpm
+
         # the session build's pulse grid: the coarsest (<= 20 ms) on which every pulse lies, so
         # that any protocol that validates can be simulated (20 Hz rTMS: 10 ms; 30 Hz bursts:
         # pulses rounded to the nearest time step, grid dt)
         from ..circuit.network import pulse_slot_s
+
         self.slot_s = pulse_slot_s(self.proto.pulse_times(), self.layout.dt_s)
-        if self.light:   # light pulses at the protocol's pulse times, opto.light.irradiance
+        if self.light:  # light pulses at the protocol's pulse times, opto.light.irradiance
             irr = self.trees["opto"].value("light.irradiance")
             return Stimulus.light(self.proto, irr, offset_s=self.slot_s).until(
-                self.sim_len, self.layout.dt_s)
+                self.sim_len, self.layout.dt_s
+            )
         field = cell_field_vpm(self._pct_rmt(), self.trees["coupling"])
         return Stimulus.from_protocol(self.proto, field, offset_s=self.slot_s).until(
-            self.sim_len, self.layout.dt_s)
+            self.sim_len, self.layout.dt_s
+        )
 
     def _pct_rmt(self) -> float:
         """The sessions' TMS intensity (% RMT): :func:`cortexsim.protocols.session_intensity`."""
         from ..protocols import session_intensity
+
         return session_intensity(self.proto, self.cond["intensity_pct_rmt"])[0]
 
     def _session_dopamine(self, rates=None) -> float:
@@ -184,13 +199,22 @@ class ConditionRun:
         ``rates`` (Hz, in population order), from the excess spikes of the release populations
         over their rest rates.  0 without a protocol."""
         from ..plasticity import structural as SP
+
         tree = self.trees["structural"]
         if self.proto is None:
             return 0.0
-        scale = self.structural["dopamine"]["light_pulse_equivalent"] if self.light \
+        scale = (
+            self.structural["dopamine"]["light_pulse_equivalent"]
+            if self.light
             else self._pct_rmt() / 100.0
-        spikes = 0.0 if rates is None else SP.excess_release_spikes(
-            rates, self.release_ref, self.sess_len, self.populations, tree)
+        )
+        spikes = (
+            0.0
+            if rates is None
+            else SP.excess_release_spikes(
+                rates, self.release_ref, self.sess_len, self.populations, tree
+            )
+        )
         return SP.session_dopamine(self.proto.intensities(), scale, tree, spikes)
 
     def _draw_receptors(self):
@@ -198,16 +222,19 @@ class ConditionRun:
         stream ``"receptors"``: the same cells in every condition.  None when the dopamine
         gains are 0 (no gate, no receptor table read)."""
         from ..plasticity import structural as SP
+
         tree = self.trees["structural"]
         if not SP.dopamine_gains_on(tree):
             return None
-        return SP.draw_receptors(self.populations, self.layout.pop_index,
-                                 self.streams.generator("receptors"), tree)
+        return SP.draw_receptors(
+            self.populations, self.layout.pop_index, self.streams.generator("receptors"), tree
+        )
 
     def _dopamine_gate(self, da: float):
         """Dopamine gate of the session drive per cell for dopamine ``da`` (1.0 without the
         third factor; :func:`structural.dopamine_gate` with the cells' receptors)."""
         from ..plasticity import structural as SP
+
         return SP.dopamine_gate(da, self.receptors, self.trees["structural"])
 
     # ----------------------------------------------------------------- state and checkpoints
@@ -217,8 +244,12 @@ class ConditionRun:
         activity drive."""
         spines = self.ctx.initial_spines.copy()
         sites = self.rule.initial_sites(self.layout.state[self.layout.site_group])
-        return ConditionState(spines, sites=sites, prev_on=(spines.state > 0).astype(float),
-                              drive=np.zeros(self.layout.N))
+        return ConditionState(
+            spines,
+            sites=sites,
+            prev_on=(spines.state > 0).astype(float),
+            drive=np.zeros(self.layout.N),
+        )
 
     def save(self, state: ConditionState, rec: Recorder) -> None:
         """Checkpoint ``state`` and ``rec`` (nothing without a checkpoint store).
@@ -235,8 +266,12 @@ class ConditionRun:
             return
         arrays, scalars = state.to_arrays()
         rec_arrays, rec_meta = rec.to_arrays()
-        store.save(self.cname, self.ctx.checkpoint_key, {**arrays, **rec_arrays},
-                   {"condition": self.cname, "state": scalars, "recorder": rec_meta})
+        store.save(
+            self.cname,
+            self.ctx.checkpoint_key,
+            {**arrays, **rec_arrays},
+            {"condition": self.cname, "state": scalars, "recorder": rec_meta},
+        )
 
     def load(self):
         """``(state, recorder)`` from this condition's checkpoint, or None."""
@@ -247,12 +282,15 @@ class ConditionRun:
         arrays, meta = got
         if arrays["prev_on"].shape != (self.layout.n_sites,):
             return None
-        return (ConditionState.from_arrays(arrays, meta["state"]),
-                Recorder.from_arrays(self.populations, self.site_pop, arrays, meta["recorder"]))
+        return (
+            ConditionState.from_arrays(arrays, meta["state"]),
+            Recorder.from_arrays(self.populations, self.site_pop, arrays, meta["recorder"]),
+        )
 
     # ----------------------------------------------------------------- shared history
     def _phase_key(self, k: int) -> str:
         from .phase_states import phase_key
+
         return phase_key(self.ctx, k, self.shared.version, self.seed, self.stress_schedule)
 
     def _load_phase_state(self):
@@ -260,6 +298,7 @@ class ConditionRun:
         condition, trial point or process stored under the same inputs
         (:mod:`cortexsim.experiment.phase_states`), or None."""
         from .phase_states import prefix_length
+
         store = getattr(self.shared, "phase_states", None)
         if store is None:
             return None
@@ -268,17 +307,18 @@ class ConditionRun:
             if got is None:
                 continue
             arrays, meta = got
-            if arrays["prev_on"].shape != (self.layout.n_sites,) \
-                    or meta["state"]["phase"] != k + 1:
+            if arrays["prev_on"].shape != (self.layout.n_sites,) or meta["state"]["phase"] != k + 1:
                 continue
-            return (ConditionState.from_arrays(arrays, meta["state"]),
-                    Recorder.from_arrays(self.populations, self.site_pop, arrays,
-                                         meta["recorder"]))
+            return (
+                ConditionState.from_arrays(arrays, meta["state"]),
+                Recorder.from_arrays(self.populations, self.site_pop, arrays, meta["recorder"]),
+            )
         return None
 
     def _save_phase_state(self, k: int, state: ConditionState, rec: Recorder) -> None:
         """Store the state after phase ``k`` if it lies before the sessions."""
         from .phase_states import prefix_length
+
         store = getattr(self.shared, "phase_states", None)
         if store is None or k >= prefix_length(self.ctx.timeline):
             return
@@ -379,28 +419,48 @@ class ConditionRun:
         if not rec.snapshots:
             return
         from .shared import snapshot_spines
+
         snap = rec.snapshots[list(rec.snapshots)[-1]]
         circuit = self.shared.builds.short(self.key, self.trees)
         # conditions with the same history up to the sessions (sham, aiTBS, silenced after the
         # same stress) share it: measured once, also across worker processes
         thr = self.thr_override or {}
-        ident = ["session_reference", self.shared.version, self.key, circuit.config_hash(),
-                 snap.on, *[snap.sites[k] for k in sorted(snap.sites)], self.seed,
-                 *[x for k in sorted(thr) for x in (k, np.asarray(thr[k], dtype=float))],
-                 *[x for k in sorted(self.post_overrides)
-                   for x in (k, np.asarray(self.post_overrides[k], dtype=float))]]
+        ident = [
+            "session_reference",
+            self.shared.version,
+            self.key,
+            circuit.config_hash(),
+            snap.on,
+            *[snap.sites[k] for k in sorted(snap.sites)],
+            self.seed,
+            *[x for k in sorted(thr) for x in (k, np.asarray(thr[k], dtype=float))],
+            *[
+                x
+                for k in sorted(self.post_overrides)
+                for x in (k, np.asarray(self.post_overrides[k], dtype=float))
+            ],
+        ]
         self.a0, rates, self.nmda0 = self.shared.rest_stats(
-            ident, circuit, self.trees, self.thr_override,
-            snapshot_spines(self.rule, snap), self.post_overrides)
+            ident,
+            circuit,
+            self.trees,
+            self.thr_override,
+            snapshot_spines(self.rule, snap),
+            self.post_overrides,
+        )
         self.release_ref = np.array([rates[p] for p in self.populations], dtype=float)
 
     def _session_is_rest(self) -> bool:
         """Whether a session's run is the network at rest: no pulse with a field or light
         (a sham protocol) and nothing silenced."""
         st = self.stimulus
-        return not self.cond["silence"] and (st is None or (
-            not np.any(st.field_vpm > 0) and (st.irradiance_mw_mm2 is None
-                                               or not np.any(st.irradiance_mw_mm2 > 0))))
+        return not self.cond["silence"] and (
+            st is None
+            or (
+                not np.any(st.field_vpm > 0)
+                and (st.irradiance_mw_mm2 is None or not np.any(st.irradiance_mw_mm2 > 0))
+            )
+        )
 
     def _set_paired_references(self, ref, circuit) -> None:
         """``settings.session_reference = "each_session"``: the references of this session's
@@ -423,10 +483,16 @@ class ConditionRun:
         if rule is None or not rule.post_variables() or not rec.snapshots:
             return {}
         labels = list(rec.snapshots)
-        ref = self.shared.cell_rates(self.key, self.trees, rec.snapshots[labels[0]],
-                                     self.thr_override)
-        now = ref if len(labels) == 1 else self.shared.cell_rates(
-            self.key, self.trees, rec.snapshots[labels[-1]], self.thr_override)
+        ref = self.shared.cell_rates(
+            self.key, self.trees, rec.snapshots[labels[0]], self.thr_override
+        )
+        now = (
+            ref
+            if len(labels) == 1
+            else self.shared.cell_rates(
+                self.key, self.trees, rec.snapshots[labels[-1]], self.thr_override
+            )
+        )
         return {f"cells.{n}": v for n, v in rule.post_values(now, ref).items()}
 
     def readout(self, label: str, state: ConditionState, rec: Recorder) -> None:
@@ -474,6 +540,7 @@ class ConditionRun:
         """
         from ..plasticity import structural as SP
         from ..plasticity.stress import stress_per_step
+
         st, P, tree = self.settings, self.structural, self.trees["structural"]
         act, ui = P["activity"], P["homeostasis"]["update_interval"]
         remaining = hours
@@ -481,17 +548,32 @@ class ConditionRun:
             chunk = min(remaining, ui, st["record_every_h"])
             n = max(1, math.ceil(chunk / st["slow_dt_h"] - 1e-9))
             dt = chunk / n
-            S = stress_per_step(self.stress_schedule, state.t_d, dt, n, self.trees["stress"]) \
-                if self.stress_schedule is not None else np.zeros(n)
-            hd = SP.homeostatic_drive(state.spines, self.site_post, None, tree) \
-                if P["homeostasis"]["gain"] > 0 else 0.0
+            S = (
+                stress_per_step(self.stress_schedule, state.t_d, dt, n, self.trees["stress"])
+                if self.stress_schedule is not None
+                else np.zeros(n)
+            )
+            hd = (
+                SP.homeostatic_drive(state.spines, self.site_post, None, tree)
+                if P["homeostasis"]["gain"] > 0
+                else 0.0
+            )
             # activity drive decays exponentially; use its mean over the chunk
             decay = math.exp(-chunk / act["tau_h"])
             mean_fac = act["tau_h"] / chunk * (1 - decay)
             cell_drive = np.clip(state.drive * mean_fac, -act["drive_max"], act["drive_max"])
-            state.spines, cnt = SP.advance(state.spines, self.rule.plasticity_signal(state.sites),
-                                           hd + cell_drive[self.site_post], S, dt, n,
-                                           self.kernel_seed, state.k_step, tree, st["backend"])
+            state.spines, cnt = SP.advance(
+                state.spines,
+                self.rule.plasticity_signal(state.sites),
+                hd + cell_drive[self.site_post],
+                S,
+                dt,
+                n,
+                self.kernel_seed,
+                state.k_step,
+                tree,
+                st["backend"],
+            )
             state.formed += cnt["totals"]["formed"]
             state.eliminated += cnt["totals"]["eliminated"]
             state.k_step += n
@@ -518,17 +600,28 @@ class ConditionRun:
             The condition's records (appended to).
         """
         from ..plasticity import structural as SP
-        c = self.shared.builds.get(self.key, self.trees, self.sim_len,     # the session build
-                                   self.slot_s, light=self.light)
+
+        c = self.shared.builds.get(
+            self.key,
+            self.trees,
+            self.sim_len,  # the session build
+            self.slot_s,
+            light=self.light,
+        )
         on = self._start_new_spines(state)
         sites = state.sites
         run = functools.partial(
-            c.run, spines=self.rule.run_spines(on, sites),
+            c.run,
+            spines=self.rule.run_spines(on, sites),
             run_seed=self.streams.noise_seed("session", condition=self.cname, session=s_i),
             overrides={**(self.thr_override or {}), **self.post_overrides} or None,
-            results_name=f"res_{os.getpid()}")
-        res = run(self.stimulus, silence=self.cond["silence"] or None,
-                  light_populations=self.cond.get("light_populations") or None)
+            results_name=f"res_{os.getpid()}",
+        )
+        res = run(
+            self.stimulus,
+            silence=self.cond["silence"] or None,
+            light_populations=self.cond.get("light_populations") or None,
+        )
         if self.settings["session_reference"] == "each_session":
             self._set_paired_references(res if self._session_is_rest() else run(None), c)
         npop = len(self.populations)
@@ -545,16 +638,22 @@ class ConditionRun:
             gate = self._dopamine_gate(da)
         # LTP-calcium excess and NMDA-calcium excess over rest, dopamine-gated, integrated over
         # the session into the cell's activity drive (structural.session_drive)
-        d_drive = SP.session_drive(a, self.a0, nm, self.nmda0, self.sess_len, gate,
-                                   self.trees["structural"])
+        d_drive = SP.session_drive(
+            a, self.a0, nm, self.nmda0, self.sess_len, gate, self.trees["structural"]
+        )
         state.drive = state.drive + d_drive
         state.sites = sites
         pop = c.pop_index
-        rec.session(rates, mean_efficacy(self.rule.efficacy(sites), on, self.site_pop, npop)
-                    - w_before,
-                    by_population(a, pop, npop), dopamine=da,
-                    gate=by_population(np.broadcast_to(gate, (c.N,)), pop, npop),
-                    nmda_excess=by_population(SP.relative_excess(nm, self.nmda0), pop, npop,
-                                              where=self.nmda0 > 0),
-                    drive=by_population(d_drive, pop, npop), reference_rate=self.release_ref)
+        rec.session(
+            rates,
+            mean_efficacy(self.rule.efficacy(sites), on, self.site_pop, npop) - w_before,
+            by_population(a, pop, npop),
+            dopamine=da,
+            gate=by_population(np.broadcast_to(gate, (c.N,)), pop, npop),
+            nmda_excess=by_population(
+                SP.relative_excess(nm, self.nmda0), pop, npop, where=self.nmda0 > 0
+            ),
+            drive=by_population(d_drive, pop, npop),
+            reference_rate=self.release_ref,
+        )
         state.t_d += self.sess_len / 86400.0

@@ -1,4 +1,5 @@
 """Progress bars of a run: tqdm in the process that runs, or drawn by the parent for workers."""
+
 from __future__ import annotations
 
 
@@ -21,8 +22,9 @@ class Progress:
         self.desc = desc
         if enabled is True:
             from tqdm.auto import tqdm
+
             self.bar = tqdm(total=total, desc=desc, unit="step", leave=True)
-        elif enabled:            # a queue: the parent process draws the bar
+        elif enabled:  # a queue: the parent process draws the bar
             self.queue = enabled
             self.queue.put(("open", desc, total, None))
 
@@ -60,6 +62,7 @@ def draw_worker_progress(queue):
         Messages from the workers.
     """
     from tqdm.auto import tqdm
+
     bars = {}
     while True:
         msg = queue.get()

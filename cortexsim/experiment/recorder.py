@@ -7,6 +7,7 @@ snapshots at the read-outs (measured on the network after the
 timeline).  :meth:`Recorder.dataset` turns it into the condition's Dataset; the conditions are
 joined by :meth:`cortexsim.results.Results.from_conditions`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,8 +37,9 @@ def by_population(x: np.ndarray, groups: np.ndarray, n_pop: int, where=None) -> 
     """
     w = np.ones(len(groups)) if where is None else np.asarray(where, dtype=float)
     n = np.bincount(groups, weights=w, minlength=n_pop)
-    return np.bincount(groups, weights=np.asarray(x, dtype=float) * w,
-                       minlength=n_pop) / np.maximum(n, 1)
+    return np.bincount(
+        groups, weights=np.asarray(x, dtype=float) * w, minlength=n_pop
+    ) / np.maximum(n, 1)
 
 
 def mean_efficacy(rho: np.ndarray, on: np.ndarray, site_pop: np.ndarray, n_pop: int):
@@ -133,9 +135,17 @@ class Recorder:
     session_reference_rate: list = field(default_factory=list)
     snapshots: dict = field(default_factory=dict)
 
-    _TRACE = ("density", "weight", "session_rate", "session_dw", "session_ltp_time",
-              "session_da_gate", "session_nmda_excess", "session_drive",
-              "session_reference_rate")
+    _TRACE = (
+        "density",
+        "weight",
+        "session_rate",
+        "session_dw",
+        "session_ltp_time",
+        "session_da_gate",
+        "session_nmda_excess",
+        "session_drive",
+        "session_reference_rate",
+    )
     #: per-session, per-population records that are NaN for populations without spine sites
     _SITE_ONLY = ("session_ltp_time", "session_da_gate", "session_nmda_excess", "session_drive")
 
@@ -166,8 +176,9 @@ class Recorder:
         self.eliminated.append(int(state.eliminated))
         state.formed = state.eliminated = 0
 
-    def session(self, rates, dw, ltp_time, *, dopamine, gate, nmda_excess, drive,
-                reference_rate) -> None:
+    def session(
+        self, rates, dw, ltp_time, *, dopamine, gate, nmda_excess, drive, reference_rate
+    ) -> None:
         """Numbers of one stimulation session: ``dopamine`` a float, the others per population
         (see the attributes).
 
@@ -206,16 +217,21 @@ class Recorder:
         state : ConditionState
             The condition's state (time, occupancy and efficacy are copied).
         """
-        self.snapshots[label] = Snapshot(float(state.t_d), state.on.astype(np.int8),
-                                         {k: v.copy() for k, v in state.sites.items()})
+        self.snapshots[label] = Snapshot(
+            float(state.t_d),
+            state.on.astype(np.int8),
+            {k: v.copy() for k, v in state.sites.items()},
+        )
 
     # ----------------------------------------------------------------- checkpoints
     def to_arrays(self) -> tuple[dict, dict]:
         """``(arrays, meta)`` for a checkpoint."""
-        arrays = {"rec_t_d": np.asarray(self.t_d, dtype=float),
-                  "rec_formed": np.asarray(self.formed, dtype=np.int64),
-                  "rec_eliminated": np.asarray(self.eliminated, dtype=np.int64),
-                  "rec_session_dopamine": np.asarray(self.session_dopamine, dtype=float)}
+        arrays = {
+            "rec_t_d": np.asarray(self.t_d, dtype=float),
+            "rec_formed": np.asarray(self.formed, dtype=np.int64),
+            "rec_eliminated": np.asarray(self.eliminated, dtype=np.int64),
+            "rec_session_dopamine": np.asarray(self.session_dopamine, dtype=float),
+        }
         for k in self._TRACE:
             arrays[f"rec_{k}"] = np.asarray(getattr(self, k), dtype=float).reshape(-1, self.n_pop)
         labels = list(self.snapshots)
@@ -250,17 +266,23 @@ class Recorder:
         KeyError
             An array the checkpoint lacks.
         """
-        rec = cls(tuple(populations), site_pop, t_d=[float(t) for t in arrays["rec_t_d"]],
-                  formed=[int(x) for x in arrays["rec_formed"]],
-                  eliminated=[int(x) for x in arrays["rec_eliminated"]],
-                  session_dopamine=[float(x) for x in arrays["rec_session_dopamine"]])
+        rec = cls(
+            tuple(populations),
+            site_pop,
+            t_d=[float(t) for t in arrays["rec_t_d"]],
+            formed=[int(x) for x in arrays["rec_formed"]],
+            eliminated=[int(x) for x in arrays["rec_eliminated"]],
+            session_dopamine=[float(x) for x in arrays["rec_session_dopamine"]],
+        )
         for k in cls._TRACE:
             setattr(rec, k, list(arrays[f"rec_{k}"]))
         for i, (lab, t_d) in enumerate(meta["snapshots"]):
             pre = f"snap{i}_site_"
-            rec.snapshots[lab] = Snapshot(float(t_d), arrays[f"snap{i}_on"],
-                                          {k[len(pre):]: v for k, v in arrays.items()
-                                           if k.startswith(pre)})
+            rec.snapshots[lab] = Snapshot(
+                float(t_d),
+                arrays[f"snap{i}_on"],
+                {k[len(pre) :]: v for k, v in arrays.items() if k.startswith(pre)},
+            )
         return rec
 
     # ----------------------------------------------------------------- results
@@ -292,8 +314,14 @@ class Recorder:
             prev = snap
         return out
 
-    def dataset(self, name: str, labels: list, readouts: dict, baseline_rate: dict,
-                baseline_ltp_time: np.ndarray):
+    def dataset(
+        self,
+        name: str,
+        labels: list,
+        readouts: dict,
+        baseline_rate: dict,
+        baseline_ltp_time: np.ndarray,
+    ):
         """The condition's results (an ``xarray.Dataset`` with a ``condition`` dimension of
         length 1); variables as described in :mod:`cortexsim.results`.
 
@@ -311,6 +339,7 @@ class Recorder:
             Resting LTP-calcium time per population (the activity drive's reference).
         """
         import xarray as xr
+
         pops, npop = list(self.populations), self.n_pop
         has_sites = np.bincount(self.site_pop, minlength=npop) > 0
         dens = np.asarray(self.density, dtype=float).reshape(-1, self.n_pop).T
@@ -327,8 +356,11 @@ class Recorder:
             if lab in self.snapshots:
                 ro_t[li] = self.snapshots[lab].t_d
         ro_turn = self._readout_turnover(labels)
-        per_session = {k: np.asarray(getattr(self, k), dtype=float).reshape(-1, self.n_pop)
-                       for k in self._TRACE if k.startswith("session_")}
+        per_session = {
+            k: np.asarray(getattr(self, k), dtype=float).reshape(-1, self.n_pop)
+            for k in self._TRACE
+            if k.startswith("session_")
+        }
         for k in self._SITE_ONLY:
             per_session[k][:, ~has_sites] = np.nan
         ltp0 = np.where(has_sites, baseline_ltp_time, np.nan)
@@ -355,8 +387,12 @@ class Recorder:
                 "baseline_ltp_time": ((P,), ltp0),
                 "n_sites": ((P,), np.bincount(self.site_pop, minlength=npop).astype(float)),
             },
-            coords={P: pops, T: np.round(np.asarray(self.t_d, dtype=float), 6),
-                    R: list(labels), S: np.arange(1, len(self.session_rate) + 1)},
+            coords={
+                P: pops,
+                T: np.round(np.asarray(self.t_d, dtype=float), 6),
+                R: list(labels),
+                S: np.arange(1, len(self.session_rate) + 1),
+            },
         )
         # time points closer than the rounding (a phase of < 1e-6 d): the later one stands
         return ds.drop_duplicates(T, keep="last").expand_dims(condition=[name])

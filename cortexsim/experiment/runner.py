@@ -9,6 +9,7 @@ the spine snapshots (:class:`cortexsim.experiment.readouts.ReadoutPass`).  Each
 condition's results are an ``xarray.Dataset`` (:meth:`Recorder.dataset`), joined by
 :meth:`cortexsim.results.Results.from_conditions`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,8 +44,9 @@ class _Runner:
         #: one compiled circuit at a time, and the drawn circuits
         self.builds = Builds(self.settings, self.seed)
         #: the statistics the conditions share (pass 1, the sessions' references, read-outs)
-        self.shared = SharedStats(self.settings, self.streams, self.version, self.builds,
-                                  self.checkpoint_dir)
+        self.shared = SharedStats(
+            self.settings, self.streams, self.version, self.builds, self.checkpoint_dir
+        )
 
     def condition_key(self, cname: str) -> str:
         """Checkpoint key of a condition: its config (no criteria) and the code version."""
@@ -60,19 +62,20 @@ class _Runner:
         return _model_trees(ov, list(self.cfg["ablations"]) + cond["ablations"])
 
     def _network_key(self, trees) -> str:
-        return digest({m: trees[m].values()
-                       for m in ("circuit", "cells", "synaptic", "coupling")})
+        return digest({m: trees[m].values() for m in ("circuit", "cells", "synaptic", "coupling")})
 
     # ----------------------------------------------------------------- main
     def run(self):
         from ..results import Results
+
         conds = list(self.cfg["conditions"])
         if self.workers > 1 and len(conds) > 1:
             out = self._run_parallel(conds)
         else:
             out = self.run_subset(conds)
-        return Results.from_conditions(self.cfg, {c: out[c][0] for c in conds},
-                                       {c: out[c][1] for c in conds})
+        return Results.from_conditions(
+            self.cfg, {c: out[c][0] for c in conds}, {c: out[c][1] for c in conds}
+        )
 
     def _run_parallel(self, conds):
         """One process per condition (Brian2 standalone holds one device per process); the
@@ -82,6 +85,7 @@ class _Runner:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         from ..errors import quiet_interrupt_in_worker
+
         cost = {c: self.cfg["conditions"][c]["protocol"] != "none" for c in conds}
         order = sorted(conds, key=lambda c: not cost[c])
         out = {}
@@ -89,16 +93,20 @@ class _Runner:
         queue = drawer = None
         if self.progress:
             import threading
+
             manager = ctx.Manager()
             queue = manager.Queue()
             drawer = threading.Thread(target=draw_worker_progress, args=(queue,), daemon=True)
             drawer.start()
         try:
-            ex = ProcessPoolExecutor(self.workers, mp_context=ctx,
-                                     initializer=quiet_interrupt_in_worker)
+            ex = ProcessPoolExecutor(
+                self.workers, mp_context=ctx, initializer=quiet_interrupt_in_worker
+            )
             try:
-                futs = {ex.submit(_run_subset_worker, self.cfg, [c], self.checkpoint_dir,
-                                  queue): c for c in order}
+                futs = {
+                    ex.submit(_run_subset_worker, self.cfg, [c], self.checkpoint_dir, queue): c
+                    for c in order
+                }
                 for f in as_completed(futs):
                     out.update(f.result())
             except BaseException:
@@ -130,19 +138,25 @@ class _Runner:
         recs, runs = {}, {}
         for c in sorted(conds, key=lambda c: (keys[c], conds.index(c))):
             a0, rates, nmda0 = rest[rkey[c]]
-            runs[c] = ConditionRun(self._context(c, trees[c], keys[c]), self.shared, a0, nmda0,
-                                   rest_rates=rates)
+            runs[c] = ConditionRun(
+                self._context(c, trees[c], keys[c]), self.shared, a0, nmda0, rest_rates=rates
+            )
             recs[c] = runs[c].run()
         # pass 3: network read-outs from the spine snapshots (short build)
-        readouts = ReadoutPass(self.settings, self.shared, self.builds, self.version, self.seed,
-                               self.progress).run(recs, runs, trees, keys)
+        readouts = ReadoutPass(
+            self.settings, self.shared, self.builds, self.version, self.seed, self.progress
+        ).run(recs, runs, trees, keys)
         labels = [ph["readout"] for ph in self.cfg["timeline"] if ph["readout"]]
         out = {}
         for c in conds:
             a0, rates, _ = rest[rkey[c]]
-            ds = recs[c].dataset(c, labels, readouts[c], rates,
-                                 by_population(a0, runs[c].layout.pop_index,
-                                               len(runs[c].populations)))
+            ds = recs[c].dataset(
+                c,
+                labels,
+                readouts[c],
+                rates,
+                by_population(a0, runs[c].layout.pop_index, len(runs[c].populations)),
+            )
             out[c] = (ds, {m: trees[c][m].values() for m in MODEL_NAMES})
         return out
 
@@ -153,10 +167,21 @@ class _Runner:
         drawn = self.builds.drawn(key, trees)
         post = drawn.site_post
         return ConditionContext(
-            cname, cond, trees, key, drawn, post, drawn.pop_index[post],
+            cname,
+            cond,
+            trees,
+            key,
+            drawn,
+            post,
+            drawn.pop_index[post],
             self.shared.initial_spines(drawn.n_sites, trees),
-            self.shared.thresholds(drawn, self._ablations(cond)), self.cfg["timeline"],
-            self.settings, self.checkpoints, self.condition_key(cname), self.progress)
+            self.shared.thresholds(drawn, self._ablations(cond)),
+            self.cfg["timeline"],
+            self.settings,
+            self.checkpoints,
+            self.condition_key(cname),
+            self.progress,
+        )
 
     def _ablations(self, cond: dict) -> list:
         return list(self.cfg["ablations"]) + cond["ablations"]
@@ -173,9 +198,17 @@ class _Runner:
         ``(a0, rates, nmda0)``."""
         circuit = self._short_circuit(key, trees)
         return self.shared.rest_stats(
-            ["pass1_rest", self.version, *self._rest_key(key, cond, trees),
-             circuit.config_hash(), self.seed], circuit, trees,
-            self.shared.thresholds(circuit, self._ablations(cond)))
+            [
+                "pass1_rest",
+                self.version,
+                *self._rest_key(key, cond, trees),
+                circuit.config_hash(),
+                self.seed,
+            ],
+            circuit,
+            trees,
+            self.shared.thresholds(circuit, self._ablations(cond)),
+        )
 
 
 def _run_subset_worker(cfg, conds, checkpoint_dir, queue=None):

@@ -7,6 +7,7 @@ and a resumed run) share, each measured once: the network at rest (pass 1 and th
 references), the cells' rates at a read-out, the read-out runs.  The fast-to-slow quantities
 come from the spine sites' rule (:class:`cortexsim.plasticity.spines.SpineContract`).
 """
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,9 @@ class Builds:
         self._circuit_key = None
         self._drawn = {}
 
-    def get(self, key: str, trees: dict, duration_s: float, slot_s: float = 0.02,
-            light: bool = False):
+    def get(
+        self, key: str, trees: dict, duration_s: float, slot_s: float = 0.02, light: bool = False
+    ):
         """One compiled circuit at a time; a build is identified by the network configuration
         ``key``, its phase length and its pulse grid ``slot_s`` (chosen from the protocol:
         :func:`cortexsim.circuit.network.pulse_slot_s`), and for a light-driven build
@@ -76,16 +78,25 @@ class Builds:
         -------
         cortexsim.circuit.network.Circuit
         """
-        bkey = (key, round(float(duration_s), 6), round(float(slot_s), 9)) \
-            + ((digest(trees["opto"].values()),) if light else ())
+        bkey = (key, round(float(duration_s), 6), round(float(slot_s), 9)) + (
+            (digest(trees["opto"].values()),) if light else ()
+        )
         if self._circuit_key == bkey:
             return self._circuit
         from ..circuit.network import Circuit
-        self._circuit = Circuit(self.settings["scale"], duration_s=duration_s, seed=self.seed,
-                                slot_s=slot_s, params=trees["circuit"],
-                                cell_params=trees["cells"], syn_params=trees["synaptic"],
-                                coupling_params=trees["coupling"], light=light,
-                                opto_params=trees["opto"] if light else None)
+
+        self._circuit = Circuit(
+            self.settings["scale"],
+            duration_s=duration_s,
+            seed=self.seed,
+            slot_s=slot_s,
+            params=trees["circuit"],
+            cell_params=trees["cells"],
+            syn_params=trees["synaptic"],
+            coupling_params=trees["coupling"],
+            light=light,
+            opto_params=trees["opto"] if light else None,
+        )
         self._circuit_key = bkey
         self._drawn[key] = self._circuit.drawn
         return self._circuit
@@ -123,10 +134,15 @@ class Builds:
         """
         if key not in self._drawn:
             from ..circuit.drawn import draw_circuit
+
             self._drawn[key] = draw_circuit(
-                self.settings["scale"], seed=self.seed, params=trees["circuit"],
-                cell_params=trees["cells"], syn_params=trees["synaptic"],
-                coupling_params=trees["coupling"])
+                self.settings["scale"],
+                seed=self.seed,
+                params=trees["circuit"],
+                cell_params=trees["cells"],
+                syn_params=trees["synaptic"],
+                coupling_params=trees["coupling"],
+            )
         return self._drawn[key]
 
 
@@ -147,25 +163,27 @@ class SharedStats:
         Folder of the shared stores (``references``, ``readouts``); None: kept in memory.
     """
 
-    def __init__(self, settings: dict, streams, version: str, builds: Builds,
-                 checkpoint_dir=None):
+    def __init__(self, settings: dict, streams, version: str, builds: Builds, checkpoint_dir=None):
         self.settings = settings
         self.streams = streams
         self.seed = streams.seed
         self.version = version
         self.builds = builds
         from .phase_states import PhaseStateStore, active_dir, enabled
+
         # a run with checkpoints shares in its checkpoint folder; a sweep point in the folder
         # the engine set (phase_states.shared_dir): every point, process and Dask worker
         checkpoint_dir = active_dir(checkpoint_dir)
         self.readouts = ReadoutStore(checkpoint_dir / "readouts" if checkpoint_dir else None)
         #: the sessions' rest references and pass 1, shared alike
-        self.references = ReadoutStore(checkpoint_dir / "references" if checkpoint_dir
-                                       else None)
+        self.references = ReadoutStore(checkpoint_dir / "references" if checkpoint_dir else None)
         #: conditions' states after the phases before the sessions, keyed by what they read
         #: (cortexsim.experiment.phase_states)
-        self.phase_states = PhaseStateStore(checkpoint_dir / "phase_states") \
-            if checkpoint_dir is not None and enabled() else None
+        self.phase_states = (
+            PhaseStateStore(checkpoint_dir / "phase_states")
+            if checkpoint_dir is not None and enabled()
+            else None
+        )
 
     # ----------------------------------------------------------------- conditions' setup
     def initial_spines(self, n_sites: int, trees: dict):
@@ -184,8 +202,10 @@ class SharedStats:
         SpineState
         """
         from ..plasticity import structural as SP
-        return SP.SpineState.initial(n_sites, self.streams.generator("initial_spines"),
-                                     params=trees["structural"])
+
+        return SP.SpineState.initial(
+            n_sites, self.streams.generator("initial_spines"), params=trees["structural"]
+        )
 
     def thresholds(self, circuit, ablations) -> dict | None:
         """Run-time TMS thresholds: as built, or pooled across excitatory cells (ablation
@@ -206,14 +226,25 @@ class SharedStats:
         if "coupling" not in ablations:
             return None
         thr = np.array(circuit.tms_threshold_vpm, dtype=float)
-        idx = np.concatenate([np.arange(circuit.slices[p].start, circuit.slices[p].stop)
-                              for p in excitatory(circuit.params)])
+        idx = np.concatenate(
+            [
+                np.arange(circuit.slices[p].start, circuit.slices[p].stop)
+                for p in excitatory(circuit.params)
+            ]
+        )
         thr[idx] = self.streams.generator("coupling_ablation").permutation(thr[idx])
         return {"cells.thr_tms": thr}
 
     # ----------------------------------------------------------------- the network at rest
-    def rest_stats(self, identity: list, circuit, trees: dict, thresholds: dict | None,
-                   spines: dict | None = None, post_overrides: dict | None = None):
+    def rest_stats(
+        self,
+        identity: list,
+        circuit,
+        trees: dict,
+        thresholds: dict | None,
+        spines: dict | None = None,
+        post_overrides: dict | None = None,
+    ):
         """:meth:`baseline_stats`, measured once per ``identity`` (code version, network,
         spine state, seed, overrides) and shared with the other worker processes and a resumed
         run through :attr:`references`.
@@ -242,16 +273,28 @@ class SharedStats:
         nmda0 : ndarray (n_cells,)
             The rule's NMDA activity signal per cell.
         """
-        def measure():
-            a0, rates, nmda0 = self.baseline_stats(circuit, trees, thresholds, spines,
-                                                   post_overrides)
-            return {"a0": a0.tolist(), "rates": rates, "nmda0": nmda0.tolist()}
-        ref = self.references.get(identity, measure)
-        return (np.asarray(ref["a0"], dtype=float), ref["rates"],
-                np.asarray(ref["nmda0"], dtype=float))
 
-    def baseline_stats(self, circuit, trees: dict, thresholds: dict | None,
-                       spines: dict | None = None, post_overrides: dict | None = None):
+        def measure():
+            a0, rates, nmda0 = self.baseline_stats(
+                circuit, trees, thresholds, spines, post_overrides
+            )
+            return {"a0": a0.tolist(), "rates": rates, "nmda0": nmda0.tolist()}
+
+        ref = self.references.get(identity, measure)
+        return (
+            np.asarray(ref["a0"], dtype=float),
+            ref["rates"],
+            np.asarray(ref["nmda0"], dtype=float),
+        )
+
+    def baseline_stats(
+        self,
+        circuit,
+        trees: dict,
+        thresholds: dict | None,
+        spines: dict | None = None,
+        post_overrides: dict | None = None,
+    ):
         """The spine sites' rule's activity signals per cell and the population rates of the
         network at rest (short build, noise stream ``rest``) with the spine state ``spines``
         (default the initial one) and the sessions' run-time values of the rule's postsynaptic
@@ -279,12 +322,18 @@ class SharedStats:
         rule = circuit.site_rule
         if spines is None:
             state = self.initial_spines(circuit.n_sites, trees)
-            spines = rule.run_spines((state.state > 0).astype(float),
-                                     rule.initial_sites(circuit.state[circuit.site_group]))
+            spines = rule.run_spines(
+                (state.state > 0).astype(float),
+                rule.initial_sites(circuit.state[circuit.site_group]),
+            )
         over = {**(thresholds or {}), **(post_overrides or {})}
-        res = circuit.run(None, spines=spines,
-                          run_seed=self.streams.noise_seed("rest"), overrides=over or None,
-                          results_name=f"res_{os.getpid()}")
+        res = circuit.run(
+            None,
+            spines=spines,
+            run_seed=self.streams.noise_seed("rest"),
+            overrides=over or None,
+            results_name=f"res_{os.getpid()}",
+        )
         a0, nmda0 = rule.activity_signals(res, circuit.drawn.site_post, circuit.N)
         return a0, {p: res.mean_rate(p) for p in circuit.slices}, nmda0
 
@@ -307,8 +356,13 @@ class SharedStats:
         -------
         PhaseResult
         """
-        return circuit.run(stimulus, spines=spines, run_seed=self.streams.noise_seed("readout"),
-                           overrides=thr, results_name=f"res_{os.getpid()}")
+        return circuit.run(
+            stimulus,
+            spines=spines,
+            run_seed=self.streams.noise_seed("readout"),
+            overrides=thr,
+            results_name=f"res_{os.getpid()}",
+        )
 
     def cell_rates(self, key: str, trees: dict, snapshot, thr: dict | None) -> np.ndarray:
         """Rate of every cell (Hz) with the spine state of a read-out ``snapshot``, measured

@@ -7,6 +7,7 @@ stimulus).  Random numbers need no saved generator state: the structural kernel 
 counter-based stream at ``(kernel seed, k_step, site)`` and every network run gets its own
 noise seed, both derived from the seed by named stream (:class:`cortexsim.rng.SeedSchedule`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,9 +67,13 @@ class ConditionState:
 
     def to_arrays(self) -> tuple[dict, dict]:
         """``(arrays, scalars)`` for a checkpoint: arrays by name, scalars JSON-able."""
-        arrays = {"spines_state": self.spines.state, "spines_weight": self.spines.weight,
-                  **{f"site_{k}": v for k, v in self.sites.items()},
-                  "prev_on": self.prev_on, "drive": self.drive}
+        arrays = {
+            "spines_state": self.spines.state,
+            "spines_weight": self.spines.weight,
+            **{f"site_{k}": v for k, v in self.sites.items()},
+            "prev_on": self.prev_on,
+            "drive": self.drive,
+        }
         scalars = {k: int(getattr(self, k)) for k in self._SCALARS if k != "t_d"}
         return arrays, {**scalars, "t_d": float(self.t_d)}
 
@@ -92,7 +97,10 @@ class ConditionState:
         KeyError
             An array or scalar the checkpoint lacks.
         """
-        return cls(SpineState(arrays["spines_state"], arrays["spines_weight"]),
-                   sites={k[5:]: v for k, v in arrays.items() if k.startswith("site_")},
-                   prev_on=arrays["prev_on"], drive=arrays["drive"],
-                   **{k: scalars[k] for k in cls._SCALARS})
+        return cls(
+            SpineState(arrays["spines_state"], arrays["spines_weight"]),
+            sites={k[5:]: v for k, v in arrays.items() if k.startswith("site_")},
+            prev_on=arrays["prev_on"],
+            drive=arrays["drive"],
+            **{k: scalars[k] for k in cls._SCALARS},
+        )

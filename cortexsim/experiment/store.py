@@ -18,6 +18,7 @@ folder, flushed to disk and moved into place with :func:`os.replace`), so a run 
 instant leaves either the previous file or the new one, never a partial one; a disk that is full
 or not writable raises :class:`cortexsim.errors.StorageError` naming the file.
 """
+
 from __future__ import annotations
 
 import copy
@@ -60,6 +61,7 @@ def models_version() -> str:
     """Hash of every model file (``*.toml`` under :func:`cortexsim.params.models_dir`, path and
     bytes).  Read on every call: ``CORTEXSIM_MODELS`` or a file may change between runs."""
     from ..params import models_dir
+
     root = models_dir()
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.toml")):
@@ -192,8 +194,9 @@ class CheckpointStore:
         """
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-            z.writestr("meta.json", json.dumps({"format": FORMAT, "key": key, **meta},
-                                               sort_keys=True))
+            z.writestr(
+                "meta.json", json.dumps({"format": FORMAT, "key": key, **meta}, sort_keys=True)
+            )
             for name, a in arrays.items():
                 a = np.asarray(a)
                 if a.dtype.hasobject:
@@ -234,7 +237,8 @@ class CheckpointStore:
                     if name.endswith(".npy"):
                         with z.open(name) as fh:
                             arrays[name[:-4]] = np.lib.format.read_array(
-                                io.BytesIO(fh.read()), allow_pickle=False)
+                                io.BytesIO(fh.read()), allow_pickle=False
+                            )
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             warnings.warn(f"ignoring unreadable checkpoint {p}: {exc}", stacklevel=2)
             return None
@@ -278,6 +282,7 @@ class ReadoutStore:
         if self.directory is None:
             return measure()
         from filelock import FileLock, Timeout
+
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{digest(*identity)}.json"
         try:

@@ -11,6 +11,7 @@ Select it for the spine-site projections with overrides such as
 ``"circuit.conn.IT_L5.IT_L5.plasticity" = "rate_spines"`` (every projection whose synapses are
 spine sites: they form one group).
 """
+
 from __future__ import annotations
 
 import numpy as np

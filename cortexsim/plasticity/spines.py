@@ -22,14 +22,22 @@ module (a :class:`~cortexsim.plasticity.rules.PlasticityRule` subclass that impl
 methods, decorated with :func:`~cortexsim.plasticity.rules.register`) plus its module's name in
 :data:`cortexsim.plasticity.rules.RULE_MODULES` (example: :mod:`cortexsim.plasticity.rate_spines`).
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
 
 import numpy as np
 
-__all__ = ["GBSpines", "SpineContract", "ltp_time_per_cell", "mean_per_cell",
-           "nmda_calcium_per_cell", "reset_new_spines", "rho_after_session"]
+__all__ = [
+    "GBSpines",
+    "SpineContract",
+    "ltp_time_per_cell",
+    "mean_per_cell",
+    "nmda_calcium_per_cell",
+    "reset_new_spines",
+    "rho_after_session",
+]
 
 
 class SpineContract:
@@ -182,8 +190,10 @@ class GBSpines(SpineContract):
         return np.clip(sites["rho"], 0.0, 1.0)
 
     def activity_signals(self, res, site_post, n_cells):
-        return (ltp_time_per_cell(res, site_post, n_cells, res.duration_s),
-                nmda_calcium_per_cell(res, self, site_post, n_cells))
+        return (
+            ltp_time_per_cell(res, site_post, n_cells, res.duration_s),
+            nmda_calcium_per_cell(res, self, site_post, n_cells),
+        )
 
     def after_session(self, res, sites, on, session_s):
         return {"rho": np.where(on > 0, rho_after_session(res, session_s, self), sites["rho"])}

@@ -7,6 +7,7 @@ relative glucocorticoid ``amplitude``.  Exposure e(t) drives plasma corticostero
 ``S = L / (reference_hours / 24)`` so that S ~ 1 at steady state of 6 h/day restraint.
 Parameters: ``models/stress.toml``.  Units: t in days.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,6 +46,7 @@ class StressSchedule:
     InputError
         Any field out of its range (named ``stress.<field>``).
     """
+
     days: int
     hours_per_day: float
     onset_day: float = 0.0
@@ -61,8 +63,10 @@ class StressSchedule:
         if self.start_hour is not None:
             check_number("stress.start_hour", self.start_hour, min=0, max=24)
             if self.start_hour + self.hours_per_day > 24:
-                raise InputError("stress.start_hour",
-                                 "start_hour + hours_per_day must be <= 24 (one session a day)")
+                raise InputError(
+                    "stress.start_hour",
+                    "start_hour + hours_per_day must be <= 24 (one session a day)",
+                )
 
     @classmethod
     def from_dict(cls, d: dict) -> "StressSchedule":
@@ -140,7 +144,9 @@ def exposure(t_days, schedule: StressSchedule, params=None) -> np.ndarray:
     rel = t - schedule.onset_day
     day = np.floor(rel)
     hod = (rel - day) * 24.0
-    on = (day >= 0) & (day < schedule.days) & (hod >= start) & (hod < start + schedule.hours_per_day)
+    on = (
+        (day >= 0) & (day < schedule.days) & (hod >= start) & (hod < start + schedule.hours_per_day)
+    )
     return np.where(on, float(schedule.amplitude), 0.0)
 
 
@@ -184,9 +190,9 @@ def stress_signal(t_days, schedule, params=None) -> np.ndarray:
     dt = dt_h / 24.0
     n = int(math.ceil((t1 - t0) / dt)) + 1
     grid = t0 + dt * np.arange(n + 1)
-    e = exposure(grid[:-1] + 0.5 * dt, sch, P)          # mean exposure over each interval
+    e = exposure(grid[:-1] + 0.5 * dt, sch, P)  # mean exposure over each interval
     a = math.exp(-dt_h / tau_c)
-    c = lfilter([1.0 - a], [1.0, -a], e)                  # C at the end of each interval
+    c = lfilter([1.0 - a], [1.0, -a], e)  # C at the end of each interval
     b = math.exp(-dt / tau_l)
     c_mid = np.concatenate(([0.0], c[:-1])) * 0.5 + c * 0.5
     load = lfilter([1.0 - b], [1.0, -b], c_mid)

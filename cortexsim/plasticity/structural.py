@@ -24,6 +24,7 @@ the same floating-point operations, so they agree bit for bit for any thread cou
 Drawing depends on (seed, step0 + k, site): splitting one advance into several calls gives a
 different (equally valid) realisation.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,7 +39,7 @@ from ..params import ParamTree, dotted_items, load_model
 from .. import rng as R
 
 EMPTY, NASCENT, STABLE = 0, 1, 2
-_N_COUNT = 4          # formed, stabilised, eliminated nascent, eliminated stable
+_N_COUNT = 4  # formed, stabilised, eliminated nascent, eliminated stable
 BACKENDS = ("numba", "numpy")
 
 
@@ -61,13 +62,25 @@ def _rate_vector(P: dict) -> np.ndarray:
     """Scalar coefficients passed to both backends (rates per hour)."""
     f, n, s, w = P["formation"], P["nascent"], P["stable"], P["weight"]
     per_h = 1.0 / 24.0
-    return np.array([
-        f["k_form"] * per_h, f["drive_gain"],                                    # 0, 1
-        n["k_stab_p0"] * per_h, n["k_stab_p1"] * per_h, n["drive_gain_stab"],    # 2, 3, 4
-        n["k_elim_p0"] * per_h, n["k_elim_p1"] * per_h, n["drive_gain_elim"],    # 5, 6, 7
-        s["k_elim_p0"] * per_h, s["k_elim_p1"] * per_h, s["drive_gain_elim"],    # 8, 9, 10
-        w["w_nascent"], w["w_stable_p0"], w["w_stable_p1"],                      # 11, 12, 13
-    ], dtype=np.float64)
+    return np.array(
+        [
+            f["k_form"] * per_h,
+            f["drive_gain"],  # 0, 1
+            n["k_stab_p0"] * per_h,
+            n["k_stab_p1"] * per_h,
+            n["drive_gain_stab"],  # 2, 3, 4
+            n["k_elim_p0"] * per_h,
+            n["k_elim_p1"] * per_h,
+            n["drive_gain_elim"],  # 5, 6, 7
+            s["k_elim_p0"] * per_h,
+            s["k_elim_p1"] * per_h,
+            s["drive_gain_elim"],  # 8, 9, 10
+            w["w_nascent"],
+            w["w_stable_p0"],
+            w["w_stable_p1"],  # 11, 12, 13
+        ],
+        dtype=np.float64,
+    )
 
 
 def stress_multipliers(S: np.ndarray, dt_h: float, P: dict) -> np.ndarray:
@@ -118,8 +131,9 @@ def site_rates_per_day(plast, cell_drive, params=None) -> dict:
     p = np.asarray(plast, dtype=np.float64)
     d = np.asarray(cell_drive, dtype=np.float64)
     kf, kst, ken, kes, _ = _site_rates_np(c, p, d)
-    return {k: v * 24.0 for k, v in
-            dict(form=kf, stab=kst, elim_nascent=ken, elim_stable=kes).items()}
+    return {
+        k: v * 24.0 for k, v in dict(form=kf, stab=kst, elim_nascent=ken, elim_stable=kes).items()
+    }
 
 
 def _site_rates_np(c, p, d):
@@ -194,8 +208,9 @@ class SpineState:
 
     def copy(self) -> "SpineState":
         """A copy with its own arrays."""
-        return SpineState(self.state.copy(), self.weight.copy(),
-                          None if self.age is None else self.age.copy())
+        return SpineState(
+            self.state.copy(), self.weight.copy(), None if self.age is None else self.age.copy()
+        )
 
     @classmethod
     def initial(cls, n_sites: int, rng_or_seed=0, params=None, track_age: bool = False):
@@ -223,13 +238,17 @@ class SpineState:
             A negative or non-integer number of sites or seed.
         """
         n = check_number("n_sites", n_sites, min=0, integer=True)
-        rng = rng_or_seed if isinstance(rng_or_seed, np.random.Generator) \
+        rng = (
+            rng_or_seed
+            if isinstance(rng_or_seed, np.random.Generator)
             else np.random.default_rng(check_number("seed", rng_or_seed, min=0, integer=True))
+        )
         P = _params(params)
         fr = equilibrium_fractions(P)
         u = rng.random(n)
-        st = np.where(u < fr["stable"], STABLE,
-                      np.where(u < fr["stable"] + fr["nascent"], NASCENT, EMPTY)).astype(np.int8)
+        st = np.where(
+            u < fr["stable"], STABLE, np.where(u < fr["stable"] + fr["nascent"], NASCENT, EMPTY)
+        ).astype(np.int8)
         c = _rate_vector(P)
         wt = c[12] + (c[13] - c[12]) * P["baseline"]["plast_ref"]
         w = np.where(st == STABLE, wt, np.where(st == NASCENT, c[11], 0.0)).astype(np.float32)
@@ -254,7 +273,7 @@ def density(state: SpineState | np.ndarray, groups=None, n_groups: int | None = 
     float or ndarray (n_groups,)
     """
     st = state.state if isinstance(state, SpineState) else np.asarray(state)
-    occ = (st > 0)
+    occ = st > 0
     if groups is None:
         return float(occ.mean()) if occ.size else float("nan")
     g = np.asarray(groups)
@@ -320,8 +339,9 @@ def relative_excess(x, x_rest) -> np.ndarray:
     return np.where(x0 > 0, x / np.where(x0 > 0, x0, 1.0) - 1.0, 0.0)
 
 
-def session_drive(ltp, ltp_rest, nmda, nmda_rest, session_s: float, gate=1.0,
-                  params=None) -> np.ndarray:
+def session_drive(
+    ltp, ltp_rest, nmda, nmda_rest, session_s: float, gate=1.0, params=None
+) -> np.ndarray:
     """Increment of the activity drive ``D`` of each cell over one stimulation session
     (``[activity]`` of ``models/structural.toml``; ``dD/dt = (u - D) / tau_h`` integrated over
     the session, the decay between sessions is the caller's)::
@@ -364,8 +384,9 @@ def session_drive(ltp, ltp_rest, nmda, nmda_rest, session_s: float, gate=1.0,
     return u * gate * (session_s / 3600.0) / act["tau_h"]
 
 
-def session_dopamine(pulse_intensities, scale: float, params=None,
-                     excess_spikes: float = 0.0) -> float:
+def session_dopamine(
+    pulse_intensities, scale: float, params=None, excess_spikes: float = 0.0
+) -> float:
     """Dopamine released by one stimulation session, in [0, 1) (``[dopamine]`` of
     ``models/structural.toml``)::
 
@@ -401,8 +422,9 @@ def session_dopamine(pulse_intensities, scale: float, params=None,
     float
     """
     d = _params(params)["dopamine"]
-    e = d["pulse_weight"] * (float(scale) * float(np.sum(np.asarray(pulse_intensities,
-                                                                       dtype=np.float64))))
+    e = d["pulse_weight"] * (
+        float(scale) * float(np.sum(np.asarray(pulse_intensities, dtype=np.float64)))
+    )
     if d["spike_weight"] != 0:
         e = e + d["spike_weight"] * float(excess_spikes)
     if e <= 0:
@@ -435,13 +457,13 @@ def release_weights(populations, params=None) -> np.ndarray:
     pops = list(populations)
     for p in rel:
         if p not in pops:
-            raise InputError(f"structural.dopamine.release.{p}",
-                             "not a population of the circuit", pops)
+            raise InputError(
+                f"structural.dopamine.release.{p}", "not a population of the circuit", pops
+            )
     return np.array([rel[p]["weight"] if p in rel else 0.0 for p in pops], dtype=np.float64)
 
 
-def excess_release_spikes(rates, rest_rates, session_s: float, populations,
-                          params=None) -> float:
+def excess_release_spikes(rates, rest_rates, session_s: float, populations, params=None) -> float:
     """Excess spikes per cell that the release populations fire in one session over their
     rest, weighted: ``S = sum_p w_p * (r_p - r0_p) * session_s`` (negative when they fire less
     than at rest, e.g. silenced; :func:`release_weights` gives ``w_p``).
@@ -524,22 +546,27 @@ def receptor_probabilities(populations, params=None) -> tuple[np.ndarray, np.nda
     pops = list(populations)
     missing = [p for p in pops if p not in rec]
     if missing:
-        raise InputError(f"structural.dopamine.receptors.{missing[0]}",
-                         "no D1/D2 receptor probabilities for this population (needed when "
-                         "dopamine.gain_d1 or gain_d2 is non-zero)", sorted(rec))
+        raise InputError(
+            f"structural.dopamine.receptors.{missing[0]}",
+            "no D1/D2 receptor probabilities for this population (needed when "
+            "dopamine.gain_d1 or gain_d2 is non-zero)",
+            sorted(rec),
+        )
     p1 = np.array([rec[p]["d1_probability"] for p in pops], dtype=np.float64)
     p2 = np.array([rec[p]["d2_probability"] for p in pops], dtype=np.float64)
     over = np.flatnonzero(p1 + p2 > 1.0)
     if over.size:
         p = pops[over[0]]
-        raise InputError(f"structural.dopamine.receptors.{p}",
-                         f"d1_probability + d2_probability = {p1[over[0]] + p2[over[0]]:g} > 1 "
-                         "(a cell expresses D1 or D2, not both)", "a sum <= 1")
+        raise InputError(
+            f"structural.dopamine.receptors.{p}",
+            f"d1_probability + d2_probability = {p1[over[0]] + p2[over[0]]:g} > 1 "
+            "(a cell expresses D1 or D2, not both)",
+            "a sum <= 1",
+        )
     return p1, p2
 
 
-def draw_receptors(populations, pop_of_cell, rng: np.random.Generator,
-                   params=None) -> Receptors:
+def draw_receptors(populations, pop_of_cell, rng: np.random.Generator, params=None) -> Receptors:
     """Draw which cells express D1 / D2 receptors, each cell with its population's
     probabilities (:func:`receptor_probabilities`).
 
@@ -571,8 +598,7 @@ def draw_receptors(populations, pop_of_cell, rng: np.random.Generator,
     return Receptors(d1=u < p1[idx], d2=u >= 1.0 - p2[idx])
 
 
-def dopamine_gate(da: float, receptors: Receptors | None,
-                  params=None) -> np.ndarray | float:
+def dopamine_gate(da: float, receptors: Receptors | None, params=None) -> np.ndarray | float:
     """Third-factor gate of each cell's session drive (mechanism ``dopamine_d1``)::
 
         G_i = 1 + DA * (gain_d1 * D1_i + gain_d2 * D2_i),    gain_d1, gain_d2 >= 0
@@ -613,8 +639,10 @@ def dopamine_gate(da: float, receptors: Receptors | None,
         return 1.0
     d = _params(params)["dopamine"]
     if receptors is None:
-        raise ValueError("dopamine_gate: gain_d1 or gain_d2 is non-zero but no receptors were "
-                         "drawn (draw_receptors)")
+        raise ValueError(
+            "dopamine_gate: gain_d1 or gain_d2 is non-zero but no receptors were "
+            "drawn (draw_receptors)"
+        )
     return 1.0 + da * (d["gain_d1"] * receptors.d1 + d["gain_d2"] * receptors.d2)
 
 
@@ -701,8 +729,23 @@ def _final_age(s, age_i, last_form, n_steps, dt_h):
 
 
 @njit(parallel=True, cache=True)
-def _kernel(state, weight, age, has_age, plast, drive, c, m, qpow, key_init, keys_next,
-            keys_fate, dt_h, block, counts):
+def _kernel(
+    state,
+    weight,
+    age,
+    has_age,
+    plast,
+    drive,
+    c,
+    m,
+    qpow,
+    key_init,
+    keys_next,
+    keys_fate,
+    dt_h,
+    block,
+    counts,
+):
     n = state.size
     n_steps = m.shape[1]
     nb = (n + block - 1) // block
@@ -713,7 +756,7 @@ def _kernel(state, weight, age, has_age, plast, drive, c, m, qpow, key_init, key
         for i in range(lo, hi):
             kf, kst, ken, kes, wt = _site_rates(c, np.float64(plast[i]), np.float64(drive[i]))
             s = state[i]
-            wa = np.float64(weight[i])   # weight at anchor step ka (before its relaxation)
+            wa = np.float64(weight[i])  # weight at anchor step ka (before its relaxation)
             ka = 0
             last_form = -1
             r = R.neg_log(R.uniform_open(key_init, i))
@@ -735,8 +778,9 @@ def _kernel(state, weight, age, has_age, plast, drive, c, m, qpow, key_init, key
 
 
 # ----------------------------------------------------------------------------- numpy reference
-def _advance_numpy(state, weight, age, plast, drive, c, m, qpow, key_init, keys_next,
-                   keys_fate, dt_h):
+def _advance_numpy(
+    state, weight, age, plast, drive, c, m, qpow, key_init, keys_next, keys_fate, dt_h
+):
     n = state.size
     n_steps = m.shape[1]
     sites = np.arange(n, dtype=np.int64)
@@ -751,8 +795,9 @@ def _advance_numpy(state, weight, age, plast, drive, c, m, qpow, key_init, keys_
     r = R.neg_log_np(R.uniform_open_np(key_init, sites))
     counts = np.zeros((_N_COUNT, n_steps), np.int64)
     for k in range(n_steps):
-        h = np.where(s == 0, kf * m[0, k],
-                     np.where(s == 1, ken * m[2, k] + kst * m[1, k], kes * m[3, k]))
+        h = np.where(
+            s == 0, kf * m[0, k], np.where(s == 1, ken * m[2, k] + kst * m[1, k], kes * m[3, k])
+        )
         r = r - h
         ev = np.flatnonzero(r <= 0.0)
         if ev.size == 0:
@@ -788,13 +833,20 @@ def _advance_numpy(state, weight, age, plast, drive, c, m, qpow, key_init, keys_
         counts[3, k] = se2.size
         r[ev] = R.neg_log_np(R.uniform_open_np(keys_next[k], ev))
     q_end = qpow[n_steps - ka]
-    w_new = np.where(s == 2, wt + (wa - wt) * q_end,
-                     np.where(s == 1, wn + (wa - wn) * q_end, 0.0)).astype(np.float32)
+    w_new = np.where(
+        s == 2, wt + (wa - wt) * q_end, np.where(s == 1, wn + (wa - wn) * q_end, 0.0)
+    ).astype(np.float32)
     age_new = None
     if age is not None:
-        age_new = np.where(s == 0, 0.0,
-                           np.where(last_form >= 0, (n_steps - last_form) * dt_h,
-                                    age.astype(np.float64) + n_steps * dt_h)).astype(np.float32)
+        age_new = np.where(
+            s == 0,
+            0.0,
+            np.where(
+                last_form >= 0,
+                (n_steps - last_form) * dt_h,
+                age.astype(np.float64) + n_steps * dt_h,
+            ),
+        ).astype(np.float32)
     return s, w_new, age_new, counts
 
 
@@ -807,8 +859,9 @@ def _as_site_array(name, x, n, lo=None, hi=None):
     else:
         a = np.ascontiguousarray(x, dtype=np.float32)
         if a.shape != (n,):
-            raise InputError(name, f"expected a scalar or an array of length {n}, "
-                             f"got shape {a.shape}")
+            raise InputError(
+                name, f"expected a scalar or an array of length {n}, got shape {a.shape}"
+            )
     if n:
         mn, mx = float(a.min()), float(a.max())
         if not (np.isfinite(mn) and np.isfinite(mx)):
@@ -818,8 +871,18 @@ def _as_site_array(name, x, n, lo=None, hi=None):
     return a
 
 
-def advance(state: SpineState, plast, cell_drive, stress, dt_h: float, n_steps: int,
-            seed: int, step0: int = 0, params=None, backend: str = "numba"):
+def advance(
+    state: SpineState,
+    plast,
+    cell_drive,
+    stress,
+    dt_h: float,
+    n_steps: int,
+    seed: int,
+    step0: int = 0,
+    params=None,
+    backend: str = "numba",
+):
     """Advance all spine sites by ``n_steps`` steps of ``dt_h`` hours.
 
     plast: per-site plasticity signal in [0, 1] (scalar broadcasts); cell_drive: per-site drive
@@ -873,8 +936,9 @@ def advance(state: SpineState, plast, cell_drive, stress, dt_h: float, n_steps: 
     S = np.asarray(stress, dtype=np.float64)
     S = np.full(n_steps, float(S)) if S.ndim == 0 else S
     if S.shape != (n_steps,):
-        raise InputError("stress", f"expected a scalar or {n_steps} values (one per step), "
-                         f"got shape {S.shape}")
+        raise InputError(
+            "stress", f"expected a scalar or {n_steps} values (one per step), got shape {S.shape}"
+        )
     if not np.all(np.isfinite(S)) or (S.size and S.min() < 0):
         raise InputError("stress", "must be finite and >= 0")
     P = _params(params)
@@ -896,23 +960,66 @@ def advance(state: SpineState, plast, cell_drive, stress, dt_h: float, n_steps: 
         has_age = new.age is not None
         age = new.age if has_age else np.zeros(1, np.float32)
         if n and n_steps:
-            _kernel(new.state, new.weight, age, has_age, plast, drive, c, m, qpow, key_init,
-                    keys_next, keys_fate, float(dt_h), block, cnt)
+            _kernel(
+                new.state,
+                new.weight,
+                age,
+                has_age,
+                plast,
+                drive,
+                c,
+                m,
+                qpow,
+                key_init,
+                keys_next,
+                keys_fate,
+                float(dt_h),
+                block,
+                cnt,
+            )
         counts = cnt.sum(axis=0, dtype=np.int64)
     else:
-        s, w, a, counts = _advance_numpy(new.state, new.weight, new.age, plast, drive, c, m,
-                                         qpow, key_init, keys_next, keys_fate, float(dt_h))
+        s, w, a, counts = _advance_numpy(
+            new.state,
+            new.weight,
+            new.age,
+            plast,
+            drive,
+            c,
+            m,
+            qpow,
+            key_init,
+            keys_next,
+            keys_fate,
+            float(dt_h),
+        )
         new = SpineState(s, w, a)
-    out = {"formed": counts[0], "stabilised": counts[1],
-           "eliminated_nascent": counts[2], "eliminated_stable": counts[3],
-           "eliminated": counts[2] + counts[3]}
+    out = {
+        "formed": counts[0],
+        "stabilised": counts[1],
+        "eliminated_nascent": counts[2],
+        "eliminated_stable": counts[3],
+        "eliminated": counts[2] + counts[3],
+    }
     out["totals"] = {k: int(v.sum()) for k, v in out.items()}
     return new, out
 
 
-def run_slow_phase(state: SpineState, plast, stress, dt_h: float, n_steps: int, seed: int,
-                   groups=None, activity_drive=0.0, target_density=None, step0: int = 0,
-                   params=None, backend: str = "numba", record_every: int | None = None):
+def run_slow_phase(
+    state: SpineState,
+    plast,
+    stress,
+    dt_h: float,
+    n_steps: int,
+    seed: int,
+    groups=None,
+    activity_drive=0.0,
+    target_density=None,
+    step0: int = 0,
+    params=None,
+    backend: str = "numba",
+    record_every: int | None = None,
+):
     """Advance with homeostatic feedback: every ``homeostasis.update_interval`` hours the
     per-group spine deficit is turned into cell_drive (:func:`homeostatic_drive`) and added
     to ``activity_drive``.  Returns ``(state, counts, trace)``: per-step counts as in
@@ -965,8 +1072,9 @@ def run_slow_phase(state: SpineState, plast, stress, dt_h: float, n_steps: int, 
     ui = P["homeostasis"]["update_interval"]
     chunk = ui / dt_h
     if abs(chunk - round(chunk)) > 1e-9 or round(chunk) < 1:
-        raise InputError("dt_h", f"homeostasis.update_interval ({ui} h) must be a multiple of "
-                         f"dt_h ({dt_h} h)")
+        raise InputError(
+            "dt_h", f"homeostasis.update_interval ({ui} h) must be a multiple of dt_h ({dt_h} h)"
+        )
     chunk = int(round(chunk))
     S = np.asarray(stress, dtype=np.float64)
     S = np.full(n_steps, float(S)) if S.ndim == 0 else S
@@ -979,8 +1087,9 @@ def run_slow_phase(state: SpineState, plast, stress, dt_h: float, n_steps: int, 
     while k < n_steps:
         nk = min(chunk, n_steps - k)
         drive = act + homeostatic_drive(state, groups, target_density, P)
-        state, cnt = advance(state, plast, drive, S[k:k + nk], dt_h, nk, seed, step0 + k,
-                             P, backend)
+        state, cnt = advance(
+            state, plast, drive, S[k : k + nk], dt_h, nk, seed, step0 + k, P, backend
+        )
         for key in tot:
             tot[key].append(cnt[key])
         k += nk
@@ -992,8 +1101,9 @@ def run_slow_phase(state: SpineState, plast, stress, dt_h: float, n_steps: int, 
     return state, out, {"t_h": np.asarray(t_rec), "density": np.asarray(d_rec)}
 
 
-def mean_field(stress, dt_h: float, params=None, plast=None, homeostasis: bool = True,
-               fractions0=None):
+def mean_field(
+    stress, dt_h: float, params=None, plast=None, homeostasis: bool = True, fractions0=None
+):
     """Expected fractions (empty, nascent, stable) per step for one homogeneous group of
     infinitely many sites: the same discrete-time chain as :func:`advance` (per-step
     probabilities 1 - exp(-h)), with the homeostatic drive refreshed every update interval.
@@ -1021,8 +1131,11 @@ def mean_field(stress, dt_h: float, params=None, plast=None, homeostasis: bool =
     P = _params(params)
     S = np.asarray(stress, dtype=np.float64)
     p = P["baseline"]["plast_ref"] if plast is None else float(plast)
-    fr = equilibrium_fractions(P) if fractions0 is None else dict(
-        zip(("empty", "nascent", "stable"), fractions0))
+    fr = (
+        equilibrium_fractions(P)
+        if fractions0 is None
+        else dict(zip(("empty", "nascent", "stable"), fractions0))
+    )
     x = np.array([fr["empty"], fr["nascent"], fr["stable"]])
     target = 1.0 - equilibrium_fractions(P)["empty"]
     m = stress_multipliers(S, dt_h, P)
@@ -1035,8 +1148,9 @@ def mean_field(stress, dt_h: float, params=None, plast=None, homeostasis: bool =
     for k in range(S.size):
         if homeostasis and k % chunk == 0:
             dens = x[1] + x[2]
-            d = float(np.clip(h["gain"] * (target - dens) / target, -h["drive_max"],
-                              h["drive_max"]))
+            d = float(
+                np.clip(h["gain"] * (target - dens) / target, -h["drive_max"], h["drive_max"])
+            )
         kf, kst, ken, kes, _ = (float(v) for v in _site_rates_np(c, p, d))
         pf = 1 - math.exp(-kf * m[0, k])
         hn = ken * m[2, k] + kst * m[1, k]
@@ -1044,8 +1158,12 @@ def mean_field(stress, dt_h: float, params=None, plast=None, homeostasis: bool =
         fst = kst * m[1, k] / hn if hn > 0 else 0.0
         pe = 1 - math.exp(-kes * m[3, k])
         e, n_, s_ = x
-        x = np.array([e - e * pf + n_ * pn * (1 - fst) + s_ * pe,
-                      n_ + e * pf - n_ * pn,
-                      s_ + n_ * pn * fst - s_ * pe])
+        x = np.array(
+            [
+                e - e * pf + n_ * pn * (1 - fst) + s_ * pe,
+                n_ + e * pf - n_ * pn,
+                s_ + n_ * pn * fst - s_ * pe,
+            ]
+        )
         out[k + 1] = x
     return out

@@ -16,6 +16,7 @@ go on.  Output in ``--out`` (default ``out/<sweep name>``):
 * ``plot_<metric>.png`` with ``--plot METRIC``;
 * ``store/``: the per-run records and results.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,7 +48,8 @@ def check_metrics(metrics: list[Metric], exp_spec: dict) -> None:
     """
     from ..experiment import RESULT_VARIABLES
     from ..populations import populations
-    pops = list(populations())            # as declared by the active circuit model
+
+    pops = list(populations())  # as declared by the active circuit model
     conds = list(exp_spec["conditions"])
     readouts = [p["readout"] for p in exp_spec["timeline"] if p["readout"]]
     crits = [c["name"] for c in exp_spec["criteria"]]
@@ -70,8 +72,9 @@ def check_metrics(metrics: list[Metric], exp_spec: dict) -> None:
             raise InputError(f"{where}.population", "missing", pops)
 
 
-def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[dict],
-               store: Path, criteria=()) -> list[dict]:
+def build_runs(
+    base_raw: dict, points: list[dict], seeds, scale, metrics: list[dict], store: Path, criteria=()
+) -> list[dict]:
     """Tasks for the executor: one per point and seed; every point's spec validated first
     (an InputError names the point and the field).  A point's spec keeps only the conditions
     that the metrics and ``criteria`` need (:func:`.spec.needed_conditions`), so a run simulates
@@ -109,6 +112,7 @@ def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[d
     """
     from ..experiment import Experiment
     from .store import code_version, point_key
+
     code = code_version()
     tasks = []
     for i, params in enumerate(points):
@@ -118,9 +122,20 @@ def build_runs(base_raw: dict, points: list[dict], seeds, scale, metrics: list[d
         except InputError as exc:
             raise exc.within(f"point {i} {params}: ") from None
         for s in seeds:
-            tasks.append(dict(key=point_key(raw, s, scale, code), code=code, point=i,
-                              params=params, raw=raw, seed=int(s), scale=scale,
-                              store=str(store), metrics=metrics, criteria=judged))
+            tasks.append(
+                dict(
+                    key=point_key(raw, s, scale, code),
+                    code=code,
+                    point=i,
+                    params=params,
+                    raw=raw,
+                    seed=int(s),
+                    scale=scale,
+                    store=str(store),
+                    metrics=metrics,
+                    criteria=judged,
+                )
+            )
     return tasks
 
 
@@ -139,6 +154,7 @@ class Sweep:
     points : list of dict
         ``{dotted path: value}`` per point, in design order.
     """
+
     spec: SweepSpec
     path: Path
     base_path: Path
@@ -165,11 +181,18 @@ class Sweep:
         list of dict
         """
         check_metrics(self.spec.metrics, _parsed(self.base_raw))
-        return build_runs(self.base_raw, self.points, self.spec.sweep.seeds, scale,
-                          [m.model_dump() for m in self.spec.metrics], store)
+        return build_runs(
+            self.base_raw,
+            self.points,
+            self.spec.sweep.seeds,
+            scale,
+            [m.model_dump() for m in self.spec.metrics],
+            store,
+        )
 
-    def run(self, workers: int = 1, scheduler=None, scale=None, out=None,
-            progress: bool = True) -> dict:
+    def run(
+        self, workers: int = 1, scheduler=None, scale=None, out=None, progress: bool = True
+    ) -> dict:
         """Run (or resume) the sweep; write its outputs into ``out``; return a summary dict.
 
         Parameters
@@ -186,16 +209,19 @@ class Sweep:
             A progress bar over runs with an ETA.
         """
         from ..outdir import claim_out_dir
+
         out = Path(out) if out is not None else Path("out") / self.name
         tasks = self.tasks(scale, out / "store")
-        with claim_out_dir(out):          # one writer at a time (exit 2 naming it)
-            records = run_tasks(tasks, workers=workers, scheduler=scheduler,
-                                progress=progress, desc=self.name)
+        with claim_out_dir(out):  # one writer at a time (exit 2 naming it)
+            records = run_tasks(
+                tasks, workers=workers, scheduler=scheduler, progress=progress, desc=self.name
+            )
             return write_outputs(self, tasks, records, out)
 
 
 def _parsed(raw: dict) -> dict:
     from ..experiment import Experiment
+
     return Experiment.from_dict(raw).spec
 
 
@@ -218,18 +244,19 @@ def load_sweep(path) -> Sweep:
     """
     from ..experiment import read_spec
     from ..params import read_toml
+
     path = Path(path)
     raw = read_toml(path, field="sweep spec")
     spec = validate(SweepSpec, raw, "sweep spec")
     base_path = resolve_base(path, spec.sweep.base)
     base_raw = read_spec(base_path)
-    sw = Sweep(spec=spec, path=path, base_path=base_path, base_raw=base_raw,
-               points=design_points(spec))
+    sw = Sweep(
+        spec=spec, path=path, base_path=base_path, base_raw=base_raw, points=design_points(spec)
+    )
     return sw
 
 
-def run_tasks(tasks: list[dict], workers=1, scheduler=None, progress=True,
-              desc="sweep") -> dict:
+def run_tasks(tasks: list[dict], workers=1, scheduler=None, progress=True, desc="sweep") -> dict:
     """Run the tasks not yet in the store; return every task's record by key.
 
     Parameters
@@ -252,6 +279,7 @@ def run_tasks(tasks: list[dict], workers=1, scheduler=None, progress=True,
     """
     from .executor import execute
     from .store import PointStore, stale_metrics
+
     if scheduler is None:
         check_number("--workers", workers, min=1, integer=True)
     if not tasks:
@@ -265,6 +293,7 @@ def run_tasks(tasks: list[dict], workers=1, scheduler=None, progress=True,
     bar = None
     if progress:
         from tqdm.auto import tqdm
+
         bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=desc, unit="run")
     for rec in execute(todo, workers=workers, scheduler=scheduler):
         if bar is not None:
@@ -300,6 +329,7 @@ def stored_results(store, task: dict):
 
     from ..criteria import evaluate
     from ..results import Results
+
     ds = xr.load_dataset(store.results_path(task["key"]))
     return Results(ds, evaluate(ds, task["criteria"]))
 
@@ -309,16 +339,23 @@ def _recompute(store, record: dict, task: dict) -> dict:
     (a metric added, or redefined under the same name, since the run); written back."""
     from .executor import compute_metrics
     from .store import metric_defs
+
     new = compute_metrics(stored_results(store, task), task["metrics"])
-    record = {**record, "metrics": {**record.get("metrics", {}), **new},
-              "metric_defs": {**(record.get("metric_defs") or {}),
-                              **metric_defs(task["metrics"], task["criteria"])}}
+    record = {
+        **record,
+        "metrics": {**record.get("metrics", {}), **new},
+        "metric_defs": {
+            **(record.get("metric_defs") or {}),
+            **metric_defs(task["metrics"], task["criteria"]),
+        },
+    }
     store.put(task["key"], record)
     return record
 
 
 def _table(tasks: list[dict], records: dict, metric_names: list[str]):
     import pandas as pd
+
     rows = []
     for t in tasks:
         rec = records.get(t["key"]) or {"status": "missing", "metrics": {}}
@@ -326,15 +363,21 @@ def _table(tasks: list[dict], records: dict, metric_names: list[str]):
         row.update({p: v for p, v in t["params"].items()})
         for m in metric_names:
             row[m] = rec.get("metrics", {}).get(m, float("nan"))
-        row.update(status=rec.get("status"), error=rec.get("error", ""),
-                   builds=rec.get("builds", 0), cache_hits=rec.get("cache_hits", 0),
-                   wall_s=rec.get("wall_s", float("nan")), key=t["key"])
+        row.update(
+            status=rec.get("status"),
+            error=rec.get("error", ""),
+            builds=rec.get("builds", 0),
+            cache_hits=rec.get("cache_hits", 0),
+            wall_s=rec.get("wall_s", float("nan")),
+            key=t["key"],
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _coord(values):
     import numpy as np
+
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return np.asarray(values, dtype=float)
     return np.asarray([str(v) for v in values])
@@ -357,6 +400,7 @@ def to_dataset(sweep: Sweep, df):
     import numpy as np
     import xarray as xr
     from .design import grid_values
+
     metrics = [m.name for m in sweep.spec.metrics]
     seeds = list(sweep.spec.sweep.seeds)
     paths = list(dict.fromkeys(p for pt in sweep.points for p in pt))
@@ -368,8 +412,10 @@ def to_dataset(sweep: Sweep, df):
     if sweep.spec.sweep.design == "grid":
         axes = [grid_values(p) for p in sweep.spec.parameters]
         shape = [len(a) for a in axes] + [len(seeds)]
-        ds = xr.Dataset({m: (paths + ["seed"], vals[m].reshape(shape)) for m in metrics},
-                        coords={**{p: _coord(a) for p, a in zip(paths, axes)}, "seed": seeds})
+        ds = xr.Dataset(
+            {m: (paths + ["seed"], vals[m].reshape(shape)) for m in metrics},
+            coords={**{p: _coord(a) for p, a in zip(paths, axes)}, "seed": seeds},
+        )
     else:
         coords = {"point": np.arange(n_pts), "seed": seeds}
         for p in paths:
@@ -404,29 +450,47 @@ def write_outputs(sweep: Sweep, tasks: list[dict], records: dict, out: Path) -> 
     from .. import __version__
     from .plots import constant_value
     from .store import atomic_write, code_version
+
     metric_names = [m.name for m in sweep.spec.metrics]
     df = _table(tasks, records, metric_names)
     ds = to_dataset(sweep, df)
     ds.attrs.update(
         sweep_spec=json.dumps(sweep.spec.model_dump(), sort_keys=True),
         base_spec=json.dumps(sweep.base_raw, sort_keys=True, default=str),
-        base_path=str(sweep.base_path), code_version=code_version(),
+        base_path=str(sweep.base_path),
+        code_version=code_version(),
         cortexsim_version=__version__,
-        versions=json.dumps({"brian2": brian2.__version__, "numpy": np.__version__,
-                             "scipy": scipy.__version__, "xarray": xr.__version__}),
+        versions=json.dumps(
+            {
+                "brian2": brian2.__version__,
+                "numpy": np.__version__,
+                "scipy": scipy.__version__,
+                "xarray": xr.__version__,
+            }
+        ),
         scale=str(tasks[0]["scale"]) if tasks else "",
-        builds=int(df.builds.sum()))
+        builds=int(df.builds.sum()),
+    )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "points.parquet", lambda t: df.to_parquet(t, index=False))
     atomic_write(out / "sweep.nc", lambda t: ds.to_netcdf(t))
     n_ok = int((df.status == "ok").sum())
-    summary = {"out": str(out), "points": len(sweep.points), "runs": len(df), "finished": n_ok,
-               "failed": int((df.status == "error").sum()),
-               "builds": int(df.builds.sum()), "cache_hits": int(df.cache_hits.sum()),
-               "errors": sorted(set(df.error[df.status == "error"]))}
+    summary = {
+        "out": str(out),
+        "points": len(sweep.points),
+        "runs": len(df),
+        "finished": n_ok,
+        "failed": int((df.status == "error").sum()),
+        "builds": int(df.builds.sum()),
+        "cache_hits": int(df.cache_hits.sum()),
+        "errors": sorted(set(df.error[df.status == "error"])),
+    }
     constant = {m: constant_value(df[m]) for m in metric_names}
-    remarks = [f"metric {m!r} is {v:.6g} at every run: constant over this sweep"
-               for m, v in constant.items() if v is not None]
+    remarks = [
+        f"metric {m!r} is {v:.6g} at every run: constant over this sweep"
+        for m, v in constant.items()
+        if v is not None
+    ]
     if remarks:
         summary["remarks"] = remarks
     return summary
@@ -443,11 +507,17 @@ def _sweep_command(spec, engine: Engine, out=None, scale=None, plot=None) -> dic
     sw = load_sweep(spec)
     if plot is not None:
         check_choice("--plot", plot, [m.name for m in sw.spec.metrics])
-    summary = sw.run(workers=engine.workers, scheduler=engine.scheduler, scale=scale, out=out,
-                     progress=engine.progress)
+    summary = sw.run(
+        workers=engine.workers,
+        scheduler=engine.scheduler,
+        scale=scale,
+        out=out,
+        progress=engine.progress,
+    )
     if plot is not None:
         import xarray as xr
         from .plots import plot_metric
+
         ds = xr.load_dataset(Path(summary["out"]) / "sweep.nc")
         summary["plot"] = str(plot_metric(ds, plot, Path(summary["out"]) / f"plot_{plot}.png"))
     return summary

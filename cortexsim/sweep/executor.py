@@ -16,6 +16,7 @@ re-runs the tasks of a lost worker; :class:`Preload` imports Brian2 on every wor
 runs a task.  Workers must run one task at a time per process (``--nthreads 1``); a lock
 enforces it.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,6 +42,7 @@ def prepare_worker() -> None:
     (``builds``) and builds served from the build cache (``cache_hits``)."""
     import brian2  # noqa: F401
     from ..circuit.network import Circuit
+
     if getattr(Circuit.__init__, "_counted", False):
         return
     original = Circuit.__init__
@@ -65,6 +67,7 @@ def _init_worker() -> None:
     never wraps a SIGINT handler it cannot call, such as the ``SIG_IGN`` a run started in the
     background of a script inherits), then :func:`prepare_worker`."""
     from ..errors import quiet_interrupt_in_worker
+
     quiet_interrupt_in_worker()
     prepare_worker()
 
@@ -85,19 +88,20 @@ def compute_metrics(res, metrics: list[dict]) -> dict:
         Metric name -> float.
     """
     from ..criteria import value_at
+
     out = {}
     for m in metrics:
         if m.get("criterion") is not None:
             crit = next(c for c in res.criteria if c["name"] == m["criterion"])
             obs = crit["observed"]
-            out[m["name"]] = float(obs[m["population"]] if m.get("population")
-                                   else next(iter(obs.values())))
+            out[m["name"]] = float(
+                obs[m["population"]] if m.get("population") else next(iter(obs.values()))
+            )
             continue
         ds = res.data
         v = value_at(ds, m["var"], m["condition"], m.get("readout"), m.get("population"))
         if m.get("minus_condition"):
-            v -= value_at(ds, m["var"], m["minus_condition"], m.get("readout"),
-                          m.get("population"))
+            v -= value_at(ds, m["var"], m["minus_condition"], m.get("readout"), m.get("population"))
         out[m["name"]] = float(v)
     return out
 
@@ -117,6 +121,7 @@ def run_point(task: dict) -> dict:
         host and process, ``status`` and (when ``"ok"``) ``metrics``.
     """
     from ..experiment import Experiment
+
     prepare_worker()
     with _LOCK:
         store = PointStore(task["store"])
@@ -129,16 +134,18 @@ def run_point(task: dict) -> dict:
         data = None
         try:
             from ..experiment.phase_states import shared_dir
+
             # every point of the store shares the history it has in common with the others
             # (states before the sessions, read-outs, rest references: phase_states)
             with shared_dir(Path(task["store"]) / ".shared"):
-                res = Experiment.from_dict(task["raw"]).run(seed=task["seed"],
-                                                            scale=task["scale"], progress=False)
+                res = Experiment.from_dict(task["raw"]).run(
+                    seed=task["seed"], scale=task["scale"], progress=False
+                )
             rec["metrics"] = compute_metrics(res, task["metrics"])
             rec["metric_defs"] = metric_defs(task["metrics"], task.get("criteria", []))
             rec["status"] = "ok"
             data = res.data
-        except Exception as exc:   # recorded; the sweep goes on with the other points
+        except Exception as exc:  # recorded; the sweep goes on with the other points
             rec["metrics"] = {}
             rec["status"] = "error"
             rec["error"] = f"{type(exc).__name__}: {exc}"
@@ -152,12 +159,13 @@ def run_point(task: dict) -> dict:
 # --------------------------------------------------------------------------- Dask
 try:
     from distributed.diagnostics.plugin import WorkerPlugin as _WorkerPlugin
-except ImportError:        # the dask extra is not installed: local workers only
+except ImportError:  # the dask extra is not installed: local workers only
     _WorkerPlugin = object
 
 
 class Preload(_WorkerPlugin):
     """Dask worker plugin: Brian2 imported (and builds counted) before any task runs."""
+
     name = "cortexsim-preload"
 
     def setup(self, worker=None):
@@ -176,25 +184,29 @@ def _dask_client(scheduler):
         from distributed import Client
     except ImportError:
         from ..errors import InputError
-        raise InputError("--scheduler", "needs dask.distributed: pip install "
-                                        "'cortexsim[dask]'") from None
+
+        raise InputError(
+            "--scheduler", "needs dask.distributed: pip install 'cortexsim[dask]'"
+        ) from None
     if isinstance(scheduler, str):
         return Client(scheduler), True
-    return scheduler, False          # a Client (or anything with its interface)
+    return scheduler, False  # a Client (or anything with its interface)
 
 
 def _run_dask(tasks: list[dict], scheduler) -> Iterator[dict]:
     from distributed import as_completed
+
     client, own = _dask_client(scheduler)
     try:
         client.register_plugin(Preload())
-        futs = client.map(run_point, tasks, key=[f"cortexsim-run-{t['key']}" for t in tasks],
-                          pure=False)
+        futs = client.map(
+            run_point, tasks, key=[f"cortexsim-run-{t['key']}" for t in tasks], pure=False
+        )
         by_key = {f.key: t for f, t in zip(futs, tasks)}
         for f in as_completed(futs):
             try:
                 yield f.result()
-            except Exception as exc:   # e.g. KilledWorker: the task lost too many workers
+            except Exception as exc:  # e.g. KilledWorker: the task lost too many workers
                 t = by_key[f.key]
                 yield _lost(t, exc)
     finally:
@@ -207,6 +219,7 @@ def _run_local(tasks: list[dict], workers: int) -> Iterator[dict]:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
+
     pending = list(tasks)
     restarts = 0
     while pending:
@@ -243,8 +256,14 @@ def _run_local(tasks: list[dict], workers: int) -> Iterator[dict]:
 def _lost(task: dict, exc) -> dict:
     """Record of a run whose worker failed outside the simulation (written to the store)."""
     rec = {k: task[k] for k in ("key", "point", "params", "seed", "scale")}
-    rec.update(status="error", error=f"{type(exc).__name__}: {exc}", metrics={},
-               wall_s=0.0, builds=0, cache_hits=0)
+    rec.update(
+        status="error",
+        error=f"{type(exc).__name__}: {exc}",
+        metrics={},
+        wall_s=0.0,
+        builds=0,
+        cache_hits=0,
+    )
     PointStore(task["store"]).put(task["key"], rec)
     return rec
 

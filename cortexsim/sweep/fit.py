@@ -47,6 +47,7 @@ executor (local processes or Dask).  The evaluation is pluggable: :func:`run_fit
 model in tests.  Output in ``--out``: ``best.toml`` (an ``extends`` spec of the base with the best
 values), ``trials.csv``, ``importance.png``, ``fit.json`` (best value, parameters, validation).
 """
+
 from __future__ import annotations
 
 import json
@@ -76,6 +77,7 @@ class FitTable(StrictModel):
 
 class Target(StrictModel):
     """``metric`` near ``value`` (within ``tolerance``), or the criterion ``criterion`` met."""
+
     metric: StrictStr | None = None
     criterion: StrictStr | None = None
     value: Number | None = None
@@ -110,17 +112,20 @@ class FitSpec(StrictModel):
         for k, point in enumerate(self.start):
             for path, v in point.items():
                 if path not in bounds:
-                    raise ValueError(f"start.{k}: {path!r} is not a fitted parameter "
-                                     f"(allowed: {', '.join(bounds)})")
+                    raise ValueError(
+                        f"start.{k}: {path!r} is not a fitted parameter "
+                        f"(allowed: {', '.join(bounds)})"
+                    )
                 lo, hi = bounds[path]
                 if not lo <= v <= hi:
-                    raise ValueError(f"start.{k}: {path} = {v} outside its bounds "
-                                     f"[{lo}, {hi}]")
+                    raise ValueError(f"start.{k}: {path} = {v} outside its bounds [{lo}, {hi}]")
         names = [m.name for m in self.metrics]
         for t in self.targets:
             if t.metric is not None and t.metric not in names:
-                raise ValueError(f"targets: unknown metric {t.metric!r} (allowed: "
-                                 f"{', '.join(names) or 'none defined in [[metrics]]'})")
+                raise ValueError(
+                    f"targets: unknown metric {t.metric!r} (allowed: "
+                    f"{', '.join(names) or 'none defined in [[metrics]]'})"
+                )
         return self
 
 
@@ -147,7 +152,7 @@ def loss(targets: list[Target], metrics: dict, criteria: dict | None = None) -> 
         if t.metric is not None:
             v = metrics.get(t.metric, math.nan)
             total += ((v - t.value) / t.tolerance) ** 2
-        elif t.criterion not in (criteria or {}):    # a run that failed: no criteria judged
+        elif t.criterion not in (criteria or {}):  # a run that failed: no criteria judged
             return math.inf
         else:
             op, thr, observed = criteria[t.criterion]
@@ -161,20 +166,23 @@ def loss(targets: list[Target], metrics: dict, criteria: dict | None = None) -> 
 def _storage(path: Path):
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
+
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
 
 
 def _sampler(name: str, seed: int):
     import optuna
+
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
 
 
 def _suggest(trial, params: list[Parameter]) -> dict:
-    return {p.path: trial.suggest_float(p.path, float(p.low), float(p.high), log=p.log)
-            for p in params}
+    return {
+        p.path: trial.suggest_float(p.path, float(p.low), float(p.high), log=p.log) for p in params
+    }
 
 
 def run_fit(spec: FitSpec, evaluate: Callable, out, n_trials: int | None = None) -> dict:
@@ -209,6 +217,7 @@ def run_fit(spec: FitSpec, evaluate: Callable, out, n_trials: int | None = None)
         study object under ``study``.
     """
     import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _open_study(spec, Path(out))
     total = n_trials or spec.fit.n_trials
@@ -235,18 +244,24 @@ def _open_study(spec: FitSpec, out: Path):
     """The study in ``out/study.log`` (new: the start points queued first); trials left
     running by a stopped fit closed and queued again with their parameters."""
     import optuna
-    study = optuna.create_study(study_name=spec.fit.name, storage=_storage(out / "study.log"),
-                                sampler=_sampler(spec.fit.sampler, spec.fit.sampler_seed),
-                                direction="minimize", load_if_exists=True)
-    if not study.trials:            # a new study: the start points first (not again on resume)
+
+    study = optuna.create_study(
+        study_name=spec.fit.name,
+        storage=_storage(out / "study.log"),
+        sampler=_sampler(spec.fit.sampler, spec.fit.sampler_seed),
+        direction="minimize",
+        load_if_exists=True,
+    )
+    if not study.trials:  # a new study: the start points first (not again on resume)
         for point in spec.start:
             study.enqueue_trial({k: float(v) for k, v in point.items()})
     bounds = {p.path: (p.low, p.high) for p in spec.parameters}
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         params = {**t.system_attrs.get("fixed_params", {}), **t.params}
-        study.tell(t.number, state=optuna.trial.TrialState.FAIL)     # no "failure": not counted
-        if params and all(k in bounds and bounds[k][0] <= v <= bounds[k][1]
-                          for k, v in params.items()):
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # no "failure": not counted
+        if params and all(
+            k in bounds and bounds[k][0] <= v <= bounds[k][1] for k, v in params.items()
+        ):
             study.enqueue_trial(params)
     return study
 
@@ -255,9 +270,13 @@ def _finished(study) -> list:
     """Trials that count toward the budget: complete ones, and failed ones with a reason (not
     those closed because their fit was stopped)."""
     import optuna
+
     state = optuna.trial.TrialState
-    return [t for t in study.get_trials(deepcopy=False, states=(state.COMPLETE, state.FAIL))
-            if t.state == state.COMPLETE or "failure" in t.user_attrs]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(state.COMPLETE, state.FAIL))
+        if t.state == state.COMPLETE or "failure" in t.user_attrs
+    ]
 
 
 def _hopeless(study) -> bool:
@@ -267,14 +286,19 @@ def _hopeless(study) -> bool:
 
 def _outcome(study) -> dict:
     from collections import Counter
+
     done = _finished(study)
     failures = Counter(t.user_attrs["failure"] for t in done if t.value is None)
     ok = [t for t in done if t.value is not None]
     best = min(ok, key=lambda t: t.value) if ok else None
-    return {"best_params": dict(best.params) if best else None,
-            "best_loss": float(best.value) if best else math.nan,
-            "n_trials": len(done), "n_failed": sum(failures.values()),
-            "failures": dict(failures.most_common()), "study": study}
+    return {
+        "best_params": dict(best.params) if best else None,
+        "best_loss": float(best.value) if best else math.nan,
+        "n_trials": len(done),
+        "n_failed": sum(failures.values()),
+        "failures": dict(failures.most_common()),
+        "study": study,
+    }
 
 
 def failure_reason(targets: list[Target], per_seed: list[dict]) -> str:
@@ -302,14 +326,16 @@ def failure_reason(targets: list[Target], per_seed: list[dict]) -> str:
             if t.metric is not None and not math.isfinite(m.get(t.metric, math.nan)):
                 return f"metric {t.metric!r} is NaN"
             crit = (m.get("__criteria__") or {}).get(t.criterion)
-            if t.criterion is not None and (crit is None
-                                            or not all(math.isfinite(v) for v in crit[2])):
+            if t.criterion is not None and (
+                crit is None or not all(math.isfinite(v) for v in crit[2])
+            ):
                 return f"criterion {t.criterion!r} has no value"
     return "loss is not finite"
 
 
-def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=None,
-                  base_raw: dict | None = None) -> dict:
+def write_outputs(
+    spec: FitSpec, result: dict, out, base_path: Path, evaluate=None, base_raw: dict | None = None
+) -> dict:
     """best.toml, trials.csv, importance.png and fit.json (with the validation re-run).
 
     Parameters
@@ -343,37 +369,54 @@ def write_outputs(spec: FitSpec, result: dict, out, base_path: Path, evaluate=No
 
     from .plots import plot_bars
     from .store import atomic_write
+
     out = Path(out)
     study = result["study"]
     df = study.trials_dataframe()
     atomic_write(out / "trials.csv", lambda t: df.to_csv(t, index=False))
     best = result["best_params"]
     if best is None:
-        reasons = "; ".join(f"{r} ({n} trial{'s' if n > 1 else ''})"
-                            for r, n in result["failures"].items())
-        raise InputError("fit", f"no trial succeeded ({result['n_failed']} failed, trials in "
-                                f"{out / 'trials.csv'}): {reasons}")
+        reasons = "; ".join(
+            f"{r} ({n} trial{'s' if n > 1 else ''})" for r, n in result["failures"].items()
+        )
+        raise InputError(
+            "fit",
+            f"no trial succeeded ({result['n_failed']} failed, trials in "
+            f"{out / 'trials.csv'}): {reasons}",
+        )
     if base_raw is None:
         from ..experiment import read_spec
+
         base_raw = read_spec(base_path) if Path(base_path).is_file() else {}
-    text = best_spec_text({**spec.overrides, **best}, base_path, out,
-                          spec_targets(spec, base_raw))
+    text = best_spec_text({**spec.overrides, **best}, base_path, out, spec_targets(spec, base_raw))
     atomic_write(out / "best.toml", lambda t: t.write_text(text))
-    summary = {"out": str(out), "best_params": best, "best_loss": result["best_loss"],
-               "n_trials": result["n_trials"], "best_spec": str(out / "best.toml")}
+    summary = {
+        "out": str(out),
+        "best_params": best,
+        "best_loss": result["best_loss"],
+        "n_trials": result["n_trials"],
+        "best_spec": str(out / "best.toml"),
+    }
     if result.get("n_failed"):
         summary.update(n_failed=result["n_failed"], failures=result["failures"])
     if len(spec.parameters) > 1 and result["n_trials"] > 1:
         imp = optuna.importance.get_param_importances(study)
-        plot_bars(list(imp), {"importance": (list(imp.values()), None)},
-                  out / "importance.png", "parameter importance (fANOVA)", "importance")
+        plot_bars(
+            list(imp),
+            {"importance": (list(imp.values()), None)},
+            out / "importance.png",
+            "parameter importance (fANOVA)",
+            "importance",
+        )
         summary["importance"] = imp
     if evaluate is not None and spec.fit.validation_seeds:
         per_seed = evaluate([best], list(spec.fit.validation_seeds))[0]
         losses = [loss(spec.targets, m, m.get("__criteria__")) for m in per_seed]
-        summary["validation"] = {"seeds": list(spec.fit.validation_seeds), "losses": losses,
-                                 "metrics": [{k: v for k, v in m.items()
-                                              if not k.startswith("__")} for m in per_seed]}
+        summary["validation"] = {
+            "seeds": list(spec.fit.validation_seeds),
+            "losses": losses,
+            "metrics": [{k: v for k, v in m.items() if not k.startswith("__")} for m in per_seed],
+        }
     text = json.dumps(summary, indent=2, default=float)
     atomic_write(out / "fit.json", lambda t: t.write_text(text))
     return summary
@@ -403,13 +446,19 @@ def best_spec_text(best: dict, base_path: Path, out: Path, targets=None) -> str:
     """
     import os
     from ..experiment import MODEL_NAMES
+
     rel = os.path.relpath(Path(base_path).resolve(), Path(out).resolve())
     lines = ["# best parameters of a cortexsim fit", f'extends = "{rel}"', ""]
     if targets:
-        lines += ["# what these values were fitted to (read by `cortexsim validate`)",
-                  "[provenance]", "targets = ["]
-        lines += ["    { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in t.items()) + " },"
-                  for t in targets]
+        lines += [
+            "# what these values were fitted to (read by `cortexsim validate`)",
+            "[provenance]",
+            "targets = [",
+        ]
+        lines += [
+            "    { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in t.items()) + " },"
+            for t in targets
+        ]
         lines += ["]", ""]
     model = {p: v for p, v in best.items() if p.split(".", 1)[0] in MODEL_NAMES}
     other = {p: v for p, v in best.items() if p not in model}
@@ -450,15 +499,24 @@ def spec_targets(spec, base_raw: dict) -> list[dict]:
     for t in spec.targets:
         if t.metric is not None:
             m = metrics[t.metric]
-            obs = dict(var=m.var, condition=m.condition, minus_condition=m.minus_condition,
-                       readout=m.readout, populations=[m.population] if m.population else [])
+            obs = dict(
+                var=m.var,
+                condition=m.condition,
+                minus_condition=m.minus_condition,
+                readout=m.readout,
+                populations=[m.population] if m.population else [],
+            )
         else:
             c = crits.get(t.criterion)
-            if c is None:          # a base spec that could not be read: no observable to record
+            if c is None:  # a base spec that could not be read: no observable to record
                 continue
-            obs = dict(var=c["var"], condition=c["condition"],
-                       minus_condition=c.get("minus_condition"), readout=c.get("readout"),
-                       populations=list(c.get("populations", [])))
+            obs = dict(
+                var=c["var"],
+                condition=c["condition"],
+                minus_condition=c.get("minus_condition"),
+                readout=c.get("readout"),
+                populations=list(c.get("populations", [])),
+            )
         out.append({k: v for k, v in dict(obs, experiment=exp_name).items() if v is not None})
     return out
 
@@ -475,8 +533,14 @@ def _toml_value(v) -> str:
 
 
 # --------------------------------------------------------------------------- on the engine
-def engine_evaluator(base_raw: dict, metrics: list[dict], crit_names: list[str], scale,
-                     store: Path, engine: Engine | None = None) -> Callable:
+def engine_evaluator(
+    base_raw: dict,
+    metrics: list[dict],
+    crit_names: list[str],
+    scale,
+    store: Path,
+    engine: Engine | None = None,
+) -> Callable:
     """``evaluate(points, seeds)`` running experiment runs on the sweep executor (and its
     store: a resumed fit re-uses finished runs).
 
@@ -502,14 +566,17 @@ def engine_evaluator(base_raw: dict, metrics: list[dict], crit_names: list[str],
         ``__criteria__`` for criterion targets), or ``{"__error__": error}`` for a failed run.
     """
     from . import build_runs
+
     engine = engine or Engine(progress=False)
 
     def evaluate(points, seeds):
         tasks = build_runs(base_raw, points, seeds, scale, metrics, store, crit_names)
         by_point = engine.records_by_point(tasks, len(points), "trials")
         tasks_by_point = [[t for t in tasks if t["point"] == i] for i in range(len(points))]
-        return [[_trial_metrics(store, t, rec, crit_names) for t, rec in zip(ts, recs)]
-                for ts, recs in zip(tasks_by_point, by_point)]
+        return [
+            [_trial_metrics(store, t, rec, crit_names) for t, rec in zip(ts, recs)]
+            for ts, recs in zip(tasks_by_point, by_point)
+        ]
 
     return evaluate
 
@@ -524,6 +591,7 @@ def _trial_metrics(store: Path, task: dict, rec: dict, crit_names: list[str]) ->
         import xarray as xr
 
         from .store import PointStore
+
         ds = xr.load_dataset(PointStore(store).results_path(task["key"]))
         m["__criteria__"] = criteria_values(ds, task["criteria"], crit_names)
     return m
@@ -548,11 +616,18 @@ def criteria_values(ds, criteria: list[dict], names) -> dict:
         Criterion name -> ``(op, threshold, list of observed values)``.
     """
     from ..criteria import evaluate
+
     rows = {r["name"]: r for r in evaluate(ds, criteria)}
-    mag = {c["name"]: (abs if c.get("abs") else float) for c in criteria}   # two-sided: |v|
-    return {c["name"]: (c["op"], c["value"],
-                        [mag[c["name"]](v) for v in rows[c["name"]]["observed"].values()])
-            for c in criteria if c["name"] in set(names)}
+    mag = {c["name"]: (abs if c.get("abs") else float) for c in criteria}  # two-sided: |v|
+    return {
+        c["name"]: (
+            c["op"],
+            c["value"],
+            [mag[c["name"]](v) for v in rows[c["name"]]["observed"].values()],
+        )
+        for c in criteria
+        if c["name"] in set(names)
+    }
 
 
 def read_fit(path) -> dict:
@@ -576,17 +651,19 @@ def read_fit(path) -> dict:
         Missing or malformed file; ``extends`` not a string, missing or circular.
     """
     from ..specs import read_extending
+
     return read_extending(path, _read_one_fit, "fit spec")
 
 
 def _read_one_fit(p: Path) -> dict:
     from ..params import read_toml
+
     raw = read_toml(p, field="fit spec")
     fit = raw.get("fit")
     if isinstance(fit, dict) and isinstance(fit.get("base"), str) and fit["base"]:
         try:
             fit["base"] = str(resolve_base(p, fit["base"], field="fit.base"))
-        except InputError:                     # reported by load_fit unless replaced
+        except InputError:  # reported by load_fit unless replaced
             fit["base"] = str((p.parent / fit["base"]).resolve())
     return raw
 
@@ -616,6 +693,7 @@ def load_fit(path) -> tuple[FitSpec, Path, dict]:
         Missing or malformed file, an invalid spec or base, ``extends`` missing or circular.
     """
     from ..experiment import read_spec
+
     path = Path(path)
     spec = validate(FitSpec, read_fit(path), "fit spec")
     base_path = resolve_base(path, spec.fit.base, field="fit.base")
@@ -644,13 +722,14 @@ def prepare(spec_path, scale=None, out=None):
     from ..experiment import Experiment
     from . import build_runs, check_metrics
     from .spec import apply_params
+
     spec, base_path, base_raw = load_fit(spec_path)
     out = Path(out) if out is not None else Path("out") / spec.fit.name
     fixed = [p for p in spec.overrides if p in {q.path for q in spec.parameters}]
     if fixed:
         raise InputError(f"overrides.{fixed[0]}", "is also a fitted parameter: fix it or fit it")
     try:
-        base_raw = apply_params(base_raw, spec.overrides)   # every trial starts from these
+        base_raw = apply_params(base_raw, spec.overrides)  # every trial starts from these
     except InputError as exc:
         raise exc.within("overrides: ") from None
     parsed = Experiment.from_dict(apply_params(base_raw, {})).spec
@@ -661,10 +740,13 @@ def prepare(spec_path, scale=None, out=None):
         if c not in known:
             raise InputError(f"targets[{k}].criterion", f"unknown criterion {c!r}", known)
     metrics = [m.model_dump() for m in spec.metrics]
-    for corner in ({p.path: p.low for p in spec.parameters},
-                   {p.path: p.high for p in spec.parameters}):
-        build_runs(base_raw, [corner], [spec.fit.seeds[0]], scale, metrics, out / "store",
-                   crit_names)
+    for corner in (
+        {p.path: p.low for p in spec.parameters},
+        {p.path: p.high for p in spec.parameters},
+    ):
+        build_runs(
+            base_raw, [corner], [spec.fit.seeds[0]], scale, metrics, out / "store", crit_names
+        )
     return spec, base_path, base_raw, crit_names, out
 
 
@@ -678,13 +760,16 @@ def _fit_command(spec_path, engine: Engine, out=None, scale=None, n_trials=None)
         Replaces the spec's number of trials.
     """
     from ..errors import check_number
+
     if n_trials is not None:
         n_trials = check_number("--n-trials", n_trials, min=1, integer=True)
     from ..outdir import claim_out_dir
+
     spec, base_path, base_raw, crit_names, out = prepare(spec_path, scale, out)
-    evaluate = engine_evaluator(base_raw, [m.model_dump() for m in spec.metrics], crit_names,
-                                scale, out / "store", engine)
-    with claim_out_dir(out):          # one writer at a time (exit 2 naming it)
+    evaluate = engine_evaluator(
+        base_raw, [m.model_dump() for m in spec.metrics], crit_names, scale, out / "store", engine
+    )
+    with claim_out_dir(out):  # one writer at a time (exit 2 naming it)
         result = run_fit(spec, evaluate, out, n_trials=n_trials)
         return write_outputs(spec, result, out, base_path, evaluate, base_raw)
 

@@ -1,4 +1,5 @@
 """Figures of sweeps, fits and sensitivity analyses (matplotlib, Agg)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,10 @@ import numpy as np
 
 def _plt():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -62,8 +65,9 @@ def plot_metric(ds, metric: str, path) -> Path:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         mean = da.mean("seed").values
         sd = da.std("seed").values if nseed > 1 else np.zeros_like(mean)
-        ax.fill_between(x, mean - sd, mean + sd, alpha=0.3, label="mean +- sd" if nseed > 1
-                        else None)
+        ax.fill_between(
+            x, mean - sd, mean + sd, alpha=0.3, label="mean +- sd" if nseed > 1 else None
+        )
         ax.plot(x, mean, "o-", label=f"mean of {nseed} seeds")
         for s in ds.seed.values:
             ax.plot(x, da.sel(seed=s).values, ".", color="0.5", ms=4)
@@ -76,10 +80,14 @@ def plot_metric(ds, metric: str, path) -> Path:
         sd = da.std("seed").transpose(p, q).values
         fig, ax = plt.subplots(figsize=(5.5, 4.5))
         im = ax.imshow(mean, origin="lower", aspect="auto", cmap="viridis")
-        ax.set_yticks(range(mean.shape[0]), [f"{v:.3g}" if isinstance(v, float) else str(v)
-                                             for v in ds[p].values])
-        ax.set_xticks(range(mean.shape[1]), [f"{v:.3g}" if isinstance(v, float) else str(v)
-                                             for v in ds[q].values])
+        ax.set_yticks(
+            range(mean.shape[0]),
+            [f"{v:.3g}" if isinstance(v, float) else str(v) for v in ds[p].values],
+        )
+        ax.set_xticks(
+            range(mean.shape[1]),
+            [f"{v:.3g}" if isinstance(v, float) else str(v) for v in ds[q].values],
+        )
         ax.set_ylabel(p)
         ax.set_xlabel(q)
         for i in range(mean.shape[0]):
@@ -88,8 +96,11 @@ def plot_metric(ds, metric: str, path) -> Path:
                 ax.text(j, i, txt, ha="center", va="center", fontsize=7, color="w")
         fig.colorbar(im, ax=ax, label=f"{metric} (mean of {nseed} seeds)")
     else:
-        names = [c for c in ds.coords if c not in ("seed", "point") and c not in ds.dims] \
-            if "point" in da.dims else params
+        names = (
+            [c for c in ds.coords if c not in ("seed", "point") and c not in ds.dims]
+            if "point" in da.dims
+            else params
+        )
         flat = da.mean("seed")
         fig, axes = plt.subplots(1, len(names), figsize=(3.5 * len(names), 3.2), squeeze=False)
         for ax, p in zip(axes[0], names):
@@ -101,7 +112,7 @@ def plot_metric(ds, metric: str, path) -> Path:
             ax.set_ylabel(metric)
     title = f"{metric} ({nseed} seed{'s' if nseed > 1 else ''} per point)"
     const = constant_value(da.values)
-    if const is not None:          # else a page of equal values and zero spreads, unremarked
+    if const is not None:  # else a page of equal values and zero spreads, unremarked
         title += f"\nconstant: {const:.6g} at every point and seed"
     ax.set_title(title, fontsize=9, color="C3" if const is not None else None)
     fig.tight_layout()

@@ -23,6 +23,7 @@ The points come from SALib's Sobol sampler (Saltelli's scheme) and run on the sw
 ``sobol.csv`` (S1, S1_conf, ST, ST_conf per metric and parameter) and ``sobol_<metric>.png``
 (bars with confidence intervals).
 """
+
 from __future__ import annotations
 
 import json
@@ -73,9 +74,16 @@ def problem(params: list[Parameter]) -> dict:
     dict
         ``num_vars``, ``names``, ``bounds``.
     """
-    return {"num_vars": len(params), "names": [p.path for p in params],
-            "bounds": [[float(np.log(p.low)), float(np.log(p.high))] if p.log
-                       else [float(p.low), float(p.high)] for p in params]}
+    return {
+        "num_vars": len(params),
+        "names": [p.path for p in params],
+        "bounds": [
+            [float(np.log(p.low)), float(np.log(p.high))]
+            if p.log
+            else [float(p.low), float(p.high)]
+            for p in params
+        ],
+    }
 
 
 def sample_points(spec: SensitivitySpec) -> list[dict]:
@@ -93,14 +101,17 @@ def sample_points(spec: SensitivitySpec) -> list[dict]:
         ``{dotted path: value}`` per point.
     """
     from SALib.sample import sobol as sobol_sample
+
     prob = problem(spec.parameters)
-    x = sobol_sample.sample(prob, spec.sensitivity.n_base, calc_second_order=False,
-                            seed=spec.sensitivity.sample_seed)
+    x = sobol_sample.sample(
+        prob, spec.sensitivity.n_base, calc_second_order=False, seed=spec.sensitivity.sample_seed
+    )
     for j, p in enumerate(spec.parameters):
         if p.log:
             x[:, j] = np.exp(x[:, j])
-    return [{p.path: float(x[i, j]) for j, p in enumerate(spec.parameters)}
-            for i in range(x.shape[0])]
+    return [
+        {p.path: float(x[i, j]) for j, p in enumerate(spec.parameters)} for i in range(x.shape[0])
+    ]
 
 
 def analyze(spec: SensitivitySpec, points: list[dict], evaluate: Callable) -> dict:
@@ -124,22 +135,30 @@ def analyze(spec: SensitivitySpec, points: list[dict], evaluate: Callable) -> di
     from SALib.analyze import sobol as sobol_analyze
 
     from .plots import constant_value
+
     prob = problem(spec.parameters)
     per_point = evaluate(points, list(spec.sensitivity.seeds))
     out = {}
     for m in spec.metrics:
-        y = np.array([np.mean([r.get(m.name, np.nan) for r in rs]) if rs else np.nan
-                      for rs in per_point])
+        y = np.array(
+            [np.mean([r.get(m.name, np.nan) for r in rs]) if rs else np.nan for rs in per_point]
+        )
         if not np.all(np.isfinite(y)):
             out[m.name] = {"error": f"{int((~np.isfinite(y)).sum())} runs without a value"}
             continue
         if constant_value(y) is not None:
-            out[m.name] = {"error": f"constant ({y[0]:.6g}) at every point: it depends on "
-                                    "none of the parameters in this box"}
+            out[m.name] = {
+                "error": f"constant ({y[0]:.6g}) at every point: it depends on "
+                "none of the parameters in this box"
+            }
             continue
-        si = sobol_analyze.analyze(prob, y, calc_second_order=False,
-                                   conf_level=spec.sensitivity.conf_level,
-                                   seed=spec.sensitivity.sample_seed)
+        si = sobol_analyze.analyze(
+            prob,
+            y,
+            calc_second_order=False,
+            conf_level=spec.sensitivity.conf_level,
+            seed=spec.sensitivity.sample_seed,
+        )
         out[m.name] = {k: [float(v) for v in si[k]] for k in ("S1", "S1_conf", "ST", "ST_conf")}
     return out
 
@@ -165,6 +184,7 @@ def write_outputs(spec: SensitivitySpec, indices: dict, out) -> dict:
 
     from .plots import plot_bars
     from .store import atomic_write
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = [p.path for p in spec.parameters]
@@ -173,13 +193,27 @@ def write_outputs(spec: SensitivitySpec, indices: dict, out) -> dict:
         if "error" in si:
             continue
         for j, n in enumerate(names):
-            rows.append({"metric": metric, "parameter": n,
-                         **{k: si[k][j] for k in ("S1", "S1_conf", "ST", "ST_conf")}})
-        figs.append(str(plot_bars(names, {"first order S1": (si["S1"], si["S1_conf"]),
-                                          "total order ST": (si["ST"], si["ST_conf"])},
-                                  out / f"sobol_{metric}.png",
-                                  f"Sobol indices of {metric} "
-                                  f"({spec.sensitivity.conf_level:.0%} CI)", "index")))
+            rows.append(
+                {
+                    "metric": metric,
+                    "parameter": n,
+                    **{k: si[k][j] for k in ("S1", "S1_conf", "ST", "ST_conf")},
+                }
+            )
+        figs.append(
+            str(
+                plot_bars(
+                    names,
+                    {
+                        "first order S1": (si["S1"], si["S1_conf"]),
+                        "total order ST": (si["ST"], si["ST_conf"]),
+                    },
+                    out / f"sobol_{metric}.png",
+                    f"Sobol indices of {metric} ({spec.sensitivity.conf_level:.0%} CI)",
+                    "index",
+                )
+            )
+        )
     df = pd.DataFrame(rows)
     atomic_write(out / "sobol.csv", lambda t: df.to_csv(t, index=False))
     summary = {"out": str(out), "parameters": names, "indices": indices, "figures": figs}
@@ -210,15 +244,23 @@ def prepare(spec_path, scale=None, out=None):
     from ..params import read_toml
     from . import build_runs, check_metrics
     from .spec import apply_params
+
     spec_path = Path(spec_path)
-    spec = validate(SensitivitySpec, read_toml(spec_path, field="sensitivity spec"),
-                    "sensitivity spec")
+    spec = validate(
+        SensitivitySpec, read_toml(spec_path, field="sensitivity spec"), "sensitivity spec"
+    )
     base_raw = read_spec(resolve_base(spec_path, spec.sensitivity.base))
     out = Path(out) if out is not None else Path("out") / spec.sensitivity.name
     check_metrics(spec.metrics, Experiment.from_dict(apply_params(base_raw, {})).spec)
     points = sample_points(spec)
-    tasks = build_runs(base_raw, points, spec.sensitivity.seeds, scale,
-                       [m.model_dump() for m in spec.metrics], out / "store")
+    tasks = build_runs(
+        base_raw,
+        points,
+        spec.sensitivity.seeds,
+        scale,
+        [m.model_dump() for m in spec.metrics],
+        out / "store",
+    )
     return spec, points, tasks, out
 
 
@@ -226,13 +268,16 @@ def _sensitivity_command(spec_path, engine: Engine, out=None, scale=None) -> dic
     """``cortexsim sensitivity``: sample, validate, run on the sweep engine, analyse and write
     the outputs."""
     from ..outdir import claim_out_dir
+
     spec, points, tasks, out = prepare(spec_path, scale, out)
 
     def evaluate(pts, seeds):
-        return [[r["metrics"] for r in recs if r.get("status") == "ok"]
-                for recs in engine.records_by_point(tasks, len(pts), spec.sensitivity.name)]
+        return [
+            [r["metrics"] for r in recs if r.get("status") == "ok"]
+            for recs in engine.records_by_point(tasks, len(pts), spec.sensitivity.name)
+        ]
 
-    with claim_out_dir(out):          # one writer at a time (exit 2 naming it)
+    with claim_out_dir(out):  # one writer at a time (exit 2 naming it)
         return write_outputs(spec, analyze(spec, points, evaluate), out)
 
 

@@ -12,6 +12,7 @@ same folder, flushed to disk and moved into place with ``os.replace``: a reader 
 file or a whole one, and ``kill -9`` at any moment leaves no corrupt file.  The record is
 written last, so it marks the point as finished.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,6 +26,7 @@ def code_version() -> str:
     """The code version of a run (:func:`cortexsim.experiment.store.code_version`: sources,
     library versions, model files): one definition for checkpoints and sweep points."""
     from ..experiment.store import code_version as version
+
     return version()
 
 
@@ -48,8 +50,9 @@ def point_key(raw_spec: dict, seed: int, scale, code: str | None = None) -> str:
     str
     """
     spec = {k: v for k, v in raw_spec.items() if k != "criteria"}
-    return _digest({"spec": spec, "seed": int(seed), "scale": scale,
-                    "code": code or code_version()})
+    return _digest(
+        {"spec": spec, "seed": int(seed), "scale": scale, "code": code or code_version()}
+    )
 
 
 def _digest(obj) -> str:
@@ -74,8 +77,10 @@ def metric_defs(metrics: list[dict], criteria: list[dict]) -> dict:
     dict
         Metric name -> hash.
     """
-    return {m["name"]: _digest({"metric": m, "criteria": criteria if m.get("criterion")
-                                else None}) for m in metrics}
+    return {
+        m["name"]: _digest({"metric": m, "criteria": criteria if m.get("criterion") else None})
+        for m in metrics
+    }
 
 
 class PointStore:
@@ -208,12 +213,16 @@ def stale_metrics(record: dict, task: dict) -> list[dict]:
     """
     have = record.get("metric_defs") or {}
     want = metric_defs(task["metrics"], task.get("criteria", []))
-    return [m for m in task["metrics"] if have.get(m["name"]) != want[m["name"]]
-            or m["name"] not in record.get("metrics", {})]
+    return [
+        m
+        for m in task["metrics"]
+        if have.get(m["name"]) != want[m["name"]] or m["name"] not in record.get("metrics", {})
+    ]
 
 
 def _json_default(v):
     import numpy as np
+
     if isinstance(v, np.generic):
         return v.item()
     return str(v)

@@ -17,6 +17,7 @@ what-if spec) against it:
 Output (``--out``): ``scorecard.json`` (stable keys), ``scorecard.md`` and ``scorecard.png``
 (:mod:`.report`).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,16 @@ from .model import Model, fitted_entries, load_model
 from .observe import experiment_value, static_value, trees_for
 from .suite import Suite, load_suite, suite_dir
 
-__all__ = ["run_validation", "judge", "load_suite", "load_model", "Model", "Suite",
-           "fitted_entries", "run_cli"]
+__all__ = [
+    "run_validation",
+    "judge",
+    "load_suite",
+    "load_model",
+    "Model",
+    "Suite",
+    "fitted_entries",
+    "run_cli",
+]
 
 #: scale and seeds of ``--quick`` (the CI subset: one entry of every kind at 100 neurons)
 QUICK_SCALE = 100
@@ -69,7 +78,7 @@ def judge(entry: dict, value: float) -> dict:
         else:
             dev = (value - mid) / half
         band = [-1.0, 1.0]
-    else:                                   # sign: effect of the published sign above tol
+    else:  # sign: effect of the published sign above tol
         sgn = 1.0 if pub["sign"] == "+" else -1.0
         dev, band = sgn * value / tol, [1.0, math.inf]
     ok = band[0] <= dev <= band[1] if cmp != "sign" else dev > 1.0
@@ -78,11 +87,13 @@ def judge(entry: dict, value: float) -> dict:
 
 def _check_run_args(scale, seeds, workers):
     from ..experiment.spec import check_scale
+
     if scale is not None:
         check_scale(scale, "--scale")
     if not seeds:
         raise InputError("--seeds", "give at least one seed")
     from ..experiment import check_seed
+
     seeds = [check_seed(s, "--seeds") for s in seeds]
     if len(set(seeds)) != len(seeds):
         raise InputError("--seeds", f"repeated seed in {seeds}")
@@ -90,8 +101,9 @@ def _check_run_args(scale, seeds, workers):
     return seeds
 
 
-def experiment_tasks(model: Model, suite: Suite, entries: list[dict], seeds, scale,
-                     store: Path) -> dict:
+def experiment_tasks(
+    model: Model, suite: Suite, entries: list[dict], seeds, scale, store: Path
+) -> dict:
     """Sweep-engine tasks of the experiments the entries read: experiment name -> tasks (one
     per seed), each spec with the model laid over it and only the conditions needed.
 
@@ -123,14 +135,19 @@ def experiment_tasks(model: Model, suite: Suite, entries: list[dict], seeds, sca
     from ..experiment import read_spec
     from ..sweep import build_runs
     from ..sweep.spec import needed_conditions
+
     out = {}
     for name, path in suite.experiments.items():
-        mine = [e["observable"] for e in entries
-                if e["observable"]["kind"] == "experiment" and e["observable"]["experiment"] == name]
+        mine = [
+            e["observable"]
+            for e in entries
+            if e["observable"]["kind"] == "experiment" and e["observable"]["experiment"] == name
+        ]
         if not mine:
             continue
-        needs = [dict(condition=o["condition"], minus_condition=o.get("other_condition"))
-                 for o in mine]
+        needs = [
+            dict(condition=o["condition"], minus_condition=o.get("other_condition")) for o in mine
+        ]
         raw = needed_conditions(model.apply(read_spec(path)), needs)
         try:
             out[name] = build_runs(raw, [{}], seeds, scale, [], store)
@@ -139,9 +156,19 @@ def experiment_tasks(model: Model, suite: Suite, entries: list[dict], seeds, sca
     return out
 
 
-def run_validation(model_spec=None, *, scale="small", seeds=(1, 2, 3), workers: int = 1,
-                   quick: bool = False, out=None, suite_folder=None, entry_ids=None,
-                   progress: bool = True, force: bool = False) -> dict:
+def run_validation(
+    model_spec=None,
+    *,
+    scale="small",
+    seeds=(1, 2, 3),
+    workers: int = 1,
+    quick: bool = False,
+    out=None,
+    suite_folder=None,
+    entry_ids=None,
+    progress: bool = True,
+    force: bool = False,
+) -> dict:
     """Score a model against the suite and write the scorecard.
 
     Parameters
@@ -180,6 +207,7 @@ def run_validation(model_spec=None, *, scale="small", seeds=(1, 2, 3), workers: 
         that will not fit in memory (without ``force``); before anything runs.
     """
     from ..outdir import claim_out_dir
+
     t0 = time.perf_counter()
     suite = load_suite(suite_folder)
     entries = suite.select(quick=quick, ids=entry_ids)
@@ -195,8 +223,9 @@ def run_validation(model_spec=None, *, scale="small", seeds=(1, 2, 3), workers: 
         return _score(model, suite, entries, scale, seeds, workers, quick, folder, progress, t0)
 
 
-def guard_memory(model: Model, suite: Suite, entries: list[dict], seeds, scale,
-                 workers: int) -> dict | None:
+def guard_memory(
+    model: Model, suite: Suite, entries: list[dict], seeds, scale, workers: int
+) -> dict | None:
     """Refuse experiment runs whose estimated peak memory (:mod:`cortexsim.cost`) exceeds the
     memory available now, as ``cortexsim run`` does, before anything runs.
 
@@ -218,6 +247,7 @@ def guard_memory(model: Model, suite: Suite, entries: list[dict], seeds, scale,
     import tempfile
 
     from ..cost import _tasks_estimate, check_memory
+
     with tempfile.TemporaryDirectory() as tmp:
         tasks = experiment_tasks(model, suite, entries, seeds, scale, Path(tmp))
     all_tasks = [t for ts in tasks.values() for t in ts]
@@ -233,6 +263,7 @@ def _score(model, suite, entries, scale, seeds, workers, quick, out: Path, progr
     from ..sweep import run_tasks
     from ..sweep.store import PointStore
     from .report import write_scorecard
+
     store = out / "store"
     tasks = experiment_tasks(model, suite, entries, seeds, scale, store)
     exp_names = {n: _experiment_name(p) for n, p in suite.experiments.items()}
@@ -242,24 +273,40 @@ def _score(model, suite, entries, scale, seeds, workers, quick, out: Path, progr
     for e in [e for e in entries if e["observable"]["kind"] != "experiment"]:
         rows.append(_row(e, [static_value(e["observable"], trees)], fitted, static=True))
     all_tasks = [t for ts in tasks.values() for t in ts]
-    records = run_tasks(all_tasks, workers=workers, progress=progress,
-                        desc=f"validate {model.name}") if all_tasks else {}
+    records = (
+        run_tasks(all_tasks, workers=workers, progress=progress, desc=f"validate {model.name}")
+        if all_tasks
+        else {}
+    )
     datasets = _load_datasets(tasks, records, PointStore(store))
     for e in [e for e in entries if e["observable"]["kind"] == "experiment"]:
         o = e["observable"]
-        vals = [experiment_value(o, ds) if ds is not None else math.nan
-                for ds in datasets[o["experiment"]]]
-        errors = [records[t["key"]].get("error") for t in tasks[o["experiment"]]
-                  if records.get(t["key"]) and records[t["key"]].get("status") != "ok"]
+        vals = [
+            experiment_value(o, ds) if ds is not None else math.nan
+            for ds in datasets[o["experiment"]]
+        ]
+        errors = [
+            records[t["key"]].get("error")
+            for t in tasks[o["experiment"]]
+            if records.get(t["key"]) and records[t["key"]].get("status") != "ok"
+        ]
         rows.append(_row(e, vals, fitted, static=False, errors=errors))
     order = {e["id"]: k for k, e in enumerate(entries)}
     rows.sort(key=lambda r: order[r["id"]])
     apply_requires(rows, {e["id"]: e["requires"] for e in entries})
-    card = dict(model=model.as_dict(), scale=scale, seeds=list(seeds), quick=quick,
-                suite="shipped (validation/)" if suite.folder.resolve() ==
-                suite_dir().resolve() else str(suite.folder),
-                entries=rows, summary=summarise(rows),
-                wall_s=round(time.perf_counter() - t0, 1), versions=_versions())
+    card = dict(
+        model=model.as_dict(),
+        scale=scale,
+        seeds=list(seeds),
+        quick=quick,
+        suite="shipped (validation/)"
+        if suite.folder.resolve() == suite_dir().resolve()
+        else str(suite.folder),
+        entries=rows,
+        summary=summarise(rows),
+        wall_s=round(time.perf_counter() - t0, 1),
+        versions=_versions(),
+    )
     write_scorecard(card, out)
     return card
 
@@ -292,6 +339,7 @@ def check_suite_file(path, scale=None, workers: int = 1) -> dict:
     import tempfile
 
     from ..cost import _tasks_estimate
+
     path = Path(path)
     suite = load_suite(path.parent)
     mine = [e for e in suite.entries if e["file"] == path.name]
@@ -302,8 +350,14 @@ def check_suite_file(path, scale=None, workers: int = 1) -> dict:
     kinds: dict[str, int] = {}
     for e in mine:
         kinds[e["observable"]["kind"]] = kinds.get(e["observable"]["kind"], 0) + 1
-    rep = {"kind": "suite", "spec": str(path), "group": mine[0]["group"] if mine else None,
-           "entries": kinds, "experiments": sorted(tasks), "seeds": list(seeds)}
+    rep = {
+        "kind": "suite",
+        "spec": str(path),
+        "group": mine[0]["group"] if mine else None,
+        "entries": kinds,
+        "experiments": sorted(tasks),
+        "seeds": list(seeds),
+    }
     all_tasks = [t for ts in tasks.values() for t in ts]
     if all_tasks:
         rep["estimate"] = _tasks_estimate(all_tasks, workers)
@@ -312,11 +366,13 @@ def check_suite_file(path, scale=None, workers: int = 1) -> dict:
 
 def _experiment_name(path) -> str:
     from ..experiment import load_experiment
+
     return load_experiment(path).spec["experiment"]["name"]
 
 
 def _load_datasets(tasks: dict, records: dict, store) -> dict:
     import xarray as xr
+
     out = {}
     for name, ts in tasks.items():
         out[name] = []
@@ -332,13 +388,30 @@ def _row(e: dict, values: list, fitted: dict, static: bool, errors=()) -> dict:
     fin = v[np.isfinite(v)]
     mean = float(fin.mean()) if fin.size == len(v) and fin.size else math.nan
     sd = float(fin.std(ddof=1)) if fin.size > 1 else 0.0
-    row = {k: e[k] for k in ("id", "group", "finding", "compare", "published", "tolerance",
-                             "tolerance_reason", "source", "observable", "note")}
+    row = {
+        k: e[k]
+        for k in (
+            "id",
+            "group",
+            "finding",
+            "compare",
+            "published",
+            "tolerance",
+            "tolerance_reason",
+            "source",
+            "observable",
+            "note",
+        )
+    }
     row.update(judge(e, mean))
-    row.update(status="fitted" if e["id"] in fitted else "predicted",
-               fitted_by=fitted.get(e["id"], []), model_mean=None if math.isnan(mean) else mean,
-               model_sd=sd, model_values=[None if not np.isfinite(x) else float(x) for x in v],
-               deterministic=static)
+    row.update(
+        status="fitted" if e["id"] in fitted else "predicted",
+        fitted_by=fitted.get(e["id"], []),
+        model_mean=None if math.isnan(mean) else mean,
+        model_sd=sd,
+        model_values=[None if not np.isfinite(x) else float(x) for x in v],
+        deterministic=static,
+    )
     if errors:
         row["errors"] = sorted(set(errors))
     return row
@@ -364,10 +437,13 @@ def apply_requires(rows: list[dict], requires: dict) -> None:
         req = requires.get(r["id"])
         if req is None or req not in by_id:
             return
-        settle(by_id[req])                # the required entry's own verdict first
+        settle(by_id[req])  # the required entry's own verdict first
         if by_id[req]["verdict"] != "pass":
-            r.update(verdict="not applicable",
-                     reason=f"requires {req}, which did not pass: no effect to judge")
+            r.update(
+                verdict="not applicable",
+                reason=f"requires {req}, which did not pass: no effect to judge",
+            )
+
     for r in rows:
         settle(r)
 
@@ -388,16 +464,20 @@ def summarise(rows: list[dict]) -> dict:
     out = {}
     for st in ("predicted", "fitted"):
         rs = [r for r in rows if r["status"] == st]
-        out[st] = {"pass": sum(r["verdict"] == "pass" for r in rs),
-                   "fail": sum(r["verdict"] == "fail" for r in rs),
-                   "not_measured": sum(r["verdict"] == "not measured" for r in rs),
-                   "not_applicable": sum(r["verdict"] == "not applicable" for r in rs),
-                   "total": len(rs)}
+        out[st] = {
+            "pass": sum(r["verdict"] == "pass" for r in rs),
+            "fail": sum(r["verdict"] == "fail" for r in rs),
+            "not_measured": sum(r["verdict"] == "not measured" for r in rs),
+            "not_applicable": sum(r["verdict"] == "not applicable" for r in rs),
+            "total": len(rs),
+        }
     p, f = out["predicted"], out["fitted"]
     na = p["not_applicable"] + f["not_applicable"]
-    out["line"] = (f"predicted: {p['pass']} of {p['total']} within tolerance; "
-                   f"fitted: {f['pass']} of {f['total']}"
-                   + (f" ({na} not applicable: no effect to judge)" if na else ""))
+    out["line"] = (
+        f"predicted: {p['pass']} of {p['total']} within tolerance; "
+        f"fitted: {f['pass']} of {f['total']}"
+        + (f" ({na} not applicable: no effect to judge)" if na else "")
+    )
     return out
 
 
@@ -406,11 +486,22 @@ def _versions() -> dict:
 
     from .. import __version__
     from ..experiment.store import code_version
+
     return {"cortexsim": __version__, "code": code_version(), "python": platform.python_version()}
 
 
-def run_cli(spec=None, scale=None, seeds=None, workers: int = 1, quick: bool = False, out=None,
-            entries=None, suite=None, progress: bool = True, force: bool = False) -> dict:
+def run_cli(
+    spec=None,
+    scale=None,
+    seeds=None,
+    workers: int = 1,
+    quick: bool = False,
+    out=None,
+    entries=None,
+    suite=None,
+    progress: bool = True,
+    force: bool = False,
+) -> dict:
     """``cortexsim validate``: :func:`run_validation` with the command's defaults (scale small,
     seeds 1, 2, 3).
 
@@ -435,10 +526,21 @@ def run_cli(spec=None, scale=None, seeds=None, workers: int = 1, quick: bool = F
         The scorecard.
     """
     if quick and (scale is not None or seeds is not None):
-        raise InputError("--scale" if scale is not None else "--seeds",
-                         f"--quick runs at {QUICK_SCALE} neurons with seed(s) "
-                         f"{','.join(map(str, QUICK_SEEDS))}: give no --scale or --seeds with "
-                         "it (or use --entries to choose entries at another scale)")
-    return run_validation(spec, scale=scale or "small", seeds=seeds or (1, 2, 3),
-                          workers=workers, quick=quick, out=out, entry_ids=entries,
-                          suite_folder=suite, progress=progress, force=force)
+        raise InputError(
+            "--scale" if scale is not None else "--seeds",
+            f"--quick runs at {QUICK_SCALE} neurons with seed(s) "
+            f"{','.join(map(str, QUICK_SEEDS))}: give no --scale or --seeds with "
+            "it (or use --entries to choose entries at another scale)",
+        )
+    return run_validation(
+        spec,
+        scale=scale or "small",
+        seeds=seeds or (1, 2, 3),
+        workers=workers,
+        quick=quick,
+        out=out,
+        entry_ids=entries,
+        suite_folder=suite,
+        progress=progress,
+        force=force,
+    )

@@ -17,6 +17,7 @@ Which suite entries the model was **fitted** to is computed, never typed into an
   model parameters with the entries they were fitted or calibrated to; an entry is fitted
   while at least one parameter of its group keeps its model-file value.
 """
+
 from __future__ import annotations
 
 import copy
@@ -55,8 +56,14 @@ class Model:
 
     def as_dict(self) -> dict:
         """The fields as a JSON-able dict (the scorecard's ``model``)."""
-        return dict(name=self.name, path=self.path, overrides=self.overrides,
-                    ablations=self.ablations, settings=self.settings, targets=self.targets)
+        return dict(
+            name=self.name,
+            path=self.path,
+            overrides=self.overrides,
+            ablations=self.ablations,
+            settings=self.settings,
+            targets=self.targets,
+        )
 
     def apply(self, raw: dict) -> dict:
         """A copy of the raw experiment spec ``raw`` with this model laid over it: its
@@ -73,6 +80,7 @@ class Model:
         dict
         """
         from ..specs import merge_tables
+
         raw = copy.deepcopy(raw)
         raw.pop("provenance", None)
         raw["overrides"] = {**raw.get("overrides", {}), **self.overrides}
@@ -85,6 +93,7 @@ class Model:
 def _chain(path: Path) -> list[dict]:
     """The raw files of a spec's ``extends`` chain, the spec itself first."""
     from ..experiment.spec import _read_one_spec
+
     out, p, seen = [], Path(path), set()
     while True:
         raw = _read_one_spec(p)
@@ -118,11 +127,13 @@ def load_model(spec=None) -> Model:
     from ..experiment import load_experiment
     from ..specs import spec_path
     from .suite import require_experiment_spec
-    require_experiment_spec(spec_path(spec), "spec")   # not a sweep, fit or suite spec
-    exp = load_experiment(spec)            # validates the whole spec first
+
+    require_experiment_spec(spec_path(spec), "spec")  # not a sweep, fit or suite spec
+    exp = load_experiment(spec)  # validates the whole spec first
     chain = _chain(Path(exp.path))
     settings: dict = {}
     from ..specs import merge_tables
+
     for _, raw in reversed(chain):
         if "timeline" not in raw and isinstance(raw.get("settings"), dict):
             settings = merge_tables(settings, raw["settings"])
@@ -136,8 +147,14 @@ def load_model(spec=None) -> Model:
         for t in prov.get("targets", []):
             targets.append(dict(t, fit=_display(p)))
     name = exp.spec["experiment"]["name"]
-    return Model(name, _display(exp.path), dict(exp.spec["overrides"]),
-                 list(exp.spec["ablations"]), settings, targets)
+    return Model(
+        name,
+        _display(exp.path),
+        dict(exp.spec["overrides"]),
+        list(exp.spec["ablations"]),
+        settings,
+        targets,
+    )
 
 
 def fit_targets(fit_path) -> list[dict]:
@@ -160,6 +177,7 @@ def fit_targets(fit_path) -> list[dict]:
         The fit spec or its base cannot be read.
     """
     from ..sweep.fit import load_fit, spec_targets
+
     try:
         spec, _, base_raw = load_fit(fit_path)
     except InputError as exc:
@@ -171,17 +189,21 @@ def _display(path) -> str:
     """A spec's path for the scorecard: relative to the shipped experiments' folder
     (``experiments/...``) when it lies there, else as given."""
     from ..params import experiments_dir
+
     p, root = Path(path).resolve(), experiments_dir().resolve()
     return f"experiments/{p.relative_to(root).as_posix()}" if p.is_relative_to(root) else str(p)
 
 
 def _matches(target: dict, entry: dict, exp_name: str) -> bool:
     o = entry["observable"]
-    return (target.get("experiment") == exp_name and target.get("var") == o["var"]
-            and target.get("condition") == o["condition"]
-            and target.get("minus_condition") == o.get("other_condition")
-            and target.get("readout") == o.get("readout")
-            and (not target.get("populations") or o.get("population") in target["populations"]))
+    return (
+        target.get("experiment") == exp_name
+        and target.get("var") == o["var"]
+        and target.get("condition") == o["condition"]
+        and target.get("minus_condition") == o.get("other_condition")
+        and target.get("readout") == o.get("readout")
+        and (not target.get("populations") or o.get("population") in target["populations"])
+    )
 
 
 def calibrations() -> list[dict]:
@@ -189,10 +211,12 @@ def calibrations() -> list[dict]:
     ``[[fitted]]`` groups with ``parameters`` (dotted model paths), ``entries`` (suite ids)
     and ``how``.  An absent file means none."""
     from ..params import models_dir, read_toml
+
     p = models_dir() / "provenance.toml"
     if not p.is_file():
         return []
     from ..params import load_model as load_tree
+
     raw = read_toml(p, field="provenance")
     groups = raw.get("fitted", [])
     trees = {}
@@ -208,8 +232,9 @@ def calibrations() -> list[dict]:
             except InputError:
                 known = False
             if not known:
-                raise InputError(f"provenance.toml: fitted[{k}].parameters",
-                                 f"no model parameter {path!r}")
+                raise InputError(
+                    f"provenance.toml: fitted[{k}].parameters", f"no model parameter {path!r}"
+                )
     return groups
 
 

@@ -3,6 +3,7 @@
 Cell, threshold and synapse observables are deterministic functions of the model trees (one
 value, no seed); experiment observables are read from one simulated run per seed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -51,9 +52,10 @@ def static_value(o: dict, trees: dict) -> float:
 def _cell_value(o: dict, pop: str, trees: dict) -> float:
     from ..circuit.characterize import characterize
     from ..populations import population_table
+
     cell = population_table(trees["circuit"])[pop].cell
     v = characterize(cell, params=trees["cells"])[o["quantity"]]
-    if v is None:                      # no resonance peak: a low-pass cell
+    if v is None:  # no resonance peak: a low-pass cell
         return 0.0
     return float(v)
 
@@ -61,10 +63,18 @@ def _cell_value(o: dict, pop: str, trees: dict) -> float:
 def _threshold_value(o: dict, pop: str, trees: dict) -> float:
     from ..coupling import fit_sd_time_constant, strength_duration, threshold_vpm
     from ..populations import population_table
+
     ct = population_table(trees["circuit"])[pop].coupling
     if o["quantity"] == "threshold_vpm":
-        return float(threshold_vpm(ct, o.get("waveform", "biphasic"), o.get("angle_deg", 0.0),
-                                   o.get("pulse_width_us"), params=trees["coupling"]))
+        return float(
+            threshold_vpm(
+                ct,
+                o.get("waveform", "biphasic"),
+                o.get("angle_deg", 0.0),
+                o.get("pulse_width_us"),
+                params=trees["coupling"],
+            )
+        )
     th = strength_duration(ct, SD_WIDTHS_US, trees["coupling"])
     return fit_sd_time_constant(SD_WIDTHS_US, th)[1]
 
@@ -89,6 +99,7 @@ def synapse_times(o: dict) -> tuple[np.ndarray, np.ndarray]:
         Spike times (s), the first at 0.1 s.
     """
     from ..plasticity.synaptic import pairing_protocol
+
     t0 = 0.1
     if o["protocol"] == "pairs":
         return pairing_protocol(o["delta_t_ms"] * 1e-3, o["n_pairs"], o["freq_hz"], t0=t0)
@@ -121,6 +132,7 @@ def synapse_change(o: dict, tree) -> float:
     """
     from ..plasticity.synaptic import protocol_strength_change
     import copy
+
     tree = copy.deepcopy(tree)
     tree.set("extracellular.ca", float(o["ca_ext_mM"]))
     pre, post = synapse_times(o)
@@ -163,13 +175,14 @@ def _cond_value(o: dict, ds, cond: str, pop) -> float:
 
 def _at_readout(o: dict, ds, cond: str, pop, readout) -> float:
     from ..criteria import value_at
+
     var = o["var"]
     if var == "session_dw_sum":
         da = ds["session_dw"].sel(condition=cond, population=pop)
         return float(da.sum("session", skipna=True)) if np.isfinite(da).any() else math.nan
     if var == "turnover_per_day":
         return turnover_per_day(ds, cond, readout, o.get("window_d", 2.0))
-    if var not in ds:                  # a result of older code that lacks the variable
+    if var not in ds:  # a result of older code that lacks the variable
         return math.nan
     return value_at(ds, var, cond, readout, pop)
 
@@ -201,7 +214,7 @@ def turnover_per_day(ds, cond: str, readout: str, window_d: float) -> float:
     c = ds.sel(condition=cond)
     present = (c.spine_density * c.n_sites).sum("population", skipna=True)
     t = c.time_d.values
-    dt = np.diff(t, prepend=t[0])              # each point counts since the previous one
+    dt = np.diff(t, prepend=t[0])  # each point counts since the previous one
     sel = (t > t_r - window_d + 1e-9) & (t <= t_r + 1e-9) & (dt > 0)
     if not sel.any():
         return math.nan
@@ -216,6 +229,7 @@ def _cached_trees(key: str):
     import json
 
     from ..experiment import model_trees
+
     d = json.loads(key)
     return model_trees(d["overrides"], d["ablations"])
 
@@ -234,6 +248,11 @@ def trees_for(model) -> dict:
         Model name -> ParamTree (:func:`cortexsim.experiment.spec.model_trees`).
     """
     import json
-    return _cached_trees(json.dumps({"overrides": model.overrides,
-                                     "ablations": model.ablations}, sort_keys=True,
-                                    default=str))
+
+    return _cached_trees(
+        json.dumps(
+            {"overrides": model.overrides, "ablations": model.ablations},
+            sort_keys=True,
+            default=str,
+        )
+    )

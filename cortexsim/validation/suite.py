@@ -53,6 +53,7 @@ quantity of ``other_population``.  Comparisons (``compare``):
 Every entry is checked (:func:`load_suite`) before anything runs: a bad entry is one
 :class:`~cortexsim.errors.InputError` naming the file, the entry and the field.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,8 +65,15 @@ from ..errors import InputError
 from ..specs import StrictModel, validate
 
 #: characterisation quantities (:mod:`cortexsim.circuit.characterize`)
-CELL_QUANTITIES = ("v_rest_mV", "input_resistance_MOhm", "sag_ratio", "rheobase_pA",
-                   "adaptation_ratio", "fi_slope_Hz_per_nA", "resonance_Hz")
+CELL_QUANTITIES = (
+    "v_rest_mV",
+    "input_resistance_MOhm",
+    "sag_ratio",
+    "rheobase_pA",
+    "adaptation_ratio",
+    "fi_slope_Hz_per_nA",
+    "resonance_Hz",
+)
 #: numbers computed from a result Dataset besides its variables
 DERIVED_VARS = ("session_dw_sum", "turnover_per_day")
 COMPARES = ("value", "sign", "none", "range")
@@ -131,16 +139,29 @@ class SynapseObs(StrictModel):
 
     @model_validator(mode="after")
     def _needs(self):
-        need = {"pairs": ("delta_t_ms", "freq_hz", "n_pairs"), "train": ("freq_hz", "n_pulses"),
-                "theta_burst": ("n_bursts", "pulses_per_burst", "intra_hz", "burst_hz")}
+        need = {
+            "pairs": ("delta_t_ms", "freq_hz", "n_pairs"),
+            "train": ("freq_hz", "n_pulses"),
+            "theta_burst": ("n_bursts", "pulses_per_burst", "intra_hz", "burst_hz"),
+        }
         for k in need[self.protocol]:
             if getattr(self, k) is None:
-                raise ValueError(InputError(k, f"missing: the {self.protocol!r} protocol needs "
-                                               f"{', '.join(need[self.protocol])}"))
+                raise ValueError(
+                    InputError(
+                        k,
+                        f"missing: the {self.protocol!r} protocol needs "
+                        f"{', '.join(need[self.protocol])}",
+                    )
+                )
         if self.post and self.delta_t_ms is None:
-            raise ValueError(InputError("delta_t_ms", "missing: post = true pairs each "
-                                                      "presynaptic pulse with a postsynaptic "
-                                                      "spike delta_t_ms later"))
+            raise ValueError(
+                InputError(
+                    "delta_t_ms",
+                    "missing: post = true pairs each "
+                    "presynaptic pulse with a postsynaptic "
+                    "spike delta_t_ms later",
+                )
+            )
         return self
 
 
@@ -162,8 +183,9 @@ class ExperimentObs(StrictModel):
     window_d: Annotated[float, _pos()] = 2.0
 
 
-Observable = Annotated[Union[CellObs, ThresholdObs, SynapseObs, ExperimentObs],
-                       Field(discriminator="kind")]
+Observable = Annotated[
+    Union[CellObs, ThresholdObs, SynapseObs, ExperimentObs], Field(discriminator="kind")
+]
 
 
 class Entry(StrictModel):
@@ -187,17 +209,24 @@ class Entry(StrictModel):
         need = {"value": ("value",), "sign": ("sign",), "none": (), "range": ("low", "high")}
         for k in need[self.compare]:
             if getattr(pub, k) is None:
-                raise ValueError(InputError(f"published.{k}",
-                                            f"missing: compare = {self.compare!r} needs it"))
+                raise ValueError(
+                    InputError(f"published.{k}", f"missing: compare = {self.compare!r} needs it")
+                )
         if self.compare == "range":
             if pub.low > pub.high:
                 raise ValueError(InputError("published.low", "must be <= published.high"))
             if self.tolerance is not None:
-                raise ValueError(InputError("tolerance", "a range entry takes no tolerance: "
-                                                         "the range is the criterion"))
+                raise ValueError(
+                    InputError(
+                        "tolerance", "a range entry takes no tolerance: the range is the criterion"
+                    )
+                )
         elif self.tolerance is None:
-            raise ValueError(InputError("tolerance", f"missing: compare = {self.compare!r} "
-                                                     "needs a tolerance > 0"))
+            raise ValueError(
+                InputError(
+                    "tolerance", f"missing: compare = {self.compare!r} needs a tolerance > 0"
+                )
+            )
         return self
 
 
@@ -276,6 +305,7 @@ class Suite:
 def suite_dir() -> Path:
     """The shipped suite folder (``validation/``, installed as ``cortexsim.validation_suite``)."""
     from ..params import _shipped
+
     return _shipped("validation_suite")
 
 
@@ -300,19 +330,24 @@ def require_experiment_spec(path: Path, field: str = "spec") -> Path:
         Another kind of spec, or not a spec (naming ``field`` and the kind found).
     """
     from ..cost import spec_kind
+
     try:
         kind, _ = spec_kind(path)
     except InputError as exc:
         raise InputError(field, f"{path}: {exc.message}", exc.allowed) from None
     if kind != "experiment":
-        raise InputError(field, f"{path} is a {kind} spec ([{kind}]), not an experiment spec",
-                         _shipped_experiments())
+        raise InputError(
+            field,
+            f"{path} is a {kind} spec ([{kind}]), not an experiment spec",
+            _shipped_experiments(),
+        )
     return path
 
 
 def _shipped_experiments() -> list[str]:
     """Names of the shipped experiment specs (not the sweep, fit or sensitivity specs)."""
     from ..params import experiments_dir, read_toml
+
     out = []
     for x in sorted(experiments_dir().glob("*.toml")):
         try:
@@ -326,14 +361,18 @@ def _shipped_experiments() -> list[str]:
 
 def _spec_path(ref: str, folder: Path) -> Path:
     from ..params import experiments_dir
-    p = (folder / ref)
+
+    p = folder / ref
     if p.is_file():
         return require_experiment_spec(p.resolve())
     q = experiments_dir() / (ref if ref.endswith(".toml") else f"{ref}.toml")
     if q.is_file():
         return require_experiment_spec(q)
-    raise InputError("spec", f"no experiment spec {ref!r} (neither {p} nor a shipped name)",
-                     _shipped_experiments())
+    raise InputError(
+        "spec",
+        f"no experiment spec {ref!r} (neither {p} nor a shipped name)",
+        _shipped_experiments(),
+    )
 
 
 def load_suite(folder=None) -> Suite:
@@ -355,6 +394,7 @@ def load_suite(folder=None) -> Suite:
         id, an experiment, variable, condition, read-out or population that does not exist.
     """
     from ..params import read_toml
+
     folder = Path(folder) if folder is not None else suite_dir()
     if not folder.is_dir():
         raise InputError("suite", f"not a folder: {folder}")
@@ -365,7 +405,7 @@ def load_suite(folder=None) -> Suite:
     for f in files:
         raw = read_toml(f, field="suite")
         if _is_experiment_spec(raw):
-            continue                  # an experiment spec an entry reads, not a suite file
+            continue  # an experiment spec an entry reads, not a suite file
         n_suite += 1
         for k, e in enumerate(raw.get("entries") or []):
             if not isinstance(e, dict):
@@ -380,19 +420,21 @@ def load_suite(folder=None) -> Suite:
             except InputError as exc:
                 raise exc.within(f"{f.name}: experiments.{name}.") from None
             if name in experiments and experiments[name] != path:
-                raise InputError(f"{f.name}: experiments.{name}",
-                                 f"declared twice with different specs ({experiments[name]})")
+                raise InputError(
+                    f"{f.name}: experiments.{name}",
+                    f"declared twice with different specs ({experiments[name]})",
+                )
             experiments[name] = path
         for k, e in enumerate(parsed.entries):
             where = f"{f.name}: entries[{k}] ({e.id})"
             if e.id in seen:
                 raise InputError(f"{where}.id", f"duplicate id (also in {seen[e.id]})")
             seen[e.id] = f.name
-            entries.append(dict(e.model_dump(), group=parsed.suite.group, file=f.name,
-                                where=where))
+            entries.append(dict(e.model_dump(), group=parsed.suite.group, file=f.name, where=where))
     if not n_suite:
-        raise InputError("suite", f"no suite files ([suite] and [[entries]]) in {folder}, "
-                         "only experiment specs")
+        raise InputError(
+            "suite", f"no suite files ([suite] and [[entries]]) in {folder}, only experiment specs"
+        )
     _check_requires(entries)
     _check_references(entries, experiments)
     return Suite(entries, experiments, folder)
@@ -413,24 +455,29 @@ def _check_requires(entries: list[dict]) -> None:
             chain.append(i)
             i = req[i]
         if i is not None:
-            raise InputError(f"{e['where']}.requires", "a cycle of requires: "
-                             + " -> ".join(chain[chain.index(i):] + [i]))
+            raise InputError(
+                f"{e['where']}.requires",
+                "a cycle of requires: " + " -> ".join(chain[chain.index(i) :] + [i]),
+            )
 
 
 def _is_experiment_spec(raw: dict) -> bool:
     """A TOML file of the suite folder that is an experiment spec (read by an
     ``[experiments]`` table), not a suite file."""
-    return "suite" not in raw and "entries" not in raw and \
-        any(k in raw for k in ("experiment", "timeline", "conditions", "extends"))
+    return (
+        "suite" not in raw
+        and "entries" not in raw
+        and any(k in raw for k in ("experiment", "timeline", "conditions", "extends"))
+    )
 
 
 def _name_entry(exc: InputError, f: Path, raw: dict) -> InputError:
     """An error inside ``entries[k]`` names the entry's id too."""
     field = exc.field
     if field.startswith("entries["):
-        k = int(field[len("entries["):field.index("]")])
+        k = int(field[len("entries[") : field.index("]")])
         eid = (raw["entries"][k] or {}).get("id", "?")
-        field = f"entries[{k}] ({eid}){field[field.index(']') + 1:]}"
+        field = f"entries[{k}] ({eid}){field[field.index(']') + 1 :]}"
     return InputError(f"{f.name}: {field}", exc.message, exc.allowed)
 
 
@@ -440,6 +487,7 @@ def _check_references(entries: list[dict], experiments: dict) -> None:
     from ..coupling import cell_types
     from ..experiment import load_experiment
     from ..populations import population_table, populations
+
     pops = list(populations())
     specs = {}
     for e in entries:
@@ -447,47 +495,64 @@ def _check_references(entries: list[dict], experiments: dict) -> None:
         for key in ("population", "other_population"):
             if o.get(key) is not None and o[key] not in pops:
                 raise InputError(f"{where}.{key}", f"unknown population {o[key]!r}", pops)
-        if o["kind"] == "threshold" and \
-                population_table()[o["population"]].coupling not in cell_types():
+        if (
+            o["kind"] == "threshold"
+            and population_table()[o["population"]].coupling not in cell_types()
+        ):
             raise InputError(f"{where}.population", "has no coupling cell type")
         if o["kind"] != "experiment":
             continue
         if o["experiment"] not in experiments:
-            raise InputError(f"{where}.experiment", f"unknown experiment {o['experiment']!r}",
-                             list(experiments) or "declare it under [experiments]")
+            raise InputError(
+                f"{where}.experiment",
+                f"unknown experiment {o['experiment']!r}",
+                list(experiments) or "declare it under [experiments]",
+            )
         if o["experiment"] not in specs:
             try:
                 specs[o["experiment"]] = load_experiment(experiments[o["experiment"]]).spec
             except InputError as exc:
-                raise exc.within(f"experiments.{o['experiment']} "
-                                 f"({experiments[o['experiment']]}): ") from None
+                raise exc.within(
+                    f"experiments.{o['experiment']} ({experiments[o['experiment']]}): "
+                ) from None
         _check_experiment_observable(o, where, specs[o["experiment"]], pops)
 
 
 def _check_experiment_observable(o: dict, where: str, spec: dict, pops: list) -> None:
     """An ``experiment`` observable against its experiment's validated spec."""
     from ..experiment import RESULT_VARIABLES
+
     allowed_vars = list(RESULT_VARIABLES) + list(DERIVED_VARS)
     if o["var"] not in allowed_vars:
         raise InputError(f"{where}.var", f"unknown variable {o['var']!r}", allowed_vars)
     for key in ("condition", "other_condition"):
         if o.get(key) is not None and o[key] not in spec["conditions"]:
-            raise InputError(f"{where}.{key}", f"unknown condition {o[key]!r} of "
-                             f"experiment {o['experiment']!r}", list(spec["conditions"]))
+            raise InputError(
+                f"{where}.{key}",
+                f"unknown condition {o[key]!r} of experiment {o['experiment']!r}",
+                list(spec["conditions"]),
+            )
     if o["var"] == "turnover_per_day":
         if o.get("population") is not None:
-            raise InputError(f"{where}.population", "turnover_per_day is counted over all "
-                             "spine sites: give no population")
+            raise InputError(
+                f"{where}.population",
+                "turnover_per_day is counted over all spine sites: give no population",
+            )
     elif o.get("population") is None:
         raise InputError(f"{where}.population", f"missing: {o['var']} is per population", pops)
     labels = [p["readout"] for p in spec["timeline"] if p["readout"]]
     needs_readout = o["var"] not in ("session_rate", "session_dw_sum")
     if needs_readout and o.get("readout") not in labels:
-        raise InputError(f"{where}.readout", f"{o['var']} needs a read-out of experiment "
-                         f"{o['experiment']!r}", labels)
+        raise InputError(
+            f"{where}.readout",
+            f"{o['var']} needs a read-out of experiment {o['experiment']!r}",
+            labels,
+        )
     if o.get("other_readout") is not None and o["other_readout"] not in labels:
-        raise InputError(f"{where}.other_readout", f"unknown read-out of experiment "
-                         f"{o['experiment']!r}", labels)
+        raise InputError(
+            f"{where}.other_readout", f"unknown read-out of experiment {o['experiment']!r}", labels
+        )
     if not needs_readout and o.get("readout") is not None:
-        raise InputError(f"{where}.readout", f"{o['var']} is a sum or mean over sessions "
-                         "and takes no read-out")
+        raise InputError(
+            f"{where}.readout", f"{o['var']} is a sum or mean over sessions and takes no read-out"
+        )
