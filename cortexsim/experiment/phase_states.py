@@ -65,7 +65,13 @@ def enabled() -> bool:
 @contextlib.contextmanager
 def shared_dir(path):
     """Within this block, runs without a checkpoint folder share phase states, read-outs and
-    rest references in ``path`` (the sweep engine's ``<store>/.shared``)."""
+    rest references in ``path`` (the sweep engine's ``<store>/.shared``).
+
+    Parameters
+    ----------
+    path : str or Path or None
+        The shared folder (None: no sharing inside the block).
+    """
     _SHARED_DIR.append(Path(path) if path is not None else None)
     try:
         yield
@@ -75,7 +81,17 @@ def shared_dir(path):
 
 def active_dir(checkpoint_dir=None):
     """The folder of a run's shared stores: its checkpoint folder, else the one set by
-    :func:`shared_dir` when sharing is :func:`enabled`, else None."""
+    :func:`shared_dir` when sharing is :func:`enabled`, else None.
+
+    Parameters
+    ----------
+    checkpoint_dir : str or Path, optional
+        The run's checkpoint folder.
+
+    Returns
+    -------
+    Path or None
+    """
     if checkpoint_dir is not None:
         return Path(checkpoint_dir)
     if _SHARED_DIR and _SHARED_DIR[-1] is not None and enabled():
@@ -96,7 +112,17 @@ def _early_values(trees: dict) -> dict:
 
 
 def prefix_length(timeline: list) -> int:
-    """Number of phases before the first stimulation phase."""
+    """Number of phases before the first stimulation phase.
+
+    Parameters
+    ----------
+    timeline : list of dict
+        The parsed timeline (``kind`` per phase).
+
+    Returns
+    -------
+    int
+    """
     for k, ph in enumerate(timeline):
         if ph["kind"] == "stimulation":
             return k
@@ -152,15 +178,45 @@ class PhaseStateStore:
         self.directory = Path(directory)
 
     def path(self, key: str) -> Path:
-        """The file of state ``key``."""
+        """The file of state ``key``.
+
+        Parameters
+        ----------
+        key : str
+            A :func:`phase_key`.
+
+        Returns
+        -------
+        Path
+        """
         return self.directory / f"{key}.npz"
 
     def has(self, key: str) -> bool:
-        """Whether state ``key`` is stored."""
+        """Whether state ``key`` is stored.
+
+        Parameters
+        ----------
+        key : str
+            A :func:`phase_key`.
+
+        Returns
+        -------
+        bool
+        """
         return self.path(key).is_file()
 
     def load(self, key: str):
-        """``(arrays, meta)`` of state ``key``, or None (none, or unreadable)."""
+        """``(arrays, meta)`` of state ``key``, or None (none, or unreadable).
+
+        Parameters
+        ----------
+        key : str
+            A :func:`phase_key`.
+
+        Returns
+        -------
+        tuple of (dict, dict) or None
+        """
         p = self.path(key)
         if not p.is_file():
             return None
@@ -179,7 +235,17 @@ class PhaseStateStore:
         return arrays, meta
 
     def save(self, key: str, arrays: dict, meta: dict) -> None:
-        """Store state ``key`` (atomically, under a file lock; kept if already there)."""
+        """Store state ``key`` (atomically, under a file lock; kept if already there).
+
+        Parameters
+        ----------
+        key : str
+            A :func:`phase_key`.
+        arrays : dict
+            Name -> ndarray (the condition's checkpoint arrays).
+        meta : dict
+            JSON-able metadata.
+        """
         from filelock import FileLock
 
         self.directory.mkdir(parents=True, exist_ok=True)
