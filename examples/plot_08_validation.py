@@ -9,12 +9,11 @@ is judged and marked **fitted** (the model was calibrated to it, ``models/proven
 **predicted**.  Output: ``scorecard.json``, ``scorecard.md``, ``scorecard.png``.
 
 ``quick=True`` is the CI subset (one entry of every kind, 100 neurons, one seed; about two
-minutes).  To keep this page fast it scores three of those entries: a coupling threshold
-(Aberra et al. 2020), the plasticity rule on one synapse (Inglebert et al. 2020) and one
-protocol experiment (iTBS vs sham, run at 100 neurons in a worker process).  The cell entries
-(current-step protocols, ``cortexsim celltypes``) are left out here: in a Python process that
-has already run an experiment (as this gallery has) they fail, see the known issue noted in
-``docs/building_docs.md``; ``cortexsim validate --quick`` runs them.
+minutes).  To keep this page fast it scores four of those entries: an intrinsic property
+(Hattox & Nelson 2007, from the current-step protocols of ``cortexsim celltypes``), a coupling
+threshold (Aberra et al. 2020), the plasticity rule on one synapse (Inglebert et al. 2020) and
+one protocol experiment (iTBS vs a sham of the same timing, run at 100 neurons in a worker
+process).
 ``cortexsim validate`` without ``--quick`` runs the whole suite at ``--scale small`` on three
 seeds.
 """
@@ -31,6 +30,7 @@ quick = suite.select(quick=True)
 print(len(quick), "quick entries:", [e["id"] for e in quick])
 
 entries = [
+    "hattox2007_rin_it_minus_pt",
     "aberra2020_threshold_l23_above_l5",
     "inglebert2020_pre_post_1p3mM_no_change",
     "huang2005_itbs600_facilitates_dw",
