@@ -278,3 +278,26 @@ def test_stimulation_raises_the_nmda_calcium_of_the_circuit_cells():
         cells = (c.pop_index == k) & (n0 > 0)
         if cells.any():
             assert n1[cells].mean() > 1.2 * n0[cells].mean(), p
+
+
+@pytest.mark.parametrize("w", [0.0, 0.25, 1.0])
+def test_deficit_weight_scales_only_sessions_below_rest(w):
+    """``activity.deficit_weight``: a session below rest (a silenced cell) counts with weight
+    w; a session above rest is unchanged whatever w."""
+    tree = model_trees(
+        {"mechanisms.nmda_spinogenesis.enabled": True, "structural.activity.deficit_weight": w}
+    )["structural"]
+    signed = model_trees({"mechanisms.nmda_spinogenesis.enabled": True})["structural"]
+    assert signed.value("activity.deficit_weight") == 1.0  # the model file's default
+    ltp = np.zeros(3)
+    rest = np.full(3, 0.01)
+    nmda = np.array([0.02, 0.005, 0.01])  # above, below, at rest
+    d = SP.session_drive(ltp, ltp, nmda, rest, 592.0, params=tree)
+    d1 = SP.session_drive(ltp, ltp, nmda, rest, 592.0, params=signed)
+    assert d1[1] < 0 and d[0] == d1[0] and d[2] == 0.0
+    assert d[1] == pytest.approx(w * d1[1], rel=1e-12, abs=0.0)
+
+
+def test_deficit_weight_out_of_range_is_refused():
+    with pytest.raises(InputError, match="deficit_weight"):
+        model_trees({"structural.activity.deficit_weight": 1.5})

@@ -346,7 +346,8 @@ def session_drive(
     (``[activity]`` of ``models/structural.toml``; ``dD/dt = (u - D) / tau_h`` integrated over
     the session, the decay between sessions is the caller's)::
 
-        u = gate * (ltp_gain * (ltp - ltp_rest) / ltp_ref + nmda_gain * (nmda / nmda_rest - 1))
+        x = ltp_gain * (ltp - ltp_rest) / ltp_ref + nmda_gain * (nmda / nmda_rest - 1)
+        u = gate * (x if x >= 0 else deficit_weight * x)
         dD = u * session_s / tau_h
 
     The first term is the excess time the cell's plasticity calcium spent above the GB
@@ -355,7 +356,9 @@ def session_drive(
     forms new spines within minutes (Kwon & Sabatini 2011 Nature 474:100) and NMDA-receptor
     dependent potentiation stabilises nascent ones (Hill & Zito 2013 J Neurosci 33:678); a
     positive drive raises formation and stabilisation and lowers elimination (rate laws above).
-    ``gate`` is the dopamine third factor (:func:`dopamine_gate`; 1 without it).
+    ``gate`` is the dopamine third factor (:func:`dopamine_gate`; 1 without it).  A session
+    below rest (``x < 0``, e.g. cells silenced during it) counts with ``deficit_weight``
+    (1: as much as an excess of the same size, the default; 0: only an excess drives).
 
     Parameters
     ----------
@@ -381,6 +384,9 @@ def session_drive(
     u = act["ltp_gain"] * ((ltp - ltp_rest) / act["ltp_ref"])
     if act["nmda_gain"] != 0:
         u = u + act["nmda_gain"] * relative_excess(nmda, nmda_rest)
+    w = act.get("deficit_weight", 1.0)
+    if w != 1.0:
+        u = np.where(u < 0, w * u, u)
     return u * gate * (session_s / 3600.0) / act["tau_h"]
 
 

@@ -399,6 +399,7 @@ def write_outputs(
     }
     if result.get("n_failed"):
         summary.update(n_failed=result["n_failed"], failures=result["failures"])
+    summary["search"] = search_record(spec, best)
     if len(spec.parameters) > 1 and result["n_trials"] > 1:
         imp = optuna.importance.get_param_importances(study)
         plot_bars(
@@ -420,6 +421,43 @@ def write_outputs(
     text = json.dumps(summary, indent=2, default=float)
     atomic_write(out / "fit.json", lambda t: t.write_text(text))
     return summary
+
+
+def search_record(spec, best: dict) -> dict:
+    """What a fit searched and with what budget, for ``fit.json``: the sampler and its seed,
+    the seeds every trial averaged over, and per parameter its box, scale, the reason given for
+    the box and where the best value lies in it (``position``: 0 = low edge, 1 = high edge, in
+    the search's own scale; ``at_edge`` when within 2 % of an edge, i.e. the box, not the data,
+    may have set it).
+
+    Parameters
+    ----------
+    spec : FitSpec
+        The fit spec.
+    best : dict
+        Dotted path -> best value.
+
+    Returns
+    -------
+    dict
+    """
+    params = []
+    for p in spec.parameters:
+        rec = {"path": p.path, "low": p.low, "high": p.high, "log": p.log, "reason": p.reason}
+        v = best.get(p.path)
+        if v is not None and p.low is not None and p.high is not None:
+            f = math.log if p.log else float
+            pos = (f(v) - f(p.low)) / (f(p.high) - f(p.low))
+            rec.update(best=v, position=pos, at_edge=bool(pos < 0.02 or pos > 0.98))
+        params.append(rec)
+    return {
+        "sampler": spec.fit.sampler,
+        "sampler_seed": spec.fit.sampler_seed,
+        "seeds": list(spec.fit.seeds),
+        "n_trials": spec.fit.n_trials,
+        "batch": spec.fit.batch,
+        "parameters": params,
+    }
 
 
 def best_spec_text(best: dict, base_path: Path, out: Path, targets=None) -> str:

@@ -79,6 +79,7 @@ class Parameter(StrictModel):
     high: Number | None = None
     n: StrictInt | None = Field(default=None, ge=1)
     log: StrictBool = False
+    reason: StrictStr = ""  # why this range (a fit reports it with its result)
 
     @model_validator(mode="after")
     def _check(self):
