@@ -216,7 +216,10 @@ def cmd_run(a):
     for c in summary["criteria"]:
         obs = ", ".join(f"{k} {v:.3g}" for k, v in c["observed"].items())
         mark = {"pass": "PASS", "fail": "FAIL"}.get(c.get("status"), "N/A")
-        print(f"[{mark}] {c['name']}: expected {c['expected']}; observed {obs}")
+        how = ""
+        if "fitted_to" in c:
+            how = " (fitted)" if c["fitted_to"] else " (predicted)"
+        print(f"[{mark}] {c['name']}{how}: expected {c['expected']}; observed {obs}")
     print(checkpoints_note(summary["checkpoints"]))
 
 

@@ -13,6 +13,21 @@ def _table(rows, header):
     return "\n".join(out)
 
 
+def fitted_or_predicted(fitted_to: list) -> str:
+    """``"predicted"``, or ``"fitted (<what>; ...)"`` for a criterion's ``fitted_to``
+    (:func:`cortexsim.validation.model.criteria_provenance`).
+
+    Parameters
+    ----------
+    fitted_to : list of str
+
+    Returns
+    -------
+    str
+    """
+    return f"fitted ({'; '.join(fitted_to)})" if fitted_to else "predicted"
+
+
 def write_report(res, path, figures) -> None:
     """Write ``report.md``: the experiment, its criteria (pass/fail/not applicable), a table per
     stimulated condition and the figures.
@@ -41,6 +56,14 @@ def write_report(res, path, figures) -> None:
     L += ["## Criteria (judged by the simulation's own numbers)", ""]
     if res.criteria:
         result = {"pass": "PASS", "fail": "FAIL"}
+        known = all("fitted_to" in c for c in res.criteria)
+        if known:
+            L += [
+                "Fitted: the model's values were fitted or calibrated to what the criterion "
+                "reads (a pass shows the fit held). Predicted: nothing of the model was fitted "
+                "to it (a pass is evidence for the model).",
+                "",
+            ]
         L.append(
             _table(
                 [
@@ -50,9 +73,11 @@ def write_report(res, path, figures) -> None:
                         json.dumps(c["observed"]),
                         result.get(c["status"], f"not applicable ({c.get('reason', '')})"),
                     ]
+                    + ([fitted_or_predicted(c["fitted_to"])] if known else [])
                     for c in res.criteria
                 ],
-                ["criterion", "expected", "observed", "result"],
+                ["criterion", "expected", "observed", "result"]
+                + (["fitted or predicted"] if known else []),
             )
         )
     else:

@@ -258,6 +258,9 @@ def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1, set
     """
     exp = load_experiment(spec)
     cfg = exp.resolved_config(seed, scale, settings, workers)  # every option checked here
+    from ..validation.model import criteria_provenance
+
+    fitted_to = criteria_provenance(exp.path, cfg["criteria"])  # fitted or predicted
     if out is None:
         out = Path("out") / exp.name
     st = cfg["settings"]
@@ -276,6 +279,8 @@ def run_cli(spec, scale=None, out=None, seed=None, progress=True, workers=1, set
             workers=workers,
             settings=settings,
         )
+        for c, by in zip(res.criteria, fitted_to):
+            c["fitted_to"] = by
         with storage_errors(out):
             res.save(out)
     return {"out": str(out), **res.summary()}

@@ -271,3 +271,94 @@ def fitted_entries(model: Model, entries: list[dict], exp_names: dict) -> dict:
             if _matches(t, e, exp_names[o["experiment"]]):
                 out.setdefault(e["id"], []).append(f"fit {t['fit']}")
     return {k: sorted(set(v)) for k, v in out.items()}
+
+
+def criteria_provenance(spec, criteria: list) -> list[list[str]]:
+    """For each criterion of an experiment spec: what its model was fitted to that the
+    criterion reads (empty list: the criterion is a prediction of the model).
+
+    A criterion reads, per population, one observable (variable, condition, reference
+    condition, read-out); it counts as fitted when a fit target of the spec's ``[provenance]``
+    is that observable (:func:`fitted_entries`' rule, for any experiment of the spec's
+    ``extends`` chain), or when a validation-suite entry with that observable is covered by a
+    calibration of ``models/provenance.toml`` that the spec does not override.
+
+    Parameters
+    ----------
+    spec : str or Path
+        An experiment spec (path or shipped name).
+    criteria : list of dict
+        The spec's criteria (``name``, ``var``, ``condition``, ``minus_condition``,
+        ``readout``, ``populations``).
+
+    Returns
+    -------
+    list of list of str
+        Per criterion (same order), the sorted fits/calibrations it was fitted to.
+
+    Raises
+    ------
+    InputError
+        The spec, its provenance or the suite cannot be read.
+    """
+    from ..experiment import load_experiment
+    from ..params import read_toml
+    from .suite import _spec_path, suite_dir
+
+    model = load_model(spec)
+    names = {
+        raw["experiment"]["name"]
+        for _, raw in _chain(Path(load_experiment(spec).path))
+        if isinstance(raw.get("experiment"), dict) and raw["experiment"].get("name")
+    }
+    # the suite's experiment entries, read as written (the suite is checked by its own
+    # command; a criterion only looks its observables up)
+    entries, exp_names = [], {}
+    for f in sorted(suite_dir().glob("*.toml")):
+        raw = read_toml(f, field="validation suite")
+        refs = {
+            n: _chain(_spec_path(r["spec"], f.parent))[0][1].get("experiment", {}).get("name")
+            for n, r in raw.get("experiments", {}).items()
+        }
+        exp_names.update(refs)
+        for e in raw.get("entries", []):
+            o = e.get("observable", {})
+            if o.get("kind") == "experiment" and refs.get(o.get("experiment")) in names:
+                entries.append(e)
+    keys = ("var", "condition", "other_condition", "readout", "population")
+    wanted: list[list[tuple]] = []
+    for c in criteria:
+        obs = [
+            {
+                "kind": "experiment",
+                "var": c.get("var"),
+                "condition": c.get("condition"),
+                "other_condition": c.get("minus_condition"),
+                "readout": c.get("readout"),
+                "population": pop,
+            }
+            for pop in (c.get("populations") or [None])
+        ]
+        wanted.append([tuple(o[k] for k in keys) for o in obs])
+        c["_obs"] = obs
+    same = [
+        e
+        for e in entries
+        if not e["observable"].get("other_population") and not e["observable"].get("other_readout")
+    ]
+    fitted = fitted_entries(model, same, exp_names) if same else {}
+    out = []
+    for c, want in zip(criteria, wanted):
+        obs = c.pop("_obs")
+        by = {
+            f"fit {t['fit']}"
+            for t in model.targets
+            for o in obs
+            for name in names
+            if _matches(t, {"observable": o}, name)
+        }
+        for e in same:
+            if tuple(e["observable"].get(k) for k in keys) in want:
+                by |= set(fitted.get(e["id"], []))
+        out.append(sorted(by))
+    return out
