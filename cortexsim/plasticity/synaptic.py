@@ -73,6 +73,7 @@ __all__ = [
     "THETA_SCALE",
     "protocol_strength_change",
     "fast_sliding",
+    "effective_calcium",
     "fast_trace",
     "fast_theta_scale",
     "fast_increment",
@@ -279,6 +280,7 @@ def get_params(params=None) -> GBParams:
             "fast_metaplasticity.scale_max", v("fast_metaplasticity.scale_max"), min=1
         ),
     )
+    p = _effective_calcium(tree, p)
     if p.theta_p < p.theta_d:
         raise InputError(
             "efficacy.theta_p",
@@ -286,6 +288,57 @@ def get_params(params=None) -> GBParams:
             "above theta_p, then between the thresholds)",
         )
     return p
+
+
+def effective_calcium(params=None) -> bool:
+    """Whether the effective-calcium readout is on (``effective_calcium.tau_eff`` > 0 in
+    ``models/synaptic.toml``; mechanism ``effective_calcium``).
+
+    Parameters
+    ----------
+    params : ParamTree, dict or None
+        The synaptic model tree or overrides (as :func:`get_params`).
+
+    Returns
+    -------
+    bool
+    """
+    tree = params if isinstance(params, ParamTree) else load_model("synaptic")
+    if isinstance(params, dict):
+        for path, v in dotted_items(params):
+            tree.set(path, v)
+    return tree.to("effective_calcium.tau_eff", "s") > 0
+
+
+def _effective_calcium(tree, p: GBParams) -> GBParams:
+    """Chindemi et al. 2022's readout of the GB rule (their GluSynapse): rho reads an effective
+    calcium that integrates the calcium transients over ``tau_eff`` (~280 ms) instead of the
+    fast transient itself, and each threshold is a fixed combination of the synapse's own
+    single-event peaks at the fit conditions (``[extracellular] ca_fit``, postsynaptic cell at
+    rest): ``theta_d = a_d_pre c_pre_fit + a_d_post c_post_fit``, ``theta_p = a_p_pre c_pre_fit
+    + a_p_post c_post_fit``.  In the limit of transients short against ``tau_eff`` (GB's 23 ms
+    vs 280 ms) each transient adds its integral to the effective calcium at once, so in units
+    of c x tau_ca the readout is GB's event-driven rule with ``tau_ca`` replaced by ``tau_eff``
+    and the amplitudes unchanged (the same jump per event; at in vivo [Ca]o the amplitudes
+    shrink, the thresholds do not).  ``tau_eff`` = 0: GB's rule, ``p`` returned unchanged.
+    """
+    tau_eff = check_number(
+        "effective_calcium.tau_eff", tree.to("effective_calcium.tau_eff", "s"), min=0
+    )
+    if tau_eff == 0:
+        return p
+    v = tree.value
+    a = {
+        k: check_number(f"effective_calcium.{k}", v(f"effective_calcium.{k}"), min=0)
+        for k in ("a_d_pre", "a_d_post", "a_p_pre", "a_p_post")
+    }
+    c_pre_fit = check_number("calcium.c_pre", v("calcium.c_pre"), min=0)
+    c_post_fit = check_number("calcium.c_post", v("calcium.c_post"), min=0)
+    theta_d = a["a_d_pre"] * c_pre_fit + a["a_d_post"] * c_post_fit
+    theta_p = a["a_p_pre"] * c_pre_fit + a["a_p_post"] * c_post_fit
+    if theta_d <= 0:
+        raise InputError("effective_calcium", "the depression threshold must be > 0")
+    return replace(p, tau_ca=tau_eff, theta_d=theta_d, theta_p=theta_p)
 
 
 def calcium_factors(tree) -> tuple[float, float]:
