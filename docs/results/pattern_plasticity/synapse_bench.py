@@ -57,28 +57,6 @@ def trains(pulses, duration, r_pre, r_post, p_pre, p_post, latency, rng):
     return pre[o], evoked[o], np.sort(np.concatenate([bg_post, ev_post]))
 
 
-def run(
-    params,
-    name,
-    *,
-    n_syn=40,
-    r_pre=2.0,
-    r_post=2.0,
-    p_pre=1.0,
-    p_post=0.5,
-    latency=0.003,
-    v_pulse=-50.0,
-    seed=1,
-    fast=False,
-):
-    """Mean rho change of ``n_syn`` synapses (half from 0, half from 1) under protocol ``name``
-    (sham: same duration as ``duration_of``); returns (mean change, time above theta_p / s)."""
-    p = synaptic.get_params(params)
-    spec = PROTOCOLS[name]
-    pulses = np.zeros(0) if spec is None else pulse_times(*spec)
-    return pulses, p
-
-
 def mean_change(
     params,
     pulses,
