@@ -480,3 +480,21 @@ def test_failed_trials_count_and_say_why(tmp_path):
         )
         == "criterion 'c' has no value"
     )
+
+
+def test_fit_json_records_the_search_and_where_the_best_lies_in_its_box(tmp_path):
+    """fit.json's ``search``: sampler, seed, seeds, and per parameter its box, the reason
+    given for it and the best value's position (0 low edge, 1 high edge; log scale here)."""
+    spec = _spec(n_trials=4)
+    spec.parameters[0].reason = "why this box"
+    best = {PATH: 20.0}
+    rec = fit.search_record(spec, best)
+    assert rec["sampler"] == "tpe" and rec["sampler_seed"] == 3 and rec["seeds"] == [1]
+    (p,) = rec["parameters"]
+    assert p["reason"] == "why this box" and p["log"] is True
+    assert p["position"] == pytest.approx(math.log(20 / 2) / math.log(200 / 2))
+    assert p["at_edge"] is False
+    assert fit.search_record(spec, {PATH: 199.0})["parameters"][0]["at_edge"] is True
+    res = fit.run_fit(spec, _evaluate, tmp_path)
+    summary = fit.write_outputs(spec, res, tmp_path, tmp_path / "base.toml", _evaluate)
+    assert summary["search"]["parameters"][0]["best"] == res["best_params"][PATH]
