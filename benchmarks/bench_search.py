@@ -4,22 +4,30 @@ Runs ``--points`` trial points of the mechanism search on the sweep engine (the 
 point store, 2 local workers), each point the three conditions a fit trial of
 ``experiments/mechanism_search/common.toml`` needs (stress_aitbs, stress_sham,
 stress_aitbs_it_silenced) of ``experiments/aitbs_study_mechanisms.toml`` (mechanisms on as
-there), varying ``structural.activity.nmda_gain``.  Both paths run in the same invocation, each
-into a fresh store after a warm-up run that fills the build cache:
+there), with the metrics and criterion targets of ``experiments/mechanism_search/nmda.toml``,
+varying ``structural.activity.nmda_gain``.  The paths run in the same invocation, each into a
+fresh store after a warm-up run that fills the build cache:
 
-* ``old``: every point simulates its whole history (``CORTEXSIM_PHASE_STATES=0``);
-* ``new``: points start from the stored state after the last phase whose inputs they share
-  (``cortexsim.experiment.phase_states``), and share read-outs and rest references across points.
+* ``old``: every point simulates its whole run (``CORTEXSIM_PHASE_STATES=0``: the path before
+  issue 21);
+* ``new`` (exact): points start from the stored state after the phases whose inputs they share
+  (``cortexsim.experiment.phase_states``), load the stored outcome of every session whose inputs
+  another point had (the sham condition's, every condition's first), share read-outs, rest
+  references and pass 1, measure only the read-outs their metrics and criteria read, and re-run
+  the worker's latest build;
+* ``approx`` (opt-in, ``--stride K``): ``new`` with ``settings.session_stride = K`` (every K-th
+  session simulated; an approximation whose error on the metrics is reported against ``new``).
 
-Reported: wall time, simulated studies per hour and a per-phase split of the workers' time
+Reported: wall time, simulated studies per hour, the number of network runs and their biological
+seconds (independent of the machine's load), and a per-phase split of the workers' time
 (exclusive: a build inside a session counts as build): pass 1 (rest statistics), baseline,
 stress, stimulation (sessions incl. their reference runs), rest phases, read-outs, builds,
-phase-state store, the rest of the run (model trees, drawn circuit, results) and the worker
-outside the run (store, metrics).  The metrics of every point must be identical between the
-two paths (checked, bit for bit).
+phase-state / session store, the rest of the run (model trees, drawn circuit, results) and the
+worker outside the run (store, metrics).  The metrics of ``old`` and ``new`` must be identical
+(checked, bit for bit).
 
     python benchmarks/bench_search.py --scale 100 --points 4          # iteration
-    python benchmarks/bench_search.py --scale small --points 4 --update-results
+    python benchmarks/bench_search.py --scale small --points 4 --stride 2 --update-results
 """
 
 from __future__ import annotations
@@ -45,12 +53,25 @@ sys.path.insert(0, str(ROOT))
 # __mp_main__); each worker writes its totals to $BENCH_SEARCH_TIMINGS/<pid>.json.
 _STACK: list = []
 _TOTALS: dict = {}
+#: network runs and their biological seconds (the work, whatever the machine's load)
+_COUNTS: dict = {"network runs": 0, "network bio-s": 0.0}
 
 
 def _flush():
     d = os.environ.get("BENCH_SEARCH_TIMINGS")
     if d:
-        Path(d, f"{os.getpid()}.json").write_text(json.dumps(_TOTALS))
+        Path(d, f"{os.getpid()}.json").write_text(json.dumps({**_TOTALS, "#": _COUNTS}))
+
+
+def _counted_run(fn):
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        _COUNTS["network runs"] += 1
+        _COUNTS["network bio-s"] += float(self.duration_s)
+        return fn(self, *args, **kwargs)
+
+    wrapper._bench = True
+    return wrapper
 
 
 def _timed(label_of, fn):
@@ -91,14 +112,21 @@ def install_timers():
     _patch(runner._Runner, "_rest_stats", "pass 1 (rest)")
     _patch(phases.ConditionRun, "slow_phase", lambda self, ph, *a, **k: ph["kind"])
     _patch(phases.ConditionRun, "stimulation", "stimulation (sessions + refs)")
-    _patch(runner._Runner, "_readouts", "read-outs")
+    try:
+        from cortexsim.experiment import readouts
+
+        _patch(readouts.ReadoutPass, "run", "read-outs")
+    except ImportError:
+        _patch(runner._Runner, "_readouts", "read-outs")
     _patch(shared.SharedStats, "readout_run", "read-outs")
     _patch(network.Circuit, "__init__", "build")
+    if not getattr(network.Circuit.run, "_bench", False):
+        network.Circuit.run = _counted_run(network.Circuit.run)
     try:
         from cortexsim.experiment import phase_states
 
-        _patch(phase_states.PhaseStateStore, "load", "phase states")
-        _patch(phase_states.PhaseStateStore, "save", "phase states")
+        _patch(phase_states.PhaseStateStore, "load", "phase / session store")
+        _patch(phase_states.PhaseStateStore, "save", "phase / session store")
     except ImportError:
         pass
     from cortexsim.sweep import executor
@@ -112,8 +140,9 @@ install_timers()
 
 
 # --------------------------------------------------------------------------- the benchmark
-def search_tasks(scale, n_points: int, store: Path):
-    """The tasks of ``n_points`` trial points (seed 1) and the fit's metrics / criteria."""
+def search_tasks(scale, n_points: int, store: Path, stride: int = 1):
+    """The tasks of ``n_points`` trial points (seed 1) and the fit's metrics / criteria
+    (``stride`` > 1: ``settings.session_stride``, the approximation)."""
     from cortexsim.experiment import read_spec
     from cortexsim.sweep import build_runs
     from cortexsim.sweep.fit import FitSpec, read_fit
@@ -123,12 +152,16 @@ def search_tasks(scale, n_points: int, store: Path):
     metrics = [m.model_dump() for m in spec.metrics]
     crit = [t.criterion for t in spec.targets if t.criterion is not None]
     base = read_spec(ROOT / "experiments/aitbs_study_mechanisms.toml")
+    if stride > 1:
+        base["settings"]["session_stride"] = stride
     gains = [100.0 * 2**k for k in range(n_points)]
     points = [{"structural.activity.nmda_gain": g} for g in gains]
     return build_runs(base, points, [1], scale, metrics, store, crit), metrics
 
 
-def run_path(name: str, phase_states: bool, scale, n_points: int, workers: int, work: Path):
+def run_path(
+    name: str, phase_states: bool, scale, n_points: int, workers: int, work: Path, stride: int = 1
+):
     from cortexsim.sweep import run_tasks
 
     store = work / name / "store"
@@ -136,16 +169,21 @@ def run_path(name: str, phase_states: bool, scale, n_points: int, workers: int, 
     tdir.mkdir(parents=True)
     os.environ["CORTEXSIM_PHASE_STATES"] = "1" if phase_states else "0"
     os.environ["BENCH_SEARCH_TIMINGS"] = str(tdir)
-    tasks, _ = search_tasks(scale, n_points, store)
+    tasks, _ = search_tasks(scale, n_points, store, stride)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     recs = run_tasks(tasks, workers=workers, progress=False)
     wall = time.perf_counter() - t0
     os.environ.pop("BENCH_SEARCH_TIMINGS")
     split: dict = {}
+    counts = {"network runs": 0, "network bio-s": 0.0}
     for f in tdir.glob("*.json"):
         for k, v in json.loads(f.read_text()).items():
-            split[k] = split.get(k, 0.0) + v
+            if k == "#":
+                for c, n in v.items():
+                    counts[c] += n
+            else:
+                split[k] = split.get(k, 0.0) + v
     bad = [r for r in recs.values() if r["status"] != "ok"]
     if bad:
         raise SystemExit(f"{name}: failed runs: {[r.get('error') for r in bad]}")
@@ -155,6 +193,9 @@ def run_path(name: str, phase_states: bool, scale, n_points: int, workers: int, 
         "wall_s": round(wall, 1),
         "per_hour": round(len(tasks) / wall * 3600, 1),
         "load": f"{load0:.1f} -> {os.getloadavg()[0]:.1f}",
+        "stride": stride,
+        "network_runs": counts["network runs"],
+        "network_bio_s": round(counts["network bio-s"], 1),
         "split": {k: round(v, 1) for k, v in sorted(split.items())},
         "metrics": {
             t["params"]["structural.activity.nmda_gain"]: recs[t["key"]]["metrics"] for t in tasks
@@ -170,7 +211,7 @@ ORDER = [
     "rest",
     "read-outs",
     "build",
-    "phase states",
+    "phase / session store",
     "run, other",
     "worker, outside the run",
 ]
@@ -181,10 +222,12 @@ def main(argv=None):
     ap.add_argument("--scale", default="100")
     ap.add_argument("--points", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--paths", default="old,new")
+    ap.add_argument("--paths", default=None, help="default: old,new (and approx with --stride)")
+    ap.add_argument("--stride", type=int, default=1, help="session_stride of the approx path")
     ap.add_argument("--update-results", action="store_true")
     args = ap.parse_args(argv)
     scale = int(args.scale) if args.scale.isdigit() else args.scale
+    paths = (args.paths or ("old,new,approx" if args.stride > 1 else "old,new")).split(",")
     work = Path(tempfile.mkdtemp(prefix="bench_search_"))
     try:
         # warm-up: fills the build cache (one point, old path), not timed
@@ -192,14 +235,23 @@ def main(argv=None):
         run_path("warmup", False, scale, 1, 1, work)
         warm = time.perf_counter() - t0
         rows = [
-            run_path(p, p == "new", scale, args.points, args.workers, work)
-            for p in args.paths.split(",")
+            run_path(
+                p,
+                p != "old",
+                scale,
+                args.points,
+                args.workers,
+                work,
+                args.stride if p == "approx" else 1,
+            )
+            for p in paths
         ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    by = {r["path"]: r for r in rows}
     same = None
-    if len(rows) == 2:
-        same = rows[0]["metrics"] == rows[1]["metrics"]
+    if "old" in by and "new" in by:
+        same = by["old"]["metrics"] == by["new"]["metrics"]
     res = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "scale": scale,
@@ -208,6 +260,9 @@ def main(argv=None):
         "warmup_s": round(warm, 1),
         "rows": rows,
         "identical_metrics": same,
+        "approx_error": approx_error(by["new"], by["approx"])
+        if "new" in by and "approx" in by
+        else None,
         "machine": f"{os.cpu_count()} CPUs, {platform.platform()}, "
         f"Python {platform.python_version()}",
     }
@@ -222,23 +277,45 @@ def main(argv=None):
         raise SystemExit("metrics differ between the paths")
 
 
+def approx_error(exact: dict, approx: dict) -> dict:
+    """Per metric: the largest and the mean |approx - exact| over the points, and the exact
+    metric's spread (max - min over the points) for scale."""
+    out = {}
+    pts = sorted(exact["metrics"])
+    for m in sorted(exact["metrics"][pts[0]]):
+        e = [exact["metrics"][p][m] for p in pts]
+        a = [approx["metrics"][p][m] for p in pts]
+        d = [abs(x - y) for x, y in zip(a, e)]
+        out[m] = {
+            "max_abs": round(max(d), 5),
+            "mean_abs": round(sum(d) / len(d), 5),
+            "exact_range": round(max(e) - min(e), 5),
+        }
+    return out
+
+
 def table(res: dict) -> str:
     rows = res["rows"]
+    base = next((r for r in rows if r["path"] == "old"), rows[0])
     lines = [
         f"### Search throughput ({res['date']})",
         "",
         f"{res['points']} mechanism-search trial points (3 conditions of "
         f"aitbs_study_mechanisms, nmda_gain varied) at scale {res['scale']}, "
         f"{res['workers']} local workers, each path into a fresh store after a warm-up "
-        f"({res['warmup_s']} s).  Machine: {res['machine']}.  Metrics identical "
-        f"between the paths: {res['identical_metrics']}.",
+        f"({res['warmup_s']} s).  Machine: {res['machine']}.  Metrics of old and new "
+        f"identical (bit for bit): {res['identical_metrics']}.",
         "",
-        "| path | points | wall s | studies/hour | 1-min load |",
-        "| --- | --- | --- | --- | --- |",
+        "| path | points | wall s | studies/hour | vs old | network runs | network bio-s | "
+        "1-min load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
+        name = r["path"] + (f" (session_stride {r['stride']})" if r.get("stride", 1) > 1 else "")
         lines.append(
-            f"| {r['path']} | {r['points']} | {r['wall_s']} | {r['per_hour']} | {r['load']} |"
+            f"| {name} | {r['points']} | {r['wall_s']} | {r['per_hour']} | "
+            f"{r['per_hour'] / base['per_hour']:.2f}x | {r.get('network_runs', '')} | "
+            f"{r.get('network_bio_s', '')} | {r['load']} |"
         )
     lines += [
         "",
@@ -255,6 +332,17 @@ def table(res: dict) -> str:
     lines.append(
         "| total | " + " | ".join(str(round(sum(r["split"].values()), 1)) for r in rows) + " |"
     )
+    if res.get("approx_error"):
+        lines += [
+            "",
+            "Error of the approximation on the search's metrics (|approx - new| over the points; "
+            "the exact metric's range over the points for scale):",
+            "",
+            "| metric | max abs error | mean abs error | exact range over points |",
+            "| --- | --- | --- | --- |",
+        ]
+        for m, e in res["approx_error"].items():
+            lines.append(f"| {m} | {e['max_abs']} | {e['mean_abs']} | {e['exact_range']} |")
     return "\n".join(lines) + "\n"
 
 

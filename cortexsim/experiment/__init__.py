@@ -165,6 +165,7 @@ class Experiment:
         checkpoint_dir=None,
         workers: int = 1,
         settings: dict | None = None,
+        readouts: dict | None = None,
     ):
         """Run every condition (``workers`` > 1: conditions in parallel processes); returns
         :class:`cortexsim.results.Results`.  ``checkpoint_dir``: save each condition after
@@ -178,6 +179,10 @@ class Experiment:
             Show progress bars.
         checkpoint_dir : str or Path, optional
             Folder of the checkpoints (default: none kept).
+        readouts : dict, optional
+            Only these network read-outs (condition -> label -> ``"rates"`` or ``"evoked"``,
+            :func:`cortexsim.experiment.readouts.needed_readouts`); the others' ``rate_readout``
+            and ``evoked_response`` are NaN, every other number is the same.  Default: all.
 
         Returns
         -------
@@ -189,7 +194,13 @@ class Experiment:
             As :meth:`resolved_config`.
         """
         cfg = self.resolved_config(seed, scale, settings, workers)
-        return _Runner(cfg, progress=progress, checkpoint_dir=checkpoint_dir, workers=workers).run()
+        return _Runner(
+            cfg,
+            progress=progress,
+            checkpoint_dir=checkpoint_dir,
+            workers=workers,
+            readouts=readouts,
+        ).run()
 
 
 # --------------------------------------------------------------------------- CLI

@@ -42,7 +42,17 @@ import numpy as np
 
 from .store import _atomic_write, digest
 
-__all__ = ["LATE_SUBTREES", "PhaseStateStore", "active_dir", "enabled", "phase_key", "shared_dir"]
+__all__ = [
+    "LATE_SUBTREES",
+    "SESSION_LATE_SUBTREES",
+    "PhaseStateStore",
+    "active_dir",
+    "enabled",
+    "phase_key",
+    "session_key",
+    "shared_dir",
+    "sweep_dir",
+]
 
 #: model subtrees read only by the stimulation sessions and the fast-to-slow drive (never by
 #: the slow phases before the first session, their read-out snapshots or the drawn circuit);
@@ -51,6 +61,10 @@ LATE_SUBTREES = {
     "structural": ("activity", "dopamine"),
     "synaptic": ("metaplasticity", "fast_metaplasticity"),
 }
+#: model subtrees that a stimulation session reads only *after* its network runs (the activity
+#: drive and the dopamine release computed from the runs' signals): never by the runs or by the
+#: rule's per-site state after the session (:func:`session_key`)
+SESSION_LATE_SUBTREES = {"structural": ("activity", "dopamine")}
 #: model trees left out of the key (their effect is in the other trees' values)
 _NOT_KEYED = ("mechanisms",)
 
@@ -99,16 +113,50 @@ def active_dir(checkpoint_dir=None):
     return None
 
 
-def _early_values(trees: dict) -> dict:
+def sweep_dir():
+    """The folder that the sweep engine set for the points of one store (:func:`shared_dir`),
+    when sharing is :func:`enabled`; None otherwise (a plain run, even with checkpoints).
+
+    Returns
+    -------
+    Path or None
+    """
+    if _SHARED_DIR and _SHARED_DIR[-1] is not None and enabled():
+        return _SHARED_DIR[-1]
+    return None
+
+
+def _early_values(trees: dict, late: dict = LATE_SUBTREES) -> dict:
     out = {}
     for name, tree in sorted(trees.items()):
         if name in _NOT_KEYED:
             continue
         vals = dict(tree.values())
-        for sub in LATE_SUBTREES.get(name, ()):
+        for sub in late.get(name, ()):
             vals.pop(sub, None)
         out[name] = vals
     return out
+
+
+def early_digest(trees: dict, names=None) -> str:
+    """Digest of the values of the model trees ``names`` (default all) without the subtrees
+    of :data:`LATE_SUBTREES` (what the phases before the sessions read).
+
+    Parameters
+    ----------
+    trees : dict
+        Model trees.
+    names : iterable of str, optional
+        The trees to include.
+
+    Returns
+    -------
+    str
+    """
+    vals = _early_values(trees)
+    if names is not None:
+        vals = {k: v for k, v in vals.items() if k in set(names)}
+    return digest(vals)
 
 
 def prefix_length(timeline: list) -> int:
@@ -162,6 +210,55 @@ def phase_key(ctx, k: int, version: str, seed: int, stress_schedule) -> str:
         list(cond.get("ablations", [])),
         repr(stress_schedule),
         _early_values(ctx.trees),
+    )
+
+
+def session_key(ctx, version: str, seed: int, run_inputs: dict) -> str:
+    """Key of the network outcome of one stimulation session (its runs' per-site and per-cell
+    results, :meth:`cortexsim.experiment.phases.ConditionRun.session`): everything its runs and
+    the rule's state after it read.
+
+    * the code version (sources, libraries, model files), the seed and the run's settings;
+    * the condition's spec (protocol, intensity, silencing, modality, light populations,
+      ablations) and its network-configuration key;
+    * the values of every model tree except :data:`SESSION_LATE_SUBTREES` (read only after the
+      runs: the drive and the dopamine release);
+    * ``run_inputs``: the session's own run-time inputs (noise seed, lengths, pulse grid, the
+      stimulus' arrays, the spine sites' presence and per-site state, the threshold and
+      postsynaptic-variable overrides, whether a reference run is part of it).
+
+    The key is the content of every input, so an outcome stored by one condition, trial point or
+    process is the outcome of any run with the same key (bit for bit).
+
+    Parameters
+    ----------
+    ctx : ConditionContext
+        The condition.
+    version : str
+        Code version.
+    seed : int
+        Experiment seed.
+    run_inputs : dict
+        Name -> ndarray or JSON-able value.
+
+    Returns
+    -------
+    str
+    """
+    arrays = []
+    for k in sorted(run_inputs):
+        v = run_inputs[k]
+        arrays += [k, np.asarray(v) if isinstance(v, np.ndarray) else v]
+    return digest(
+        "session",
+        1,
+        version,
+        int(seed),
+        ctx.settings,
+        ctx.cond,
+        ctx.key,
+        _early_values(ctx.trees, SESSION_LATE_SUBTREES),
+        *arrays,
     )
 
 

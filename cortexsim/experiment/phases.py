@@ -40,6 +40,25 @@ def _simulated_session_s(proto, sess_len: float, sample_s) -> float:
     return min(sess_len, max(1, math.floor(sample_s / per + 1e-9)) * per)
 
 
+def _carry_of(out: dict) -> dict:
+    """What a simulated session's outcome leaves for the unsimulated sessions after it
+    (``settings.session_stride``): its activity signals, rates, references and per-synapse
+    statistics, as arrays (checkpointed with the state)."""
+    carry = {
+        "a": np.asarray(out["a"]),
+        "nm": np.asarray(out["nm"]),
+        "rates": np.asarray(out["rates"], dtype=float),
+    }
+    if "a0" in out:
+        carry.update(
+            a0=np.asarray(out["a0"]),
+            nmda0=np.asarray(out["nmda0"]),
+            ref_rates=np.asarray(out["ref_rates"], dtype=float),
+        )
+    carry.update({f"sig_{k}": np.asarray(v) for k, v in out.get("signals", {}).items()})
+    return carry
+
+
 def stimulation_days(proto) -> float:
     """Span of the stimulation phase: its whole days (1 day for one accelerated day).
 
@@ -341,6 +360,11 @@ class ConditionRun:
         else:
             state, rec = self.initial_state(), Recorder(self.populations, self.site_pop)
             rec.sample(state)
+        from .phase_states import prefix_length
+
+        #: whether the state is still free of the drive's parameters (no session with a drive
+        #: yet): its sessions' outcomes are worth storing for other sweep points
+        self._sessions_shareable = state.session == 0 and state.phase <= prefix_length(timeline)
         self.bar = Progress(len(timeline), self.ctx.progress, self.cname)
         self.bar.update(min(state.phase, len(timeline)))
         for k in range(state.phase, len(timeline)):
@@ -401,6 +425,7 @@ class ConditionRun:
             state.session = s_i + 1
             self.save(state, rec)
             self.bar.update(0, f"session {s_i + 1}/{proto.n_sessions}")
+        state.carry = {}
         rest_h = stimulation_days(proto) * 24.0 - (starts_h[-1] + self.sess_len / 3600.0)
         if rest_h > 1e-9:
             self.advance(state, rec, rest_h, record=False)
@@ -583,6 +608,136 @@ class ConditionRun:
             if record:
                 rec.sample(state)
 
+    def _carried_outcome(self, on: np.ndarray, sites: dict, carry: dict) -> dict:
+        """``settings.session_stride`` > 1 (an approximation, off by default): the outcome of a
+        session that is not simulated: the activity signals, rates and references of the
+        latest simulated session (``carry``, :func:`_carry_of`), and the rule's per-site state
+        carried over the whole session with that session's statistics (Graupner-Brunel: its
+        mean field with the fractions of time above the thresholds), as the unsimulated rest
+        of every session is."""
+        sig = {k[4:]: v for k, v in carry.items() if k.startswith("sig_")}
+        carried = self.rule.carry_over(dict(sites), sig, self.sess_len)
+        out = {
+            "sites": {
+                k: np.where(on > 0, np.asarray(carried[k], dtype=float), v)
+                for k, v in sites.items()
+            },
+            "a": carry["a"],
+            "nm": carry["nm"],
+            "rates": [float(x) for x in carry["rates"]],
+        }
+        if "a0" in carry:
+            out.update(a0=carry["a0"], nmda0=carry["nmda0"], ref_rates=carry["ref_rates"])
+        return out
+
+    def _session_outcome(self, s_i: int, on: np.ndarray, sites: dict) -> dict:
+        """The network outcome of session ``s_i`` with the spine sites ``on`` / ``sites``: the
+        rule's per-site state after it (``sites``), its activity signals per cell (``a``,
+        ``nm``) and population rates (``rates``), and with ``settings.session_reference =
+        "each_session"`` those of its reference run (``a0``, ``nmda0``, ``ref_rates``).
+
+        In a sweep (:func:`cortexsim.experiment.phase_states.sweep_dir`) the outcome is stored
+        under the content of everything its runs read
+        (:func:`cortexsim.experiment.phase_states.session_key`) while the condition's state
+        does not depend on the drive's parameters yet (a sham condition's sessions, every
+        condition's first), and later points with the same key load it instead of running
+        the network: the same numbers, bit for bit."""
+        from .phase_states import session_key
+
+        paired = self.settings["session_reference"] == "each_session"
+        thr = self.thr_override or {}
+        overrides = {**thr, **self.post_overrides}
+        run_seed = self.streams.noise_seed("session", condition=self.cname, session=s_i)
+        store = getattr(self.shared, "sessions", None)
+        key = None
+        if store is not None:
+            st = self.stimulus
+            inputs = {
+                "run_seed": int(run_seed),
+                "sim_len": float(self.sim_len),
+                "sess_len": float(self.sess_len),
+                "slot_s": float(getattr(self, "slot_s", 0.0)),
+                "paired": paired,
+                "on": np.asarray(on, dtype=float),
+                **{f"site_{k}": np.asarray(v) for k, v in sites.items()},
+                **{f"override_{k}": np.asarray(v, dtype=float) for k, v in overrides.items()},
+            }
+            if st is not None:
+                inputs.update(
+                    pulse_t=np.asarray(st.pulse_times_s, dtype=float),
+                    field=np.asarray(st.field_vpm, dtype=float),
+                    irradiance=None
+                    if st.irradiance_mw_mm2 is None
+                    else np.asarray(st.irradiance_mw_mm2, dtype=float),
+                )
+            key = session_key(self.ctx, self.shared.version, self.seed, inputs)
+            got = store.load(key)
+            if got is not None:
+                arrays, _ = got
+                out = {
+                    "sites": {
+                        k[len("site_") :]: v for k, v in arrays.items() if k.startswith("site_")
+                    },
+                    "a": arrays["a"],
+                    "nm": arrays["nm"],
+                    "rates": [float(x) for x in arrays["rates"]],
+                }
+                if paired:
+                    out.update(
+                        a0=arrays["a0"], nmda0=arrays["nmda0"], ref_rates=arrays["ref_rates"]
+                    )
+                sig = {k[4:]: v for k, v in arrays.items() if k.startswith("sig_")}
+                if sig:
+                    out["signals"] = sig
+                return out
+        c = self.shared.builds.get(
+            self.key,
+            self.trees,
+            self.sim_len,  # the session build
+            self.slot_s,
+            light=self.light,
+        )
+        run = functools.partial(
+            c.run,
+            spines=self.rule.run_spines(on, sites),
+            run_seed=run_seed,
+            overrides=overrides or None,
+            results_name=f"res_{os.getpid()}",
+        )
+        res = run(
+            self.stimulus,
+            silence=self.cond["silence"] or None,
+            light_populations=self.cond.get("light_populations") or None,
+        )
+        out = {}
+        if paired:
+            # a sham session is its own reference
+            self._set_paired_references(res if self._session_is_rest() else run(None), c)
+            out.update(a0=self.a0, nmda0=self.nmda0, ref_rates=self.release_ref)
+        if int(self.settings.get("session_stride", 1)) > 1:
+            # what the following unsimulated sessions carry the per-site state with
+            out["signals"] = self.rule.structural_signals(res.syn, res.duration_s)
+        out["sites"] = self.rule.after_session(res, sites, on, self.sess_len)
+        # the rule's activity signals (GB: LTP-calcium time, NMDA calcium) per cell
+        out["a"], out["nm"] = self.rule.activity_signals(res, self.site_post, c.N)
+        out["rates"] = [res.mean_rate(p) for p in self.populations]
+        if key is not None and self._sessions_shareable:
+            arrays = {f"site_{k}": np.asarray(v) for k, v in out["sites"].items()}
+            arrays.update(
+                a=np.asarray(out["a"]),
+                nm=np.asarray(out["nm"]),
+                rates=np.asarray(out["rates"], dtype=float),
+            )
+            if paired:
+                arrays.update(
+                    a0=np.asarray(out["a0"]),
+                    nmda0=np.asarray(out["nmda0"]),
+                    ref_rates=out["ref_rates"],
+                )
+            arrays.update({f"sig_{k}": np.asarray(v) for k, v in out.get("signals", {}).items()})
+            store.save(key, arrays, {"condition": self.cname, "session": s_i})
+        return out
+
     def session(self, s_i: int, state: ConditionState, rec: Recorder) -> None:
         """Stimulation session ``s_i`` on the network: the rule's per-site state (GB
         efficacies) and the activity drive change; the session's rates, efficacy change, LTP
@@ -601,35 +756,22 @@ class ConditionRun:
         """
         from ..plasticity import structural as SP
 
-        c = self.shared.builds.get(
-            self.key,
-            self.trees,
-            self.sim_len,  # the session build
-            self.slot_s,
-            light=self.light,
-        )
         on = self._start_new_spines(state)
-        sites = state.sites
-        run = functools.partial(
-            c.run,
-            spines=self.rule.run_spines(on, sites),
-            run_seed=self.streams.noise_seed("session", condition=self.cname, session=s_i),
-            overrides={**(self.thr_override or {}), **self.post_overrides} or None,
-            results_name=f"res_{os.getpid()}",
+        w_before = mean_efficacy(
+            self.rule.efficacy(state.sites), on, self.site_pop, len(self.populations)
         )
-        res = run(
-            self.stimulus,
-            silence=self.cond["silence"] or None,
-            light_populations=self.cond.get("light_populations") or None,
-        )
+        stride = int(self.settings.get("session_stride", 1))
+        if stride > 1 and s_i % stride and state.carry:
+            out = self._carried_outcome(on, state.sites, state.carry)
+        else:
+            out = self._session_outcome(s_i, on, state.sites)
+            if stride > 1:
+                state.carry = _carry_of(out)
         if self.settings["session_reference"] == "each_session":
-            self._set_paired_references(res if self._session_is_rest() else run(None), c)
+            self.a0, self.nmda0 = out["a0"], out["nmda0"]
+            self.release_ref = out["ref_rates"]
+        sites, a, nm, rates = out["sites"], out["a"], out["nm"], out["rates"]
         npop = len(self.populations)
-        w_before = mean_efficacy(self.rule.efficacy(sites), on, self.site_pop, npop)
-        sites = self.rule.after_session(res, sites, on, self.sess_len)
-        # the rule's activity signals (GB: LTP-calcium time, NMDA calcium) per cell
-        a, nm = self.rule.activity_signals(res, self.site_post, c.N)
-        rates = [res.mean_rate(p) for p in self.populations]
         # the session's dopamine: from its pulses (the same every session), or also from the
         # release populations' evoked spikes (after this run)
         da, gate = self.da, self.gate
@@ -643,13 +785,16 @@ class ConditionRun:
         )
         state.drive = state.drive + d_drive
         state.sites = sites
-        pop = c.pop_index
+        if np.any(d_drive != 0):
+            # the state now depends on the drive's parameters (not in the session key)
+            self._sessions_shareable = False
+        pop = self.layout.pop_index
         rec.session(
             rates,
             mean_efficacy(self.rule.efficacy(sites), on, self.site_pop, npop) - w_before,
             by_population(a, pop, npop),
             dopamine=da,
-            gate=by_population(np.broadcast_to(gate, (c.N,)), pop, npop),
+            gate=by_population(np.broadcast_to(gate, (self.layout.N,)), pop, npop),
             nmda_excess=by_population(
                 SP.relative_excess(nm, self.nmda0), pop, npop, where=self.nmda0 > 0
             ),

@@ -37,13 +37,30 @@ class ReadoutPass:
         Whether (and where) to show progress.
     """
 
-    def __init__(self, settings: dict, shared, builds, version: str, seed: int, progress=True):
+    def __init__(
+        self,
+        settings: dict,
+        shared,
+        builds,
+        version: str,
+        seed: int,
+        progress=True,
+        needed: dict | None = None,
+    ):
         self.settings = settings
         self.shared = shared
         self.builds = builds
         self.version = version
         self.seed = seed
         self.progress = progress
+        self.needed = needed
+
+    def _kind(self, cname: str, label: str) -> str | None:
+        """What read-out ``label`` of condition ``cname`` measures: ``"evoked"`` (rates and the
+        evoked response: every read-out without :attr:`needed`), ``"rates"`` or None."""
+        if self.needed is None:
+            return EVOKED
+        return self.needed.get(cname, {}).get(label)
 
     def run(self, recs: dict, runs: dict, trees: dict, keys: dict) -> dict:
         """Population rates and an evoked-response proxy at every read-out of every condition,
@@ -72,11 +89,13 @@ class ReadoutPass:
         st = self.settings
         res_all = {c: {} for c in recs}
         bar = Progress(
-            sum(len(r.snapshots) for r in recs.values()),
+            sum(1 for c, r in recs.items() for lab in r.snapshots if self._kind(c, lab)),
             self.progress,
             "read-outs" + ("" if len(recs) > 1 else f" {next(iter(recs), '')}"),
         )
         for cname in sorted(recs, key=lambda c: keys[c]):
+            if not any(self._kind(cname, lab) for lab in recs[cname].snapshots):
+                continue  # no build either
             circuit = self.builds.short(keys[cname], trees[cname])
             pulse_t = readout_pulse_times(
                 st["baseline_fast_s"], circuit.slot_s, st["evoked_interval_s"]
@@ -85,6 +104,9 @@ class ReadoutPass:
             thr = runs[cname].thr_override
             todo = []
             for label, snap in recs[cname].snapshots.items():
+                kind = self._kind(cname, label)
+                if kind is None:  # nothing reads it: not measured (NaN in the results)
+                    continue
                 sp = snapshot_spines(circuit.site_rule, snap)
                 # conditions that share a history share read-outs (every condition's baseline,
                 # the stressed ones' end of stress): measured once, also across worker processes
@@ -100,13 +122,19 @@ class ReadoutPass:
                     pulse_t.tolist(),
                     st["evoked_window_s"],
                 ]
-                todo.append(
-                    (
-                        label,
-                        ident,
-                        functools.partial(self._measure_readout, circuit, sp, thr, pulse_t, field),
+                measure = functools.partial(self._measure_readout, circuit, sp, thr, pulse_t, field)
+                if kind == RATES:
+                    # the rates alone (the evoked response NaN, wherever it was measured): from
+                    # the whole read-out if one was measured before, else from its run without
+                    # pulses (the same run, so the same rates)
+                    whole = self.shared.readouts.peek(ident)
+                    ident = [*ident, RATES]
+                    measure = (
+                        functools.partial(_rates_only, whole["rates"], circuit.slices)
+                        if whole is not None
+                        else functools.partial(self._measure_rates, circuit, sp, thr)
                     )
-                )
+                todo.append((label, ident, measure))
             # first the read-outs no other process is measuring now, then wait for the rest
             for wait in (False, True):
                 for label, ident, measure in todo:
@@ -119,6 +147,11 @@ class ReadoutPass:
             res_all[cname] = {label: res_all[cname][label] for label, _, _ in todo}
         bar.close()
         return res_all
+
+    def _measure_rates(self, circuit, spines, thr) -> dict:
+        """The rates of a read-out without its evoked response (NaN)."""
+        r0 = self._readout_rest_run(circuit, spines, thr)
+        return _rates_only({p: r0.mean_rate(p) for p in circuit.slices}, circuit.slices)
 
     def _readout_rest_run(self, circuit, spines, thr):
         """The read-outs' run without stimulation with the spine state ``spines`` (``on``,
@@ -145,6 +178,80 @@ class ReadoutPass:
             r0, r1, circuit.slices, thresholds <= field, pulse_t, self.settings["evoked_window_s"]
         )
         return {"rates": {p: r0.mean_rate(p) for p in circuit.slices}, "evoked": evoked}
+
+
+#: what a read-out measures (:func:`needed_readouts`): its rates only, or rates and the evoked
+#: response
+RATES, EVOKED = "rates", "evoked"
+#: result variables that the read-out pass measures, and what each needs
+READOUT_PASS_VARIABLES = {"rate_readout": RATES, "evoked_response": EVOKED}
+
+
+def _rates_only(rates: dict, slices) -> dict:
+    return {"rates": dict(rates), "evoked": {p: float("nan") for p in slices}}
+
+
+def needed_readouts(items, conditions, labels) -> dict:
+    """The network read-outs that ``items`` (metrics or criteria: dicts with ``var``,
+    ``condition``, ``minus_condition``, ``readout``, or a metric's ``criterion``, which
+    ``items`` must then also hold) read: condition -> read-out label -> ``"rates"`` or
+    ``"evoked"``.  A read-out that no item reads is not measured by a run given this
+    (:meth:`cortexsim.experiment.Experiment.run` ``readouts``): the read-outs are observations
+    (nothing in a condition's timeline reads them), so every other number is the same.
+
+    Parameters
+    ----------
+    items : iterable of dict
+        Metrics and criteria.
+    conditions : iterable of str
+        The run's conditions.
+    labels : iterable of str
+        The timeline's read-out labels.
+
+    Returns
+    -------
+    dict
+    """
+    conditions, labels = list(conditions), list(labels)
+    out: dict = {}
+    for it in items:
+        kind = READOUT_PASS_VARIABLES.get(it.get("var"))
+        if kind is None:
+            continue
+        conds = [it.get(k) for k in ("condition", "minus_condition") if it.get(k)]
+        labs = [it["readout"]] if it.get("readout") else labels
+        for c in conds or conditions:
+            for lab in labs:
+                have = out.setdefault(c, {}).get(lab)
+                out[c][lab] = EVOKED if EVOKED in (have, kind) else kind
+    return out
+
+
+def covers(measured, needed) -> bool:
+    """Whether the read-outs ``measured`` (as :func:`needed_readouts` gives them; None: all)
+    hold everything ``needed`` reads.
+
+    Parameters
+    ----------
+    measured : dict or None
+        What a run measured.
+    needed : dict or None
+        What is read now (None: everything).
+
+    Returns
+    -------
+    bool
+    """
+    if measured is None:
+        return True
+    if needed is None:
+        return False
+    for c, labs in needed.items():
+        for lab, kind in labs.items():
+            have = measured.get(c, {}).get(lab)
+            if have is None or (kind == EVOKED and have != EVOKED):
+                return False
+    return True
 
 
 #: a directly activated cell fires in the time step of the pulse; its spike is looked for this

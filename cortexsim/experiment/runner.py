@@ -29,8 +29,18 @@ from .store import CheckpointStore, code_version, condition_key, digest
 class _Runner:
     """Runs the conditions of one resolved config (see :meth:`Experiment.run`)."""
 
-    def __init__(self, cfg: dict, progress: bool = True, checkpoint_dir=None, workers: int = 1):
+    def __init__(
+        self,
+        cfg: dict,
+        progress: bool = True,
+        checkpoint_dir=None,
+        workers: int = 1,
+        readouts: dict | None = None,
+    ):
         self.cfg = cfg
+        #: the network read-outs to measure (condition -> label -> "rates" / "evoked"); None:
+        #: all (:func:`cortexsim.experiment.readouts.needed_readouts`)
+        self.readouts = readouts
         self.progress = progress
         self.workers = int(check_number("workers", workers, min=1, integer=True))
         self.settings = cfg["settings"]
@@ -104,7 +114,14 @@ class _Runner:
             )
             try:
                 futs = {
-                    ex.submit(_run_subset_worker, self.cfg, [c], self.checkpoint_dir, queue): c
+                    ex.submit(
+                        _run_subset_worker,
+                        self.cfg,
+                        [c],
+                        self.checkpoint_dir,
+                        queue,
+                        self.readouts,
+                    ): c
                     for c in order
                 }
                 for f in as_completed(futs):
@@ -144,7 +161,13 @@ class _Runner:
             recs[c] = runs[c].run()
         # pass 3: network read-outs from the spine snapshots (short build)
         readouts = ReadoutPass(
-            self.settings, self.shared, self.builds, self.version, self.seed, self.progress
+            self.settings,
+            self.shared,
+            self.builds,
+            self.version,
+            self.seed,
+            self.progress,
+            needed=self.readouts,
         ).run(recs, runs, trees, keys)
         labels = [ph["readout"] for ph in self.cfg["timeline"] if ph["readout"]]
         out = {}
@@ -189,8 +212,13 @@ class _Runner:
     def _rest_key(self, key: str, cond: dict, trees: dict) -> tuple:
         """What the pass-1 statistics depend on besides the seed: the network configuration,
         whether the TMS thresholds are pooled (:meth:`SharedStats.thresholds`) and the
-        structural model (the initial spine state)."""
-        return (key, "coupling" in self._ablations(cond), digest(trees["structural"].values()))
+        structural model that draws the initial spine state: its values without the subtrees
+        that only the sessions' drive reads
+        (:data:`cortexsim.experiment.phase_states.LATE_SUBTREES`), so that sweep points that
+        vary only those share it."""
+        from .phase_states import early_digest
+
+        return (key, "coupling" in self._ablations(cond), early_digest(trees, ["structural"]))
 
     def _rest_stats(self, key: str, cond: dict, trees: dict) -> tuple:
         """Pass 1: :meth:`SharedStats.baseline_stats` with the initial spine state, measured
@@ -211,5 +239,7 @@ class _Runner:
         )
 
 
-def _run_subset_worker(cfg, conds, checkpoint_dir, queue=None):
-    return _Runner(cfg, progress=queue or False, checkpoint_dir=checkpoint_dir).run_subset(conds)
+def _run_subset_worker(cfg, conds, checkpoint_dir, queue=None, readouts=None):
+    return _Runner(
+        cfg, progress=queue or False, checkpoint_dir=checkpoint_dir, readouts=readouts
+    ).run_subset(conds)

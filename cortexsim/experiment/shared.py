@@ -37,6 +37,28 @@ def snapshot_spines(rule, snap) -> dict:
     return rule.run_spines(snap.on.astype(float), snap.sites)
 
 
+#: the latest compiled circuit of this process, by (scale, seed, build key): later runs in the
+#: same process (sweep points, a worker's next condition) re-run it instead of building again
+_PROCESS_BUILD: dict = {}
+
+
+def _reuse_builds() -> bool:
+    from .phase_states import enabled
+
+    return enabled()
+
+
+def _still_current(circuit) -> bool:
+    """Whether ``circuit`` can still run: a runtime build, or the latest standalone build of
+    this process (a later standalone build replaces Brian2's device arrays)."""
+    if getattr(circuit, "target", None) != "cpp_standalone":
+        return False
+    try:
+        return "G" in circuit.__dict__ and circuit._device.arrays is circuit._device_arrays
+    except AttributeError:
+        return False
+
+
 class Builds:
     """The compiled circuits of a run, one at a time, and the drawn circuits.
 
@@ -85,6 +107,14 @@ class Builds:
             return self._circuit
         from ..circuit.network import Circuit
 
+        pkey = (str(self.settings["scale"]), self.seed, bkey)
+        last = _PROCESS_BUILD.get(pkey)
+        if last is not None and _still_current(last):
+            # the latest build of this process, made by an earlier run (sweep point, condition
+            # of a worker): the same network, re-run with new run-time values as within a run
+            self._circuit, self._circuit_key = last, bkey
+            self._drawn[key] = last.drawn
+            return last
         self._circuit = Circuit(
             self.settings["scale"],
             duration_s=duration_s,
@@ -99,6 +129,9 @@ class Builds:
         )
         self._circuit_key = bkey
         self._drawn[key] = self._circuit.drawn
+        _PROCESS_BUILD.clear()
+        if _reuse_builds():
+            _PROCESS_BUILD[pkey] = self._circuit
         return self._circuit
 
     def short(self, key: str, trees: dict):
@@ -169,8 +202,16 @@ class SharedStats:
         self.seed = streams.seed
         self.version = version
         self.builds = builds
-        from .phase_states import PhaseStateStore, active_dir, enabled
+        from .phase_states import PhaseStateStore, active_dir, enabled, sweep_dir
 
+        #: the network outcomes of stimulation sessions, keyed by their inputs
+        #: (phase_states.session_key): only among the points of a sweep, whose conditions
+        #: repeat sessions (a sham condition's, every point's first)
+        self.sessions = (
+            PhaseStateStore(sweep_dir() / "sessions")
+            if checkpoint_dir is None and sweep_dir() is not None
+            else None
+        )
         # a run with checkpoints shares in its checkpoint folder; a sweep point in the folder
         # the engine set (phase_states.shared_dir): every point, process and Dask worker
         checkpoint_dir = active_dir(checkpoint_dir)

@@ -29,6 +29,8 @@ settings.evoked_interval_s [0.1, 60] s                 test pulses of a read-out
 settings.session_sample_s  "all" or (0, 86400] s
 settings.session_reference before_sessions,
                            each_session
+settings.session_stride    1 ... 1000                  1: every session simulated (default);
+                                                       k: an approximation (every k-th)
 timeline[k].days           (0, 3650] d
 timeline[k].hours_per_day  (0, 24] h
 conditions.*.intensity_    [0, 300] % RMT
@@ -119,6 +121,13 @@ class RunSettings(StrictModel):
     #: conditions with that history), or, for every session, the same session run without its
     #: stimulation (same spine state, noise and thresholds; one more run per stimulated session)
     session_reference: Literal["before_sessions", "each_session"] = "before_sessions"
+    #: an approximation for searches, off (1) by default: only every k-th session of the
+    #: stimulation phase is simulated (sessions 0, k, 2k, ...); each other session repeats the
+    #: latest simulated one's activity signals, rates and references and carries the rule's
+    #: per-site state over its whole length with that session's statistics (the GB mean field,
+    #: as for the unsimulated rest of every session).  Error on the mechanism search's metrics:
+    #: benchmarks/RESULTS.md (issue 21)
+    session_stride: Annotated[int, _range(1, 1000)] = 1
 
     @field_validator("session_sample_s", mode="before")
     @classmethod
@@ -181,7 +190,19 @@ def check_scale(v, field: str = "scale"):
     )
 
 
-DEFAULT_SETTINGS = Settings().model_dump(exclude={"by_scale"})
+#: settings left out of a config while at their default: added after configs were published,
+#: a config that does not use them stays the config it was (its keys, its results' attributes)
+_OMIT_AT_DEFAULT = {"session_stride": 1}
+
+
+def _omit_defaults(settings: dict) -> dict:
+    for k, v in _OMIT_AT_DEFAULT.items():
+        if k in settings and type(settings[k]) is type(v) and settings[k] == v:
+            del settings[k]
+    return settings
+
+
+DEFAULT_SETTINGS = _omit_defaults(Settings().model_dump(exclude={"by_scale"}))
 #: settings a scale's table or a run may change (everything but the scale itself)
 RUN_SETTINGS = tuple(RunSettings.model_fields)
 
@@ -381,10 +402,14 @@ def _flatten_spec_overrides(raw: dict) -> dict:
 
 def _parse_settings(spec_settings: Settings) -> dict:
     """The settings as a dict; every scale's table checked as run settings over them."""
-    settings = spec_settings.model_dump(exclude={"by_scale"})
+    settings = _omit_defaults(spec_settings.model_dump(exclude={"by_scale"}))
     for sc, tab in spec_settings.by_scale.items():
         where = f"settings.by_scale.{sc}."
-        validate(RunSettings, {**{k: settings[k] for k in RUN_SETTINGS}, **tab}, prefix=where)
+        validate(
+            RunSettings,
+            {**{k: settings[k] for k in RUN_SETTINGS if k in settings}, **tab},
+            prefix=where,
+        )
     settings["by_scale"] = {k: dict(v) for k, v in spec_settings.by_scale.items()}
     return settings
 
@@ -558,10 +583,12 @@ def resolve_settings(settings: dict, scale=None, overrides: dict | None = None) 
     out["settings_scale"] = named
     if overrides:
         validate(
-            RunSettings, {**{k: out[k] for k in RUN_SETTINGS}, **overrides}, prefix="settings."
+            RunSettings,
+            {**{k: out[k] for k in RUN_SETTINGS if k in out}, **overrides},
+            prefix="settings.",
         )
         out.update(overrides)
-    return out
+    return _omit_defaults(out)
 
 
 def _nearest_named_scale(n: int) -> str:

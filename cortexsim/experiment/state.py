@@ -10,7 +10,7 @@ noise seed, both derived from the seed by named stream (:class:`cortexsim.rng.Se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,6 +45,10 @@ class ConditionState:
         Sessions completed in the (current) stimulation phase.
     formed, eliminated : int
         Spines formed / eliminated since the latest recorded time point.
+    carry : dict of str -> ndarray
+        With ``settings.session_stride`` > 1 only: the latest simulated session's outcome that
+        the following unsimulated sessions repeat
+        (:meth:`cortexsim.experiment.phases.ConditionRun.session`); empty otherwise.
     """
 
     spines: SpineState
@@ -57,6 +61,7 @@ class ConditionState:
     session: int = 0
     formed: int = 0
     eliminated: int = 0
+    carry: dict = field(default_factory=dict)
 
     _SCALARS = ("k_step", "t_d", "phase", "session", "formed", "eliminated")
 
@@ -73,6 +78,7 @@ class ConditionState:
             **{f"site_{k}": v for k, v in self.sites.items()},
             "prev_on": self.prev_on,
             "drive": self.drive,
+            **{f"carry_{k}": v for k, v in self.carry.items()},
         }
         scalars = {k: int(getattr(self, k)) for k in self._SCALARS if k != "t_d"}
         return arrays, {**scalars, "t_d": float(self.t_d)}
@@ -103,4 +109,5 @@ class ConditionState:
             prev_on=arrays["prev_on"],
             drive=arrays["drive"],
             **{k: scalars[k] for k in cls._SCALARS},
+            carry={k[6:]: v for k, v in arrays.items() if k.startswith("carry_")},
         )

@@ -260,6 +260,26 @@ class ReadoutStore:
     def __init__(self, directory):
         self.directory = Path(directory) if directory is not None else None
 
+    def peek(self, identity: list) -> dict | None:
+        """The stored value for ``identity``, or None (nothing stored, or no folder).
+
+        Parameters
+        ----------
+        identity : list
+            What the value depends on.
+
+        Returns
+        -------
+        dict or None
+        """
+        if self.directory is None:
+            return None
+        path = self.directory / f"{digest(*identity)}.json"
+        try:
+            return json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, ValueError):
+            return None
+
     def get(self, identity: list, measure, wait: bool = True) -> dict | None:
         """``measure()`` (a JSON-able dict of numbers), or its stored value for the same
         ``identity`` (a list of arrays and JSON-able values, including the code version).

@@ -106,6 +106,52 @@ def compute_metrics(res, metrics: list[dict]) -> dict:
     return out
 
 
+def task_readouts(task: dict) -> dict:
+    """The network read-outs that a task's metrics and criteria read
+    (:func:`cortexsim.experiment.readouts.needed_readouts`; the fit judges every criterion of
+    the task on the stored results, so all of them count).
+
+    Parameters
+    ----------
+    task : dict
+        From :func:`cortexsim.sweep.build_runs`.
+
+    Returns
+    -------
+    dict
+        Condition -> read-out label -> ``"rates"`` or ``"evoked"``.
+    """
+    from ..experiment.readouts import needed_readouts
+
+    raw = task["raw"]
+    labels = [ph.get("readout") for ph in raw.get("timeline", []) if ph.get("readout")]
+    return needed_readouts(
+        list(task.get("metrics") or []) + list(task.get("criteria") or []),
+        list(raw.get("conditions", {})),
+        labels,
+    )
+
+
+def readouts_cover(record: dict, task: dict) -> bool:
+    """Whether a finished run's stored results hold every read-out that ``task`` reads now (a
+    run that measured only what its metrics read then records them as ``readouts``).
+
+    Parameters
+    ----------
+    record : dict
+        The run's record.
+    task : dict
+        The task.
+
+    Returns
+    -------
+    bool
+    """
+    from ..experiment.readouts import covers
+
+    return "readouts" not in record or covers(record["readouts"], task_readouts(task))
+
+
 def run_point(task: dict) -> dict:
     """Run one task in this process (one at a time), write its record and return it.
 
@@ -133,13 +179,18 @@ def run_point(task: dict) -> dict:
         rec.update(host=socket.gethostname(), pid=os.getpid())
         data = None
         try:
-            from ..experiment.phase_states import shared_dir
+            from ..experiment.phase_states import enabled, shared_dir
 
+            # only the read-outs that the metrics and criteria read (the others are NaN in the
+            # stored results; the record says which were measured)
+            readouts = task_readouts(task) if enabled() else None
+            if readouts is not None:
+                rec["readouts"] = readouts
             # every point of the store shares the history it has in common with the others
-            # (states before the sessions, read-outs, rest references: phase_states)
+            # (states before the sessions, sessions, read-outs, rest references: phase_states)
             with shared_dir(Path(task["store"]) / ".shared"):
                 res = Experiment.from_dict(task["raw"]).run(
-                    seed=task["seed"], scale=task["scale"], progress=False
+                    seed=task["seed"], scale=task["scale"], progress=False, readouts=readouts
                 )
             rec["metrics"] = compute_metrics(res, task["metrics"])
             rec["metric_defs"] = metric_defs(task["metrics"], task.get("criteria", []))

@@ -158,7 +158,9 @@ class PointStore:
 
     def reusable(self, task: dict) -> bool:
         """The run of ``task`` is finished and gives its metrics: as stored, or recomputed
-        from its stored results (a metric whose definition changed since the run).
+        from its stored results (a metric whose definition changed since the run); a run that
+        skipped a network read-out that ``task`` reads is not
+        (:func:`cortexsim.sweep.executor.readouts_cover`).
 
         Parameters
         ----------
@@ -171,6 +173,10 @@ class PointStore:
         """
         rec = self.get(task["key"])
         if rec is None or rec.get("status") != "ok":
+            return False
+        from .executor import readouts_cover  # a read-out it skipped is read now: run again
+
+        if not readouts_cover(rec, task):
             return False
         return not stale_metrics(rec, task) or self.results_path(task["key"]).is_file()
 
