@@ -53,3 +53,37 @@ def test_overriding_every_calibrated_parameter_makes_it_a_prediction(tmp_path):
 def test_report_words():
     assert fitted_or_predicted([]) == "predicted"
     assert fitted_or_predicted(["fit a.toml", "x"]) == "fitted (fit a.toml; x)"
+
+
+def test_a_fit_on_a_what_if_of_the_suite_experiment_counts_as_fitted(tmp_path):
+    """A fit whose base is a what-if of the study (another experiment name, same conditions)
+    fits the study's observables: the scorecard and the report mark them fitted."""
+    from cortexsim.params import experiments_dir
+    from cortexsim.validation import load_suite
+    from cortexsim.validation.model import fitted_entries, load_model
+
+    study = experiments_dir() / "aitbs_study.toml"
+    (tmp_path / "whatif.toml").write_text(f'extends = "{study}"\n[experiment]\nname = "whatif_x"\n')
+    (tmp_path / "fit.toml").write_text(
+        "[fit]\nname = 'f'\nbase = 'whatif.toml'\n"
+        "[[parameters]]\npath = 'structural.activity.nmda_gain'\nlow = 1.0\nhigh = 10.0\n"
+        "[[metrics]]\nname = 'it5'\nvar = 'spine_density_rel'\ncondition = 'stress_aitbs'\n"
+        "minus_condition = 'stress_sham'\nreadout = '24h'\npopulation = 'IT_L5'\n"
+        "[[targets]]\nmetric = 'it5'\nvalue = 0.15\ntolerance = 0.07\n"
+    )
+    (tmp_path / "model.toml").write_text(
+        'extends = "whatif.toml"\n[experiment]\nname = "model_x"\n[provenance]\nfit = "fit.toml"\n'
+    )
+    model = load_model(tmp_path / "model.toml")
+    suite = load_suite()
+    from cortexsim.experiment import load_experiment
+
+    names = {n: load_experiment(p).spec["experiment"]["name"] for n, p in suite.experiments.items()}
+    fitted = fitted_entries(model, suite.entries, names)
+    assert "gongwer2025_f2a_aitbs_restores_it_it_l5" in fitted
+    assert "gongwer2025_f2a_aitbs_restores_it_it_l23" not in fitted  # not a target
+    crit = load_experiment(tmp_path / "model.toml").spec["criteria"]
+    by = dict(
+        zip([c["name"][:3] for c in crit], criteria_provenance(tmp_path / "model.toml", crit))
+    )
+    assert by["2a."] and not by["2b."]

@@ -145,7 +145,9 @@ def load_model(spec=None) -> Model:
         if prov.get("fit"):
             targets += fit_targets((p.parent / prov["fit"]).resolve())
         for t in prov.get("targets", []):
-            targets.append(dict(t, fit=_display(p)))
+            # the experiment a target names may be any spec of this file's chain (a fit whose
+            # base is a what-if of the suite's experiment: the same conditions)
+            targets.append(dict(t, fit=_display(p), aliases=_chain_names(p)))
     name = exp.spec["experiment"]["name"]
     return Model(
         name,
@@ -169,7 +171,9 @@ def fit_targets(fit_path) -> list[dict]:
     -------
     list of dict
         ``experiment`` (the base spec's experiment name), ``var``, ``condition``,
-        ``minus_condition``, ``readout``, ``populations`` and ``fit`` (the fit spec's path).
+        ``minus_condition``, ``readout``, ``populations``, ``fit`` (the fit spec's path) and
+        ``aliases`` (the experiment names of the base's ``extends`` chain: a target on a
+        what-if of the suite's experiment is a target on that experiment's observable).
 
     Raises
     ------
@@ -179,10 +183,20 @@ def fit_targets(fit_path) -> list[dict]:
     from ..sweep.fit import load_fit, spec_targets
 
     try:
-        spec, _, base_raw = load_fit(fit_path)
+        spec, base_path, base_raw = load_fit(fit_path)
     except InputError as exc:
         raise exc.within("provenance.fit: ") from None
-    return [dict(t, fit=_display(fit_path)) for t in spec_targets(spec, base_raw)]
+    aliases = _chain_names(base_path)
+    return [dict(t, fit=_display(fit_path), aliases=aliases) for t in spec_targets(spec, base_raw)]
+
+
+def _chain_names(path) -> list[str]:
+    """The experiment names of a spec and of every spec it extends."""
+    return [
+        raw["experiment"]["name"]
+        for _, raw in _chain(Path(path))
+        if isinstance(raw.get("experiment"), dict) and raw["experiment"].get("name")
+    ]
 
 
 def _display(path) -> str:
@@ -196,8 +210,11 @@ def _display(path) -> str:
 
 def _matches(target: dict, entry: dict, exp_name: str) -> bool:
     o = entry["observable"]
+    names = {target.get("experiment")}
+    if target.get("experiment") in target.get("aliases", []):
+        names |= set(target["aliases"])
     return (
-        target.get("experiment") == exp_name
+        exp_name in names
         and target.get("var") == o["var"]
         and target.get("condition") == o["condition"]
         and target.get("minus_condition") == o.get("other_condition")
