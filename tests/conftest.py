@@ -20,8 +20,14 @@ def _reset_brian() -> None:
         return
     b2.set_device("runtime")
     b2.start_scope()
-    # prefs from the copy Brian2 takes at import (prefs._backup), defaultclock.dt = 0.1 ms
-    b2.restore_initial_state()
+    # brian2.restore_initial_state() without its gc.collect(): prefs from the copy Brian2 takes
+    # at import (prefs._backup), scope key 0, defaultclock.dt = 0.1 ms.  A full collection of
+    # the suite's heap costs ~0.2 s, twice per test (~6 min of CPU over the suite), and no
+    # isolation needs it: the magic network collects only the objects a caller's frames name
+    # (of the current scope); Python's own collector frees the cycles of earlier tests
+    b2.prefs._restore()
+    b2.BrianObject._scope_current_key = 0
+    b2.defaultclock.dt = 0.1 * b2.ms
 
 
 @pytest.fixture(autouse=True)
