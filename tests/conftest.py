@@ -9,6 +9,7 @@ active one); a later standalone build re-initialises the device itself
 (``cortexsim.circuit.network.fresh_standalone_device``).  Tests that never import Brian2 do not
 pay for importing it here.
 """
+
 import sys
 
 import pytest
@@ -44,4 +45,5 @@ def pytest_terminal_summary(terminalreporter, config):
     if isinstance(seed, int) and not config.getoption("randomly_dont_reorganize", False):
         terminalreporter.write_line(
             f"random order: --randomly-seed={seed} (python -m pytest -p randomly "
-            f"--randomly-seed={seed} replays it)")
+            f"--randomly-seed={seed} replays it)"
+        )
