@@ -41,7 +41,7 @@ CANDIDATES = {
     "set (refit)": (
         HERE / "scorecards/refit/scorecard.json",
         "the same set refitted by this search (best of both sampler seeds, six parameters, seeds "
-        "1-3): experiments/aitbs_study_refit.toml",
+        "1-3): docs/results/model/candidates/refit.toml",
     ),
 }
 # ablation label -> scorecard.json (the study's entries only)
