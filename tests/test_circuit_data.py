@@ -301,17 +301,26 @@ def test_vip_in_the_threshold_and_celltypes_commands(vip_folder, tmp_path):
     shutil.copytree(vip_folder, folder)
     _coupling_with_vip(folder)
     env = dict(os.environ, CORTEXSIM_MODELS=str(folder))
-
-    def cli(*args):
-        out = subprocess.run([sys.executable, "-m", "cortexsim.cli", *args, "--json"], env=env,
-                             capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, out.stderr[-2000:]
-        return json.loads(out.stdout)
-    vip = cli("threshold", "--cell-type", "VIP")
-    sst = cli("threshold", "--cell-type", "SST")
+    # the three commands in ONE fresh process with the folder (cell models are read at
+    # import), each through cortexsim.cli.main with its own exit status and JSON document
+    # (one process, not three: ~2 s of imports each)
+    code = ("import contextlib, io, json, sys\n"
+            "from cortexsim.cli import main\n"
+            "for args in sys.argv[1:]:\n"
+            "    buf = io.StringIO()\n"
+            "    with contextlib.redirect_stdout(buf):\n"
+            "        rc = main([*args.split(), '--json'])\n"
+            "    print(json.dumps([rc, buf.getvalue()]))\n")
+    out = subprocess.run([sys.executable, "-c", code, "threshold --cell-type VIP",
+                          "threshold --cell-type SST", "celltypes"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    docs = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [rc for rc, _ in docs] == [0, 0, 0], out.stderr[-2000:]
+    vip, sst, cells = (json.loads(doc) for _, doc in docs)
     assert vip["cell_type"] == "VIP"
     assert vip["threshold_vpm"] == pytest.approx(2 * sst["threshold_vpm"], rel=1e-6)
-    rows = {r["name"]: r for r in cli("celltypes")}
+    rows = {r["name"]: r for r in cells}
     assert list(rows) == list(P.populations(load_model(folder / "circuit.toml")))
     assert all(v is None for v in rows["VIP"]["target"].values())
     assert rows["VIP"]["simulated"]["v_rest_mV"] == pytest.approx(
