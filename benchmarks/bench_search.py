@@ -53,8 +53,17 @@ sys.path.insert(0, str(ROOT))
 # __mp_main__); each worker writes its totals to $BENCH_SEARCH_TIMINGS/<pid>.json.
 _STACK: list = []
 _TOTALS: dict = {}
-#: network runs and their biological seconds (the work, whatever the machine's load)
-_COUNTS: dict = {"network runs": 0, "network bio-s": 0.0}
+#: network runs, their biological seconds and the compiled binaries' CPU seconds (the work,
+#: whatever the machine's load)
+_COUNTS: dict = {"network runs": 0, "network bio-s": 0.0, "network CPU-s": 0.0}
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children (and theirs)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _flush():
@@ -68,7 +77,11 @@ def _counted_run(fn):
     def wrapper(self, *args, **kwargs):
         _COUNTS["network runs"] += 1
         _COUNTS["network bio-s"] += float(self.duration_s)
-        return fn(self, *args, **kwargs)
+        c0 = _children_cpu()
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            _COUNTS["network CPU-s"] += _children_cpu() - c0
 
     wrapper._bench = True
     return wrapper
@@ -171,12 +184,15 @@ def run_path(
     os.environ["BENCH_SEARCH_TIMINGS"] = str(tdir)
     tasks, _ = search_tasks(scale, n_points, store, stride)
     load0 = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    t0, c0, p0 = time.perf_counter(), _children_cpu(), time.process_time()
     recs = run_tasks(tasks, workers=workers, progress=False)
     wall = time.perf_counter() - t0
+    # every CPU second of the path: the worker processes (reaped when the pool shut down), the
+    # binaries they ran, and this process
+    cpu = _children_cpu() - c0 + time.process_time() - p0
     os.environ.pop("BENCH_SEARCH_TIMINGS")
     split: dict = {}
-    counts = {"network runs": 0, "network bio-s": 0.0}
+    counts = {"network runs": 0, "network bio-s": 0.0, "network CPU-s": 0.0}
     for f in tdir.glob("*.json"):
         for k, v in json.loads(f.read_text()).items():
             if k == "#":
@@ -194,8 +210,12 @@ def run_path(
         "per_hour": round(len(tasks) / wall * 3600, 1),
         "load": f"{load0:.1f} -> {os.getloadavg()[0]:.1f}",
         "stride": stride,
+        "cpu_s": round(cpu, 1),
+        # on 2 cores of its own (the CPU seconds a study needs, 2 per wall second)
+        "per_hour_2_cores": round(len(tasks) / cpu * 3600 * 2, 1),
         "network_runs": counts["network runs"],
         "network_bio_s": round(counts["network bio-s"], 1),
+        "network_cpu_s": round(counts["network CPU-s"], 1),
         "split": {k: round(v, 1) for k, v in sorted(split.items())},
         "metrics": {
             t["params"]["structural.activity.nmda_gain"]: recs[t["key"]]["metrics"] for t in tasks
@@ -225,6 +245,7 @@ def main(argv=None):
     ap.add_argument("--paths", default=None, help="default: old,new (and approx with --stride)")
     ap.add_argument("--stride", type=int, default=1, help="session_stride of the approx path")
     ap.add_argument("--update-results", action="store_true")
+    ap.add_argument("--no-warmup", action="store_true", help="the build cache is warm already")
     args = ap.parse_args(argv)
     scale = int(args.scale) if args.scale.isdigit() else args.scale
     paths = (args.paths or ("old,new,approx" if args.stride > 1 else "old,new")).split(",")
@@ -232,7 +253,8 @@ def main(argv=None):
     try:
         # warm-up: fills the build cache (one point, old path), not timed
         t0 = time.perf_counter()
-        run_path("warmup", False, scale, 1, 1, work)
+        if not args.no_warmup:
+            run_path("warmup", False, scale, 1, 1, work)
         warm = time.perf_counter() - t0
         rows = [
             run_path(
@@ -306,16 +328,18 @@ def table(res: dict) -> str:
         f"({res['warmup_s']} s).  Machine: {res['machine']}.  Metrics of old and new "
         f"identical (bit for bit): {res['identical_metrics']}.",
         "",
-        "| path | points | wall s | studies/hour | vs old | network runs | network bio-s | "
+        "| path | points | wall s | studies/hour (wall) | CPU s | studies/hour on 2 free "
+        "cores (CPU) | vs old (CPU) | network runs | network bio-s | binaries' CPU s | "
         "1-min load |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         name = r["path"] + (f" (session_stride {r['stride']})" if r.get("stride", 1) > 1 else "")
         lines.append(
-            f"| {name} | {r['points']} | {r['wall_s']} | {r['per_hour']} | "
-            f"{r['per_hour'] / base['per_hour']:.2f}x | {r.get('network_runs', '')} | "
-            f"{r.get('network_bio_s', '')} | {r['load']} |"
+            f"| {name} | {r['points']} | {r['wall_s']} | {r['per_hour']} | {r['cpu_s']} | "
+            f"{r['per_hour_2_cores']} | {r['per_hour_2_cores'] / base['per_hour_2_cores']:.2f}x "
+            f"| {r['network_runs']} | {r['network_bio_s']} | {r['network_cpu_s']} | "
+            f"{r['load']} |"
         )
     lines += [
         "",

@@ -89,6 +89,28 @@ def test_a_model_file_changed_between_runs_invalidates(tmp_path, monkeypatch):
     assert after[0] != before[0] and after[1] != before[1]
 
 
+def _session_key(overrides: dict, version=None, **inputs):
+    ctx = _ctx(overrides)
+    ctx.key = "net"
+    run = {"run_seed": 7, "on": np.ones(4), "site_rho": np.full(4, 0.5), **inputs}
+    return PS.session_key(ctx, version or code_version(), 1, run)
+
+
+def test_session_outcome_key_follows_what_the_session_reads():
+    """The stored outcome of a session (issue 21) is keyed by the content of its inputs: the
+    drive's parameters (read after its runs) keep it; the network's, the rule's, the spine
+    state, the noise seed and the code version (model files included) change it."""
+    base = _session_key({})
+    assert _session_key({"structural.activity.nmda_gain": 500.0}) == base
+    assert _session_key({"structural.dopamine.gain_d1": 4.0}) == base
+    assert _session_key({"synaptic.calcium.c_pre": 0.9}) != base
+    assert _session_key({"structural.formation.drive_gain": 7.0}) != base
+    assert _session_key({}, version="other") != base
+    assert _session_key({}, run_seed=8) != base
+    assert _session_key({}, site_rho=np.full(4, 0.25)) != base
+    assert _session_key({}, on=np.array([1.0, 1.0, 0.0, 1.0])) != base
+
+
 def test_store_round_trip(tmp_path):
     st = PS.PhaseStateStore(tmp_path)
     a = {"x": np.arange(5.0), "y": np.array([1, 0], dtype=np.int8)}

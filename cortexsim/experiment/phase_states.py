@@ -22,11 +22,25 @@ condition, trial point, process or Dask worker) with the same key starts from th
 (:meth:`cortexsim.experiment.phases.ConditionRun.run`); the numbers are bit-identical to
 simulating the prefix (tests/test_phase_states.py).
 
+**Sessions.**  Past the prefix, a condition's state depends on the drive's parameters only once
+a session has driven it.  The network outcome of a session (the rule's per-site state after it,
+its activity signals and rates, and those of its reference run) is stored under
+:func:`session_key` -- the *content* of everything its runs read: code version, seed, settings,
+the condition's spec, every model tree except :data:`SESSION_LATE_SUBTREES`, the spine sites'
+presence and per-site state, the noise seed, the stimulus and the overrides -- and loaded by any
+later session with the same key (:meth:`cortexsim.experiment.phases.ConditionRun.
+_session_outcome`).  Only outcomes worth sharing are written: those of a condition whose state
+is still free of the drive's parameters (a sham session drives nothing, so a sham condition's
+every session; every condition's first).  This store exists only among the points of a sweep
+(:func:`sweep_dir`), where the search's trial points repeat these sessions.
+
 Where the states live: ``<checkpoint folder>/phase_states`` of a run with checkpoints, or the
 folder set by :func:`shared_dir` (the sweep engine sets ``<store>/.shared`` around every run, so
-all points of a sweep or fit share it; read-outs and rest references are then shared there as
-well).  ``CORTEXSIM_PHASE_STATES=0`` switches the sharing off (the path of before issue 21).
-Files are written atomically under a file lock, one ``<key>.npz`` per state.
+all points of a sweep or fit share it; read-outs, rest references and pass 1 are then shared
+there as well, and the session outcomes in ``sessions``).  ``CORTEXSIM_PHASE_STATES=0``
+switches all of it off (the path of before issue 21; also the sweep's skipping of read-outs that
+nothing reads and a worker's re-use of its latest build).  Files are written atomically under a
+file lock, one ``<key>.npz`` per state.
 """
 
 from __future__ import annotations
