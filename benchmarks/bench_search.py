@@ -167,7 +167,8 @@ def search_tasks(scale, n_points: int, store: Path, stride: int = 1):
     base = read_spec(ROOT / "experiments/aitbs_study_mechanisms.toml")
     if stride > 1:
         base["settings"]["session_stride"] = stride
-    gains = [100.0 * 2**k for k in range(n_points)]
+    # 100 ... 800, geometric (the parameter's range is [0, 1000])
+    gains = [100.0 * 2 ** (3 * k / max(n_points - 1, 1)) for k in range(n_points)]
     points = [{"structural.activity.nmda_gain": g} for g in gains]
     return build_runs(base, points, [1], scale, metrics, store, crit), metrics
 
@@ -200,6 +201,11 @@ def run_path(
                     counts[c] += n
             else:
                 split[k] = split.get(k, 0.0) + v
+    # the points' own CPU seconds (worker and binaries), in the order they were submitted: the
+    # first wave (one point per worker) starts with nothing shared, the later ones are what a
+    # long search sees
+    per_point = [recs[t["key"]].get("cpu_s", float("nan")) for t in tasks]
+    first, later = per_point[:workers], per_point[workers:]
     bad = [r for r in recs.values() if r["status"] != "ok"]
     if bad:
         raise SystemExit(f"{name}: failed runs: {[r.get('error') for r in bad]}")
@@ -213,6 +219,8 @@ def run_path(
         "cpu_s": round(cpu, 1),
         # on 2 cores of its own (the CPU seconds a study needs, 2 per wall second)
         "per_hour_2_cores": round(len(tasks) / cpu * 3600 * 2, 1),
+        "cpu_s_first_wave": round(sum(first) / len(first), 1) if first else None,
+        "cpu_s_later": round(sum(later) / len(later), 1) if later else None,
         "network_runs": counts["network runs"],
         "network_bio_s": round(counts["network bio-s"], 1),
         "network_cpu_s": round(counts["network CPU-s"], 1),
@@ -316,6 +324,15 @@ def approx_error(exact: dict, approx: dict) -> dict:
     return out
 
 
+def _later_rate(r: dict, base: dict) -> str:
+    """Studies per hour on 2 free cores at the later points' CPU cost, and the ratio to the
+    baseline's."""
+    if not r.get("cpu_s_later") or not base.get("cpu_s_later"):
+        return ""
+    rate = 2 * 3600 / r["cpu_s_later"]
+    return f"{rate:.1f} ({base['cpu_s_later'] / r['cpu_s_later']:.2f}x)"
+
+
 def table(res: dict) -> str:
     rows = res["rows"]
     base = next((r for r in rows if r["path"] == "old"), rows[0])
@@ -330,8 +347,9 @@ def table(res: dict) -> str:
         "",
         "| path | points | wall s | studies/hour (wall) | CPU s | studies/hour on 2 free "
         "cores (CPU) | vs old (CPU) | network runs | network bio-s | binaries' CPU s | "
+        "CPU s per point: first wave / later | later points per hour on 2 free cores | "
         "1-min load |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         name = r["path"] + (f" (session_stride {r['stride']})" if r.get("stride", 1) > 1 else "")
@@ -339,6 +357,7 @@ def table(res: dict) -> str:
             f"| {name} | {r['points']} | {r['wall_s']} | {r['per_hour']} | {r['cpu_s']} | "
             f"{r['per_hour_2_cores']} | {r['per_hour_2_cores'] / base['per_hour_2_cores']:.2f}x "
             f"| {r['network_runs']} | {r['network_bio_s']} | {r['network_cpu_s']} | "
+            f"{r.get('cpu_s_first_wave')} / {r.get('cpu_s_later')} | {_later_rate(r, base)} | "
             f"{r['load']} |"
         )
     lines += [

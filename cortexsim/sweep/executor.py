@@ -152,6 +152,15 @@ def readouts_cover(record: dict, task: dict) -> bool:
     return "readouts" not in record or covers(record["readouts"], task_readouts(task))
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its finished child processes (the network binaries)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_point(task: dict) -> dict:
     """Run one task in this process (one at a time), write its record and return it.
 
@@ -174,7 +183,7 @@ def run_point(task: dict) -> dict:
         if store.reusable(task):
             return store.get(task["key"])
         b0 = dict(_BUILDS)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_s()
         rec = {k: task.get(k) for k in ("key", "code", "point", "params", "seed", "scale")}
         rec.update(host=socket.gethostname(), pid=os.getpid())
         data = None
@@ -201,6 +210,8 @@ def run_point(task: dict) -> dict:
             rec["status"] = "error"
             rec["error"] = f"{type(exc).__name__}: {exc}"
         rec["wall_s"] = time.perf_counter() - t0
+        # this process's and its network binaries' CPU time: the run's cost whatever the load
+        rec["cpu_s"] = _cpu_s() - c0
         rec["builds"] = _BUILDS["builds"] - b0["builds"]
         rec["cache_hits"] = _BUILDS["cache_hits"] - b0["cache_hits"]
         store.put(task["key"], rec, data)
