@@ -303,14 +303,24 @@ def scorecard_section() -> list[str]:
         "",
     ]
     scored = {k: c for k, (c, _) in cards.items() if c is not None}
+    ids = _ids(scored.values())
+    L += _entry_table(scored, ids, fitted_mark=True)
+    return L + [""]
+
+
+def _ids(cards) -> list[str]:
     ids = []
-    for c in scored.values():
+    for c in cards:
         for e in c["entries"]:
             if e["id"] not in ids:
                 ids.append(e["id"])
-    L.append("| entry | " + " | ".join(scored) + " |")
-    L.append("|" + "---|" * (1 + len(scored)))
+    return ids
+
+
+def _entry_table(scored: dict, ids: list, fitted_mark: bool) -> list[str]:
+    """Entry x scorecard table: verdict, F/P (``fitted_mark``) and the model's mean."""
     verdict = {"pass": "PASS", "fail": "fail", "not applicable": "n/a"}
+    L = ["| entry | " + " | ".join(scored) + " |", "|" + "---|" * (1 + len(scored))]
     for i in ids:
         cells = []
         for c in scored.values():
@@ -318,12 +328,11 @@ def scorecard_section() -> list[str]:
             if e is None:
                 cells.append("-")
                 continue
-            fp = "F" if e["status"] == "fitted" else "P"
-            cells.append(
-                f"{verdict.get(e['verdict'], e['verdict'])} {fp} {_fmt(e.get('model_mean'))}"
-            )
+            fp = (" F" if e["status"] == "fitted" else " P") if fitted_mark else ""
+            v = verdict.get(e["verdict"], e["verdict"])
+            cells.append(f"{v}{fp} {_fmt(e.get('model_mean'))}")
         L.append(f"| {i} | " + " | ".join(cells) + " |")
-    return L + [""]
+    return L
 
 
 def ablation_section() -> list[str]:
@@ -332,24 +341,8 @@ def ablation_section() -> list[str]:
     L = ["## Ablations (each mechanism off: which findings go)", ""]
     if not scored:
         return L + ["(not run)", ""]
-    ids = []
-    for c in list(scored.values())[1:] or scored.values():  # the ablations' entries
-        for e in c["entries"]:
-            if e["id"] not in ids:
-                ids.append(e["id"])
-    L.append("| entry | " + " | ".join(scored) + " |")
-    L.append("|" + "---|" * (1 + len(scored)))
-    verdict = {"pass": "PASS", "fail": "fail", "not applicable": "n/a"}
-    for i in ids:
-        cells = []
-        for c in scored.values():
-            e = next((e for e in c["entries"] if e["id"] == i), None)
-            cells.append(
-                "-"
-                if e is None
-                else f"{verdict.get(e['verdict'], e['verdict'])} {_fmt(e.get('model_mean'))}"
-            )
-        L.append(f"| {i} | " + " | ".join(cells) + " |")
+    ids = _ids(list(scored.values())[1:] or scored.values())  # the ablations' entries
+    L += _entry_table(scored, ids, fitted_mark=False)
     seeds = {tuple(c["seeds"]) for c in scored.values()}
     L += ["", f"Scale small, seeds {', '.join(map(str, sorted(set().union(*seeds))))}.", ""]
     return L
